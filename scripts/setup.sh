@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up portmatrix on a fresh Debian/Ubuntu machine with Python 3.11+:
+# system packages (tshark/dumpcap, tcpdump), a virtualenv in .venv, the package.
+#   scripts/setup.sh          runtime only
+#   scripts/setup.sh --test   plus the test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+need=()
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+command -v dumpcap >/dev/null 2>&1 || need+=(tshark)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing system packages: ${need[*]}" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".$extras"

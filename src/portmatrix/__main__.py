@@ -1,0 +1,3 @@
+from portmatrix.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""The `portmatrix` command: parse options, call the library, map errors to exit codes.
+
+Nothing heavy is imported at module level, so `portmatrix --help` stays fast:
+each command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from portmatrix import __version__
+from portmatrix.errors import ExitCode, PortmatrixError
+
+
+class _Group(click.Group):
+    """Turns PortmatrixError into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PortmatrixError as exc:
+            if ctx.params.get("traceback"):
+                raise
+            click.echo(f"portmatrix: error: {exc}", err=True)
+            ctx.exit(ExitCode.BAD_INPUT)
+        except BrokenPipeError:
+            sys.stderr.close()
+            ctx.exit(ExitCode.OK)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="portmatrix")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an error.")
+def main(traceback: bool) -> None:
+    """Check real network traffic against an allowed port matrix."""
+
+
+@main.group()
+def rules() -> None:
+    """Show and lint matrices (bundled by name, or YAML files)."""
+
+
+_FORMATS_SHOW = ("table", "json", "csv", "markdown")
+
+
+@rules.command("show")
+@click.argument("matrices", nargs=-1, required=True, metavar="NAME|PATH...")
+@click.option("--role", help="Only rules whose `from` or `to` is this role.")
+@click.option("--port", type=click.IntRange(0, 65535), help="Only rules covering this port.")
+@click.option(
+    "--format", "fmt", type=click.Choice(_FORMATS_SHOW), default="table", show_default=True
+)
+def rules_show(matrices: tuple[str, ...], role: str | None, port: int | None, fmt: str) -> None:
+    """Show the compiled (layered) matrix."""
+    from portmatrix.matrix import load_matrix
+    from portmatrix.report.matrix_view import FORMATS
+
+    matrix = load_matrix(matrices)
+    if role is not None and role not in matrix.roles and role != "any":
+        raise PortmatrixError(
+            f"unknown role {role!r}",
+            where="--role",
+            hint=f"roles: {', '.join(sorted(matrix.roles))}",
+        )
+    chosen = [
+        r
+        for r in matrix.rules
+        if (role is None or role in (r.from_role, r.to_role)) and (port is None or r.has_port(port))
+    ]
+    click.echo(FORMATS[fmt](matrix, chosen), nl=False)
+
+
+@rules.command("lint")
+@click.argument("matrices", nargs=-1, required=True, metavar="NAME|PATH...")
+@click.option("--inventory", type=click.Path(dir_okay=False), help="Site inventory to check too.")
+def rules_lint(matrices: tuple[str, ...], inventory: str | None) -> None:
+    """Report problems in matrices (and an inventory). Exit 0 clean, 1 findings, 2 unreadable."""
+    import datetime as dt
+
+    from portmatrix.inventory import collect_inventory
+    from portmatrix.lint import lint
+    from portmatrix.matrix import collect_matrix
+
+    matrix = collect_matrix(matrices)
+    inv = collect_inventory(inventory, matrix) if inventory else None
+    problems = lint(matrix, inv, dt.date.today())
+    for problem in problems:
+        click.echo(f"{problem.severity}: {problem}")
+    errors = sum(p.severity == "error" for p in problems)
+    if errors:
+        click.echo(
+            f"portmatrix: error: {errors} error(s): the files cannot be used as they are", err=True
+        )
+        sys.exit(ExitCode.BAD_INPUT)
+    names = ", ".join(matrix.files) + (f" with {inventory}" if inventory else "")
+    click.echo(
+        f"{len(problems)} problem(s) in {names}: {len(matrix.rules)} rules, "
+        f"{len(matrix.roles)} roles, {len(matrix.exceptions)} exceptions"
+    )
+    sys.exit(ExitCode.FINDINGS if problems else ExitCode.OK)

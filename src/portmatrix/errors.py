@@ -1,0 +1,52 @@
+"""The few error types portmatrix raises, and its exit statuses.
+
+Only the CLI turns these into messages; library code raises them with the
+file, the place inside it and a hint for the fix.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of every portmatrix command."""
+
+    OK = 0  # nothing at or above --fail-on
+    FINDINGS = 1  # findings at or above --fail-on (or lint problems)
+    BAD_INPUT = 2  # bad usage, or input that cannot be analyzed
+
+
+class PortmatrixError(Exception):
+    """Bad input: carries the file, the place in it, what is wrong and the fix."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        file: str | None = None,
+        where: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(what)
+        self.what = what
+        self.file = file
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        place = ":".join(str(p) for p in (self.file, self.where) if p)
+        text = f"{place}: {self.what}" if place else self.what
+        return f"{text} — {self.hint}" if self.hint else text
+
+
+class MatrixError(PortmatrixError):
+    """A matrix or inventory file that cannot be used."""
+
+
+class CaptureError(PortmatrixError):
+    """A capture that cannot be read at all (not a truncated one: that is a notice)."""
+
+
+class CaptureSetupError(PortmatrixError):
+    """Live capture cannot start: missing interface, permission, dumpcap."""

@@ -1,0 +1,179 @@
+"""The site inventory: which addresses, ranges and hostnames hold each role.
+
+A host may hold several roles; every address also holds the implicit role
+`any`. Hostnames are resolved through the inventory's `hosts:` table (and,
+when given, through names learned elsewhere, such as DNS answers in a capture).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from portmatrix.addresses import AddressIndex, Entry, parse_entry, to_int
+from portmatrix.matrix import ANY, Matrix, Problem
+from portmatrix.yamlfile import YList, YMap, load_yaml
+
+
+@dataclass
+class Inventory:
+    file: str = ""
+    roles: dict[str, list[Entry]] = field(default_factory=dict)
+    role_lines: dict[str, int] = field(default_factory=dict)
+    hosts: dict[str, list[int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def load_inventory(path: str, matrix: Matrix | None = None) -> Inventory:
+    """Load an inventory and raise its first error (see `collect_inventory`)."""
+    inv = collect_inventory(path, matrix)
+    for problem in inv.problems:
+        if problem.severity == "error":
+            raise problem.error()
+    return inv
+
+
+def collect_inventory(path: str, matrix: Matrix | None = None) -> Inventory:
+    """Load an inventory, noting every problem; check its roles against `matrix`."""
+    data = load_yaml(path)
+    inv = Inventory(file=path)
+
+    def problem(line: int, key: str, what: str, hint: str = "", severity: str = "error"):
+        inv.problems.append(Problem(severity, path, line, key, what, hint))
+
+    if not isinstance(data, YMap) or "roles" not in data:
+        problem(
+            getattr(data, "line", 1),
+            "roles",
+            "an inventory is a mapping with `roles:`",
+            "e.g. `roles: {nodes: [10.1.1.11-10.1.1.16]}`",
+        )
+        return inv
+    for key in data:
+        if key not in ("roles", "hosts"):
+            problem(data.line_of(key), key, "unknown key", "expected roles or hosts")
+    _read_hosts(data.get("hosts"), data, inv, problem)
+    roles = data["roles"]
+    if not isinstance(roles, YMap):
+        problem(data.line_of("roles"), "roles", "must map role names to address lists")
+        return inv
+    for role, items in roles.items():
+        line = roles.line_of(role)
+        inv.role_lines[role] = line
+        if role == ANY:
+            problem(
+                line, f"roles.{role}", "`any` is every address and cannot be listed", "remove it"
+            )
+            continue
+        if matrix is not None and role not in matrix.roles:
+            problem(
+                line,
+                f"roles.{role}",
+                "role not defined by the matrix",
+                f"use one of: {', '.join(sorted(matrix.roles))}",
+            )
+            continue
+        entries: list[Entry] = []
+        if items is None:
+            items = YList()
+            items.line, items.item_lines = line, []
+        elif not isinstance(items, YList):
+            value = items
+            items = YList([value])
+            items.line, items.item_lines = line, [line]
+        for item, item_line in zip(items, items.item_lines, strict=True):
+            try:
+                entries.append(parse_entry(str(item)))
+            except ValueError as exc:
+                problem(
+                    item_line,
+                    f"roles.{role}",
+                    str(exc),
+                    "write an address, a CIDR block, a range a-b or a hostname",
+                )
+        inv.roles[role] = entries
+    if matrix is not None:
+        used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
+        for role in sorted(used - {ANY}):
+            if role in matrix.roles and not inv.roles.get(role) and not matrix.roles[role].entries:
+                problem(
+                    roles.line,
+                    f"roles.{role}",
+                    "the matrix uses this role but the inventory gives it no addresses",
+                    "its rules cannot match any flow; list its addresses",
+                    severity="warning",
+                )
+    return inv
+
+
+def _read_hosts(hosts: Any, data: YMap, inv: Inventory, problem) -> None:
+    if hosts is None:
+        return
+    if not isinstance(hosts, YMap):
+        problem(data.line_of("hosts"), "hosts", "must map hostnames to addresses")
+        return
+    for name, addrs in hosts.items():
+        values = addrs if isinstance(addrs, list) else [addrs]
+        out = []
+        for value in values:
+            try:
+                out.append(to_int(ipaddress.ip_address(str(value))))
+            except ValueError:
+                problem(hosts.line_of(name), f"hosts.{name}", f"{value!r} is not an address")
+        inv.hosts[name.lower().rstrip(".")] = out
+
+
+@dataclass
+class RoleMap:
+    """Addresses -> role-set ids, with the roles and the hostnames nothing resolved."""
+
+    index: AddressIndex
+    unresolved: dict[str, list[str]]  # role -> hostnames with no address
+
+    def roles_of(self, set_id: int) -> frozenset[str]:
+        return self.index.set_of(set_id)
+
+
+def exception_label(exc_id: str, side: str) -> str:
+    """The pseudo-role that the addresses named by an exception's side hold."""
+    return f"exception:{exc_id}:{side}"
+
+
+def build_role_map(
+    matrix: Matrix, inventory: Inventory | None, names: dict[str, list[int]] | None = None
+) -> RoleMap:
+    """Index every role's addresses (inventory and matrix-fixed) for lookups.
+
+    Addresses written directly in an exception become a pseudo-role
+    (`exception_label`), so exceptions are matched by the same index.
+    """
+    resolved = dict(inventory.hosts if inventory else {})
+    for name, addrs in (names or {}).items():
+        resolved.setdefault(name.lower().rstrip("."), []).extend(addrs)
+    intervals: list[tuple[str, int, int]] = []
+    unresolved: dict[str, list[str]] = {}
+
+    def add(label: str, entry: Entry) -> None:
+        if entry.hostname is None:
+            intervals.append((label, entry.first, entry.last))
+            return
+        addrs = resolved.get(entry.hostname, [])
+        if not addrs:
+            unresolved.setdefault(label, []).append(entry.hostname)
+        intervals.extend((label, a, a) for a in addrs)
+
+    for role in matrix.roles.values():
+        for entry in role.entries:
+            add(role.name, entry)
+    if inventory:
+        for role, entries in inventory.roles.items():
+            for entry in entries:
+                add(role, entry)
+    for exc in matrix.exceptions:
+        for side, values in (("from", exc.from_side), ("to", exc.to_side)):
+            for value in values:
+                if value in matrix.roles or value == ANY:
+                    continue
+                add(exception_label(exc.id, side), parse_entry(value))
+    return RoleMap(AddressIndex(intervals), unresolved)

@@ -83,7 +83,7 @@ def parse_entry(text: str) -> Entry:
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
-        if _HOSTNAME.match(text) and not text.replace(".", "").isdigit():
+        if _is_hostname(text):
             return Entry(text, hostname=text.lower().rstrip("."))
         raise ValueError(f"{text!r} is not an address, CIDR block, range or hostname") from None
     return Entry(text, to_int(addr), to_int(addr))
@@ -95,8 +95,14 @@ def _looks_like_hostname_with_dash(text: str) -> bool:
         ipaddress.ip_address(first.strip())
         ipaddress.ip_address(last.strip())
     except ValueError:
-        return bool(_HOSTNAME.match(text))
+        return _is_hostname(text)
     return False
+
+
+def _is_hostname(text: str) -> bool:
+    # The last label of a hostname is never all digits (RFC 3696, 2): this keeps
+    # `10.0.0.300` and a mistyped range `10.0.0.5-10.0.0.300` from passing for names.
+    return bool(_HOSTNAME.match(text)) and not text.rstrip(".").rpartition(".")[2].isdigit()
 
 
 class AddressIndex:

@@ -98,7 +98,7 @@ def collect_inventory(path: str, matrix: Matrix | None = None) -> Inventory:
         for role in sorted(used - {ANY}):
             if role in matrix.roles and not inv.roles.get(role) and not matrix.roles[role].entries:
                 problem(
-                    roles.line,
+                    inv.role_lines.get(role, data.line_of("roles")),
                     f"roles.{role}",
                     "the matrix uses this role but the inventory gives it no addresses",
                     "its rules cannot match any flow; list its addresses",
@@ -148,7 +148,7 @@ def build_role_map(
     Addresses written directly in an exception become a pseudo-role
     (`exception_label`), so exceptions are matched by the same index.
     """
-    resolved = dict(inventory.hosts if inventory else {})
+    resolved = {name: list(addrs) for name, addrs in (inventory.hosts if inventory else {}).items()}
     for name, addrs in (names or {}).items():
         resolved.setdefault(name.lower().rstrip("."), []).extend(addrs)
     intervals: list[tuple[str, int, int]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from portmatrix.inventory import Inventory, build_role_map
+from portmatrix.inventory import Inventory, build_role_map, exception_label
 from portmatrix.matrix import ANY, PORTLESS, Matrix, Problem, Rule
 
 
@@ -53,6 +53,17 @@ def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
     return any(alo <= bhi and blo <= ahi for alo, ahi in a for blo, bhi in b)
 
 
+def _opens(rule: Rule, initiator: str, responder: str) -> bool:
+    """Whether `rule` lets every holder of role `initiator` open towards every `responder`."""
+    if rule.from_role in (initiator, ANY) and rule.to_role in (responder, ANY):
+        return True
+    return (
+        rule.initiator == "either"
+        and rule.to_role in (initiator, ANY)
+        and rule.from_role in (responder, ANY)
+    )
+
+
 def _shadowed(matrix: Matrix) -> list[Problem]:
     out = []
     rules = matrix.rules
@@ -61,12 +72,10 @@ def _shadowed(matrix: Matrix) -> list[Problem]:
             if a.proto != b.proto or not _intersect(_ranges(a), _ranges(b)):
                 continue
             for outer, inner in ((a, b), (b, a)):
-                roles_cover = outer.from_role in (inner.from_role, ANY) and outer.to_role in (
-                    inner.to_role,
-                    ANY,
+                roles_cover = _opens(outer, inner.from_role, inner.to_role) and (
+                    inner.initiator == "from" or _opens(outer, inner.to_role, inner.from_role)
                 )
-                direction_covers = outer.initiator == "either" or inner.initiator == "from"
-                if roles_cover and direction_covers and _covers(_ranges(outer), _ranges(inner)):
+                if roles_cover and _covers(_ranges(outer), _ranges(inner)):
                     file, _, line = inner.source.rpartition(":")
                     out.append(
                         Problem(
@@ -114,16 +123,34 @@ def _unmatchable(matrix: Matrix, inventory: Inventory) -> list[Problem]:
                     f"list it in the inventory ({inventory.file})",
                 )
             )
-    for role, names in sorted(role_map.unresolved.items()):
-        line = inventory.role_lines.get(role, 1)
+    for label, names in sorted(role_map.unresolved.items()):
+        file, line, key = _written_at(label, matrix, inventory)
         out.append(
             Problem(
                 "warning",
-                inventory.file,
+                file,
                 line,
-                f"roles.{role}",
+                key,
                 f"no address known for {', '.join(names)}",
                 "add them under `hosts:` in the inventory",
             )
         )
     return out
+
+
+def _written_at(label: str, matrix: Matrix, inventory: Inventory) -> tuple[str, int, str]:
+    """File, line and key where the hostnames of a role-map label were written: the
+    inventory, a role the matrix fixes, or a side of an exception (`exception_label`)."""
+    if label in inventory.role_lines:
+        return inventory.file, inventory.role_lines[label], f"roles.{label}"
+    if label in matrix.roles:
+        source, key = matrix.roles[label].source, f"roles.{label}"
+    else:
+        source, key = next(
+            (e.source, f"exceptions.{e.id}.{side}")
+            for e in matrix.exceptions
+            for side in ("from", "to")
+            if exception_label(e.id, side) == label
+        )
+    file, _, line = source.rpartition(":")
+    return file, int(line), key

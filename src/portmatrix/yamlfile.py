@@ -36,13 +36,24 @@ class YList(list):
 _scalars = SafeConstructor()
 
 
-def _convert(node: yaml.Node, path: str) -> Any:
+def _convert(node: yaml.Node, path: str, parents: frozenset[int] = frozenset()) -> Any:
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        # An alias may point back at a collection that contains it; following it
+        # would never end.
+        if id(node) in parents:
+            raise MatrixError(
+                "malformed YAML: an alias refers to the collection that contains it",
+                file=path,
+                where=str(node.start_mark.line + 1),
+                hint="YAML aliases must not be recursive",
+            )
+        parents = parents | {id(node)}
     if isinstance(node, yaml.MappingNode):
         out = YMap()
         out.line = node.start_mark.line + 1
         out.key_lines = {}
         for key_node, value_node in node.value:
-            key = _convert(key_node, path)
+            key = _convert(key_node, path, parents)
             if not isinstance(key, str | int):
                 raise MatrixError(
                     "a mapping key must be a plain word",
@@ -57,15 +68,24 @@ def _convert(node: yaml.Node, path: str) -> Any:
                     where=str(key_node.start_mark.line + 1),
                     hint="keep one of them",
                 )
-            out[key] = _convert(value_node, path)
+            out[key] = _convert(value_node, path, parents)
             out.key_lines[key] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        seq = YList(_convert(item, path) for item in node.value)
+        seq = YList(_convert(item, path, parents) for item in node.value)
         seq.line = node.start_mark.line + 1
         seq.item_lines = [item.start_mark.line + 1 for item in node.value]
         return seq
-    return _scalars.construct_object(node, deep=True)
+    try:
+        return _scalars.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError) as exc:
+        # A bad tag or a value that only looks like its type (2027-13-45).
+        raise MatrixError(
+            f"{node.value!r} cannot be read: {getattr(exc, 'problem', None) or exc}",
+            file=path,
+            where=str(node.start_mark.line + 1),
+            hint="fix the value, or quote it to make it text",
+        ) from None
 
 
 def load_yaml(path: str | Path, text: str | None = None) -> Any:

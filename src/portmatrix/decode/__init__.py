@@ -1,0 +1,182 @@
+"""Vectorized decoding of a raw batch into IP packet rows and per-frame buckets.
+
+link -> (tags, labels) -> IP -> transport, then, for the rows that need it, the
+header quoted inside ICMP errors and the packets inside tunnels, decoded by the
+same functions. No per-packet Python: every step works on whole columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from portmatrix.decode import batch as b
+from portmatrix.decode import ip, link, transport, tunnels
+from portmatrix.decode.batch import DecodeCounts, PacketBatch
+from portmatrix.sources.base import RawBatch
+
+MAX_DEPTH = 3  # tunnels inside tunnels
+
+
+def decode(raw: RawBatch) -> tuple[PacketBatch, DecodeCounts]:
+    data = raw.data
+    end = raw.offset + raw.caplen
+    l3pos, kind, etype, vlan, status = link.decode(data, raw.offset, raw.caplen, raw.linktype)
+    parts: list[dict[str, np.ndarray]] = []
+    counts = DecodeCounts(frames=len(raw))
+    fidx = np.flatnonzero(status == b.IP)
+    _ip_layers(
+        data, fidx, l3pos[fidx], end[fidx], kind[fidx].astype(np.int64), 0, 0, parts, status, counts
+    )
+    _count(counts, status, etype, raw.linktype)
+    if not parts:
+        return PacketBatch.empty(), counts
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    f = cols.pop("fidx")
+    rows = PacketBatch(
+        frame=raw.frame[f],
+        ts=raw.ts[f],
+        iface=raw.iface[f],
+        wirelen=raw.wirelen[f],
+        vlan=vlan[f],
+        **cols,
+    )
+    if len(parts) > 1:  # keep file order: outer and inner rows of a frame side by side
+        rows = rows.take(np.argsort(rows.frame, kind="stable"))
+    return rows, counts
+
+
+def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) -> None:
+    """Decode IP and transport at `pos`; append the rows; recurse into tunnels."""
+    net = ip.network(data, pos, end, kind)
+    later = net.frag == b.LATER_FRAGMENT
+    tr = transport.transport(data, net.l4pos, net.l4end, net.proto, later)
+    bad = np.where(net.status != b.IP, net.status, tr.status)
+    if depth == 0:
+        status[fidx] = bad
+    else:
+        counts.undecodable_inner = getattr(counts, "undecodable_inner", 0) + int(
+            (bad != b.IP).sum()
+        )
+    ok = bad == b.IP
+    counts.l4_truncated += int((tr.flags_cut & ok).sum())
+    n = len(fidx)
+    row = {
+        "fidx": fidx,
+        "encap": np.full(n, encap, np.uint8),
+        "src_hi": net.src_hi,
+        "src_lo": net.src_lo,
+        "dst_hi": net.dst_hi,
+        "dst_lo": net.dst_lo,
+        "proto": net.proto,
+        "sport": tr.sport,
+        "dport": tr.dport,
+        "tcp_flags": tr.tcp_flags,
+        "tcp_seq": tr.tcp_seq,
+        "icmp_type": tr.icmp_type,
+        "icmp_code": tr.icmp_code,
+        "icmp_req": np.full(n, -1, np.int64),
+        "kind": np.zeros(n, np.uint8),
+        "frag": net.frag,
+        "frag_id": net.frag_id,
+    }
+    _icmp_keys(row, tr)
+    _quoted(data, net, tr, row, ok)
+    parts.append({k: v[ok] for k, v in row.items()})
+    if depth >= MAX_DEPTH:
+        return
+    usable = ok & ~later & (row["kind"] == b.PACKET)
+    t_rows, start, inner, code = tunnels.find(
+        data, net.proto, net.l4pos, net.l4end, tr.dport, usable
+    )
+    for c in np.unique(code).tolist():
+        sel = code == c
+        r, s, k = t_rows[sel], start[sel], inner[sel]
+        stop = net.l4end[r]
+        eth = k == tunnels.ETH
+        if eth.any():
+            st = np.full(eth.sum(), b.IP, np.int8)
+            vl = np.full(eth.sum(), -1, np.int32)
+            p2, k2, _ = link.ethernet(data, s[eth], stop[eth], vl, st)
+            s = s.copy()
+            k = k.copy()
+            s[eth], k[eth] = p2, np.where(st == b.IP, k2, 0)
+        go = k > 0
+        _ip_layers(data, fidx[r[go]], s[go], stop[go], k[go], c, depth + 1, parts, status, counts)
+
+
+def _icmp_keys(row, tr) -> None:
+    """ICMP queries and replies pair on (request type, identifier): sport = dport = id."""
+    proto, itype = row["proto"], tr.icmp_type
+    for p, pairs in transport.ICMP_QUERY_REPLY.items():
+        for req, rep in pairs.items():
+            sel = (proto == p) & ((itype == req) | (itype == rep))
+            row["icmp_req"][sel] = req
+            ident = np.maximum(tr.icmp_id[sel], 0)
+            row["sport"][sel] = ident
+            row["dport"][sel] = ident
+    # Other informational ICMP (router/neighbour discovery, ...): one flow per type.
+    other = np.isin(proto, (transport.ICMP, transport.ICMPV6)) & (row["icmp_req"] < 0)
+    row["icmp_req"][other] = itype[other]
+
+
+def _quoted(data, net, tr, row, ok) -> None:
+    """Rewrite ICMP error rows to the flow they answer, from the header they quote."""
+    err = np.flatnonzero(
+        ok & transport.is_icmp_error(net.proto, tr.icmp_type) & (net.l4pos + 8 + 20 <= net.l4end)
+    )
+    if not len(err):
+        return
+    qpos = net.l4pos[err] + 8
+    qkind = (data[np.clip(qpos, 0, len(data) - 1)] >> 4).astype(np.int64)
+    q = ip.network(data, qpos, net.l4end[err], qkind, quoted=True)
+    qt = transport.transport(data, q.l4pos, q.l4end, q.proto, q.frag == b.LATER_FRAGMENT)
+    good = (q.status == b.IP) & (qt.status == b.IP)
+    rows, sel = err[good], good
+    for name, src in (
+        ("src_hi", q.src_hi),
+        ("src_lo", q.src_lo),
+        ("dst_hi", q.dst_hi),
+        ("dst_lo", q.dst_lo),
+        ("proto", q.proto),
+        ("sport", qt.sport),
+        ("dport", qt.dport),
+        ("frag", q.frag),
+        ("frag_id", q.frag_id),
+    ):
+        row[name][rows] = src[sel]
+    row["tcp_flags"][rows] = 0
+    row["tcp_seq"][rows] = -1
+    row["kind"][rows] = b.ICMP_ERROR
+    # An error quoting an ICMP query belongs to that query's flow.
+    quoted_row = {
+        "proto": q.proto[sel],
+        "sport": qt.sport[sel].copy(),
+        "dport": qt.dport[sel].copy(),
+        "icmp_req": np.full(sel.sum(), -1, np.int64),
+    }
+    _icmp_keys(quoted_row, _Sub(qt, sel))
+    row["sport"][rows] = quoted_row["sport"]
+    row["dport"][rows] = quoted_row["dport"]
+    row["icmp_req"][rows] = quoted_row["icmp_req"]
+
+
+class _Sub:
+    """The transport fields of some rows, as `_icmp_keys` reads them."""
+
+    def __init__(self, tr, sel) -> None:
+        self.icmp_type = tr.icmp_type[sel]
+        self.icmp_id = tr.icmp_id[sel]
+
+
+def _count(counts: DecodeCounts, status, etype, linktype) -> None:
+    counts.ip = int((status == b.IP).sum())
+    for code in np.unique(status).tolist():
+        sel = status == code
+        if code == b.NON_IP:
+            types, n = np.unique(etype[sel], return_counts=True)
+            counts.non_ip = dict(zip(types.tolist(), n.tolist(), strict=True))
+        elif code == b.UNSUPPORTED_LINK:
+            types, n = np.unique(linktype[sel], return_counts=True)
+            counts.unsupported = dict(zip(types.tolist(), n.tolist(), strict=True))
+        elif code != b.IP:
+            counts.undecodable[b.UNDECODABLE[code]] = int(sel.sum())

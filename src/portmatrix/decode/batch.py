@@ -1,0 +1,135 @@
+"""The decoded packet batch: one row per IP packet (more than one for a tunnelled
+frame: the outer packet and the inner one), plus per-frame decode buckets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+# Per-frame buckets: every frame read lands in exactly one.
+IP = 0  # decoded as IP
+NON_IP = 1  # a link layer we understand carrying something else (ARP, LLDP, ...)
+UNSUPPORTED_LINK = 2  # a link type we do not decode
+# Undecodable, by reason:
+TRUNC_LINK = 10
+TRUNC_IP = 11
+BAD_IP_VERSION = 12
+BAD_IP_HEADER = 13
+TRUNC_TRANSPORT = 14
+BAD_MPLS = 15
+UNKNOWN_IFACE = 16
+
+UNDECODABLE = {
+    TRUNC_LINK: "link header cut short",
+    TRUNC_IP: "IP header cut short",
+    BAD_IP_VERSION: "IP version is neither 4 nor 6",
+    BAD_IP_HEADER: "IP header length invalid",
+    TRUNC_TRANSPORT: "transport ports cut short",
+    BAD_MPLS: "MPLS payload not IP or Ethernet",
+    UNKNOWN_IFACE: "packet names an interface the file never described",
+}
+
+# Row kinds
+PACKET = 0  # an ordinary packet of its flow
+ICMP_ERROR = 1  # an ICMP error; the row carries the *quoted* flow's addresses and ports
+
+# Encapsulations (the tunnel a row was found inside; 0 = not tunnelled)
+ENCAPS = {0: "", 1: "ipip", 2: "gre", 3: "vxlan", 4: "geneve", 5: "erspan"}
+
+# Fragments
+NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT = 0, 1, 2
+
+
+@dataclass
+class PacketBatch:
+    """Decoded packet rows, all columns of equal length."""
+
+    frame: np.ndarray  # int64, frame number in its file
+    ts: np.ndarray  # int64 ns
+    iface: np.ndarray  # int32
+    wirelen: np.ndarray  # int64: bytes of the frame on the wire
+    vlan: np.ndarray  # int32: outer VLAN id, -1 when untagged
+    encap: np.ndarray  # uint8: ENCAPS code
+    src_hi: np.ndarray  # uint64: addresses as IPv6 integers (IPv4-mapped)
+    src_lo: np.ndarray
+    dst_hi: np.ndarray
+    dst_lo: np.ndarray
+    proto: np.ndarray  # int32: IP protocol (6 tcp, 17 udp, 1 icmp, 58 icmpv6, 132 sctp, ...)
+    sport: np.ndarray  # int32: transport ports; 0 where the protocol has none
+    dport: np.ndarray
+    tcp_flags: np.ndarray  # int32; 0 when not TCP or not captured
+    tcp_seq: np.ndarray  # int64: TCP sequence number, -1 when not TCP or not captured
+    icmp_type: np.ndarray  # int32; -1 when not ICMP
+    icmp_code: np.ndarray  # int32
+    icmp_req: np.ndarray  # int32: ICMP flows only, the query type the flow pairs on
+    # (8 for echo request/reply, ...), else -1. For ICMP queries sport = dport = identifier.
+    kind: np.ndarray  # uint8: PACKET or ICMP_ERROR
+    frag: np.ndarray  # uint8: NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT
+    frag_id: np.ndarray  # int64: IP identification (v4) or fragment id (v6)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def take(self, index: np.ndarray) -> PacketBatch:
+        return PacketBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @classmethod
+    def concat(cls, parts: list[PacketBatch]) -> PacketBatch:
+        return cls(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        )
+
+    @classmethod
+    def empty(cls) -> PacketBatch:
+        kinds = {
+            "src_hi": np.uint64,
+            "src_lo": np.uint64,
+            "dst_hi": np.uint64,
+            "dst_lo": np.uint64,
+            "kind": np.uint8,
+            "frag": np.uint8,
+            "encap": np.uint8,
+        }
+        return cls(**{f.name: np.zeros(0, dtype=kinds.get(f.name, np.int64)) for f in fields(cls)})
+
+
+@dataclass
+class DecodeCounts:
+    """How many frames landed in each bucket; the buckets add up to `frames`."""
+
+    frames: int = 0
+    ip: int = 0
+    non_ip: dict[int, int] | None = None  # ethertype (or -1 unknown) -> frames
+    unsupported: dict[int, int] | None = None  # link type -> frames
+    undecodable: dict[str, int] | None = None  # reason -> frames
+    l4_truncated: int = 0  # IP frames whose TCP flags were cut off by the snaplen
+    inner_undecodable: int = 0  # tunnelled packets that could not be decoded (outer was)
+
+    def __post_init__(self) -> None:
+        self.non_ip = self.non_ip or {}
+        self.unsupported = self.unsupported or {}
+        self.undecodable = self.undecodable or {}
+
+    def add(self, other: DecodeCounts) -> None:
+        self.frames += other.frames
+        self.ip += other.ip
+        self.l4_truncated += other.l4_truncated
+        self.inner_undecodable += other.inner_undecodable
+        for mine, theirs in (
+            (self.non_ip, other.non_ip),
+            (self.unsupported, other.unsupported),
+            (self.undecodable, other.undecodable),
+        ):
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+
+    def check(self) -> None:
+        total = (
+            self.ip
+            + sum(self.non_ip.values())
+            + sum(self.unsupported.values())
+            + sum(self.undecodable.values())
+        )
+        assert total == self.frames, f"decode buckets add up to {total}, not {self.frames}"

@@ -1,0 +1,522 @@
+"""The flow table: bidirectional flows built from packet batches, mergeable.
+
+A flow is keyed by protocol and its two endpoints, in a canonical order (side
+A is the smaller (address, port)), so both directions of a connection land in
+one flow. The VLAN id is not part of the key: one connection mirrored from two
+tagged links is one flow, as in tshark's conversation table.
+
+A new pure SYN after a closed (FIN or RST) connection on the same 5-tuple
+starts a new flow, unless it repeats the closed connection's initial sequence
+number (a retransmission, or a capture that holds the same packets twice),
+as tshark's stream tracking does. Packets are cut into *records* at every pure SYN; two
+consecutive records of a key belong to one flow unless the earlier one closed
+after its last SYN. Whether the first record of a key in a table closed is
+sometimes unknown (it started mid-stream, before anything this table saw):
+such boundaries stay *tentative* until a merge with the earlier table or
+`finish()` decides them. This makes `merge` exact and associative, so batches,
+files and workers combine in any grouping with the same result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from portmatrix.decode import batch as b
+from portmatrix.decode.batch import PacketBatch
+from portmatrix.decode.transport import ICMP, ICMP_QUERY_REPLY, ICMPV6, TCP
+from portmatrix.hashing import mix
+from portmatrix.reassembly import FragmentPorts
+
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+UNKNOWN = -1
+
+# Column name -> dtype of a flow record. `_a`/`_b` are the canonical sides.
+RECORD = {
+    "hash": np.uint64,
+    "a_hi": np.uint64,
+    "a_lo": np.uint64,
+    "b_hi": np.uint64,
+    "b_lo": np.uint64,
+    "proto": np.int16,
+    "a_port": np.int32,
+    "b_port": np.int32,
+    "icmp_req": np.int16,
+    "seq": np.int64,  # order of records: later records of a key have larger seq
+    "first_ts": np.int64,
+    "last_ts": np.int64,
+    "pkts_a": np.int64,
+    "pkts_b": np.int64,
+    "bytes_a": np.int64,
+    "bytes_b": np.int64,
+    "flags_a": np.int16,
+    "flags_b": np.int16,  # TCP flags seen, OR-ed, per sender
+    "first_dir": np.int8,  # sender of the first packet: 0 = A, 1 = B, -1 none
+    "open_dir": np.int8,  # sender of the first opening (pure SYN, ICMP request)
+    "answer_dir": np.int8,  # sender of the first answer (SYN-ACK, ICMP reply)
+    "err_type": np.int16,
+    "err_code": np.int16,  # first ICMP error tied to the flow
+    "err_dir": np.int8,  # sender of the packet that ICMP error answers
+    "syn_start": np.bool_,
+    "has_syn": np.bool_,
+    "cals": np.bool_,  # a FIN or RST came after the record's last pure SYN
+    "isn": np.int64,  # sequence number of the record's last pure SYN, -1 none
+    "tentative": np.bool_,  # the boundary before this record is not decided yet
+    "vlan_lo": np.int32,
+    "vlan_hi": np.int32,
+    "encap": np.uint8,
+    "iface": np.int32,
+    "frame0": np.int64,
+    "frame1": np.int64,
+    "frame2": np.int64,
+    "file0": np.int32,
+    "file1": np.int32,
+    "file2": np.int32,
+}
+KEY = ("a_hi", "a_lo", "b_hi", "b_lo", "proto", "a_port", "b_port", "icmp_req")
+FRAMES = 3
+
+
+class Records(dict):
+    """Columns of flow records (a dict name -> array, all of one length)."""
+
+    def __len__(self) -> int:
+        return len(self["hash"])
+
+    def take(self, index) -> Records:
+        return Records({k: v[index] for k, v in self.items()})
+
+    @staticmethod
+    def empty() -> Records:
+        return Records({k: np.zeros(0, dtype=t) for k, t in RECORD.items()})
+
+    @staticmethod
+    def concat(parts: list[Records]) -> Records:
+        return Records({k: np.concatenate([p[k] for p in parts]) for k in RECORD})
+
+
+def _first_where(mask: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Per run (runs start at `starts`), the index of the first True row, or n."""
+    idx = np.where(mask, np.arange(n), n)
+    return np.minimum.reduceat(idx, starts) if n else idx
+
+
+def _dir_of(first: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    padded = np.append(direction, -1).astype(np.int8)
+    return padded[first]
+
+
+def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
+    """Cut decoded rows into flow records (see the module docstring)."""
+    n = len(rows)
+    if not n:
+        return Records.empty()
+    s_hi, s_lo, d_hi, d_lo = rows.src_hi, rows.src_lo, rows.dst_hi, rows.dst_lo
+    sport, dport = rows.sport, rows.dport
+    swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
+    direction = swap.astype(np.int8)  # 0: sent by side A
+    a_hi, b_hi = np.where(swap, d_hi, s_hi), np.where(swap, s_hi, d_hi)
+    a_lo, b_lo = np.where(swap, d_lo, s_lo), np.where(swap, s_lo, d_lo)
+    a_port, b_port = np.where(swap, dport, sport), np.where(swap, sport, dport)
+    icmp_req = rows.icmp_req
+    word = (
+        (rows.proto.astype(np.uint64) << np.uint64(48))
+        | (a_port.astype(np.uint64) << np.uint64(32))
+        | (b_port.astype(np.uint64) << np.uint64(16))
+        | (icmp_req + 1).astype(np.uint64)
+    )
+    h = mix(a_hi, a_lo, b_hi, b_lo, word)
+    order = np.argsort(h, kind="stable")  # rows stay in file order within a key
+    h = h[order]
+    key_cols = {
+        "a_hi": a_hi[order],
+        "a_lo": a_lo[order],
+        "b_hi": b_hi[order],
+        "b_lo": b_lo[order],
+        "proto": rows.proto[order],
+        "a_port": a_port[order],
+        "b_port": b_port[order],
+        "icmp_req": icmp_req[order],
+    }
+    new_key = np.r_[True, h[1:] != h[:-1]]
+    same_hash_diff_key = np.zeros(n, bool)
+    for col in key_cols.values():
+        same_hash_diff_key[1:] |= (col[1:] != col[:-1]) & ~new_key[1:]
+    if same_hash_diff_key.any():  # a 64-bit collision: fall back to a full sort
+        order2 = np.lexsort([key_cols[k] for k in reversed(KEY)])
+        order = order[order2]
+        h = h[order2]
+        key_cols = {k: v[order2] for k, v in key_cols.items()}
+        new_key = np.r_[True, np.zeros(n - 1, bool)]
+        for col in key_cols.values():
+            new_key[1:] |= col[1:] != col[:-1]
+
+    r = rows.take(order)
+    d = direction[order]
+    pkt = r.kind == b.PACKET
+    flags = r.tcp_flags
+    tcp = (r.proto == TCP) & pkt
+    pure_syn = tcp & ((flags & (SYN | ACK)) == SYN)
+    synack = tcp & ((flags & (SYN | ACK)) == (SYN | ACK))
+    close = tcp & ((flags & (FIN | RST)) != 0)
+    is_icmp = np.isin(r.proto, (ICMP, ICMPV6)) & pkt
+    requests = np.zeros(n, bool)
+    replies = np.zeros(n, bool)
+    for p, pairs in ICMP_QUERY_REPLY.items():
+        requests |= is_icmp & (r.proto == p) & np.isin(r.icmp_type, list(pairs))
+        replies |= is_icmp & (r.proto == p) & np.isin(r.icmp_type, list(pairs.values()))
+    opening = pure_syn | requests
+    answer = synack | replies
+
+    # Segments start at each key and at each pure SYN.
+    seg_start = new_key | pure_syn
+    seg_idx = np.flatnonzero(seg_start)
+    seg_syn = pure_syn[seg_idx]
+    seg_close = np.logical_or.reduceat(close, seg_idx)
+    seg_new_key = new_key[seg_idx]
+    # A record boundary before segment i: a new key; or the previous segment closed;
+    # or the previous segment is headless (no SYN): then the boundary is tentative
+    # unless it closed (a close with no SYN before it closes whatever came earlier).
+    seg_isn = np.where(pure_syn, r.tcp_seq, -1)[seg_idx]
+    prev_syn = np.r_[False, seg_syn[:-1]]
+    # A closed connection is only left for a SYN with a new initial sequence number.
+    prev_close = np.r_[False, seg_close[:-1] & (seg_isn[1:] != seg_isn[:-1])]
+    boundary = seg_new_key | prev_close | ~prev_syn
+    tentative = ~seg_new_key & ~prev_syn & ~prev_close
+    rec_seg = np.flatnonzero(boundary)
+    starts = seg_idx[rec_seg]
+    m = len(starts)
+    is_start = np.zeros(n, bool)
+    is_start[starts] = True
+    rec_of_row = np.cumsum(is_start) - 1
+
+    out = Records()
+    out["hash"] = h[starts]
+    for k, v in key_cols.items():
+        out[k] = v[starts].astype(RECORD[k])
+    out["seq"] = np.arange(m, dtype=np.int64)
+    ts = r.ts
+    out["first_ts"] = np.minimum.reduceat(ts, starts)
+    out["last_ts"] = np.maximum.reduceat(ts, starts)
+    for side, val in (("a", 0), ("b", 1)):
+        mine = pkt & (d == val)
+        out[f"pkts_{side}"] = np.add.reduceat(mine.astype(np.int64), starts)
+        out[f"bytes_{side}"] = np.add.reduceat(np.where(mine, r.wirelen, 0), starts)
+        out[f"flags_{side}"] = np.bitwise_or.reduceat(
+            np.where(mine & tcp, flags, 0), starts
+        ).astype(np.int16)
+    out["first_dir"] = _dir_of(_first_where(pkt, starts, n), d)
+    out["open_dir"] = _dir_of(_first_where(opening, starts, n), d)
+    out["answer_dir"] = _dir_of(_first_where(answer, starts, n), d)
+    err_first = _first_where(r.kind == b.ICMP_ERROR, starts, n)
+    out["err_dir"] = _dir_of(err_first, d)
+    out["err_type"] = np.append(r.icmp_type, -1)[err_first].astype(np.int16)
+    out["err_code"] = np.append(r.icmp_code, -1)[err_first].astype(np.int16)
+    out["syn_start"] = pure_syn[starts]
+    out["has_syn"] = np.logical_or.reduceat(pure_syn, starts)
+    # Close after the last pure SYN of the record: the close flag of its last segment,
+    # or, for a record without SYN, any close at all.
+    seg_rec = np.cumsum(boundary) - 1
+    last_seg = np.r_[np.flatnonzero(np.diff(seg_rec)), len(seg_rec) - 1]
+    out["cals"] = np.where(
+        out["has_syn"], seg_close[last_seg], np.logical_or.reduceat(close, starts)
+    )
+    out["tentative"] = tentative[rec_seg]
+    out["isn"] = seg_isn[last_seg]
+    vlan = r.vlan
+    out["vlan_lo"] = np.minimum.reduceat(np.where(vlan >= 0, vlan, 1 << 20), starts)
+    out["vlan_lo"][out["vlan_lo"] == 1 << 20] = -1
+    out["vlan_hi"] = np.maximum.reduceat(vlan, starts).astype(np.int32)
+    out["encap"] = np.maximum.reduceat(r.encap, starts)
+    out["iface"] = r.iface[starts].astype(np.int32)
+    frame = r.frame
+    for i in range(FRAMES):
+        at = starts + i
+        valid = (at < n) & (rec_of_row[np.minimum(at, n - 1)] == np.arange(m))
+        out[f"frame{i}"] = np.where(valid, frame[np.minimum(at, n - 1)], -1)
+        out[f"file{i}"] = np.where(valid, file_id, -1).astype(np.int32)
+    for k, t in RECORD.items():
+        out[k] = out[k].astype(t, copy=False)
+    return out
+
+
+def _eff_close(rec: Records) -> np.ndarray:
+    """Did the record's flow close after its last SYN? 1 yes, 0 no, -1 unknown."""
+    return np.where(rec["has_syn"] | rec["cals"], rec["cals"].astype(np.int8), UNKNOWN)
+
+
+def _combine(p: Records, r: Records) -> Records:
+    """Element-wise: record r (later) appended to record p (earlier), same key."""
+    out = Records(p)
+    out["first_ts"] = np.minimum(p["first_ts"], r["first_ts"])
+    out["last_ts"] = np.maximum(p["last_ts"], r["last_ts"])
+    for k in ("pkts_a", "pkts_b", "bytes_a", "bytes_b"):
+        out[k] = p[k] + r[k]
+    for k in ("flags_a", "flags_b"):
+        out[k] = p[k] | r[k]
+    for k in ("first_dir", "open_dir", "answer_dir", "err_dir"):
+        out[k] = np.where(p[k] >= 0, p[k], r[k])
+    had_err = p["err_dir"] >= 0
+    out["err_type"] = np.where(had_err, p["err_type"], r["err_type"])
+    out["err_code"] = np.where(had_err, p["err_code"], r["err_code"])
+    out["has_syn"] = p["has_syn"] | r["has_syn"]
+    out["cals"] = np.where(r["has_syn"], r["cals"], p["cals"] | r["cals"])
+    out["isn"] = np.where(r["has_syn"], r["isn"], p["isn"])
+    lo_p = np.where(p["vlan_lo"] < 0, 1 << 20, p["vlan_lo"])
+    lo_r = np.where(r["vlan_lo"] < 0, 1 << 20, r["vlan_lo"])
+    lo = np.minimum(lo_p, lo_r)
+    out["vlan_lo"] = np.where(lo == 1 << 20, -1, lo).astype(np.int32)
+    out["vlan_hi"] = np.maximum(p["vlan_hi"], r["vlan_hi"])
+    out["encap"] = np.maximum(p["encap"], r["encap"])
+    frames = np.stack(
+        [p[f"frame{i}"] for i in range(FRAMES)] + [r[f"frame{i}"] for i in range(FRAMES)], axis=1
+    )
+    files = np.stack(
+        [p[f"file{i}"] for i in range(FRAMES)] + [r[f"file{i}"] for i in range(FRAMES)], axis=1
+    )
+    # Keep the first FRAMES valid entries, in order (p's come first).
+    pick = np.argsort(frames < 0, axis=1, kind="stable")[:, :FRAMES]
+    rows = np.arange(len(frames))[:, None]
+    for i in range(FRAMES):
+        out[f"frame{i}"] = frames[rows, pick][:, i]
+        out[f"file{i}"] = files[rows, pick][:, i]
+    return out
+
+
+class FlowTable:
+    """Flows so far. `update(batch)` adds packets; `merge(other)` adds a later table."""
+
+    def __init__(self, file_id: int = 0) -> None:
+        self.file_id = file_id
+        self.rec = Records.empty()
+        self.open_hash = np.zeros(0, np.uint64)  # sorted keys ...
+        self.open_idx = np.zeros(0, np.int64)  # ... and the index of their latest record
+        self.fragments = FragmentPorts()
+        self.collisions = 0
+
+    def __len__(self) -> int:
+        return len(self.rec)
+
+    def update(self, rows: PacketBatch) -> None:
+        if not len(rows):
+            return
+        self.fragments.resolve(rows)
+        self.merge_records(records_from_rows(rows, self.file_id))
+
+    def merge(self, other: FlowTable) -> None:
+        """Append `other`, a table of what came after this one (e.g. the next file)."""
+        self.collisions += other.collisions
+        self.fragments.unresolved += other.fragments.unresolved
+        self.merge_records(other.rec)
+
+    def merge_records(self, new: Records) -> None:
+        if not len(new):
+            return
+        order = np.lexsort((new["seq"], new["hash"]))
+        new = new.take(order)
+        h = new["hash"]
+        first = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+        last = np.r_[first[1:] - 1, len(h) - 1]
+        keys = h[first]
+        has_second = last > first
+        consumed = np.zeros(len(new), bool)
+        tentative = new["tentative"].copy()
+
+        pos = np.searchsorted(self.open_hash, keys)
+        clipped = np.minimum(pos, max(len(self.open_hash) - 1, 0))
+        found = np.zeros(len(keys), bool)
+        if len(self.open_hash):
+            found = self.open_hash[clipped] == keys
+        t_idx = np.where(found, self.open_idx[clipped] if len(self.open_idx) else 0, -1)
+        if found.any():
+            f = np.flatnonzero(found)
+            t, b1 = t_idx[f], first[f]
+            same = np.ones(len(f), bool)
+            for k in KEY:
+                same &= self.rec[k][t] == new[k][b1]
+            self.collisions += int((~same).sum())
+            found[f[~same]] = False
+            f, t, b1 = f[same], t[same], b1[same]
+            # Step 1: the table's latest record of the key, and the first new record.
+            eff = _eff_close(self.rec.take(t))
+            b1_syn = new["syn_start"][b1]
+            same_isn = self.rec["isn"][t] == new["isn"][b1]
+            merge1 = ~b1_syn | (eff == 0) | ((eff == 1) & same_isn)
+            mt, mb = t[merge1], b1[merge1]
+            self._assign(mt, _combine(self.rec.take(mt), new.take(mb)))
+            consumed[mb] = True
+            tentative[b1[~merge1]] = eff[~merge1] == UNKNOWN
+            # Step 2: a headless first record merged; decide the tentative second one.
+            sel = merge1 & ~b1_syn & has_second[f]
+            sel &= new["tentative"][np.minimum(b1 + 1, len(new) - 1)]
+            t2, b2 = t[sel], b1[sel] + 1
+            eff2 = _eff_close(self.rec.take(t2))
+            tentative[b2] = eff2 == UNKNOWN
+            go = eff2 == 0
+            self._assign(t2[go], _combine(self.rec.take(t2[go]), new.take(b2[go])))
+            consumed[b2[go]] = True
+        new["tentative"] = tentative
+        keep = np.flatnonzero(~consumed)
+        base = len(self.rec)
+        added = new.take(keep)
+        added["seq"] = np.arange(base, base + len(keep), dtype=np.int64)
+        self.rec = Records.concat([self.rec, added]) if base else added
+        # The latest record of each key: its last unconsumed new record, if any.
+        new_index = np.full(len(new), -1, np.int64)
+        new_index[keep] = base + np.arange(len(keep))
+        latest = np.maximum.reduceat(new_index, first)
+        latest = np.where(latest >= 0, latest, t_idx)
+        upd = found
+        self.open_idx[clipped[upd]] = latest[upd]
+        ins = ~found
+        if ins.any():
+            # Keys already open but colliding keep their slot; only truly new keys insert.
+            ins &= (
+                ~((pos < len(self.open_hash)) & (self.open_hash[clipped] == keys))
+                if len(self.open_hash)
+                else ins
+            )
+            self.open_hash = np.insert(self.open_hash, pos[ins], keys[ins])
+            self.open_idx = np.insert(self.open_idx, pos[ins], latest[ins])
+
+    def _assign(self, idx: np.ndarray, values: Records) -> None:
+        for k in RECORD:
+            if k != "seq":
+                self.rec[k][idx] = values[k]
+
+    def finish(self) -> Flows:
+        """Decide what is still tentative and orient every flow by its initiator."""
+        rec = self.rec
+        if len(rec):
+            order = np.lexsort((rec["seq"], rec["hash"]))
+            rec = rec.take(order)
+            tent = np.flatnonzero(rec["tentative"])
+            # No earlier table will come: a tentative boundary has nothing closed
+            # before it, so the record joins its predecessor.
+            prev = tent - 1
+            merged = _combine(rec.take(prev), rec.take(tent))
+            for k in RECORD:
+                if k != "seq":
+                    rec[k][prev] = merged[k]
+            rec = rec.take(np.setdiff1d(np.arange(len(rec)), tent))
+        return Flows.from_records(rec, self.fragments.unresolved)
+
+
+# Outcome, close and initiator_by codes, and their names in reports.
+OUTCOMES = ("established", "refused", "unanswered", "midstream")
+CLOSES = ("open", "fin", "rst")
+INITIATOR_BY = ("syn", "syn-ack", "port", "first-packet", "request", "quoted")
+"""How a flow's initiator was decided:
+syn: a pure SYN was seen; syn-ack: only the SYN-ACK was seen (its receiver opened);
+port: started mid-stream, the side using a service port taken as responder (as Zeek
+does); first-packet: nothing better, the sender of the first packet; request: the
+sender of an ICMP query (echo request, ...); quoted: only an ICMP error quoting the
+flow's packet was seen, the quoted packet's sender.
+"""
+ESTABLISHED, REFUSED, UNANSWERED, MIDSTREAM = range(4)
+BY_SYN, BY_SYNACK, BY_PORT, BY_FIRST, BY_REQUEST, BY_QUOTED = range(6)
+
+
+def port_class(port: np.ndarray) -> np.ndarray:
+    """How much a port looks like a service: 3 well-known, 2 registered below the
+    ephemeral ranges, 1 Linux ephemeral, 0 IANA dynamic."""
+    return np.select([port < 1024, port < 32768, port < 49152], [3, 2, 1], 0)
+
+
+@dataclass
+class Flows:
+    """Finished flows, oriented: `init_*` is the initiator, `resp_*` the responder.
+
+    fwd = sent by the initiator, rev = sent by the responder.
+    """
+
+    cols: dict[str, np.ndarray]
+    fragments_unresolved: int = 0
+
+    def __len__(self) -> int:
+        return len(self.cols["proto"])
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    @classmethod
+    def from_records(cls, rec: Records, fragments_unresolved: int = 0) -> Flows:
+        n = len(rec)
+        proto = rec["proto"].astype(np.int64)
+        tcp = proto == TCP
+        icmp = np.isin(proto, (ICMP, ICMPV6))
+        own_packets = (rec["pkts_a"] + rec["pkts_b"]) > 0
+        by = np.full(n, BY_FIRST, np.int8)
+        init = rec["first_dir"].astype(np.int8).copy()
+        # Port heuristic: the side whose port looks more like a service is the responder.
+        ca, cb = port_class(rec["a_port"]), port_class(rec["b_port"])
+        port_init = np.where(ca > cb, 1, 0)  # B opened towards A's service port
+        decisive = (ca != cb) & ~icmp
+        opened = rec["open_dir"] >= 0
+        answered = rec["answer_dir"] >= 0
+        # TCP: SYN, else SYN-ACK, else the port heuristic, else the first packet.
+        use = tcp & opened
+        init[use], by[use] = rec["open_dir"][use], BY_SYN
+        use = tcp & ~opened & answered
+        init[use], by[use] = 1 - rec["answer_dir"][use], BY_SYNACK
+        use = tcp & ~opened & ~answered & decisive
+        init[use], by[use] = port_init[use], BY_PORT
+        # UDP and others: the first packet, unless the ports clearly say otherwise.
+        use = ~tcp & ~icmp & decisive & (port_init != init) & own_packets
+        init[use], by[use] = port_init[use], BY_PORT
+        use = icmp & opened
+        init[use], by[use] = rec["open_dir"][use], BY_REQUEST
+        use = icmp & ~opened & answered
+        init[use], by[use] = 1 - rec["answer_dir"][use], BY_SYNACK
+        # Only ICMP errors: the quoted packet's sender started it.
+        use = ~own_packets
+        init[use], by[use] = rec["err_dir"][use], BY_QUOTED
+        init = np.maximum(init, 0)
+        swap = init == 1
+
+        cols: dict[str, np.ndarray] = {"proto": proto}
+        cols["init_hi"] = np.where(swap, rec["b_hi"], rec["a_hi"])
+        cols["init_lo"] = np.where(swap, rec["b_lo"], rec["a_lo"])
+        cols["resp_hi"] = np.where(swap, rec["a_hi"], rec["b_hi"])
+        cols["resp_lo"] = np.where(swap, rec["a_lo"], rec["b_lo"])
+        cols["init_port"] = np.where(swap, rec["b_port"], rec["a_port"]).astype(np.int64)
+        cols["resp_port"] = np.where(swap, rec["a_port"], rec["b_port"]).astype(np.int64)
+        cols["icmp_req"] = rec["icmp_req"].astype(np.int64)
+        cols["first_ts"], cols["last_ts"] = rec["first_ts"], rec["last_ts"]
+        cols["pkts_fwd"] = np.where(swap, rec["pkts_b"], rec["pkts_a"])
+        cols["pkts_rev"] = np.where(swap, rec["pkts_a"], rec["pkts_b"])
+        cols["bytes_fwd"] = np.where(swap, rec["bytes_b"], rec["bytes_a"])
+        cols["bytes_rev"] = np.where(swap, rec["bytes_a"], rec["bytes_b"])
+        resp_flags = np.where(swap, rec["flags_a"], rec["flags_b"]).astype(np.int64)
+        all_flags = (rec["flags_a"] | rec["flags_b"]).astype(np.int64)
+        err_type = rec["err_type"].astype(np.int64)
+        is_v4 = (rec["a_hi"] == 0) & ((rec["a_lo"] >> np.uint64(32)) == np.uint64(0xFFFF))
+        # Destination unreachable (ICMP 3, ICMPv6 1, any code: port, host, net,
+        # administratively prohibited) answering a packet the initiator sent.
+        unreachable = np.where(is_v4, err_type == 3, err_type == 1)
+        icmp_refused = unreachable & (rec["err_dir"] == init) & (rec["err_dir"] >= 0)
+        outcome = np.full(n, UNANSWERED, np.int8)
+        answered_by_resp = cols["pkts_rev"] > 0
+        outcome[answered_by_resp] = ESTABLISHED
+        tcp_syn = tcp & (by == BY_SYN)
+        outcome[tcp_syn & ((resp_flags & (SYN | ACK)) == (SYN | ACK))] = ESTABLISHED
+        refused_rst = tcp_syn & ((resp_flags & RST) != 0) & ((resp_flags & SYN) == 0)
+        outcome[refused_rst] = REFUSED
+        outcome[~answered_by_resp & icmp_refused] = REFUSED
+        outcome[tcp & np.isin(by, (BY_PORT, BY_FIRST))] = MIDSTREAM
+        cols["outcome"] = outcome
+        close = np.zeros(n, np.int8)
+        close[tcp & ((all_flags & FIN) != 0)] = 1
+        close[tcp & ((all_flags & RST) != 0)] = 2
+        cols["close"] = close
+        cols["initiator_by"] = by
+        cols["icmp_err_type"] = err_type
+        cols["icmp_err_code"] = rec["err_code"].astype(np.int64)
+        for k in ("vlan_lo", "vlan_hi", "encap", "iface"):
+            cols[k] = rec[k].astype(np.int64)
+        for i in range(FRAMES):
+            cols[f"frame{i}"] = rec[f"frame{i}"]
+            cols[f"file{i}"] = rec[f"file{i}"].astype(np.int64)
+        order = np.lexsort((cols["frame0"], cols["file0"], cols["first_ts"]))
+        return cls({k: v[order] for k, v in cols.items()}, fragments_unresolved)

@@ -1,0 +1,162 @@
+"""Capture sources: open a file (pcap, pcapng, gzip-compressed, or `-` for stdin)
+and read it as batches of raw packets.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from portmatrix.errors import CaptureError
+from portmatrix.sources.base import CaptureInfo, HashingReader, RawBatch
+from portmatrix.sources.pcap import MAGICS as PCAP_MAGICS
+from portmatrix.sources.pcap import PcapReader
+from portmatrix.sources.pcapng import PcapngReader
+
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class Capture:
+    """One capture input; iterate `batches()`, then read `info`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.info = CaptureInfo(path=path)
+        if path == "-":
+            raw = sys.stdin.buffer
+        else:
+            try:
+                raw = open(path, "rb")  # noqa: SIM115 - closed in batches()
+                self.info.size = os.fstat(raw.fileno()).st_size
+            except FileNotFoundError:
+                raise CaptureError("no such file", file=path, hint="check the path") from None
+            except IsADirectoryError:
+                raise CaptureError(
+                    "is a directory", file=path, hint="give capture files (or a glob)"
+                ) from None
+            except OSError as exc:
+                raise CaptureError(f"cannot open: {exc.strerror}", file=path) from None
+        self._hashing = HashingReader(raw)
+        stream = self._hashing
+        head = _read_exactly(stream, 4096)
+        compressed = head[:2] == GZIP_MAGIC
+        if compressed:
+            stream = _Prepend(head, self._hashing)
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")
+            try:
+                head = _read_exactly(stream, 4096)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise CaptureError(
+                    f"damaged gzip data: {exc}",
+                    file=path,
+                    hint="check the file was copied completely",
+                ) from None
+        self._stream = _Guarded(stream, path)
+        magic = head[:4]
+        if magic in PCAP_MAGICS:
+            self.reader = PcapReader(self._stream, self.info, head)
+        elif magic == PCAPNG_MAGIC:
+            self.reader = PcapngReader(self._stream, self.info, head)
+        else:
+            what = "empty" if not head else "not a pcap or pcapng capture"
+            raise CaptureError(
+                f"{what} (starts with {head[:4].hex() or 'nothing'})",
+                file=path,
+                where="byte 0",
+                hint="give a .pcap, .pcapng or .gz of one (e.g. from tcpdump -w)",
+            )
+        if compressed:
+            self.info.format += "+gzip"
+
+    def batches(self) -> Iterator[RawBatch]:
+        try:
+            yield from self.reader.batches()
+        except CaptureError as exc:
+            # Damage past the header: keep what was read and say where it stopped.
+            self.info.truncated = f"{exc.what}; analyzed up to there"
+        finally:
+            self.info.bytes_read = self.reader.file_pos
+            # Hash what is left, so the digest is of the whole file even if we stopped early.
+            while self._hashing.read(1 << 20):
+                pass
+            self.info.sha256 = self._hashing.hash.hexdigest()
+            if self.path != "-":
+                self._hashing.close()
+
+
+class _Prepend:
+    """A stream that first returns bytes already read while sniffing the format."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self.head = head
+        self.rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            if n < 0 or n >= len(self.head):
+                out, self.head = self.head, b""
+                return out + (self.rest.read(n - len(out)) if n > len(out) else b"")
+            out, self.head = self.head[:n], self.head[n:]
+            return out
+        return self.rest.read(n)
+
+
+class _Guarded:
+    """Turns decompression failures in the middle of a file into a CaptureError."""
+
+    def __init__(self, stream, path: str) -> None:
+        self.stream = stream
+        self.path = path
+
+    def read(self, n: int) -> bytes:
+        try:
+            return _read_exactly(self.stream, n)
+        except EOFError:
+            raise CaptureError("compressed stream ends early", file=self.path) from None
+        except (OSError, zlib.error) as exc:
+            raise CaptureError(f"damaged compressed data ({exc})", file=self.path) from None
+
+
+def _read_exactly(stream, n: int) -> bytes:
+    """Up to n bytes, fewer only at the end of the stream (pipes return short reads)."""
+    parts = []
+    while n > 0:
+        data = stream.read(n)
+        if not data:
+            break
+        parts.append(data)
+        n -= len(data)
+    return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
+def expand_inputs(items: list[str] | tuple[str, ...]) -> list[str]:
+    """Files from paths, directories (their capture files) and globs, in a stable order."""
+    out: list[str] = []
+    for item in items:
+        path = Path(item)
+        if item == "-" or path.is_file():
+            out.append(item)
+        elif path.is_dir():
+            found = sorted(
+                str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
+            )
+            if not found:
+                raise CaptureError("directory holds no files", file=item)
+            out += found
+        elif any(ch in item for ch in "*?["):
+            found = (
+                sorted(str(p) for p in Path().glob(item) if p.is_file())
+                if not path.is_absolute()
+                else sorted(str(p) for p in Path("/").glob(item[1:]) if p.is_file())
+            )
+            if not found:
+                raise CaptureError("no file matches this pattern", file=item)
+            out += found
+        else:
+            raise CaptureError("no such file", file=item, hint="check the path")
+    return out

@@ -1,0 +1,101 @@
+"""What every capture source yields: raw packet batches as numpy columns, plus
+what it learned about the capture (interfaces, drops, where it stopped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PAD = 128  # zero bytes after the last packet, so decoders may read past a short frame
+
+
+@dataclass
+class RawBatch:
+    """Undecoded packets: `data[offset[i]:offset[i] + caplen[i]]` is frame `frame[i]`.
+
+    `data` is padded with PAD zero bytes, so fixed-size reads past the end of
+    the last packet stay inside the array (decoders check lengths themselves).
+    """
+
+    data: np.ndarray  # uint8
+    offset: np.ndarray  # int64, start of each packet in `data`
+    caplen: np.ndarray  # int64, bytes captured
+    wirelen: np.ndarray  # int64, bytes on the wire
+    ts: np.ndarray  # int64, nanoseconds since the epoch (UTC)
+    linktype: np.ndarray  # int32, per packet (pcapng interfaces differ)
+    iface: np.ndarray  # int32, interface index (0 for classic pcap)
+    frame: np.ndarray  # int64, 1-based frame number in the file
+    file_offset: np.ndarray  # int64, byte offset of the record in the (uncompressed) file
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+@dataclass
+class Interface:
+    linktype: int
+    name: str = ""
+    snaplen: int = 0
+    tsresol: int = 6  # pcapng if_tsresol byte: 10^-n, or 2^-n with the top bit set
+    tsoffset: int = 0  # seconds
+
+
+@dataclass
+class InterfaceStats:
+    """Counters from a pcapng interface statistics block (the last one seen wins)."""
+
+    iface: int
+    received: int | None = None  # isb_ifrecv
+    dropped: int | None = None  # isb_ifdrop: dropped by the interface/driver
+    os_dropped: int | None = None  # isb_osdrop: dropped by the OS (buffer full)
+    filter_accepted: int | None = None
+    delivered: int | None = None
+
+
+@dataclass
+class CaptureInfo:
+    """What a reader knows about one capture once read (or while reading)."""
+
+    path: str
+    format: str = ""  # pcap, pcap-ns, pcapng; with "+gzip" when compressed
+    frames: int = 0
+    bytes_read: int = 0  # of the (uncompressed) capture
+    size: int | None = None  # file size on disk, when it is a file
+    sha256: str = ""
+    interfaces: list[Interface] = field(default_factory=list)
+    stats: dict[int, InterfaceStats] = field(default_factory=dict)
+    truncated: str = ""  # why and where reading stopped early, "" when it did not
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def drops(self) -> int:
+        """Packets the capture itself says it dropped (pcapng statistics)."""
+        return sum((s.dropped or 0) + (s.os_dropped or 0) for s in self.stats.values())
+
+
+class HashingReader:
+    """A binary stream that hashes what passes through it (SHA-256 of the input file)."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.hash.update(data)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buf) -> int:
+        n = self.raw.readinto(buf)
+        if n:
+            self.hash.update(memoryview(buf)[:n])
+            self.count += n
+        return n or 0
+
+    def close(self) -> None:
+        self.raw.close()

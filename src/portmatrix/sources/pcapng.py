@@ -1,0 +1,230 @@
+"""pcapng files: sections in either byte order, several interfaces with their own
+link type and time resolution, enhanced/simple/obsolete packet blocks, and the
+interface statistics blocks that carry capture drops. Unknown blocks are skipped
+by their length.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import numpy as np
+
+from portmatrix.errors import CaptureError
+from portmatrix.sources.base import CaptureInfo, Interface, InterfaceStats, RawBatch
+from portmatrix.sources.chunks import CHUNK, gather_u16, gather_u32, padded
+
+SHB, IDB, OPB, SPB, NRB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
+BOM = 0x1A2B3C4D
+MAX_BLOCK = 256 << 20
+PACKET_BLOCKS = (EPB, SPB, OPB)
+
+
+def _options(body: bytes, endian: str) -> Iterator[tuple[int, bytes]]:
+    """(code, value) of each option in a block's option area."""
+    pos = 0
+    while pos + 4 <= len(body):
+        code, length = struct.unpack_from(endian + "HH", body, pos)
+        if code == 0:
+            return
+        yield code, body[pos + 4 : pos + 4 + length]
+        pos += 4 + ((length + 3) & ~3)
+
+
+class PcapngReader:
+    def __init__(self, stream, info: CaptureInfo, head: bytes) -> None:
+        self.stream = stream
+        self.info = info
+        info.format = "pcapng"
+        self.leftover = head
+        self.file_pos = 0
+        self.endian = "<"
+        self.section = -1
+        # Interfaces of the current section map to global interface numbers.
+        self.section_ifaces: list[int] = []
+        if len(head) < 12 or struct.unpack_from("<I", head, 0)[0] != SHB:
+            raise CaptureError("not a pcapng section header", file=info.path, where="byte 0")
+        if (
+            len(head) >= 12
+            and struct.unpack_from("<I", head, 8)[0] not in (BOM,)
+            and struct.unpack_from(">I", head, 8)[0] != BOM
+        ):
+            raise CaptureError(
+                "pcapng byte-order magic is damaged",
+                file=info.path,
+                where="byte 8",
+                hint="the file is damaged or not pcapng",
+            )
+
+    def batches(self) -> Iterator[RawBatch]:
+        frame = 0
+        while True:
+            chunk = self.stream.read(CHUNK)
+            buf = self.leftover + chunk if self.leftover else chunk
+            n = len(buf)
+            off = 0
+            starts: list[int] = []
+            kinds: list[int] = []
+            problem = ""
+            while off + 12 <= n:
+                btype = struct.unpack_from(self.endian + "I", buf, off)[0]
+                if btype == SHB or struct.unpack_from("<I", buf, off)[0] == SHB:
+                    if off + 12 > n:
+                        break
+                    bom = buf[off + 8 : off + 12]
+                    endian = (
+                        "<"
+                        if struct.unpack("<I", bom)[0] == BOM
+                        else (">" if struct.unpack(">I", bom)[0] == BOM else "")
+                    )
+                    if not endian:
+                        problem = "damaged section header (byte-order magic)"
+                        break
+                    blen = struct.unpack_from(endian + "I", buf, off + 4)[0]
+                    btype = SHB
+                else:
+                    endian = self.endian
+                    blen = struct.unpack_from(endian + "I", buf, off + 4)[0]
+                if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                    problem = f"corrupt block length {blen}"
+                    break
+                end = off + blen
+                if end > n:
+                    break
+                if struct.unpack_from(endian + "I", buf, end - 4)[0] != blen:
+                    problem = "block's trailing length does not match its leading length"
+                    break
+                if btype in PACKET_BLOCKS:
+                    if self.section < 0:
+                        problem = "packet before any section header"
+                        break
+                    starts.append(off)
+                    kinds.append(btype)
+                elif btype in (SHB, IDB, ISB):
+                    if starts:  # flush: what follows may change byte order or interfaces
+                        yield self._batch(buf, starts, kinds, off, frame)
+                        frame += len(starts)
+                        starts, kinds = [], []
+                    self._control(btype, endian, buf[off:end], off)
+                off = end
+            if starts:
+                yield self._batch(buf, starts, kinds, off, frame)
+                frame += len(starts)
+            self.info.frames = frame
+            self.file_pos += off
+            self.leftover = buf[off:]
+            if problem:
+                self.info.truncated = (
+                    f"{problem} at byte {self.file_pos} (after record "
+                    f"{frame}); stopped reading there"
+                )
+                return
+            if not chunk:
+                if self.leftover:
+                    self.info.truncated = (
+                        f"file cut short in the middle of a block at byte {self.file_pos} "
+                        f"(after record {frame}, {len(self.leftover)} bytes left); analyzed "
+                        "up to there"
+                    )
+                return
+
+    def _control(self, btype: int, endian: str, block: bytes, off: int) -> None:
+        if btype == SHB:
+            self.endian = endian
+            self.section += 1
+            self.section_ifaces = []
+        elif btype == IDB:
+            linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", block, 8)
+            iface = Interface(linktype=linktype, snaplen=snaplen)
+            for code, value in _options(block[16:-4], endian):
+                if code == 2:
+                    iface.name = value.decode("utf-8", "replace").rstrip("\0")
+                elif code == 9 and value:
+                    iface.tsresol = value[0]
+                elif code == 14 and len(value) == 8:
+                    iface.tsoffset = struct.unpack(endian + "q", value)[0]
+            self.section_ifaces.append(len(self.info.interfaces))
+            self.info.interfaces.append(iface)
+        elif btype == ISB:
+            local = struct.unpack_from(endian + "I", block, 8)[0]
+            if local >= len(self.section_ifaces):
+                self.info.notices.append(
+                    f"statistics for unknown interface {local} at byte {self.file_pos + off}"
+                )
+                return
+            stats = InterfaceStats(iface=self.section_ifaces[local])
+            names = {
+                4: "received",
+                5: "dropped",
+                6: "filter_accepted",
+                7: "os_dropped",
+                8: "delivered",
+            }
+            for code, value in _options(block[20:-4], endian):
+                if code in names and len(value) == 8:
+                    setattr(stats, names[code], struct.unpack(endian + "Q", value)[0])
+            self.info.stats[stats.iface] = stats
+
+    def _batch(
+        self, buf: bytes, starts: list[int], kinds: list[int], end: int, first_frame: int
+    ) -> RawBatch:
+        little = self.endian == "<"
+        data = padded(buf, end)
+        pos = np.array(starts, dtype=np.int64)
+        kind = np.array(kinds, dtype=np.int32)
+        count = len(starts)
+        blen = gather_u32(data, pos + 4, little).astype(np.int64)
+        epb, spb, opb = kind == EPB, kind == SPB, kind == OPB
+        local = np.zeros(count, dtype=np.int64)
+        local[epb] = gather_u32(data, pos[epb] + 8, little)
+        local[opb] = gather_u16(data, pos[opb] + 8, little)
+        ticks = np.zeros(count, dtype=np.uint64)
+        timed = epb | opb
+        hi = gather_u32(data, pos[timed] + 12, little).astype(np.uint64)
+        lo = gather_u32(data, pos[timed] + 16, little).astype(np.uint64)
+        ticks[timed] = (hi << np.uint64(32)) | lo
+        caplen = np.zeros(count, dtype=np.int64)
+        wirelen = np.zeros(count, dtype=np.int64)
+        caplen[timed] = gather_u32(data, pos[timed] + 20, little)
+        wirelen[timed] = gather_u32(data, pos[timed] + 24, little)
+        wirelen[spb] = gather_u32(data, pos[spb] + 8, little)
+        caplen[spb] = np.minimum(wirelen[spb], blen[spb] - 16)
+        start = np.where(spb, pos + 12, pos + 28)
+        # Never let a packet run past its own block.
+        caplen = np.clip(caplen, 0, np.maximum(pos + blen - 4 - start, 0))
+
+        mapping = np.array([*self.section_ifaces, -1], dtype=np.int64)
+        known = local < len(self.section_ifaces)
+        iface = np.where(known, mapping[np.minimum(local, len(self.section_ifaces))], -1)
+        linktypes = np.array([i.linktype for i in self.info.interfaces] + [-1], dtype=np.int32)
+        linktype = linktypes[iface]
+        ts = np.zeros(count, dtype=np.int64)
+        for i in np.unique(iface[known]).tolist():
+            rows = iface == i
+            ts[rows] = _to_ns(ticks[rows], self.info.interfaces[i])
+        return RawBatch(
+            data=data,
+            offset=start,
+            caplen=caplen,
+            wirelen=wirelen,
+            ts=ts,
+            linktype=linktype,
+            iface=iface.astype(np.int32),
+            frame=np.arange(first_frame + 1, first_frame + count + 1, dtype=np.int64),
+            file_offset=pos + self.file_pos,
+        )
+
+
+def _to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
+    """Nanoseconds since the epoch from an interface's timestamp ticks."""
+    exp = iface.tsresol & 0x7F
+    if iface.tsresol & 0x80:  # 2^-exp seconds per tick
+        sec = (ticks >> np.uint64(exp)).astype(np.int64)
+        frac = (ticks & np.uint64((1 << exp) - 1)).astype(np.float64)
+        ns = sec * 1_000_000_000 + np.floor(frac * 1e9 / float(1 << exp)).astype(np.int64)
+    elif exp <= 9:
+        ns = ticks.astype(np.int64) * (10 ** (9 - exp))
+    else:
+        ns = (ticks // np.uint64(10 ** (exp - 9))).astype(np.int64)
+    return ns + iface.tsoffset * 1_000_000_000

@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: run the CLI, write small YAML files."""
+"""Fixtures shared by every test: run the CLI, write small YAML files, read
+captures in tiny chunks."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ from portmatrix.cli import main
 
 @pytest.fixture
 def run_cli() -> Callable[..., Result]:
-    """`run_cli(*args)` runs `portmatrix ARGS`; the result has exit_code, stdout, stderr.
+    """`run_cli(*args, input=None)` runs `portmatrix ARGS`; the result has exit_code,
+    stdout, stderr. `input` (bytes or text) is what the command reads on stdin.
 
     Exceptions that escape the CLI are raised, not turned into exit status 1, so
     a traceback can never pass for "findings".
     """
     runner = CliRunner()
 
-    def run(*args: str) -> Result:
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+    def run(*args: str, input: bytes | str | None = None) -> Result:
+        return runner.invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
     return run
 
@@ -37,3 +39,13 @@ def write_yaml(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Capture readers read 100 bytes at a time (instead of megabytes), so records,
+    blocks and IP fragments straddle chunk and batch boundaries. Returns the size."""
+    size = 100
+    for module in ("chunks", "pcap", "pcapng"):
+        monkeypatch.setattr(f"portmatrix.sources.{module}.CHUNK", size)
+    return size

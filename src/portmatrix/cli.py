@@ -100,3 +100,110 @@ def rules_lint(matrices: tuple[str, ...], inventory: str | None) -> None:
         f"{len(matrix.roles)} roles, {len(matrix.exceptions)} exceptions"
     )
     sys.exit(ExitCode.FINDINGS if problems else ExitCode.OK)
+
+
+_FORMATS_FLOWS = ("table", "csv", "json", "jsonl")
+
+
+@main.command("flows")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.option(
+    "--format", "fmt", type=click.Choice(_FORMATS_FLOWS), default="table", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write here instead of standard output.",
+)
+def flows_cmd(captures: tuple[str, ...], fmt: str, output: str | None) -> None:
+    """List the flows in captures (pcap, pcapng, .gz, or - for stdin)."""
+    from portmatrix.report.flow_rows import flow_columns
+    from portmatrix.report.flows_view import FORMATS
+    from portmatrix.sources import expand_inputs
+    from portmatrix.traffic import read_traffic
+
+    paths = expand_inputs(captures)
+    traffic = read_traffic(paths)
+    columns = flow_columns(traffic.flows, several_files=len(paths) > 1)
+    _write(FORMATS[fmt](columns, traffic), output)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise PortmatrixError(f"cannot write: {exc.strerror}", file=output) from None
+
+
+_FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown")
+
+
+@main.command("check")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.option(
+    "--rules",
+    "rules_",
+    multiple=True,
+    required=True,
+    metavar="NAME|PATH",
+    help="Matrix to check against; repeat to layer site files on a vendor matrix.",
+)
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False),
+    help="Site inventory: which addresses hold each role.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(_FORMATS_CHECK), default="text", show_default=True
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(("error", "warning", "never")),
+    default="error",
+    show_default=True,
+    help="Exit 1 when a finding is at least this severe.",
+)
+@click.option(
+    "--flows",
+    "flows_out",
+    type=click.Path(dir_okay=False),
+    help="Also write every flow with its verdict and rule (.csv or .json).",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False),
+    help="A previous JSON report: show only findings that are not in it.",
+)
+def check_cmd(captures, rules_, inventory, fmt, output, fail_on, flows_out, baseline) -> None:
+    """Check captures against the matrix: a verdict for every flow, coverage of
+    required services, findings by severity. Exit 0 clean, 1 findings, 2 bad input."""
+    from portmatrix.check import run_check
+    from portmatrix.report import CHECK_FORMATS
+    from portmatrix.sources import expand_inputs
+
+    if flows_out and not flows_out.endswith((".csv", ".json")):
+        raise PortmatrixError(
+            "the flow export must end in .csv or .json", where="--flows", file=flows_out
+        )
+    paths = expand_inputs(captures)
+    result = run_check(paths, list(rules_), inventory, baseline)
+    if fmt == "text":
+        tty = output is None and sys.stdout.isatty()
+        width = click.get_terminal_size()[0] if tty else 80
+        from portmatrix.report.text import render_text
+
+        text = render_text(result, color=tty, width=max(80, min(width, 120)))
+    else:
+        text = CHECK_FORMATS[fmt](result)
+    _write(text, output)
+    if flows_out:
+        from portmatrix.report.verdict_flows import render_flows
+
+        _write(render_flows(result, flows_out), flows_out)
+    sys.exit(result.exit_code(fail_on))

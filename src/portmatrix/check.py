@@ -1,0 +1,161 @@
+"""`portmatrix check` as a library call: load the matrix and inventory, read the
+traffic, classify, build findings and coverage, apply a baseline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+from portmatrix.classify import Classified, classify
+from portmatrix.errors import PortmatrixError
+from portmatrix.findings import (
+    SEVERITIES,
+    Coverage,
+    Finding,
+    coverage,
+    flow_findings,
+    matrix_findings,
+)
+from portmatrix.inventory import Inventory, RoleMap, build_role_map, load_inventory
+from portmatrix.lookup import RuleIndex
+from portmatrix.matrix import Matrix, load_matrix
+from portmatrix.traffic import Traffic, read_traffic
+
+FAIL_ON = ("error", "warning", "never")
+
+
+@dataclass
+class Result:
+    traffic: Traffic
+    matrix: Matrix
+    inventory: Inventory | None
+    role_map: RoleMap
+    index: RuleIndex
+    classified: Classified
+    findings: list[Finding]  # new findings (not in the baseline)
+    coverage: list[Coverage]
+    known: int = 0  # findings suppressed because the baseline has them
+    notices: list[str] = field(default_factory=list)
+
+    def severity_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(reversed(SEVERITIES), 0)
+        for f in self.findings:
+            counts[f.severity] += 1
+        return counts
+
+    def exit_code(self, fail_on: str) -> int:
+        if fail_on == "never":
+            return 0
+        floor = SEVERITIES.index(fail_on)
+        return int(any(SEVERITIES.index(f.severity) >= floor for f in self.findings))
+
+
+def load_baseline(path: str) -> set[str]:
+    """Finding ids of a previous JSON report."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except FileNotFoundError:
+        raise PortmatrixError(
+            "no such file", file=path, hint="give a previous `check --format json` report"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise PortmatrixError(
+            f"not JSON ({exc.msg})",
+            file=path,
+            where=f"line {exc.lineno}",
+            hint="give a previous `check --format json` report",
+        ) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
+        raise PortmatrixError(
+            "no `findings` list", file=path, hint="give a previous `check --format json` report"
+        )
+    return {f["id"] for f in doc["findings"] if isinstance(f, dict) and "id" in f}
+
+
+def run_check(
+    captures: list[str],
+    rules: list[str],
+    inventory: str | None,
+    baseline: str | None = None,
+    today: dt.date | None = None,
+    on_batch=None,
+) -> Result:
+    matrix = load_matrix(rules)
+    inv = load_inventory(inventory, matrix) if inventory else None
+    known_ids = load_baseline(baseline) if baseline else set()
+    traffic = read_traffic(captures, on_batch=on_batch)
+    return evaluate(traffic, matrix, inv, known_ids, today)
+
+
+def evaluate(
+    traffic: Traffic,
+    matrix: Matrix,
+    inv: Inventory | None,
+    known_ids: set[str] | frozenset[str] = frozenset(),
+    today: dt.date | None = None,
+) -> Result:
+    role_map = build_role_map(matrix, inv)
+    index = RuleIndex(matrix, today)
+    cls = classify(traffic.flows, index, role_map)
+    notices = traffic.notices()
+    findings = flow_findings(
+        traffic.flows, cls, role_map, index, several_files=len(traffic.captures) > 1
+    )
+    cov, cov_findings = coverage(traffic.flows, cls, matrix, traffic.weakened)
+    findings += cov_findings + matrix_findings(matrix, index)
+    notices += _role_notices(matrix, inv, role_map)
+    order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+    findings.sort(
+        key=lambda f: (
+            order[f.severity],
+            f.kind != "flow",
+            f.verdict,
+            f.initiator,
+            f.responder,
+            f.port or 0,
+            f.id,
+        )
+    )
+    new = [f for f in findings if f.id not in known_ids]
+    return Result(
+        traffic,
+        matrix,
+        inv,
+        role_map,
+        index,
+        cls,
+        new,
+        cov,
+        known=len(findings) - len(new),
+        notices=notices,
+    )
+
+
+def _role_notices(matrix: Matrix, inv: Inventory | None, role_map: RoleMap) -> list[str]:
+    """Roles whose rules cannot match anything, in one sentence each kind."""
+    if inv is None:
+        return ["no inventory given: only addresses fixed by the matrix hold roles"]
+    out = []
+    held = set().union(*role_map.index.sets)
+    used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
+    empty = sorted(r for r in used if r in matrix.roles and r not in held)
+    if empty:
+        out.append(
+            f"roles with no address in {inv.file}: {', '.join(empty)} — their rules "
+            "cannot match and their services cannot be checked"
+        )
+    names = sorted(
+        n
+        for role, ns in role_map.unresolved.items()
+        if not role.startswith("exception:")
+        for n in ns
+    )
+    if names:
+        out.append(
+            f"hostnames with no known address: {', '.join(names)} — add them under "
+            "`hosts:` in the inventory"
+        )
+    return out

@@ -1,0 +1,85 @@
+"""Give every flow one verdict and every rule its coverage: pure functions of the
+flows, the compiled matrix and the role map.
+
+Flows are grouped by what the matrix can tell apart (protocol, responder port,
+initiator's role set, responder's role set); each group is decided once by the
+rule index. A capture has few such groups even with millions of flows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from portmatrix.decode.transport import ICMP, ICMPV6, SCTP, TCP, UDP
+from portmatrix.flows import BY_FIRST, BY_PORT, ESTABLISHED, MIDSTREAM, REFUSED, Flows
+from portmatrix.inventory import RoleMap
+from portmatrix.lookup import VERDICTS, Decision, RuleIndex
+
+PROTO_OF = {TCP: "tcp", UDP: "udp", SCTP: "sctp", ICMP: "icmp", ICMPV6: "icmpv6"}
+ALLOWED, WRONG_DIRECTION, UNEXPECTED_SOURCE, UNEXPECTED_PORT, OUT_OF_SCOPE = range(5)
+
+
+@dataclass
+class Classified:
+    """Per flow: verdict code (index into VERDICTS), decision, roles; per rule: coverage."""
+
+    verdict: np.ndarray  # int8
+    decision: np.ndarray  # int32 index into `decisions`
+    decisions: list[Decision]
+    init_roles: np.ndarray  # int32 role-set id (RoleMap.roles_of)
+    resp_roles: np.ndarray
+    heuristic: np.ndarray  # bool: the initiator is a guess (port / first packet of TCP)
+    answered: np.ndarray  # bool: the responder answered (established, or data both ways)
+    failed: np.ndarray  # bool: refused, or a TCP/ICMP attempt left unanswered
+
+    def counts(self) -> dict[str, int]:
+        n = np.bincount(self.verdict, minlength=len(VERDICTS))
+        return {v: int(c) for v, c in zip(VERDICTS, n, strict=True)}
+
+
+def matrix_port(flows: Flows) -> np.ndarray:
+    """The number the matrix matches: the responder's port, or the ICMP type."""
+    icmp = np.isin(flows["proto"], (ICMP, ICMPV6))
+    return np.where(icmp, np.maximum(flows["icmp_req"], 0), flows["resp_port"])
+
+
+def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
+    n = len(flows)
+    init_roles = role_map.index.lookup(flows["init_hi"], flows["init_lo"])
+    resp_roles = role_map.index.lookup(flows["resp_hi"], flows["resp_lo"])
+    proto = flows["proto"].astype(np.int64)
+    port = matrix_port(flows).astype(np.int64)
+    combo = (
+        (proto << 56)
+        | (port << 40)
+        | (init_roles.astype(np.int64) << 20)
+        | resp_roles.astype(np.int64)
+    )
+    uniq, inverse = np.unique(combo, return_inverse=True)
+    decisions: list[Decision] = []
+    for value in uniq.tolist():
+        p, q = value >> 56, (value >> 40) & 0xFFFF
+        i_set, r_set = (value >> 20) & 0xFFFFF, value & 0xFFFFF
+        decisions.append(
+            index.decide(
+                PROTO_OF.get(p, f"ip-{p}"), q, role_map.roles_of(i_set), role_map.roles_of(r_set)
+            )
+        )
+    decision = inverse.reshape(-1).astype(np.int32)
+    codes = np.array([VERDICTS.index(d.verdict) for d in decisions] or [0], dtype=np.int8)
+    verdict = codes[decision] if n else np.zeros(0, np.int8)
+    by = flows["initiator_by"]
+    tcp = proto == TCP
+    heuristic = (by == BY_PORT) | (tcp & (by == BY_FIRST))
+    outcome = flows["outcome"]
+    answered = (outcome == ESTABLISHED) | (
+        (outcome == MIDSTREAM) & (flows["pkts_fwd"] > 0) & (flows["pkts_rev"] > 0)
+    )
+    # UDP silence proves nothing: only TCP and ICMP attempts without answer failed.
+    silent_fail = np.isin(proto, (TCP, ICMP, ICMPV6, SCTP)) & (outcome == 2)
+    failed = (outcome == REFUSED) | silent_fail
+    return Classified(
+        verdict, decision, decisions, init_roles, resp_roles, heuristic, answered, failed
+    )

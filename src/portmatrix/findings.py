@@ -1,0 +1,371 @@
+"""Findings: what a check reports, grouped and graded on both axes of DESIGN.md.
+
+Flow findings group flows that share verdict, initiator, responder and the
+responder's port/proto. Severity:
+
+- forbidden (wrong-direction, unexpected-source, unexpected-port) and answered
+  by the responder: error — traffic the matrix forbids got through;
+- forbidden and refused or unanswered: info — the network blocked it, as the
+  matrix wants (still listed);
+- allowed but refused, or a TCP/ICMP attempt left unanswered: error when the
+  rule is required, warning otherwise (UDP silence proves nothing);
+- a finding that rests only on a guessed initiator (mid-stream capture) is at
+  most a warning, and says so.
+
+Coverage findings: a required rule with no answered flow is missing-required,
+or required-unreachable when it only had failed attempts — warnings instead
+of errors when the capture is one-way or dropped packets.
+
+Ids are stable: built from verdict, roles, addresses, protocol and port (never
+the client's ephemeral port), so runs can be compared and a baseline kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from portmatrix.addresses import to_text
+from portmatrix.classify import ALLOWED, OUT_OF_SCOPE, Classified, matrix_port
+from portmatrix.flows import OUTCOMES, Flows
+from portmatrix.inventory import RoleMap
+from portmatrix.lookup import VERDICTS, RuleIndex
+from portmatrix.matrix import Matrix
+from portmatrix.report.flow_rows import iso, proto_name
+
+SEVERITIES = ("info", "warning", "error")
+INFO, WARNING, ERROR = range(3)
+EXAMPLE_FRAMES = 5
+
+
+@dataclass
+class Finding:
+    """One thing to report. Fields that do not apply to a kind are empty."""
+
+    id: str
+    severity: str  # info | warning | error
+    kind: str  # flow | coverage | matrix
+    verdict: str  # a flow verdict, or missing-required / required-unreachable /
+    #              expired-exception
+    message: str  # one sentence: what is wrong and which rule is involved
+    proto: str = ""
+    port: int | None = None
+    initiator: str = ""
+    initiator_roles: list[str] = field(default_factory=list)
+    responder: str = ""
+    responder_roles: list[str] = field(default_factory=list)
+    rule: str = ""  # the rule involved: allowing, swapped, or the required one
+    related_rules: list[str] = field(default_factory=list)
+    flows: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    packets: int = 0
+    bytes: int = 0
+    first_seen: str | None = None
+    last_seen: str | None = None
+    frames: list[str] = field(default_factory=list)  # example frames ("file:frame")
+    filter: str = ""  # a Wireshark display filter that isolates the flows
+    heuristic: bool = False  # rests only on a guessed initiator
+    expired_exceptions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Coverage:
+    """How a rule was exercised by the traffic."""
+
+    rule: str
+    service: str
+    proto: str
+    ports: str
+    from_role: str
+    to_role: str
+    required: bool
+    flows: int = 0
+    established: int = 0
+    failed: int = 0
+    pairs: int = 0  # distinct initiator/responder pairs
+    examples: list[str] = field(default_factory=list)  # a few "a -> b" pairs
+    status: str = ""  # ok | missing-required | required-unreachable | "" (not required)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def stable_id(*parts: object) -> str:
+    digest = hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()
+    return f"PM-{digest[:10]}"
+
+
+def _roles_text(roles: list[str]) -> str:
+    return ", ".join(roles) if roles else "no role"
+
+
+def _towards(roles: list[str]) -> str:
+    return ", ".join(roles) if roles else "an address with no role"
+
+
+def wireshark_filter(proto: str, init: str, resp: str, port: int | None) -> str:
+    field_ = "ipv6.addr" if ":" in init else "ip.addr"
+    parts = [f"{field_}=={init}", f"{field_}=={resp}"]
+    if proto in ("tcp", "udp", "sctp") and port is not None:
+        parts.append(f"{proto}.port=={port}")
+    elif proto in ("icmp", "icmpv6"):
+        parts.append(proto)
+    elif proto.isdigit():
+        parts.append(f"ip.proto=={proto}" if field_ == "ip.addr" else f"ipv6.nxt=={proto}")
+    return " && ".join(parts)
+
+
+def flow_findings(
+    flows: Flows, cls: Classified, role_map: RoleMap, index: RuleIndex, several_files: bool
+) -> list[Finding]:
+    verdict = cls.verdict.astype(np.int64)
+    forbidden = (verdict != ALLOWED) & (verdict != OUT_OF_SCOPE)
+    blocked_allowed = (verdict == ALLOWED) & cls.failed
+    chosen = np.flatnonzero(forbidden | blocked_allowed)
+    if not len(chosen):
+        return []
+    required = np.array(
+        [
+            bool(d.rule) and index.matrix.rule(d.rule).required
+            if d.verdict == "allowed" and d.rule
+            else False
+            for d in cls.decisions
+        ]
+        or [False]
+    )
+    sev = np.full(len(flows), INFO, np.int64)
+    sev[forbidden & cls.answered] = ERROR
+    sev[forbidden & cls.answered & cls.heuristic] = WARNING
+    sev[blocked_allowed] = np.where(required[cls.decision[blocked_allowed]], ERROR, WARNING)
+
+    port = matrix_port(flows)
+    cols = np.stack(
+        [
+            verdict,
+            flows["init_hi"].astype(np.int64),
+            flows["init_lo"].astype(np.int64),
+            flows["resp_hi"].astype(np.int64),
+            flows["resp_lo"].astype(np.int64),
+            flows["proto"],
+            port,
+        ],
+        axis=1,
+    )[chosen]
+    _, inverse = np.unique(cols, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    members = np.split(chosen[order], np.cumsum(np.bincount(inverse))[:-1])
+    out = []
+    for group in members:
+        out.append(_flow_finding(flows, cls, role_map, index, group, sev, several_files))
+    return out
+
+
+def _flow_finding(flows, cls, role_map, index, group, sev, several_files) -> Finding:
+    i = int(group[0])
+    d = cls.decisions[int(cls.decision[i])]
+    verdict = VERDICTS[int(cls.verdict[i])]
+    proto = proto_name(int(flows["proto"][i]))
+    port = int(matrix_port(flows)[i])
+    init = to_text((int(flows["init_hi"][i]) << 64) | int(flows["init_lo"][i]))
+    resp = to_text((int(flows["resp_hi"][i]) << 64) | int(flows["resp_lo"][i]))
+    i_roles = sorted(
+        r for r in role_map.roles_of(int(cls.init_roles[i])) if not r.startswith("exception:")
+    )
+    r_roles = sorted(
+        r for r in role_map.roles_of(int(cls.resp_roles[i])) if not r.startswith("exception:")
+    )
+    severity = int(sev[group].max())
+    heuristic = bool(cls.heuristic[group].all())
+    outcomes = np.bincount(flows["outcome"][group], minlength=len(OUTCOMES))
+    outcome_counts = {o: int(c) for o, c in zip(OUTCOMES, outcomes, strict=True) if c}
+    if proto in ("icmp", "icmpv6"):
+        what = f"{proto} type {port}"
+    elif proto in ("tcp", "udp", "sctp"):
+        what = f"{proto}/{port}"
+    else:
+        what, port = f"IP protocol {proto}", None
+    who = f"{init} ({_roles_text(i_roles)})"
+    whom = f"{resp} ({_roles_text(r_roles)})"
+    happened = _outcome_phrase(outcome_counts)
+    if verdict == "allowed":
+        rule = index.matrix.rule(d.rule)
+        kind = "required " if rule.required else ""
+        message = (
+            f"{who} → {whom} {what} is allowed by {kind}rule {rule.id} "
+            f"({rule.service}) but {happened}"
+        )
+        fid_verdict = "allowed-failed"
+    elif verdict == "wrong-direction":
+        rule = index.matrix.rule(d.rule)
+        message = (
+            f"{who} opened {what} on {whom} ({happened}); the matrix allows only the "
+            f"other way: rule {rule.id} ({rule.from_role} → {rule.to_role})"
+        )
+        fid_verdict = verdict
+    elif verdict == "unexpected-source":
+        message = (
+            f"{who} reached {what} on {whom} ({happened}); that port is only allowed "
+            f"from other sources: {', '.join(d.related)}"
+        )
+        fid_verdict = verdict
+    else:
+        message = (
+            f"{who} reached {what} on {whom} ({happened}); nothing in the matrix "
+            f"allows {what} towards {_towards(r_roles)}"
+        )
+        fid_verdict = verdict
+    if heuristic:
+        message += " — initiator guessed from ports (handshake not captured)"
+    if d.expired:
+        message += f"; expired exception {', '.join(d.expired)} would have allowed it"
+    frames = []
+    for j in group[:EXAMPLE_FRAMES].tolist():
+        f, file = int(flows["frame0"][j]), int(flows["file0"][j])
+        frames.append(f"{file}:{f}" if several_files else str(f))
+    return Finding(
+        id=stable_id(fid_verdict, ",".join(i_roles), init, ",".join(r_roles), resp, proto, port),
+        severity=SEVERITIES[severity],
+        kind="flow",
+        verdict=verdict,
+        message=message,
+        proto=proto,
+        port=port,
+        initiator=init,
+        initiator_roles=i_roles,
+        responder=resp,
+        responder_roles=r_roles,
+        rule=d.rule,
+        related_rules=list(d.related),
+        flows=len(group),
+        outcomes=outcome_counts,
+        packets=int((flows["pkts_fwd"][group] + flows["pkts_rev"][group]).sum()),
+        bytes=int((flows["bytes_fwd"][group] + flows["bytes_rev"][group]).sum()),
+        first_seen=str(iso(flows["first_ts"][group].min(keepdims=True))[0]),
+        last_seen=str(iso(flows["last_ts"][group].max(keepdims=True))[0]),
+        frames=frames,
+        filter=wireshark_filter(proto, init, resp, port),
+        heuristic=heuristic,
+        expired_exceptions=list(d.expired),
+    )
+
+
+def _outcome_phrase(outcomes: dict[str, int]) -> str:
+    phrases = {
+        "established": "established",
+        "refused": "refused",
+        "unanswered": "left unanswered",
+        "midstream": "seen mid-stream",
+    }
+    parts = [
+        phrases[o] if n == 1 and len(outcomes) == 1 else f"{n} {phrases[o]}"
+        for o, n in outcomes.items()
+    ]
+    return " and ".join(parts)
+
+
+def coverage(
+    flows: Flows, cls: Classified, matrix: Matrix, weakened: bool
+) -> tuple[list[Coverage], list[Finding]]:
+    """Coverage of every rule, and the findings for required rules not exercised."""
+    covers: dict[str, list[int]] = {}
+    for k, d in enumerate(cls.decisions):
+        for rule_id in d.covers:
+            covers.setdefault(rule_id, []).append(k)
+    out, findings = [], []
+    dec = cls.decision
+    for rule in matrix.rules:
+        cov = Coverage(
+            rule=rule.id,
+            service=rule.service,
+            proto=rule.proto,
+            ports=rule.ports_text or "any",
+            from_role=rule.from_role,
+            to_role=rule.to_role,
+            required=rule.required,
+        )
+        ks = covers.get(rule.id)
+        if ks:
+            mine = np.isin(dec, ks)
+            cov.flows = int(mine.sum())
+            cov.established = int((mine & cls.answered).sum())
+            cov.failed = int((mine & cls.failed).sum())
+            pairs = np.unique(
+                np.stack(
+                    [
+                        flows["init_hi"][mine],
+                        flows["init_lo"][mine],
+                        flows["resp_hi"][mine],
+                        flows["resp_lo"][mine],
+                    ],
+                    axis=1,
+                ),
+                axis=0,
+            )
+            cov.pairs = len(pairs)
+            cov.examples = [
+                f"{to_text((int(a) << 64) | int(b))} → {to_text((int(c) << 64) | int(e))}"
+                for a, b, c, e in pairs[:3].tolist()
+            ]
+        if rule.required:
+            if cov.established:
+                cov.status = "ok"
+            else:
+                cov.status = "required-unreachable" if cov.failed else "missing-required"
+                findings.append(_coverage_finding(rule, cov, weakened))
+        out.append(cov)
+    return out, findings
+
+
+def _coverage_finding(rule, cov: Coverage, weakened: bool) -> Finding:
+    what = f"{rule.proto}/{rule.ports_text}" if rule.ports else rule.proto
+    if cov.status == "required-unreachable":
+        message = (
+            f"required rule {rule.id} ({rule.service}, {rule.from_role} → "
+            f"{rule.to_role} {what}) had {cov.failed} attempt(s), none answered: "
+            "something blocks a port the matrix needs"
+        )
+    else:
+        message = (
+            f"required rule {rule.id} ({rule.service}, {rule.from_role} → "
+            f"{rule.to_role} {what}) has no established flow in the capture"
+        )
+    if weakened:
+        message += " — but the capture is incomplete (see notices), so this may be missed "
+        message += "traffic rather than a missing service"
+    return Finding(
+        id=stable_id(cov.status, rule.id),
+        severity="warning" if weakened else "error",
+        kind="coverage",
+        verdict=cov.status,
+        message=message,
+        proto=rule.proto,
+        port=rule.ports[0][0] if rule.ports else None,
+        initiator_roles=[rule.from_role],
+        responder_roles=[rule.to_role],
+        rule=rule.id,
+        flows=cov.flows,
+        outcomes={"failed": cov.failed} if cov.failed else {},
+    )
+
+
+def matrix_findings(matrix: Matrix, index: RuleIndex) -> list[Finding]:
+    out = []
+    for exc in index.expired:
+        out.append(
+            Finding(
+                id=stable_id("expired-exception", exc.id),
+                severity="warning",
+                kind="matrix",
+                verdict="expired-exception",
+                message=f"exception {exc.id} ({exc.source}) expired on {exc.expires} and no "
+                f"longer allows anything; reason was: {exc.reason}",
+                rule=exc.id,
+            )
+        )
+    return out

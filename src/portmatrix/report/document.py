@@ -1,0 +1,64 @@
+"""The check result as one plain document: the JSON report, and the source of
+every other check report.
+
+Fields (schema_version 1):
+  tool            {"name", "version"}
+  inputs          captures (path, format, size, sha256, frames, truncated, drops,
+                  interfaces), rules (files), matrix (name), inventory (path or null)
+  summary         packets, flows, verdicts (count per verdict), findings (count per
+                  severity), known_findings (suppressed by --baseline),
+                  time_window {first, last} (ISO 8601 UTC)
+  findings        list of findings (see portmatrix.findings.Finding)
+  coverage        one entry per rule (see portmatrix.findings.Coverage)
+  decode          frame buckets: frames = ip + non_ip + unsupported + undecodable
+  capture_health  tcp_flows, tcp_one_way, drops, weakened (conclusions about missing
+                  services are weaker)
+  notices         sentences about what weakens the result
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from portmatrix import __version__
+from portmatrix.check import Result
+from portmatrix.report.flow_rows import iso
+from portmatrix.report.summary import decode_document, inputs_summary
+
+SCHEMA_VERSION = 1
+
+
+def document(result: Result) -> dict:
+    t = result.traffic
+    window = None
+    if t.first_ts is not None:
+        first, last = iso(np.array([t.first_ts, t.last_ts]))
+        window = {"first": str(first), "last": str(last)}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "portmatrix", "version": __version__},
+        "inputs": {
+            "captures": inputs_summary(t),
+            "rules": result.matrix.files,
+            "matrix": result.matrix.name,
+            "inventory": result.inventory.file if result.inventory else None,
+        },
+        "summary": {
+            "packets": t.packets,
+            "flows": len(t.flows),
+            "verdicts": result.classified.counts(),
+            "findings": result.severity_counts(),
+            "known_findings": result.known,
+            "time_window": window,
+        },
+        "findings": [f.to_dict() for f in result.findings],
+        "coverage": [c.to_dict() for c in result.coverage],
+        "decode": decode_document(t.counts),
+        "capture_health": {
+            "tcp_flows": t.tcp_flows,
+            "tcp_one_way": t.tcp_one_way,
+            "drops": t.drops,
+            "weakened": t.weakened,
+        },
+        "notices": result.notices,
+    }

@@ -1,0 +1,160 @@
+"""Machine formats of a check result: JSON, JSON lines (ECS), CSV, Markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from portmatrix.check import Result
+from portmatrix.report.document import document
+
+ECS_SEVERITY = {"error": 3, "warning": 2, "info": 1}
+CSV_COLUMNS = (
+    "id",
+    "severity",
+    "kind",
+    "verdict",
+    "proto",
+    "port",
+    "initiator",
+    "initiator_roles",
+    "responder",
+    "responder_roles",
+    "rule",
+    "flows",
+    "outcomes",
+    "first_seen",
+    "last_seen",
+    "frames",
+    "filter",
+    "heuristic",
+    "message",
+)
+
+
+def render_json(result: Result) -> str:
+    return json.dumps(document(result), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def ecs_event(finding: dict, doc: dict) -> dict:
+    """One finding as an Elastic Common Schema event, for SIEMs."""
+    event = {
+        "@timestamp": finding["first_seen"] or (doc["summary"]["time_window"] or {}).get("first"),
+        "event": {
+            "kind": "alert",
+            "category": ["network"],
+            "type": ["connection"],
+            "action": finding["verdict"],
+            "severity": ECS_SEVERITY[finding["severity"]],
+            "id": finding["id"],
+            "start": finding["first_seen"],
+            "end": finding["last_seen"],
+        },
+        "message": finding["message"],
+        "rule": {"id": finding["rule"] or None, "ruleset": doc["inputs"]["matrix"]},
+        "network": {"transport": finding["proto"] or None},
+        "labels": {"severity": finding["severity"], "finding_kind": finding["kind"]},
+        "portmatrix": {
+            k: finding[k]
+            for k in (
+                "initiator_roles",
+                "responder_roles",
+                "flows",
+                "outcomes",
+                "frames",
+                "filter",
+                "heuristic",
+                "related_rules",
+            )
+        },
+    }
+    if finding["initiator"]:
+        event["source"] = {"ip": finding["initiator"]}
+    if finding["responder"]:
+        event["destination"] = {"ip": finding["responder"], "port": finding["port"]}
+    if finding["packets"]:
+        event["network"]["packets"] = finding["packets"]
+        event["network"]["bytes"] = finding["bytes"]
+    return event
+
+
+def render_jsonl(result: Result) -> str:
+    doc = document(result)
+    return "".join(
+        json.dumps(ecs_event(f, doc), sort_keys=True, ensure_ascii=False) + "\n"
+        for f in doc["findings"]
+    )
+
+
+def _cell(value) -> str:
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def render_csv(result: Result) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for f in document(result)["findings"]:
+        writer.writerow([_cell(f[c]) for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _md(text) -> str:
+    return _cell(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: Result) -> str:
+    doc = document(result)
+    s = doc["summary"]
+    lines = [f"## portmatrix check — {doc['inputs']['matrix']}", ""]
+    for cap in doc["inputs"]["captures"]:
+        lines.append(
+            f"- capture `{_md(cap['path'])}` ({cap['format']}, {cap['frames']} "
+            f"frames, sha256 `{cap['sha256']}`)"
+        )
+    lines.append(
+        f"- rules: {', '.join(doc['inputs']['rules'])}; inventory: "
+        f"{doc['inputs']['inventory'] or 'none'}"
+    )
+    if s["time_window"]:
+        lines.append(f"- window: {s['time_window']['first']} → {s['time_window']['last']}")
+    lines.append(
+        f"- {s['packets']} packets, {s['flows']} flows; verdicts: "
+        + ", ".join(f"{k} {v}" for k, v in s["verdicts"].items())
+    )
+    lines += ["", "### Findings", ""]
+    if doc["findings"]:
+        lines += [
+            "| severity | verdict | initiator | responder | proto/port | flows | what |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for f in doc["findings"]:
+            port = f"{f['proto']}/{f['port']}" if f["port"] is not None else f["proto"]
+            lines.append(
+                f"| {f['severity']} | {f['verdict']} | {_md(f['initiator'])} | "
+                f"{_md(f['responder'])} | {port} | {f['flows']} | "
+                f"{_md(f['message'])} |"
+            )
+    else:
+        lines.append("No findings.")
+    lines += [
+        "",
+        "### Required services",
+        "",
+        "| rule | service | ports | established | failed | status |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in doc["coverage"]:
+        if c["required"]:
+            lines.append(
+                f"| {c['rule']} | {_md(c['service'])} | {c['proto']}/{c['ports']} | "
+                f"{c['established']} | {c['failed']} | {c['status']} |"
+            )
+    if doc["notices"]:
+        lines += ["", "### Notices", ""] + [f"- {_md(n)}" for n in doc["notices"]]
+    return "\n".join(lines) + "\n"

@@ -33,7 +33,7 @@ from portmatrix.flows import OUTCOMES, Flows
 from portmatrix.inventory import RoleMap
 from portmatrix.lookup import VERDICTS, RuleIndex
 from portmatrix.matrix import Matrix
-from portmatrix.report.flow_rows import iso, proto_name
+from portmatrix.report.flow_rows import address_texts, iso, proto_name
 
 SEVERITIES = ("info", "warning", "error")
 INFO, WARNING, ERROR = range(3)
@@ -70,7 +70,17 @@ class Finding:
     expired_exceptions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = dict(self.__dict__)
+        for key in (
+            "initiator_roles",
+            "responder_roles",
+            "related_rules",
+            "frames",
+            "expired_exceptions",
+        ):
+            out[key] = list(out[key])
+        out["outcomes"] = dict(out["outcomes"])
+        return out
 
 
 @dataclass
@@ -159,31 +169,94 @@ def flow_findings(
     _, inverse = np.unique(cols, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     order = np.argsort(inverse, kind="stable")
-    members = np.split(chosen[order], np.cumsum(np.bincount(inverse))[:-1])
+    sub = chosen[order]  # flows, grouped finding by finding
+    sizes = np.bincount(inverse)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    rep = sub[starts]  # one flow standing for its finding
+    g = {
+        "sev": np.maximum.reduceat(sev[sub], starts),
+        "heuristic": np.logical_and.reduceat(cls.heuristic[sub], starts),
+        "packets": np.add.reduceat(flows["pkts_fwd"][sub] + flows["pkts_rev"][sub], starts),
+        "bytes": np.add.reduceat(flows["bytes_fwd"][sub] + flows["bytes_rev"][sub], starts),
+        "first": iso(np.minimum.reduceat(flows["first_ts"][sub], starts)),
+        "last": iso(np.maximum.reduceat(flows["last_ts"][sub], starts)),
+        "outcomes": np.add.reduceat(
+            np.eye(len(OUTCOMES), dtype=np.int64)[flows["outcome"][sub]], starts
+        ),
+        "init": address_texts(flows["init_hi"][rep], flows["init_lo"][rep]),
+        "resp": address_texts(flows["resp_hi"][rep], flows["resp_lo"][rep]),
+    }
+    frame_cols = []
+    for k in range(EXAMPLE_FRAMES):
+        at = np.minimum(starts + k, len(sub) - 1)
+        ok = k < sizes
+        frame_cols.append((np.where(ok, flows["frame0"][sub[at]], -1), flows["file0"][sub[at]]))
+    roles_text: dict[int, list[str]] = {}
+
+    def roles(set_id: int) -> list[str]:
+        if set_id not in roles_text:
+            roles_text[set_id] = sorted(
+                r for r in role_map.roles_of(set_id) if not r.startswith("exception:")
+            )
+        return roles_text[set_id]
+
     out = []
-    for group in members:
-        out.append(_flow_finding(flows, cls, role_map, index, group, sev, several_files))
+    for j, i in enumerate(rep.tolist()):
+        frames = [
+            f"{int(file[j])}:{int(frame[j])}" if several_files else str(int(frame[j]))
+            for frame, file in frame_cols
+            if frame[j] >= 0
+        ]
+        outcomes = {
+            o: int(c) for o, c in zip(OUTCOMES, g["outcomes"][j].tolist(), strict=True) if c
+        }
+        out.append(
+            _flow_finding(
+                decision=cls.decisions[int(cls.decision[i])],
+                verdict=VERDICTS[int(cls.verdict[i])],
+                proto=proto_name(int(flows["proto"][i])),
+                port=int(port[i]),
+                init=g["init"][j],
+                resp=g["resp"][j],
+                i_roles=roles(int(cls.init_roles[i])),
+                r_roles=roles(int(cls.resp_roles[i])),
+                severity=int(g["sev"][j]),
+                heuristic=bool(g["heuristic"][j]),
+                outcomes=outcomes,
+                flows=int(sizes[j]),
+                packets=int(g["packets"][j]),
+                nbytes=int(g["bytes"][j]),
+                first=str(g["first"][j]),
+                last=str(g["last"][j]),
+                frames=frames,
+                index=index,
+            )
+        )
     return out
 
 
-def _flow_finding(flows, cls, role_map, index, group, sev, several_files) -> Finding:
-    i = int(group[0])
-    d = cls.decisions[int(cls.decision[i])]
-    verdict = VERDICTS[int(cls.verdict[i])]
-    proto = proto_name(int(flows["proto"][i]))
-    port = int(matrix_port(flows)[i])
-    init = to_text((int(flows["init_hi"][i]) << 64) | int(flows["init_lo"][i]))
-    resp = to_text((int(flows["resp_hi"][i]) << 64) | int(flows["resp_lo"][i]))
-    i_roles = sorted(
-        r for r in role_map.roles_of(int(cls.init_roles[i])) if not r.startswith("exception:")
-    )
-    r_roles = sorted(
-        r for r in role_map.roles_of(int(cls.resp_roles[i])) if not r.startswith("exception:")
-    )
-    severity = int(sev[group].max())
-    heuristic = bool(cls.heuristic[group].all())
-    outcomes = np.bincount(flows["outcome"][group], minlength=len(OUTCOMES))
-    outcome_counts = {o: int(c) for o, c in zip(OUTCOMES, outcomes, strict=True) if c}
+def _flow_finding(
+    *,
+    decision,
+    verdict,
+    proto,
+    port,
+    init,
+    resp,
+    i_roles,
+    r_roles,
+    severity,
+    heuristic,
+    outcomes,
+    flows,
+    packets,
+    nbytes,
+    first,
+    last,
+    frames,
+    index,
+) -> Finding:
+    d = decision
     if proto in ("icmp", "icmpv6"):
         what = f"{proto} type {port}"
     elif proto in ("tcp", "udp", "sctp"):
@@ -192,7 +265,7 @@ def _flow_finding(flows, cls, role_map, index, group, sev, several_files) -> Fin
         what, port = f"IP protocol {proto}", None
     who = f"{init} ({_roles_text(i_roles)})"
     whom = f"{resp} ({_roles_text(r_roles)})"
-    happened = _outcome_phrase(outcome_counts)
+    happened = _outcome_phrase(outcomes)
     if verdict == "allowed":
         rule = index.matrix.rule(d.rule)
         kind = "required " if rule.required else ""
@@ -224,10 +297,6 @@ def _flow_finding(flows, cls, role_map, index, group, sev, several_files) -> Fin
         message += " — initiator guessed from ports (handshake not captured)"
     if d.expired:
         message += f"; expired exception {', '.join(d.expired)} would have allowed it"
-    frames = []
-    for j in group[:EXAMPLE_FRAMES].tolist():
-        f, file = int(flows["frame0"][j]), int(flows["file0"][j])
-        frames.append(f"{file}:{f}" if several_files else str(f))
     return Finding(
         id=stable_id(fid_verdict, ",".join(i_roles), init, ",".join(r_roles), resp, proto, port),
         severity=SEVERITIES[severity],
@@ -242,12 +311,12 @@ def _flow_finding(flows, cls, role_map, index, group, sev, several_files) -> Fin
         responder_roles=r_roles,
         rule=d.rule,
         related_rules=list(d.related),
-        flows=len(group),
-        outcomes=outcome_counts,
-        packets=int((flows["pkts_fwd"][group] + flows["pkts_rev"][group]).sum()),
-        bytes=int((flows["bytes_fwd"][group] + flows["bytes_rev"][group]).sum()),
-        first_seen=str(iso(flows["first_ts"][group].min(keepdims=True))[0]),
-        last_seen=str(iso(flows["last_ts"][group].max(keepdims=True))[0]),
+        flows=flows,
+        outcomes=outcomes,
+        packets=packets,
+        bytes=nbytes,
+        first_seen=first,
+        last_seen=last,
         frames=frames,
         filter=wireshark_filter(proto, init, resp, port),
         heuristic=heuristic,

@@ -405,7 +405,8 @@ class FlowTable:
 
 # Outcome, close and initiator_by codes, and their names in reports.
 OUTCOMES = ("established", "refused", "unanswered", "midstream")
-CLOSES = ("open", "fin", "rst")
+CLOSES = ("open", "fin", "rst", "")  # "" for flows that are not TCP
+NOT_TCP = 3
 INITIATOR_BY = ("syn", "syn-ack", "port", "first-packet", "request", "quoted")
 """How a flow's initiator was decided:
 syn: a pure SYN was seen; syn-ack: only the SYN-ACK was seen (its receiver opened);
@@ -489,6 +490,8 @@ class Flows:
         cols["bytes_fwd"] = np.where(swap, rec["bytes_b"], rec["bytes_a"])
         cols["bytes_rev"] = np.where(swap, rec["bytes_a"], rec["bytes_b"])
         resp_flags = np.where(swap, rec["flags_a"], rec["flags_b"]).astype(np.int64)
+        cols["flags_fwd"] = np.where(swap, rec["flags_b"], rec["flags_a"]).astype(np.int64)
+        cols["flags_rev"] = resp_flags
         all_flags = (rec["flags_a"] | rec["flags_b"]).astype(np.int64)
         err_type = rec["err_type"].astype(np.int64)
         is_v4 = (rec["a_hi"] == 0) & ((rec["a_lo"] >> np.uint64(32)) == np.uint64(0xFFFF))
@@ -501,12 +504,16 @@ class Flows:
         outcome[answered_by_resp] = ESTABLISHED
         tcp_syn = tcp & (by == BY_SYN)
         outcome[tcp_syn & ((resp_flags & (SYN | ACK)) == (SYN | ACK))] = ESTABLISHED
+        # The capture missed the answer (a span seeing one direction), but the
+        # initiator acknowledged it: only a SYN-ACK received makes a client send ACKs.
+        outcome[tcp_syn & (cols["pkts_rev"] == 0) & ((cols["flags_fwd"] & ACK) != 0)] = ESTABLISHED
         refused_rst = tcp_syn & ((resp_flags & RST) != 0) & ((resp_flags & SYN) == 0)
         outcome[refused_rst] = REFUSED
         outcome[~answered_by_resp & icmp_refused] = REFUSED
         outcome[tcp & np.isin(by, (BY_PORT, BY_FIRST))] = MIDSTREAM
         cols["outcome"] = outcome
-        close = np.zeros(n, np.int8)
+        close = np.full(n, NOT_TCP, np.int8)
+        close[tcp] = 0
         close[tcp & ((all_flags & FIN) != 0)] = 1
         close[tcp & ((all_flags & RST) != 0)] = 2
         cols["close"] = close

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from portmatrix.decode import decode
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.transport import TCP
-from portmatrix.flows import Flows, FlowTable
+from portmatrix.flows import ACK, Flows, FlowTable
 from portmatrix.sources import Capture
 from portmatrix.sources.base import CaptureInfo
 
@@ -39,10 +39,14 @@ class Traffic:
 
     @property
     def tcp_one_way(self) -> int:
-        """TCP flows with packets from one side only (a span seeing half the traffic)."""
+        """TCP flows seen from one side only although that side acknowledged the other:
+        the capture missed half the traffic (a span mirroring one direction). An
+        unanswered SYN is not one of them: it sends no ACK."""
         f = self.flows
         tcp = f["proto"] == TCP
-        return int((tcp & ((f["pkts_fwd"] == 0) | (f["pkts_rev"] == 0))).sum())
+        fwd_only = (f["pkts_rev"] == 0) & ((f["flags_fwd"] & ACK) != 0)
+        rev_only = (f["pkts_fwd"] == 0) & ((f["flags_rev"] & ACK) != 0)
+        return int((tcp & (fwd_only | rev_only)).sum())
 
     @property
     def mostly_one_way(self) -> bool:

@@ -54,9 +54,7 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
     if depth == 0:
         status[fidx] = bad
     else:
-        counts.undecodable_inner = getattr(counts, "undecodable_inner", 0) + int(
-            (bad != b.IP).sum()
-        )
+        counts.inner_undecodable += int((bad != b.IP).sum())
     ok = bad == b.IP
     counts.l4_truncated += int((tr.flags_cut & ok).sum())
     n = len(fidx)

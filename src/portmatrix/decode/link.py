@@ -43,6 +43,8 @@ def _by_version(data, pos, end, status):
     status[short] = b.TRUNC_LINK
     version = u8(data, pos) >> 4
     etype = np.where(version == 4, ethertype.IPV4, np.where(version == 6, ethertype.IPV6, -1))
+    # Raw IP carries nothing but IP: another version is a damaged packet, not non-IP.
+    status[(status == b.IP) & (etype < 0)] = b.BAD_IP_VERSION
     return etype
 
 

@@ -13,13 +13,14 @@ Columns, in order (DESIGN.md "Flows"):
   bytes_fwd       frame bytes on the wire, likewise
   bytes_rev
   outcome         established | refused | unanswered | midstream
-  close           fin | rst | open
+  close           fin | rst | open ("" when not TCP)
   initiator_by    syn | syn-ack | port | first-packet | request | quoted
   vlan            outer VLAN id(s) seen ("10", "10,20": lowest and highest), "" untagged
   icmp_error      type/code of an ICMP error answering the flow, "" none
   encap           the tunnel the flow was inside (gre, vxlan, ...), "" none
   frames          first frame numbers of the flow (for evidence), "file:frame" when
-                  several files were read
+                  several files were read. An ICMP error tied to the flow is among its
+                  frames but, as in tshark's conversation table, not in its packets.
 """
 
 from __future__ import annotations

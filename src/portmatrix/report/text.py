@@ -11,6 +11,7 @@ from portmatrix.check import Result
 from portmatrix.report.document import document
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+SHOWN = 25  # findings listed per severity; the machine formats carry all of them
 MARK = {"error": "✗", "warning": "!", "info": "·"}
 
 
@@ -24,10 +25,24 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
+def _label(f: dict) -> str:
+    """The verdict, or for allowed traffic that failed, what happened to it."""
+    if f["verdict"] != "allowed":
+        return f["verdict"]
+    return "allowed but " + " and ".join(f["outcomes"])
+
+
 def _service(f: dict) -> str:
     if f["proto"] in ("icmp", "icmpv6"):
         return f"{f['proto']} type {f['port']}"
     return f"{f['proto']}/{f['port']}" if f["port"] is not None else f"proto {f['proto']}"
+
+
+def _label(f: dict) -> str:
+    """The verdict, or for allowed traffic that failed, what happened to it."""
+    if f["verdict"] != "allowed":
+        return f["verdict"]
+    return "allowed but " + " and ".join(f["outcomes"])
 
 
 def _service(f: dict) -> str:
@@ -98,7 +113,7 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
             continue
         con.print()
         con.print(f"[{STYLE[severity]}]{severity.upper()}S ({len(group)})[/]")
-        for f in group:
+        for f in group[:SHOWN]:
             where = (
                 f"{f['initiator']} → {f['responder']} {_service(f)}"
                 if f["kind"] == "flow"
@@ -108,7 +123,7 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
                 f"{where}  {f['id']}",
                 1,
                 STYLE[severity],
-                first=f"{MARK[severity]} {f['verdict']}  ",
+                first=f"{MARK[severity]} {_label(f)}  ",
             )
             para(f["message"], 3)
             if f["kind"] == "flow":
@@ -117,6 +132,17 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
                     3,
                     "dim",
                 )
+        if len(group) > SHOWN:
+            by_verdict: dict[str, int] = {}
+            for f in group[SHOWN:]:
+                by_verdict[f["verdict"]] = by_verdict.get(f["verdict"], 0) + 1
+            rest = ", ".join(f"{n} {v}" for v, n in sorted(by_verdict.items()))
+            para(
+                f"… and {len(group) - SHOWN} more ({rest}): every finding is in "
+                "--format json, csv or markdown",
+                1,
+                "bold",
+            )
 
     required = [c for c in doc["coverage"] if c["required"]]
     if required:
@@ -151,8 +177,9 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
     counts = s["findings"]
     known = f", {s['known_findings']} known (baseline)" if s["known_findings"] else ""
     para(
-        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info{known}",
+        f"{verdicts or 'no flows'} | {counts['error']} errors, {counts['warning']} "
+        f"warnings, {counts['info']} info{known}",
         0,
-        first=f"{verdicts or 'no flows'} | ",
+        "bold",
     )
     return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))

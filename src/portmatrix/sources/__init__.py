@@ -47,16 +47,17 @@ class Capture:
         compressed = head[:2] == GZIP_MAGIC
         if compressed:
             stream = _Prepend(head, self._hashing)
-            stream = gzip.GzipFile(fileobj=stream, mode="rb")
-            try:
-                head = _read_exactly(stream, 4096)
-            except (OSError, EOFError, zlib.error) as exc:
+            stream = _Guarded(gzip.GzipFile(fileobj=stream, mode="rb"), path)
+            head = stream.read(4096)
+            if stream.error is not None and not head:
                 raise CaptureError(
-                    f"damaged gzip data: {exc}",
+                    f"damaged gzip data: {stream.error.what}",
                     file=path,
                     hint="check the file was copied completely",
-                ) from None
-        self._stream = _Guarded(stream, path)
+                )
+            self._stream = stream
+        else:
+            self._stream = _Guarded(stream, path)
         magic = head[:4]
         if magic in PCAP_MAGICS:
             self.reader = PcapReader(self._stream, self.info, head)
@@ -76,15 +77,21 @@ class Capture:
     def batches(self) -> Iterator[RawBatch]:
         try:
             yield from self.reader.batches()
+            damage = self._stream.error
+            if damage is not None:
+                # The reader took the damage for the end of the file: say why it ended.
+                self.info.truncated = f"{damage.what}: " + (
+                    self.info.truncated
+                    or f"stopped after record {self.info.frames} at byte "
+                    f"{self.reader.file_pos}; analyzed up to there"
+                )
         except CaptureError as exc:
             # Damage past the header: keep what was read and say where it stopped.
             self.info.truncated = f"{exc.what}; analyzed up to there"
         finally:
             self.info.bytes_read = self.reader.file_pos
-            # Hash what is left, so the digest is of the whole file even if we stopped early.
-            while self._hashing.read(1 << 20):
-                pass
-            self.info.sha256 = self._hashing.hash.hexdigest()
+            # The digest is of the whole file, even if reading stopped early.
+            self.info.sha256 = self._hashing.hexdigest()
             if self.path != "-":
                 self._hashing.close()
 
@@ -107,19 +114,45 @@ class _Prepend:
 
 
 class _Guarded:
-    """Turns decompression failures in the middle of a file into a CaptureError."""
+    """Turns decompression failures in the middle of a file into an early end of
+    stream, remembered in `error` (a CaptureError) for the report.
+
+    What decompressed before the damage is returned first, so a cut .gz is
+    analyzed up to the cut; `read1` does not lose data already decompressed
+    when a read fails.
+    """
 
     def __init__(self, stream, path: str) -> None:
         self.stream = stream
         self.path = path
+        self.error: CaptureError | None = None
+        self._read1 = getattr(stream, "read1", stream.read)
+
+    def readinto(self, buf) -> int:
+        """Fill `buf` as far as the stream goes: straight from a plain file, through
+        `read` for compressed data (so bytes before damage are not lost)."""
+        if not isinstance(self.stream, gzip.GzipFile):
+            return self.stream.readinto(buf) or 0
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
 
     def read(self, n: int) -> bytes:
+        if self.error is not None:
+            return b""
+        parts = []
         try:
-            return _read_exactly(self.stream, n)
+            while n > 0:
+                data = self._read1(n)
+                if not data:
+                    break
+                parts.append(data)
+                n -= len(data)
         except EOFError:
-            raise CaptureError("compressed stream ends early", file=self.path) from None
+            self.error = CaptureError("compressed stream ends early", file=self.path)
         except (OSError, zlib.error) as exc:
-            raise CaptureError(f"damaged compressed data ({exc})", file=self.path) from None
+            self.error = CaptureError(f"damaged compressed data ({exc})", file=self.path)
+        return b"".join(parts)
 
 
 def _read_exactly(stream, n: int) -> bytes:

@@ -77,25 +77,49 @@ class CaptureInfo:
 
 
 class HashingReader:
-    """A binary stream that hashes what passes through it (SHA-256 of the input file)."""
+    """A binary stream that hashes what passes through it (SHA-256 of the input file).
+
+    Hashing runs on a worker thread (hashlib releases the GIL on large buffers),
+    so it overlaps with decoding instead of adding to it. Buffers handed to the
+    worker are never written again by the readers.
+    """
 
     def __init__(self, raw) -> None:
+        import queue
+        import threading
+
         self.raw = raw
         self.hash = hashlib.sha256()
         self.count = 0
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self.hash.update(data)
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self.hash.update(data)
-        self.count += len(data)
+        if data:
+            self._queue.put(data)
+            self.count += len(data)
         return data
 
     def readinto(self, buf) -> int:
-        n = self.raw.readinto(buf)
+        n = self.raw.readinto(buf) or 0
         if n:
-            self.hash.update(memoryview(buf)[:n])
+            self._queue.put(memoryview(buf)[:n])
             self.count += n
-        return n or 0
+        return n
+
+    def hexdigest(self) -> str:
+        """Finish: hash the rest of the file, then the digest of all of it."""
+        while self.read(1 << 20):
+            pass
+        self._queue.put(None)
+        self._thread.join()
+        return self.hash.hexdigest()
 
     def close(self) -> None:
         self.raw.close()

@@ -1,34 +1,53 @@
-"""Read a capture as a stream of large chunks and cut them into record batches.
+"""Read a capture as a stream of large chunks, each a fresh numpy array.
 
-A reader walks the records of each chunk; the incomplete record at the end of
-a chunk is carried into the next one, so memory stays at about one chunk
-whatever the file size.
+A reader walks the complete records of each chunk; the incomplete record at
+its end is carried to the front of the next chunk, so memory stays at about
+one chunk whatever the file size. Bytes are read straight into the array
+(`readinto`): no copies besides that small carried tail.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from portmatrix.sources.base import PAD
-
 CHUNK = 8 << 20
-
-
-def padded(buf: bytes | bytearray | memoryview, end: int) -> np.ndarray:
-    """The first `end` bytes of `buf` as a uint8 array followed by PAD zero bytes."""
-    data = np.zeros(end + PAD, dtype=np.uint8)
-    data[:end] = np.frombuffer(buf, dtype=np.uint8, count=end)
-    return data
 
 
 def gather_u32(data: np.ndarray, pos: np.ndarray, little: bool) -> np.ndarray:
     """uint32 values at byte positions `pos` of `data` (any alignment)."""
-    b = [data[pos + i].astype(np.uint32) for i in range(4)]
-    if little:
-        return b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)
-    return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+    idx = pos[:, None] + np.arange(4)
+    return np.ascontiguousarray(data[idx]).view("<u4" if little else ">u4").reshape(-1)
 
 
 def gather_u16(data: np.ndarray, pos: np.ndarray, little: bool) -> np.ndarray:
-    b0, b1 = data[pos].astype(np.uint32), data[pos + 1].astype(np.uint32)
-    return (b0 | (b1 << 8)) if little else ((b0 << 8) | b1)
+    idx = pos[:, None] + np.arange(2)
+    return np.ascontiguousarray(data[idx]).view("<u2" if little else ">u2").reshape(-1)
+
+
+class Chunks:
+    """Successive chunks of a stream, each starting with the tail the caller kept."""
+
+    def __init__(self, stream, head: bytes, chunk: int | None = None) -> None:
+        self.stream = stream
+        self.chunk = chunk or CHUNK
+        self.tail = np.frombuffer(head, np.uint8)
+        self.eof = False
+
+    def next(self) -> np.ndarray:
+        """The carried tail plus up to one chunk more; `eof` once nothing more came."""
+        keep = len(self.tail)
+        buf = np.empty(keep + self.chunk, np.uint8)
+        buf[:keep] = self.tail
+        view = memoryview(buf)[keep:]
+        got = 0
+        while got < self.chunk:
+            n = self.stream.readinto(view[got:])
+            if not n:
+                self.eof = True
+                break
+            got += n
+        return buf[: keep + got]
+
+    def keep(self, data: np.ndarray, consumed: int) -> None:
+        """Carry `data[consumed:]` (an incomplete record) into the next chunk."""
+        self.tail = data[consumed:].copy()

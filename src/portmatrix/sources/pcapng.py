@@ -12,8 +12,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from portmatrix.errors import CaptureError
+from portmatrix.sources import chunks
 from portmatrix.sources.base import CaptureInfo, Interface, InterfaceStats, RawBatch
-from portmatrix.sources.chunks import CHUNK, gather_u16, gather_u32, padded
+from portmatrix.sources.chunks import Chunks, gather_u16, gather_u32
+from portmatrix.sources.walk import CONTROL, pcapng_walk
 
 SHB, IDB, OPB, SPB, NRB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
 BOM = 0x1A2B3C4D
@@ -34,20 +36,10 @@ def _options(body: bytes, endian: str) -> Iterator[tuple[int, bytes]]:
 
 class PcapngReader:
     def __init__(self, stream, info: CaptureInfo, head: bytes) -> None:
-        self.stream = stream
         self.info = info
         info.format = "pcapng"
-        self.leftover = head
-        self.file_pos = 0
-        self.endian = "<"
-        self.section = -1
-        # Interfaces of the current section map to global interface numbers.
-        self.section_ifaces: list[int] = []
-        if len(head) < 12 or struct.unpack_from("<I", head, 0)[0] != SHB:
-            raise CaptureError("not a pcapng section header", file=info.path, where="byte 0")
-        if (
-            len(head) >= 12
-            and struct.unpack_from("<I", head, 8)[0] not in (BOM,)
+        if len(head) < 12 or (
+            struct.unpack_from("<I", head, 8)[0] != BOM
             and struct.unpack_from(">I", head, 8)[0] != BOM
         ):
             raise CaptureError(
@@ -56,78 +48,87 @@ class PcapngReader:
                 where="byte 8",
                 hint="the file is damaged or not pcapng",
             )
+        self.chunks = Chunks(stream, head, chunks.CHUNK)
+        self.file_pos = 0  # file offset of the current chunk's first byte
+        self.endian = "<"
+        self.section = -1
+        # Interfaces of the current section map to global interface numbers.
+        self.section_ifaces: list[int] = []
 
     def batches(self) -> Iterator[RawBatch]:
         frame = 0
         while True:
-            chunk = self.stream.read(CHUNK)
-            buf = self.leftover + chunk if self.leftover else chunk
-            n = len(buf)
+            data = self.chunks.next()
+            n = len(data)
             off = 0
-            starts: list[int] = []
-            kinds: list[int] = []
             problem = ""
-            while off + 12 <= n:
-                btype = struct.unpack_from(self.endian + "I", buf, off)[0]
-                if btype == SHB or struct.unpack_from("<I", buf, off)[0] == SHB:
-                    if off + 12 > n:
-                        break
-                    bom = buf[off + 8 : off + 12]
-                    endian = (
-                        "<"
-                        if struct.unpack("<I", bom)[0] == BOM
-                        else (">" if struct.unpack(">I", bom)[0] == BOM else "")
-                    )
-                    if not endian:
-                        problem = "damaged section header (byte-order magic)"
-                        break
-                    blen = struct.unpack_from(endian + "I", buf, off + 4)[0]
-                    btype = SHB
-                else:
-                    endian = self.endian
-                    blen = struct.unpack_from(endian + "I", buf, off + 4)[0]
-                if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-                    problem = f"corrupt block length {blen}"
-                    break
-                end = off + blen
-                if end > n:
-                    break
-                if struct.unpack_from(endian + "I", buf, end - 4)[0] != blen:
-                    problem = "block's trailing length does not match its leading length"
-                    break
-                if btype in PACKET_BLOCKS:
+            while True:
+                starts, kinds, stop, reason = pcapng_walk(data[off:], self.endian == "<", MAX_BLOCK)
+                if len(starts):
                     if self.section < 0:
-                        problem = "packet before any section header"
+                        problem = "packet block before any section header"
                         break
-                    starts.append(off)
-                    kinds.append(btype)
-                elif btype in (SHB, IDB, ISB):
-                    if starts:  # flush: what follows may change byte order or interfaces
-                        yield self._batch(buf, starts, kinds, off, frame)
-                        frame += len(starts)
-                        starts, kinds = [], []
-                    self._control(btype, endian, buf[off:end], off)
-                off = end
-            if starts:
-                yield self._batch(buf, starts, kinds, off, frame)
-                frame += len(starts)
+                    yield self._batch(data, starts + off, kinds, frame)
+                    frame += len(starts)
+                off += stop
+                if reason != CONTROL:
+                    if reason:
+                        problem = (
+                            "corrupt block length"
+                            if reason == 2
+                            else "block's trailing length does not match its leading length"
+                        )
+                    break
+                used = self._control_block(data, off)
+                if used < 0:
+                    problem = "damaged section header (byte-order magic)"
+                    break
+                if used == 0:  # the control block is not complete in this chunk
+                    break
+                off += used
             self.info.frames = frame
+            self.chunks.keep(data, off)
             self.file_pos += off
-            self.leftover = buf[off:]
             if problem:
                 self.info.truncated = (
                     f"{problem} at byte {self.file_pos} (after record "
                     f"{frame}); stopped reading there"
                 )
                 return
-            if not chunk:
-                if self.leftover:
+            if self.chunks.eof:
+                if n - off:
                     self.info.truncated = (
                         f"file cut short in the middle of a block at byte {self.file_pos} "
-                        f"(after record {frame}, {len(self.leftover)} bytes left); analyzed "
-                        "up to there"
+                        f"(after record {frame}, {n - off} bytes left); analyzed up to there"
                     )
                 return
+
+    def _control_block(self, data: np.ndarray, off: int) -> int:
+        """Interpret the section/interface/statistics block at `off`: its length,
+        0 when it is not complete yet, -1 when it is damaged."""
+        head = bytes(data[off : off + 12])
+        if len(head) < 12:
+            return 0
+        endian = self.endian
+        if struct.unpack_from("<I", head, 0)[0] == SHB:
+            bom = head[8:12]
+            endian = (
+                "<"
+                if struct.unpack("<I", bom)[0] == BOM
+                else (">" if struct.unpack(">I", bom)[0] == BOM else "")
+            )
+            if not endian:
+                return -1
+        btype, blen = struct.unpack_from(endian + "II", head, 0)
+        if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+            return -1
+        if off + blen > len(data):
+            return 0
+        block = bytes(data[off : off + blen])
+        if struct.unpack_from(endian + "I", block, blen - 4)[0] != blen:
+            return -1
+        self._control(btype, endian, block, off)
+        return blen
 
     def _control(self, btype: int, endian: str, block: bytes, off: int) -> None:
         if btype == SHB:
@@ -167,13 +168,10 @@ class PcapngReader:
             self.info.stats[stats.iface] = stats
 
     def _batch(
-        self, buf: bytes, starts: list[int], kinds: list[int], end: int, first_frame: int
+        self, data: np.ndarray, pos: np.ndarray, kind: np.ndarray, first_frame: int
     ) -> RawBatch:
         little = self.endian == "<"
-        data = padded(buf, end)
-        pos = np.array(starts, dtype=np.int64)
-        kind = np.array(kinds, dtype=np.int32)
-        count = len(starts)
+        count = len(pos)
         blen = gather_u32(data, pos + 4, little).astype(np.int64)
         epb, spb, opb = kind == EPB, kind == SPB, kind == OPB
         local = np.zeros(count, dtype=np.int64)

@@ -348,6 +348,21 @@ def decode_packets(packets: Iterable[Any], linktype: int | Sequence[int] = 1, **
     return decode(raw_batch(packets, linktype, **options))
 
 
+def packet_rows(batch) -> list[dict]:
+    """Decoded rows (a PacketBatch) as dicts, addresses as text."""
+    from portmatrix.addresses import to_text
+
+    names = ("frame", "vlan", "encap", "proto", "sport", "dport", "tcp_flags", "tcp_seq")
+    names += ("icmp_type", "icmp_code", "icmp_req", "kind", "frag", "frag_id", "wirelen")
+    out = []
+    for i in range(len(batch)):
+        row = {n: int(getattr(batch, n)[i]) for n in names}
+        row["src"] = to_text((int(batch.src_hi[i]) << 64) | int(batch.src_lo[i]))
+        row["dst"] = to_text((int(batch.dst_hi[i]) << 64) | int(batch.dst_lo[i]))
+        out.append(row)
+    return out
+
+
 def flows_of(packets: Iterable[Any], linktype: int | Sequence[int] = 1, **options: Any):
     """Finished Flows of these packets, built in one table update."""
     from portmatrix.flows import FlowTable
@@ -452,9 +467,8 @@ class ReadFrame:
 
 def read_frames(path: str | Path):
     """([ReadFrame...], CaptureInfo) of a capture read through `Capture`, checking
-    on the way that every batch is well formed (equal lengths, padded data)."""
+    on the way that every batch is well formed (equal lengths, frames inside data)."""
     from portmatrix.sources import Capture
-    from portmatrix.sources.base import PAD
 
     capture = Capture(str(path))
     out = []
@@ -462,7 +476,7 @@ def read_frames(path: str | Path):
         n = len(raw)
         for name in ("offset", "caplen", "wirelen", "ts", "linktype", "iface", "file_offset"):
             assert len(getattr(raw, name)) == n, name
-        assert len(raw.data) >= int((raw.offset + raw.caplen).max()) + PAD
+        assert int((raw.offset + raw.caplen).max()) <= len(raw.data)
         for i in range(n):
             off, size = int(raw.offset[i]), int(raw.caplen[i])
             out.append(

@@ -1,0 +1,83 @@
+"""Find where each record starts in a buffer of capture data.
+
+This is the only per-packet loop in reading a capture. The compiled module
+`_walk` does it in C when it was built (it is optional: a build without a
+compiler still works); the pure-Python walks here are the fallback and the
+reference the tests compare it with.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+try:
+    from portmatrix.sources import _walk as _compiled
+except ImportError:  # built without a C compiler
+    _compiled = None
+
+SHB, IDB, ISB = 0x0A0D0D0A, 1, 5
+PACKET_BLOCKS = (6, 3, 2)  # enhanced, simple, obsolete packet blocks
+CONTROL, CORRUPT, MISMATCH = 1, 2, 3  # pcapng stop reasons (0: need more data)
+
+
+def pcap_walk(buf, little: bool, limit: int, compiled: bool = True) -> tuple[np.ndarray, int, int]:
+    """(record starts, end of the last complete record, corrupt length or -1)."""
+    if compiled and _compiled is not None:
+        out = np.empty(len(buf) // 16 + 1, np.int64)
+        count, end, corrupt = _compiled.pcap_walk(buf, out, little, limit)
+        return out[:count], end, corrupt
+    at = struct.Struct("<I" if little else ">I").unpack_from
+    mv = memoryview(buf).cast("B")
+    n = len(mv)
+    starts, off, corrupt = [], 0, -1
+    while off + 16 <= n:
+        incl = at(mv, off + 8)[0]
+        if incl > limit:
+            corrupt = incl
+            break
+        end = off + 16 + incl
+        if end > n:
+            break
+        starts.append(off)
+        off = end
+    return np.array(starts, np.int64), off, corrupt
+
+
+def pcapng_walk(
+    buf, little: bool, max_block: int, compiled: bool = True
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(packet block starts, their types, where the walk stopped, why).
+
+    Stops before a section header, interface description or statistics block
+    (CONTROL), which the caller interprets; skips other blocks by length.
+    """
+    if compiled and _compiled is not None:
+        cap = len(buf) // 12 + 1
+        out, types = np.empty(cap, np.int64), np.empty(cap, np.int32)
+        count, end, reason = _compiled.pcapng_walk(buf, out, types, little, max_block)
+        return out[:count], types[:count], end, reason
+    at = struct.Struct("<I" if little else ">I").unpack_from
+    mv = memoryview(buf).cast("B")
+    n = len(mv)
+    starts, kinds, off, reason = [], [], 0, 0
+    while off + 12 <= n:
+        btype, blen = at(mv, off)[0], at(mv, off + 4)[0]
+        if btype in (SHB, IDB, ISB):
+            reason = CONTROL
+            break
+        if blen < 12 or blen % 4 or blen > max_block:
+            reason = CORRUPT
+            break
+        end = off + blen
+        if end > n:
+            break
+        if at(mv, end - 4)[0] != blen:
+            reason = MISMATCH
+            break
+        if btype in PACKET_BLOCKS:
+            starts.append(off)
+            kinds.append(btype)
+        off = end
+    return np.array(starts, np.int64), np.array(kinds, np.int32), off, reason

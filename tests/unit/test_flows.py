@@ -43,7 +43,13 @@ def only(rows):
 def test_established_tcp_with_counters_and_times():
     packets = tcp_session(C, S, 40000, 80, data=[b"GET / HTTP/1.0\r\n\r\n"])
     f = only(flows(packets))
-    assert (f["proto"], f["initiator"], f["initiator_port"], f["responder"], f["responder_port"]) == (
+    assert (
+        f["proto"],
+        f["initiator"],
+        f["initiator_port"],
+        f["responder"],
+        f["responder_port"],
+    ) == (
         "tcp",
         C,
         40000,

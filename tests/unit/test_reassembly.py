@@ -48,7 +48,10 @@ def test_out_of_order_within_a_batch():
 
 def test_datagrams_are_told_apart_by_id_and_addresses():
     packets = datagram(1, sport=1111) + datagram(2, sport=2222) + datagram(1, 3333, src="10.0.0.3")
-    got = {(g["initiator"], g["initiator_port"]): g["packets_fwd"] for g in flow_dicts(flows_of(packets))}
+    got = {
+        (g["initiator"], g["initiator_port"]): g["packets_fwd"]
+        for g in flow_dicts(flows_of(packets))
+    }
     assert got == {(C, 1111): 4, (C, 2222): 4, ("10.0.0.3", 3333): 4}
 
 
@@ -61,9 +64,12 @@ def test_orphan_later_fragment_is_counted():
 
 
 def test_ipv6_fragments_join_one_flow():
-    big = IPv6(src="2001:db8::1", dst="2001:db8::2") / IPv6ExtHdrFragment(id=77) / UDP(
-        sport=4000, dport=4001
-    ) / (b"v" * 3000)
+    big = (
+        IPv6(src="2001:db8::1", dst="2001:db8::2")
+        / IPv6ExtHdrFragment(id=77)
+        / UDP(sport=4000, dport=4001)
+        / (b"v" * 3000)
+    )
     (f,) = flow_dicts(flows_of([ether(x) for x in fragment6(big, 1280)]))
     assert (f["initiator_port"], f["responder_port"], f["packets_fwd"]) == (4000, 4001, 3)
 

@@ -34,7 +34,12 @@ def test_ipv4_options_are_skipped():
     ) / TCP(sport=1234, dport=22, flags="S", seq=77)
     assert pkt[IP].ihl is None and len(bytes(pkt)) > 40
     (row,), counts = decoded([ether(pkt)])
-    assert (row["src"], row["dst"], row["sport"], row["dport"]) == ("10.1.1.1", "10.2.2.2", 1234, 22)
+    assert (row["src"], row["dst"], row["sport"], row["dport"]) == (
+        "10.1.1.1",
+        "10.2.2.2",
+        1234,
+        22,
+    )
     assert row["tcp_flags"] == 0x02 and row["tcp_seq"] == 77
     assert counts.ip == 1
 
@@ -70,7 +75,11 @@ def test_ethernet_padding_is_not_payload():
 
 def test_zero_total_length_trusts_the_capture():
     # TCP segmentation offload writes 0 in the total length of large segments.
-    pkt = IP(src="10.1.1.1", dst="10.2.2.2", len=0) / TCP(sport=5, dport=6, flags="PA") / (b"d" * 3000)
+    pkt = (
+        IP(src="10.1.1.1", dst="10.2.2.2", len=0)
+        / TCP(sport=5, dport=6, flags="PA")
+        / (b"d" * 3000)
+    )
     (row,), counts = decoded([bytes(pkt)], 101)
     assert (row["sport"], row["dport"], row["tcp_flags"]) == (5, 6, 0x18)
 
@@ -139,7 +148,12 @@ def test_ipv6_extension_header_cut_short():
 
 
 def test_ipv6_fragments():
-    big = IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(id=0xABCDEF) / UDP(sport=9, dport=10) / (b"v" * 3000)
+    big = (
+        IPv6(src=A6, dst=B6)
+        / IPv6ExtHdrFragment(id=0xABCDEF)
+        / UDP(sport=9, dport=10)
+        / (b"v" * 3000)
+    )
     frags = fragment6(big, 1280)
     assert len(frags) == 3
     rows, _ = decoded([ether(f) for f in frags])

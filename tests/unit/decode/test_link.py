@@ -85,7 +85,11 @@ def sll2(payload, proto):
         (0, lambda p: struct.pack("<I", 2) + bytes(p), lambda p: struct.pack("<I", 28) + bytes(p)),
         (0, lambda p: struct.pack("<I", 2) + bytes(p), lambda p: struct.pack("<I", 10) + bytes(p)),
         # LOOP: always network byte order.
-        (108, lambda p: struct.pack(">I", 2) + bytes(p), lambda p: struct.pack(">I", 24) + bytes(p)),
+        (
+            108,
+            lambda p: struct.pack(">I", 2) + bytes(p),
+            lambda p: struct.pack(">I", 24) + bytes(p),
+        ),
     ],
     ids=[
         "ethernet",
@@ -207,7 +211,11 @@ def test_qinq_records_the_outer_vlan(outer_type):
 
 def test_mpls_label_stack():
     frames = [
-        Ether(src=MAC_A, dst=MAC_B) / MPLS(label=16, s=0) / MPLS(label=17, s=0) / MPLS(label=18) / V4,
+        Ether(src=MAC_A, dst=MAC_B)
+        / MPLS(label=16, s=0)
+        / MPLS(label=17, s=0)
+        / MPLS(label=18)
+        / V4,
         Ether(src=MAC_A, dst=MAC_B) / MPLS(label=16) / V6,
         # MPLS under a VLAN tag (as in zeek's mixed-vlan-mpls.pcap).
         Ether(src=MAC_A, dst=MAC_B) / Dot1Q(vlan=7, type=0x8847) / MPLS(label=20) / V4,
@@ -224,7 +232,9 @@ def test_mpls_label_stack():
 
 def test_mpls_pseudowire_with_control_word_and_ethernet():
     inner = Ether(src=MAC_B, dst=MAC_A) / Dot1Q(vlan=33) / V4
-    frame = Ether(src=MAC_A, dst=MAC_B) / MPLS(label=100, s=0) / MPLS(label=200) / (b"\0" * 4) / inner
+    frame = (
+        Ether(src=MAC_A, dst=MAC_B) / MPLS(label=100, s=0) / MPLS(label=200) / (b"\0" * 4) / inner
+    )
     rows, counts = decoded([frame])
     assert counts.ip == 1
     assert_v4(rows[0])

@@ -69,10 +69,10 @@ def test_transport_cut_before_the_ports_is_undecodable():
 
 def test_tcp_flags_cut_by_the_snaplen_still_decodes():
     raw = bytes(IP(src=C, dst=S) / TCP(sport=1, dport=2, flags="S", seq=99))
-    (row,), counts = decoded([raw[:20 + 10]], 101)
+    (row,), counts = decoded([raw[: 20 + 10]], 101)
     assert (row["sport"], row["dport"], row["tcp_flags"], row["tcp_seq"]) == (1, 2, 0, 99)
     assert counts.l4_truncated == 1 and counts.ip == 1
-    (row,), counts = decoded([raw[:20 + 6]], 101)
+    (row,), counts = decoded([raw[: 20 + 6]], 101)
     assert (row["tcp_seq"], counts.l4_truncated) == (-1, 1)
 
 
@@ -202,8 +202,8 @@ def test_decode_counts_add_and_check():
 
 def test_udp_errors_quoted_class_is_only_a_header():
     # scapy's UDPerror is how tools write a quoted header; it decodes the same.
-    error = IP(src=S, dst=C) / ICMP(type=3, code=1) / IPerror(src=C, dst=S) / UDPerror(
-        sport=7, dport=8
+    error = (
+        IP(src=S, dst=C) / ICMP(type=3, code=1) / IPerror(src=C, dst=S) / UDPerror(sport=7, dport=8)
     )
     (row,), _ = decoded([ether(error)])
     assert (row["kind"], row["sport"], row["dport"], row["icmp_code"]) == (b.ICMP_ERROR, 7, 8, 1)

@@ -57,8 +57,11 @@ def summary(row):
         ),
         (IP(src=OUT_A, dst=OUT_B) / GRE(proto=0x6558) / inner_eth(), "gre", INNER),
         (
-            IP(src=OUT_A, dst=OUT_B) / GRE(proto=0x6558) / Ether(src=MAC_A, dst=MAC_B)
-            / Dot1Q(vlan=5) / INNER,
+            IP(src=OUT_A, dst=OUT_B)
+            / GRE(proto=0x6558)
+            / Ether(src=MAC_A, dst=MAC_B)
+            / Dot1Q(vlan=5)
+            / INNER,
             "gre",
             INNER,
         ),
@@ -68,14 +71,18 @@ def summary(row):
             INNER,
         ),
         (
-            IP(src=OUT_A, dst=OUT_B) / UDP(sport=49152, dport=6081) / GENEVE(proto=0x6558)
+            IP(src=OUT_A, dst=OUT_B)
+            / UDP(sport=49152, dport=6081)
+            / GENEVE(proto=0x6558)
             / inner_eth(),
             "geneve",
             INNER,
         ),
         (
-            IP(src=OUT_A, dst=OUT_B) / UDP(sport=49152, dport=6081)
-            / GENEVE(proto=0x0800, optionlen=2, options=b"\x01\x02\x03\x04" * 2) / INNER,
+            IP(src=OUT_A, dst=OUT_B)
+            / UDP(sport=49152, dport=6081)
+            / GENEVE(proto=0x0800, optionlen=2, options=b"\x01\x02\x03\x04" * 2)
+            / INNER,
             "geneve",
             INNER,
         ),
@@ -137,8 +144,13 @@ def test_nested_tunnels():
 
 def test_what_is_not_a_tunnel():
     packets = [
-        IP(src=OUT_A, dst=OUT_B) / GRE(version=1, proto=0x880B) / (b"\xff\x03\x00\x21" + bytes(INNER)),
-        IP(src=OUT_A, dst=OUT_B) / UDP(sport=4789, dport=40000) / VXLAN() / inner_eth(),  # reply port
+        IP(src=OUT_A, dst=OUT_B)
+        / GRE(version=1, proto=0x880B)
+        / (b"\xff\x03\x00\x21" + bytes(INNER)),
+        IP(src=OUT_A, dst=OUT_B)
+        / UDP(sport=4789, dport=40000)
+        / VXLAN()
+        / inner_eth(),  # reply port
         IP(src=OUT_A, dst=OUT_B) / UDP(dport=4789) / VXLAN(flags=0) / inner_eth(),  # no VNI flag
         IP(src=OUT_A, dst=OUT_B) / UDP(dport=6081) / (b"\xc0" + bytes(15)),  # Geneve version 3
         IP(src=OUT_A, dst=OUT_B) / GRE(proto=0x0806) / b"arp",

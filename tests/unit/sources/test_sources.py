@@ -28,7 +28,9 @@ from portmatrix.testing.captures import (
 
 def packets(count: int, size: int = 40) -> list:
     return [
-        ether(ip("10.0.0.1", "10.0.0.2") / UDP(sport=2000 + i, dport=53) / (bytes([i % 256]) * size))
+        ether(
+            ip("10.0.0.1", "10.0.0.2") / UDP(sport=2000 + i, dport=53) / (bytes([i % 256]) * size)
+        )
         for i in range(count)
     ]
 

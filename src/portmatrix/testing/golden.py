@@ -1,0 +1,76 @@
+"""Golden results of `check` on the sample captures, and the one command that
+regenerates them:
+
+    .venv/bin/python -m portmatrix.testing.golden --update
+
+Run from the repository root. The outputs are canonical: sorted keys, UTC,
+the tool version removed, a fixed "today" (for exception expiry), paths
+relative to the repository. Review the diff before committing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+GOLDEN = ROOT / "tests" / "golden"
+TODAY = dt.date(2026, 1, 1)
+OUTPUTS = ("report.txt", "report.json", "findings.jsonl", "findings.csv", "report.md", "flows.csv")
+
+
+def cases() -> list[tuple[str, str, str]]:
+    """(case name, capture, inventory), paths relative to the repository root."""
+    out = []
+    for capture in sorted((ROOT / "captures").glob("*.pcap*")):
+        stem = capture.name.split(".pcap")[0]
+        inventory = capture.with_name(f"{stem}.inventory.yaml")
+        if inventory.exists():
+            out.append((stem, f"captures/{capture.name}", f"captures/{inventory.name}"))
+    return out
+
+
+def render(capture: str, inventory: str) -> dict[str, str]:
+    """Every golden output of one case (run with the repository root as cwd)."""
+    from portmatrix.check import run_check
+    from portmatrix.report import formats
+    from portmatrix.report.text import render_text
+    from portmatrix.report.verdict_flows import render_flows
+
+    result = run_check([capture], ["thoughtspot"], inventory, today=TODAY)
+    doc = json.loads(formats.render_json(result))
+    doc.pop("tool")
+    return {
+        "report.txt": render_text(result),
+        "report.json": json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+        "findings.jsonl": formats.render_jsonl(result),
+        "findings.csv": formats.render_csv(result),
+        "report.md": formats.render_markdown(result),
+        "flows.csv": render_flows(result, "flows.csv"),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Regenerate the golden check outputs.")
+    parser.add_argument("--update", action="store_true", help="write tests/golden/*")
+    args = parser.parse_args(argv)
+    if not args.update:
+        parser.print_help()
+        return 2
+    import os
+
+    os.chdir(ROOT)
+    for name, capture, inventory in cases():
+        folder = GOLDEN / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, text in render(capture, inventory).items():
+            (folder / file).write_text(text, encoding="utf-8")
+        print(f"wrote {folder.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""read_traffic: files in order into one flow table, every frame counted, and
+the notices that weaken conclusions (cut files, drops, one-way spans, ...)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP, fragment
+from scapy.layers.l2 import ARP, GRE, Ether
+
+from portmatrix.errors import CaptureError
+from portmatrix.testing.captures import (
+    MAC_A,
+    MAC_B,
+    T0,
+    Pcapng,
+    cut,
+    ether,
+    flow_dicts,
+    pcap_record_offsets,
+    tcp_session,
+    write_pcap,
+)
+from portmatrix.traffic import read_traffic
+
+C, S = "10.0.0.1", "10.0.0.2"
+
+
+def session(sport=40000, **kw):
+    return [ether(p) for p in tcp_session(C, S, sport, 80, **kw)]
+
+
+def test_a_flow_spanning_two_files_is_one_flow(tmp_path):
+    packets = session()
+    one = write_pcap(tmp_path / "1.pcap", packets[:2])
+    two = write_pcap(tmp_path / "2.pcap", packets[2:], start=T0 + 10_000_000)
+    traffic = read_traffic([str(one), str(two)])
+    (f,) = flow_dicts(traffic.flows, several_files=True)
+    assert (f["outcome"], f["initiator_by"], f["close"]) == ("established", "syn", "fin")
+    assert (f["packets_fwd"], f["packets_rev"]) == (5, 3)
+    assert f["frames"] == "0:1 0:2 1:1"
+    assert [c.path for c in traffic.captures] == [str(one), str(two)]
+    assert traffic.packets == 8
+    assert traffic.first_ts == T0 and traffic.last_ts == T0 + 10_000_000 + 5_000_000
+
+
+def test_port_reuse_across_files(tmp_path):
+    one = write_pcap(tmp_path / "1.pcap", session(isn=1))
+    two = write_pcap(tmp_path / "2.pcap", session(isn=99999), start=T0 + 10**9)
+    traffic = read_traffic([str(one), str(two)])
+    assert len(traffic.flows) == 2
+
+
+def test_every_frame_is_counted(tmp_path):
+    frames = [
+        *session(),
+        Ether(src=MAC_A, dst=MAC_B) / ARP(),
+        bytes(ether(IP(src=C, dst=S) / UDP()))[:20],
+        ether(IP(src=C, dst=S) / GRE(proto=0x0800) / bytes(IP(src=C, dst=S) / TCP())[:10]),
+    ]
+    w = Pcapng()
+    w.interface(1)
+    w.interface(105)
+    w.packets(frames)
+    w.packet(b"\x80\x00" + bytes(30), iface=1)  # 802.11: not a link type we decode
+    path = w.write(tmp_path / "mixed.pcapng")
+    traffic = read_traffic([str(path)])
+    c = traffic.counts
+    assert c.frames == traffic.packets == 12
+    assert (c.ip, c.non_ip, c.unsupported) == (9, {0x0806: 1}, {105: 1})
+    assert c.undecodable == {"IP header cut short": 1}
+    assert c.inner_undecodable == 1
+    assert any("1 tunnelled packets could not be decoded" in n for n in traffic.notices())
+
+
+def test_notices_for_cut_files_and_drops(tmp_path):
+    path = write_pcap(tmp_path / "cut.pcap", session())
+    cut(path, pcap_record_offsets(path.read_bytes())[5] + 20)
+    w = Pcapng()
+    w.interface(1)
+    w.packets(session(sport=40001))
+    w.stats(0, dropped=12, os_dropped=3)
+    dropped = w.write(tmp_path / "drops.pcapng")
+
+    traffic = read_traffic([str(path), str(dropped)])
+    notices = traffic.notices()
+    assert traffic.drops == 15
+    assert any(n.startswith(f"{path}: file cut short in the middle of record 6") for n in notices)
+    assert "the capture reports 15 dropped packets" in notices
+
+
+def test_notice_for_a_span_that_sees_one_direction(tmp_path):
+    one_way = []
+    for i in range(4):
+        one_way += [p for p in session(sport=41000 + i) if p[IP].src == C]
+    path = write_pcap(tmp_path / "half.pcap", one_way + session(sport=42000))
+    traffic = read_traffic([str(path)])
+    assert (traffic.tcp_flows, traffic.tcp_one_way) == (5, 4)
+    assert any("4 of 5 TCP flows were seen in one direction only" in n for n in traffic.notices())
+
+
+def test_no_notices_for_a_clean_capture(tmp_path):
+    path = write_pcap(tmp_path / "clean.pcap", session() + session(sport=40001))
+    traffic = read_traffic([str(path)])
+    assert traffic.notices() == []
+    assert traffic.drops == 0 and traffic.collisions == 0
+
+
+def test_notices_for_orphan_fragments_and_cut_tcp_flags(tmp_path):
+    big = IP(src=C, dst=S, id=9) / UDP(sport=1, dport=2) / (b"f" * 2500)
+    later = [ether(f) for f in fragment(big, fragsize=1000)[1:]]
+    syn = bytes(ether(IP(src=C, dst=S) / TCP(sport=5, dport=6, flags="S")))
+    path = write_pcap(tmp_path / "odd.pcap", [*later, syn], snaplen=14 + 20 + 8)
+    notices = read_traffic([str(path)]).notices()
+    assert "2 IP fragments came without their first fragment: counted in port-0 flows" in notices
+    assert "1 TCP packets were cut by the snaplen before their flags" in notices
+
+
+def test_progress_is_reported_per_batch(tmp_path, small_chunks):
+    path = write_pcap(tmp_path / "p.pcap", session() * 30)
+    seen = []
+    traffic = read_traffic([str(path)], on_batch=lambda size, packets: seen.append((size, packets)))
+    assert len(seen) > 1
+    assert sum(p for _, p in seen) == traffic.packets == 240
+    assert sum(s for s, _ in seen) == path.stat().st_size - 24
+
+
+def test_unreadable_file_is_an_error(tmp_path):
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(struct.pack("<IHH", 0xA1B2C3D4, 1, 0) + bytes(16))
+    with pytest.raises(CaptureError):
+        read_traffic([str(bad)])
+
+
+def test_no_files_no_flows():
+    traffic = read_traffic([])
+    assert len(traffic.flows) == 0 and traffic.packets == 0
+    assert traffic.first_ts is None and traffic.last_ts is None

@@ -22,6 +22,7 @@ import numpy as np
 NODES = [0x0A140000 + 11 + i for i in range(6)]  # 10.20.0.11-16
 ADMINS = [0x0A1E0005, 0x0A1E0006]  # 10.30.0.5-6
 USERS = [0x0A280000 + i for i in range(1, 2000)]  # 10.40.x.x
+NTP_SERVER = 0x0A32007B  # 10.50.0.123
 OUTSIDE = [0xC6336400 + i for i in range(1, 200)]  # 198.51.100.x
 NODE_PORTS = [2100, 2181, 2200, 2888, 3888, 4000, 4021, 4232, 5432, 8020, 8080, 11211]
 SEED_START = 1_709_287_200  # 2024-03-01T10:00:00Z
@@ -31,14 +32,25 @@ def plan_flows(rng: np.random.Generator, n_flows: int):
     """Per flow: kind (0 tcp, 1 udp, 2 icmp), endpoints, ports, packet count, vlan, v6."""
     kind = rng.choice(3, size=n_flows, p=[0.70, 0.25, 0.05])
     who = rng.choice(4, size=n_flows, p=[0.55, 0.05, 0.35, 0.05])  # node, admin, user, out
-    src = np.where(who == 0, rng.choice(NODES, n_flows),
-                   np.where(who == 1, rng.choice(ADMINS, n_flows),
-                            np.where(who == 2, rng.choice(USERS, n_flows),
-                                     rng.choice(OUTSIDE, n_flows))))
+    src = np.where(
+        who == 0,
+        rng.choice(NODES, n_flows),
+        np.where(
+            who == 1,
+            rng.choice(ADMINS, n_flows),
+            np.where(who == 2, rng.choice(USERS, n_flows), rng.choice(OUTSIDE, n_flows)),
+        ),
+    )
     dst = rng.choice(NODES, n_flows)
-    dport = np.where(who == 0, rng.choice(NODE_PORTS, n_flows),
-                     rng.choice([22, 80, 443, 443, 443, 8443], n_flows))
-    dport = np.where(kind == 1, rng.choice([53, 123, 514], n_flows), dport)
+    # Mostly allowed traffic; a few percent of violations (8443, users on 22).
+    outside = rng.choice([443, 80, 8443, 22], n_flows, p=[0.6, 0.34, 0.04, 0.02])
+    dport = np.where(who == 0, rng.choice(NODE_PORTS, n_flows), outside)
+    dport = np.where(who == 1, 22, dport)
+    # UDP: nodes asking the site's NTP server (and a little syslog to it: a violation);
+    # ICMP: node-to-node health checks.
+    src = np.where(kind != 0, rng.choice(NODES, n_flows), src)
+    dst = np.where(kind == 1, NTP_SERVER, dst)
+    dport = np.where(kind == 1, rng.choice([123, 514], n_flows, p=[0.97, 0.03]), dport)
     sport = rng.integers(32768, 61000, n_flows)
     return kind, src, dst, sport, dport
 
@@ -72,135 +84,175 @@ def build(packets: int, flows: int, seed: int):
     flags[(idx == last - 2) & (idx > 2)] = 0x11
     flags[(idx == last - 1) & (idx > 2)] = 0x11
     flags[(idx == last) & (idx > 2)] = 0x10
-    reply = np.where(k == 0, np.where(idx == last - 1, True, np.where(idx == last, False,
-                                                                       reply)), reply)
+    reply = np.where(
+        k == 0, np.where(idx == last - 1, True, np.where(idx == last, False, reply)), reply
+    )
     start = SEED_START * 1_000_000 + rng.integers(0, 60_000_000, flows)  # µs, 60 s window
     ts = start[flow] + idx * rng.integers(50, 2000, total)
-    payload = np.where(k == 0, np.where((flags & 0x08) != 0, rng.integers(40, 900, total), 0),
-                       np.where(k == 1, rng.integers(30, 300, total), 56))
+    payload = np.where(
+        k == 0,
+        np.where((flags & 0x08) != 0, rng.integers(40, 740, total), 0),
+        np.where(k == 1, rng.integers(30, 300, total), 56),
+    )
     vlan = (flow % 10) == 3
     v6 = (flow % 10) == 7
     order = np.argsort(ts, kind="stable")
-    return dict(ts=ts[order], flow=flow[order], k=k[order], reply=reply[order],
-                flags=flags[order], payload=payload[order], vlan=vlan[order], v6=v6[order],
-                src=src, dst=dst, sport=sport, dport=dport)
+    return dict(
+        ts=ts[order],
+        flow=flow[order],
+        k=k[order],
+        reply=reply[order],
+        flags=flags[order],
+        payload=payload[order],
+        vlan=vlan[order],
+        v6=v6[order],
+        flows=dict(src=src, dst=dst, sport=sport, dport=dport),
+    )
 
 
-def frames(p) -> tuple[np.ndarray, np.ndarray]:
-    """Packet bytes for every packet: (buffer, offsets), built column by column."""
-    k, v6, vlan = p["k"], p["v6"], p["vlan"]
+def _be(value: np.ndarray, size: int) -> list[np.ndarray]:
+    """The `size` big-endian bytes of each value, most significant first."""
+    value = np.asarray(value, dtype=np.uint64)
+    return [
+        ((value >> np.uint64(8 * (size - 1 - i))) & np.uint64(0xFF)).astype(np.uint8)
+        for i in range(size)
+    ]
+
+
+def _put(hdr: np.ndarray, sel: np.ndarray, col: int, value, size: int) -> None:
+    value = np.broadcast_to(np.asarray(value, dtype=np.uint64), sel.shape)[sel]
+    for i, byte in enumerate(_be(value, size)):
+        hdr[sel, col + i] = byte
+
+
+def packet_headers(p) -> tuple[np.ndarray, np.ndarray]:
+    """Link + IP + transport header bytes of every packet (n x 80) and their lengths.
+
+    Payloads are zeros, so only headers need building; each header layout
+    (VLAN or not, IPv4 or IPv6, TCP/UDP/ICMP) is written column by column.
+    """
+    k, v6, vlan, r = p["k"], p["v6"], p["vlan"], p["reply"]
+    n = len(k)
+    f = p["flow"]
+    fl = p["flows"]
+    a_ip, b_ip = fl["src"][f], fl["dst"][f]
+    a_port, b_port = fl["sport"][f], fl["dport"][f]
+    s_ip, d_ip = np.where(r, b_ip, a_ip), np.where(r, a_ip, b_ip)
+    s_port, d_port = np.where(r, b_port, a_port), np.where(r, a_port, b_port)
     l4 = np.where(k == 0, 20, 8)
     l3 = np.where(v6, 40, 20)
     eth = np.where(vlan, 18, 14)
-    length = eth + l3 + l4 + p["payload"]
-    offsets = np.r_[0, np.cumsum(length)[:-1]]
-    buf = np.zeros(int(length.sum()), np.uint8)
-    f = p["flow"]
-    a_ip, b_ip = p["src"][f], p["dst"][f]
-    a_port, b_port = p["sport"][f], p["dport"][f]
-    r = p["reply"]
-    s_ip, d_ip = np.where(r, b_ip, a_ip), np.where(r, a_ip, b_ip)
-    s_port, d_port = np.where(r, b_port, a_port), np.where(r, a_port, b_port)
-
-    def put(pos, value, size):
-        for i in range(size):
-            buf[pos + i] = (value >> (8 * (size - 1 - i))) & 0xFF
-
-    put(offsets, np.full(len(f), 0x020000000001), 6)
-    put(offsets + 6, np.full(len(f), 0x020000000002), 6)
-    o = offsets + 12
-    put(o[vlan], np.full(vlan.sum(), 0x8100), 2)
-    put(o[vlan] + 2, np.full(vlan.sum(), 20), 2)
-    o = np.where(vlan, o + 4, o)
-    put(o, np.where(v6, 0x86DD, 0x0800), 2)
-    ip = o + 2
+    hdr = np.zeros((n, 80), np.uint8)
+    every = np.ones(n, bool)
+    _put(hdr, every, 0, 0x020000000001, 6)
+    _put(hdr, every, 6, 0x020000000002, 6)
+    _put(hdr, vlan, 12, 0x8100, 2)
+    _put(hdr, vlan, 14, 20, 2)
     proto = np.select([k == 0, k == 1], [6, 17], np.where(v6, 58, 1))
     ip_len = l3 + l4 + p["payload"]
-    v4 = ~v6
-    i4 = ip[v4]
-    put(i4, np.full(v4.sum(), 0x45), 1)
-    put(i4 + 2, ip_len[v4], 2)
-    put(i4 + 8, np.full(v4.sum(), 64), 1)
-    put(i4 + 9, proto[v4], 1)
-    put(i4 + 12, s_ip[v4], 4)
-    put(i4 + 16, d_ip[v4], 4)
-    i6 = ip[v6]
-    put(i6, np.full(v6.sum(), 0x60), 1)
-    put(i6 + 4, ip_len[v6] - 40, 2)
-    put(i6 + 6, proto[v6], 1)
-    put(i6 + 7, np.full(v6.sum(), 64), 1)
-    for base, addr in ((i6 + 8, s_ip[v6]), (i6 + 24, d_ip[v6])):
-        put(base, np.full(v6.sum(), 0xFD00), 2)  # fd00::a.b.c.d
-        put(base + 12, addr, 4)
-    t = ip + l3
-    icmp = k == 2
-    ported = ~icmp
-    put(t[ported], s_port[ported], 2)
-    put(t[ported] + 2, d_port[ported], 2)
-    tcp = k == 0
-    put(t[tcp] + 4, (p["flow"][tcp] * 7919) & 0xFFFFFFFF, 4)
-    put(t[tcp] + 12, np.full(tcp.sum(), 0x50), 1)
-    put(t[tcp] + 13, p["flags"][tcp], 1)
-    udp = k == 1
-    put(t[udp] + 4, (8 + p["payload"][udp]), 2)
-    ic = t[icmp]
-    echo = np.where(v6[icmp], np.where(r[icmp], 129, 128), np.where(r[icmp], 0, 8))
-    put(ic, echo, 1)
-    put(ic + 4, p["flow"][icmp] & 0xFFFF, 2)
-    return buf, offsets, length
+    for tagged in (False, True):
+        e = 18 if tagged else 14
+        for six in (False, True):
+            sel = (vlan == tagged) & (v6 == six)
+            _put(hdr, sel, e - 2, 0x86DD if six else 0x0800, 2)
+            if six:
+                _put(hdr, sel, e, 0x60, 1)
+                _put(hdr, sel, e + 4, ip_len - 40, 2)
+                _put(hdr, sel, e + 6, proto, 1)
+                _put(hdr, sel, e + 7, 64, 1)
+                for at, addr in ((e + 8, s_ip), (e + 24, d_ip)):
+                    _put(hdr, sel, at, 0xFD00, 2)  # fd00::a.b.c.d
+                    _put(hdr, sel, at + 12, addr, 4)
+            else:
+                _put(hdr, sel, e, 0x45, 1)
+                _put(hdr, sel, e + 2, ip_len, 2)
+                _put(hdr, sel, e + 8, 64, 1)
+                _put(hdr, sel, e + 9, proto, 1)
+                _put(hdr, sel, e + 12, s_ip, 4)
+                _put(hdr, sel, e + 16, d_ip, 4)
+            t = e + (40 if six else 20)
+            ported = sel & (k != 2)
+            _put(hdr, ported, t, s_port, 2)
+            _put(hdr, ported, t + 2, d_port, 2)
+            tcp = sel & (k == 0)
+            _put(hdr, tcp, t + 4, (f * 7919) & 0xFFFFFFFF, 4)
+            _put(hdr, tcp, t + 12, 0x50, 1)
+            _put(hdr, tcp, t + 13, p["flags"], 1)
+            udp = sel & (k == 1)
+            _put(hdr, udp, t + 4, 8 + p["payload"], 2)
+            icmp = sel & (k == 2)
+            echo = np.where(six, np.where(r, 129, 128), np.where(r, 0, 8))
+            _put(hdr, icmp, t, echo, 1)
+            _put(hdr, icmp, t + 4, f & 0xFFFF, 2)
+    return hdr, eth + l3 + l4
 
 
-def write_pcap(path: str, p, buf, offsets, length) -> None:
-    n = len(offsets)
-    ts = p["ts"]
-    rec = np.zeros((n, 4), "<u4")
-    rec[:, 0] = ts // 1_000_000
-    rec[:, 1] = ts % 1_000_000
-    rec[:, 2] = length
-    rec[:, 3] = length
-    _write_records(path, struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1),
-                   rec.view(np.uint8).reshape(n, 16), buf, offsets, length, pad=False)
-
-
-def write_pcapng(path: str, p, buf, offsets, length) -> None:
-    n = len(offsets)
-    shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
-    idb = struct.pack("<IIHHI", 1, 20, 1, 0, 262144) + struct.pack("<I", 20)
-    padded = (length + 3) & ~3
-    ts = p["ts"].astype(np.uint64)
-    hdr = np.zeros((n, 7), "<u4")
-    hdr[:, 0] = 6
-    hdr[:, 1] = 32 + padded
-    hdr[:, 2] = 0
-    hdr[:, 3] = ts >> np.uint64(32)
-    hdr[:, 4] = ts & np.uint64(0xFFFFFFFF)
-    hdr[:, 5] = length
-    hdr[:, 6] = length
-    _write_records(path, shb + idb, hdr.view(np.uint8).reshape(n, 28), buf, offsets, length,
-                   pad=True, trailer=32 + padded)
-
-
-def _write_records(path, header, rec_hdr, buf, offsets, length, pad, trailer=None) -> None:
-    """Interleave record headers and packet bytes into one array, then write it."""
-    n = len(offsets)
-    hsize = rec_hdr.shape[1]
-    body = ((length + 3) & ~3) if pad else length
-    size = hsize + body + (4 if pad else 0)
-    starts = np.r_[0, np.cumsum(size)[:-1]]
-    out = np.zeros(int(size.sum()), np.uint8)
-    for i in range(hsize):
-        out[starts + i] = rec_hdr[:, i]
-    # Packet bytes: one fancy copy of every byte.
-    within = np.arange(int(length.sum())) - np.repeat(offsets, length)
-    out[np.repeat(starts + hsize, length) + within] = buf
-    if pad:
-        t = trailer.astype("<u4").view(np.uint8).reshape(n, 4)
-        for i in range(4):
-            out[starts + size - 4 + i] = t[:, i]
+def write_capture(path: str, fmt: str, p, slice_size: int = 1_000_000) -> int:
+    """Write all packets, a slice at a time (memory stays bounded for 10M packets)."""
+    n = len(p["ts"])
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "wb") as fh:
-        fh.write(header)
-        fh.write(out.tobytes())
+        fh.write(file_header(fmt))
+        for lo in range(0, n, slice_size):
+            part = {k: (v if k == "flows" else v[lo : lo + slice_size]) for k, v in p.items()}
+            fh.write(memoryview(records(fmt, part)))
+    return n
+
+
+def file_header(fmt: str) -> bytes:
+    if fmt == "pcap":
+        return struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    return (
+        struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1)
+        + struct.pack("<I", 28)
+        + struct.pack("<IIHHI", 1, 20, 1, 0, 262144)
+        + struct.pack("<I", 20)
+    )
+
+
+def records(fmt: str, p) -> np.ndarray:
+    """Records = record header + packet header bytes + zero payload."""
+    hdr, hlen = packet_headers(p)
+    length = hlen + p["payload"]
+    n = len(length)
+    ts = p["ts"].astype(np.uint64)
+    if fmt == "pcap":
+        rec = np.zeros((n, 16), np.uint8)
+        for col, value in (
+            (0, ts // np.uint64(1_000_000)),
+            (4, ts % np.uint64(1_000_000)),
+            (8, length),
+            (12, length),
+        ):
+            rec[:, col : col + 4] = np.asarray(value, "<u4").view(np.uint8).reshape(n, 4)
+        size = 16 + length
+    else:
+        padded = (length + 3) & ~3
+        size = 32 + padded
+        rec = np.zeros((n, 28), np.uint8)
+        for col, value in (
+            (0, np.full(n, 6)),
+            (4, size),
+            (8, np.zeros(n)),
+            (12, ts >> np.uint64(32)),
+            (16, ts & np.uint64(0xFFFFFFFF)),
+            (20, length),
+            (24, length),
+        ):
+            rec[:, col : col + 4] = np.asarray(value, "<u4").view(np.uint8).reshape(n, 4)
+    starts = np.r_[0, np.cumsum(size)[:-1]]
+    out = np.zeros(int(size.sum()), np.uint8)
+    width = rec.shape[1]
+    for col in range(width):
+        out[starts + col] = rec[:, col]
+    for col in range(hdr.shape[1]):
+        sel = col < hlen
+        out[starts[sel] + width + col] = hdr[sel, col]
+    if fmt == "pcapng":
+        trailer = np.asarray(size, "<u4").view(np.uint8).reshape(n, 4)
+        for col in range(4):
+            out[starts + size - 4 + col] = trailer[:, col]
+    return out
 
 
 def main(argv=None) -> int:
@@ -214,10 +266,11 @@ def main(argv=None) -> int:
     fmt = args.format or ("pcapng" if ".pcapng" in args.out else "pcap")
     t0 = time.perf_counter()
     p = build(args.packets, args.flows, args.seed)
-    buf, offsets, length = frames(p)
-    (write_pcapng if fmt == "pcapng" else write_pcap)(args.out, p, buf, offsets, length)
-    print(f"wrote {len(offsets)} packets, {args.flows} flows to {args.out} in "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    n = write_capture(args.out, fmt, p)
+    print(
+        f"wrote {n} packets, {args.flows} flows to {args.out} in {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

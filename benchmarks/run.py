@@ -1,0 +1,157 @@
+"""Speed and memory of `portmatrix check` next to tshark, on generated captures.
+
+    python benchmarks/run.py speed   [--packets 1000000] [--runs 3] [--one-core]
+    python benchmarks/run.py memory  [--max-packets 10000000]
+    python benchmarks/run.py startup [--runs 5]
+
+`speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
+benchmarks/out/, reused when present), runs `portmatrix check` on each and
+`tshark -q -z conv,tcp -z conv,udp` on the pcap, several times, and prints
+medians, packets per second and the ratio. `--one-core` pins everything to
+CPU 0 with taskset (the issue's "on one core"). `memory` prints peak RSS
+against packets at a fixed flow count and against flows at a fixed packet
+count. `startup` times `--help` and `check` on a 10-packet capture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+INVENTORY = HERE / "site.inventory.yaml"
+PYTHON = sys.executable
+PORTMATRIX = [PYTHON, "-m", "portmatrix"]
+
+
+def generate(path: Path, packets: int, flows: int = 60_000) -> Path:
+    if not path.exists():
+        OUT.mkdir(exist_ok=True)
+        subprocess.run(
+            [
+                PYTHON,
+                str(HERE / "gen_capture.py"),
+                str(path),
+                "--packets",
+                str(packets),
+                "--flows",
+                str(flows),
+            ],
+            check=True,
+        )
+    return path
+
+
+def timed(cmd: list[str], one_core: bool = False) -> tuple[float, int]:
+    """Wall seconds and peak RSS (kB) of one run of `cmd`."""
+    if one_core:
+        cmd = ["taskset", "-c", "0", *cmd]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd)} failed ({code}): {proc.stderr.read().decode()}")
+    return elapsed, usage.ru_maxrss
+
+
+def check_cmd(capture: Path) -> list[str]:
+    return [
+        *PORTMATRIX,
+        "check",
+        str(capture),
+        "--rules",
+        "thoughtspot",
+        "--inventory",
+        str(INVENTORY),
+        "--format",
+        "json",
+        "--output",
+        os.devnull,
+    ]
+
+
+def speed(args) -> None:
+    n = args.packets
+    pcap = generate(OUT / f"bench-{n}.pcap", n)
+    pcapng = generate(OUT / f"bench-{n}.pcapng", n)
+    gz = OUT / f"bench-{n}.pcap.gz"
+    if not gz.exists():
+        subprocess.run(f"gzip -1 -c {pcap} > {gz}", shell=True, check=True)
+    rows = []
+    for name, cmd in (
+        ("portmatrix check pcap", check_cmd(pcap)),
+        ("portmatrix check pcapng", check_cmd(pcapng)),
+        ("portmatrix check pcap.gz", check_cmd(gz)),
+        (
+            "tshark conv tcp+udp (pcap)",
+            ["tshark", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r", str(pcap)],
+        ),
+    ):
+        if name.startswith("tshark") and not shutil.which("tshark"):
+            continue
+        runs = [timed(cmd, args.one_core) for _ in range(args.runs)]
+        median = statistics.median(t for t, _ in runs)
+        rss = max(r for _, r in runs)
+        rows.append((name, median, rss))
+        print(
+            f"{name:30s} median {median:7.2f} s  {n / median / 1e6:5.2f} Mpkt/s  "
+            f"peak RSS {rss / 1024:6.0f} MB  runs {' '.join(f'{t:.2f}' for t, _ in runs)}",
+            flush=True,
+        )
+    times = dict((name, t) for name, t, _ in rows)
+    if "tshark conv tcp+udp (pcap)" in times:
+        ratio = times["tshark conv tcp+udp (pcap)"] / times["portmatrix check pcap"]
+        print(f"portmatrix is {ratio:.1f}x faster than tshark on the same pcap")
+    print(f"pcapng / pcap: {times['portmatrix check pcapng'] / times['portmatrix check pcap']:.2f}")
+
+
+def memory(args) -> None:
+    print("peak RSS vs packets (60,000 flows)")
+    sizes = [1_000_000, 2_000_000, 5_000_000, 10_000_000]
+    for n in [s for s in sizes if s <= args.max_packets]:
+        path = generate(OUT / f"mem-p{n}.pcap", n, 60_000)
+        t, rss = timed(check_cmd(path))
+        print(f"  {n:>10,} packets  {rss / 1024:6.0f} MB  {t:6.2f} s", flush=True)
+    print("peak RSS vs flows (2,000,000 packets)")
+    for flows in (10_000, 60_000, 200_000, 500_000):
+        path = generate(OUT / f"mem-f{flows}.pcap", 2_000_000, flows)
+        t, rss = timed(check_cmd(path))
+        print(f"  {flows:>10,} flows    {rss / 1024:6.0f} MB  {t:6.2f} s", flush=True)
+
+
+def startup(args) -> None:
+    small = generate(OUT / "small-10.pcap", 10, 2)
+    for name, cmd in (
+        ("portmatrix --help", [str(Path(PYTHON).parent / "portmatrix"), "--help"]),
+        ("portmatrix check (10 packets)", check_cmd(small)),
+    ):
+        runs = sorted(timed(cmd)[0] for _ in range(args.runs))
+        print(f"{name:32s} median {statistics.median(runs):.3f} s  (min {runs[0]:.3f})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("speed")
+    s.add_argument("--packets", type=int, default=1_000_000)
+    s.add_argument("--runs", type=int, default=3)
+    s.add_argument("--one-core", action="store_true")
+    m = sub.add_parser("memory")
+    m.add_argument("--max-packets", type=int, default=10_000_000)
+    st = sub.add_parser("startup")
+    st.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    {"speed": speed, "memory": memory, "startup": startup}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""`portmatrix flows`, run through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from portmatrix.cli import flows_cmd
+from portmatrix.report.flow_rows import COLUMNS
+from portmatrix.report.flows_view import FORMATS
+from portmatrix.testing.captures import cut, ether, pcap_bytes, tcp_session, write_pcap
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "pcaps"
+
+
+@pytest.fixture
+def capture(tmp_path) -> Path:
+    packets = tcp_session("10.0.0.1", "10.0.0.2", 40000, 443) + tcp_session(
+        "10.0.0.1", "10.0.0.2", 40001, 443, close="rst"
+    )
+    return write_pcap(tmp_path / "two.pcap", [ether(p) for p in packets])
+
+
+def test_format_choices_are_the_registry():
+    (option,) = [p for p in flows_cmd.params if p.name == "fmt"]
+    assert isinstance(option.type, click.Choice)
+    assert set(option.type.choices) == set(FORMATS)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_every_format(run_cli, capture, fmt, tmp_path):
+    result = run_cli("flows", capture, "--format", fmt)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    out = tmp_path / f"flows.{fmt}"
+    written = run_cli("flows", capture, "--format", fmt, "--output", out)
+    assert written.exit_code == 0 and written.stdout == ""
+    assert out.read_text(encoding="utf-8") == result.stdout
+
+
+def test_default_is_the_table(run_cli, capture):
+    result = run_cli("flows", capture)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("proto")
+    assert lines[-5:] == [
+        "2 flows from 14 frames in 1 file(s)",
+        "  decoded IP: 14",
+        "  non-IP: 0",
+        "  unsupported link type: 0",
+        "  undecodable: 0",
+    ]
+
+
+def test_csv_header(run_cli, capture):
+    result = run_cli("flows", capture, "--format", "csv")
+    table = list(csv.reader(io.StringIO(result.stdout)))
+    assert table[0] == list(COLUMNS)
+    assert [row[COLUMNS.index("close")] for row in table[1:]] == ["fin", "rst"]
+
+
+def test_truncation_notice(run_cli, capture):
+    cut(capture, capture.stat().st_size - 5)
+    table = run_cli("flows", capture)
+    assert table.exit_code == 0
+    assert "notice: " in table.stdout and "file cut short in the middle of record 14" in table.stdout
+    doc = json.loads(run_cli("flows", capture, "--format", "json").stdout)
+    assert any("record 14" in n for n in doc["notices"])
+
+
+def test_several_files_and_directories(run_cli, capture, tmp_path):
+    result = run_cli("flows", capture, tmp_path, "--format", "jsonl")
+    assert result.exit_code == 0
+    flows = [json.loads(line) for line in result.stdout.splitlines()]
+    # The same file twice (named, then found in its directory): the same packets twice.
+    assert [f["frames"] for f in flows] == ["0:1 0:2 0:3", "0:9 0:10 0:11"]
+    assert [f["packets_fwd"] for f in flows] == [10, 8]
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_standard_input(run_cli, compress):
+    content = pcap_bytes([ether(p) for p in tcp_session("10.0.0.1", "10.0.0.2", 1, 2)])
+    if compress:
+        content = gzip.compress(content)
+    result = run_cli("flows", "-", "--format", "jsonl", input=content)
+    assert result.exit_code == 0, result.stderr
+    (flow,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (flow["responder_port"], flow["outcome"]) == (2, "established")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n" * 3, "byte 0: not a pcap or pcapng capture"),
+        (b"", "byte 0: empty"),
+        (pcap_bytes([], version=(1, 4)), "byte 4: pcap version 1.4 is not supported"),
+    ],
+    ids=["text", "empty", "bad-version"],
+)
+def test_not_a_capture_is_one_line_and_exit_2(run_cli, tmp_path, content, message):
+    path = tmp_path / "x.pcap"
+    path.write_bytes(content)
+    result = run_cli("flows", path)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"portmatrix: error: {path}:{message}")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_shared_unreadable_capture(run_cli):
+    path = SHARED / "libpcap__pcap-invalid-version-1.pcap"
+    if not path.exists():
+        pytest.skip(f"{path} is not there")
+    result = run_cli("flows", path)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "version 1.4" in result.stderr
+
+
+def test_missing_file_and_unwritable_output(run_cli, capture, tmp_path):
+    missing = run_cli("flows", tmp_path / "nope.pcap")
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
+    bad_out = run_cli("flows", capture, "--output", tmp_path / "no" / "dir" / "x.csv")
+    assert bad_out.exit_code == 2
+    assert bad_out.stderr.startswith("portmatrix: error: ") and "cannot write" in bad_out.stderr
+
+
+def test_flows_never_loads_scapy(capture):
+    # The capture path is columnar: scapy (slow to import) is for the few packets
+    # that need dissecting, never for reading or decoding.
+    code = (
+        "import sys\n"
+        "from portmatrix.cli import main\n"
+        "import portmatrix.testing.captures\n"
+        f"try:\n    main(['flows', {str(capture)!r}, '--format', 'json'])\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('scapy', 'pyshark'))\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["flows"]

@@ -82,11 +82,14 @@ def run_check(
     baseline: str | None = None,
     today: dt.date | None = None,
     on_batch=None,
+    jobs: int = 1,
+    dask: str | None = None,
 ) -> Result:
+    # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
     known_ids = load_baseline(baseline) if baseline else set()
-    traffic = read_traffic(captures, on_batch=on_batch)
+    traffic = read_traffic(captures, on_batch=on_batch, jobs=jobs, dask=dask)
     return evaluate(traffic, matrix, inv, known_ids, today)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from portmatrix.decode.fields import any_of
 from portmatrix.decode.transport import ICMP, ICMPV6, SCTP, TCP, UDP
 from portmatrix.flows import BY_FIRST, BY_PORT, ESTABLISHED, MIDSTREAM, REFUSED, Flows
 from portmatrix.inventory import RoleMap
@@ -41,7 +42,7 @@ class Classified:
 
 def matrix_port(flows: Flows) -> np.ndarray:
     """The number the matrix matches: the responder's port, or the ICMP type."""
-    icmp = np.isin(flows["proto"], (ICMP, ICMPV6))
+    icmp = any_of(flows["proto"], (ICMP, ICMPV6))
     return np.where(icmp, np.maximum(flows["icmp_req"], 0), flows["resp_port"])
 
 
@@ -78,7 +79,7 @@ def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
         (outcome == MIDSTREAM) & (flows["pkts_fwd"] > 0) & (flows["pkts_rev"] > 0)
     )
     # UDP silence proves nothing: only TCP and ICMP attempts without answer failed.
-    silent_fail = np.isin(proto, (TCP, ICMP, ICMPV6, SCTP)) & (outcome == 2)
+    silent_fail = any_of(proto, (TCP, ICMP, ICMPV6, SCTP)) & (outcome == 2)
     failed = (outcome == REFUSED) | silent_fail
     return Classified(
         verdict, decision, decisions, init_roles, resp_roles, heuristic, answered, failed

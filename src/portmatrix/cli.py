@@ -105,6 +105,28 @@ def rules_lint(matrices: tuple[str, ...], inventory: str | None) -> None:
 _FORMATS_FLOWS = ("table", "csv", "json", "jsonl")
 
 
+def _reading_options(command):
+    """--jobs, --dask and --quiet: how captures are read."""
+    import os
+
+    command = click.option(
+        "--quiet", "-q", is_flag=True, help="No progress bar (there is none when stderr is piped)."
+    )(command)
+    command = click.option(
+        "--dask",
+        metavar="tcp://HOST:8786",
+        help="Read the files on this Dask cluster (pip install 'portmatrix[dask]').",
+    )(command)
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(1, 256),
+        default=os.cpu_count() or 1,
+        show_default="number of cores",
+        help="Files read in parallel (one process each).",
+    )(command)
+
+
 @main.command("flows")
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
 @click.option(
@@ -116,15 +138,25 @@ _FORMATS_FLOWS = ("table", "csv", "json", "jsonl")
     type=click.Path(dir_okay=False, writable=True),
     help="Write here instead of standard output.",
 )
-def flows_cmd(captures: tuple[str, ...], fmt: str, output: str | None) -> None:
+@_reading_options
+def flows_cmd(
+    captures: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    jobs: int,
+    dask: str | None,
+    quiet: bool,
+) -> None:
     """List the flows in captures (pcap, pcapng, .gz, or - for stdin)."""
     from portmatrix.report.flow_rows import flow_columns
     from portmatrix.report.flows_view import FORMATS
-    from portmatrix.sources import expand_inputs
+    from portmatrix.report.progress import progress
+    from portmatrix.sources import expand_inputs, total_size
     from portmatrix.traffic import read_traffic
 
     paths = expand_inputs(captures)
-    traffic = read_traffic(paths)
+    with progress(total_size(paths), not quiet) as on_batch:
+        traffic = read_traffic(paths, on_batch=on_batch, jobs=jobs, dask=dask)
     columns = flow_columns(traffic.flows, several_files=len(paths) > 1)
     _write(FORMATS[fmt](columns, traffic), output)
 
@@ -173,26 +205,36 @@ _FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown")
     "--flows",
     "flows_out",
     type=click.Path(dir_okay=False),
-    help="Also write every flow with its verdict and rule (.csv or .json).",
+    help="Also write every flow with its verdict and rule (.csv, .json or .parquet).",
 )
 @click.option(
     "--baseline",
     type=click.Path(dir_okay=False),
     help="A previous JSON report: show only findings that are not in it.",
 )
-def check_cmd(captures, rules_, inventory, fmt, output, fail_on, flows_out, baseline) -> None:
+@_reading_options
+def check_cmd(
+    captures, rules_, inventory, fmt, output, fail_on, flows_out, baseline, jobs, dask, quiet
+) -> None:
     """Check captures against the matrix: a verdict for every flow, coverage of
     required services, findings by severity. Exit 0 clean, 1 findings, 2 bad input."""
     from portmatrix.check import run_check
     from portmatrix.report import CHECK_FORMATS
-    from portmatrix.sources import expand_inputs
+    from portmatrix.report.progress import progress
+    from portmatrix.report.verdict_flows import FLOW_EXPORTS
+    from portmatrix.sources import expand_inputs, total_size
 
-    if flows_out and not flows_out.endswith((".csv", ".json")):
+    if flows_out and not flows_out.endswith(FLOW_EXPORTS):
         raise PortmatrixError(
-            "the flow export must end in .csv or .json", where="--flows", file=flows_out
+            f"the flow export must end in {', '.join(FLOW_EXPORTS)}",
+            where="--flows",
+            file=flows_out,
         )
     paths = expand_inputs(captures)
-    result = run_check(paths, list(rules_), inventory, baseline)
+    with progress(total_size(paths), not quiet) as on_batch:
+        result = run_check(
+            paths, list(rules_), inventory, baseline, on_batch=on_batch, jobs=jobs, dask=dask
+        )
     if fmt == "text":
         tty = output is None and sys.stdout.isatty()
         width = click.get_terminal_size()[0] if tty else 80
@@ -203,7 +245,7 @@ def check_cmd(captures, rules_, inventory, fmt, output, fail_on, flows_out, base
         text = CHECK_FORMATS[fmt](result)
     _write(text, output)
     if flows_out:
-        from portmatrix.report.verdict_flows import render_flows
+        from portmatrix.report.verdict_flows import write_flows
 
-        _write(render_flows(result, flows_out), flows_out)
+        write_flows(result, flows_out)
     sys.exit(result.exit_code(fail_on))

@@ -34,6 +34,10 @@ class PortmatrixError(Exception):
         self.where = where
         self.hint = hint
 
+    def __reduce__(self):
+        # Keyword-only arguments: rebuild explicitly, so errors cross process pools.
+        return (_rebuild, (type(self), self.what, self.file, self.where, self.hint))
+
     def __str__(self) -> str:
         place = ":".join(str(p) for p in (self.file, self.where) if p)
         text = f"{place}: {self.what}" if place else self.what
@@ -50,3 +54,7 @@ class CaptureError(PortmatrixError):
 
 class CaptureSetupError(PortmatrixError):
     """Live capture cannot start: missing interface, permission, dumpcap."""
+
+
+def _rebuild(cls, what, file, where, hint):
+    return cls(what, file=file, where=where, hint=hint)

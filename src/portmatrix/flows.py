@@ -25,6 +25,7 @@ import numpy as np
 
 from portmatrix.decode import batch as b
 from portmatrix.decode.batch import PacketBatch
+from portmatrix.decode.fields import any_of
 from portmatrix.decode.transport import ICMP, ICMP_QUERY_REPLY, ICMPV6, TCP
 from portmatrix.hashing import mix
 from portmatrix.reassembly import FragmentPorts
@@ -62,6 +63,7 @@ RECORD = {
     "has_syn": np.bool_,
     "cals": np.bool_,  # a FIN or RST came after the record's last pure SYN
     "isn": np.int64,  # sequence number of the record's last pure SYN, -1 none
+    "isn0": np.int64,  # sequence number of the pure SYN the record starts with, -1 none
     "tentative": np.bool_,  # the boundary before this record is not decided yet
     "vlan_lo": np.int32,
     "vlan_hi": np.int32,
@@ -94,6 +96,20 @@ class Records(dict):
     @staticmethod
     def concat(parts: list[Records]) -> Records:
         return Records({k: np.concatenate([p[k] for p in parts]) for k in RECORD})
+
+
+class _Sorted:
+    """The columns of a packet batch that flow building reads, in key order, taken
+    on first use."""
+
+    def __init__(self, rows: PacketBatch, order: np.ndarray) -> None:
+        self._rows = rows
+        self._order = order
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        value = getattr(self._rows, name)[self._order]
+        setattr(self, name, value)
+        return value
 
 
 def _first_where(mask: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
@@ -152,7 +168,7 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
         for col in key_cols.values():
             new_key[1:] |= col[1:] != col[:-1]
 
-    r = rows.take(order)
+    r = _Sorted(rows, order)
     d = direction[order]
     pkt = r.kind == b.PACKET
     flags = r.tcp_flags
@@ -160,12 +176,12 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     pure_syn = tcp & ((flags & (SYN | ACK)) == SYN)
     synack = tcp & ((flags & (SYN | ACK)) == (SYN | ACK))
     close = tcp & ((flags & (FIN | RST)) != 0)
-    is_icmp = np.isin(r.proto, (ICMP, ICMPV6)) & pkt
+    is_icmp = any_of(r.proto, (ICMP, ICMPV6)) & pkt
     requests = np.zeros(n, bool)
     replies = np.zeros(n, bool)
     for p, pairs in ICMP_QUERY_REPLY.items():
-        requests |= is_icmp & (r.proto == p) & np.isin(r.icmp_type, list(pairs))
-        replies |= is_icmp & (r.proto == p) & np.isin(r.icmp_type, list(pairs.values()))
+        requests |= is_icmp & (r.proto == p) & any_of(r.icmp_type, list(pairs))
+        replies |= is_icmp & (r.proto == p) & any_of(r.icmp_type, list(pairs.values()))
     opening = pure_syn | requests
     answer = synack | replies
 
@@ -176,14 +192,15 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     seg_close = np.logical_or.reduceat(close, seg_idx)
     seg_new_key = new_key[seg_idx]
     # A record boundary before segment i: a new key; or the previous segment closed;
-    # or the previous segment is headless (no SYN): then the boundary is tentative
-    # unless it closed (a close with no SYN before it closes whatever came earlier).
+    # or the previous segment is headless (no SYN): then the boundary is tentative,
+    # even when it closed: the headless segment continues a record of an earlier
+    # table, and only that record's last SYN says whether this SYN repeats it.
     seg_isn = np.where(pure_syn, r.tcp_seq, -1)[seg_idx]
     prev_syn = np.r_[False, seg_syn[:-1]]
     # A closed connection is only left for a SYN with a new initial sequence number.
     prev_close = np.r_[False, seg_close[:-1] & (seg_isn[1:] != seg_isn[:-1])]
     boundary = seg_new_key | prev_close | ~prev_syn
-    tentative = ~seg_new_key & ~prev_syn & ~prev_close
+    tentative = ~seg_new_key & ~prev_syn
     rec_seg = np.flatnonzero(boundary)
     starts = seg_idx[rec_seg]
     m = len(starts)
@@ -224,6 +241,7 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     )
     out["tentative"] = tentative[rec_seg]
     out["isn"] = seg_isn[last_seg]
+    out["isn0"] = seg_isn[rec_seg]
     vlan = r.vlan
     out["vlan_lo"] = np.minimum.reduceat(np.where(vlan >= 0, vlan, 1 << 20), starts)
     out["vlan_lo"][out["vlan_lo"] == 1 << 20] = -1
@@ -289,14 +307,32 @@ class FlowTable:
 
     def __init__(self, file_id: int = 0) -> None:
         self.file_id = file_id
-        self.rec = Records.empty()
+        self._store = Records.empty()  # capacity grows by doubling; `rec` is the used part
+        self._used = 0
         self.open_hash = np.zeros(0, np.uint64)  # sorted keys ...
         self.open_idx = np.zeros(0, np.int64)  # ... and the index of their latest record
         self.fragments = FragmentPorts()
         self.collisions = 0
 
     def __len__(self) -> int:
-        return len(self.rec)
+        return self._used
+
+    @property
+    def rec(self) -> Records:
+        """The flow records so far (views into the store: writes go through)."""
+        return Records({k: v[: self._used] for k, v in self._store.items()})
+
+    def _append(self, added: Records) -> None:
+        need = self._used + len(added)
+        if need > len(self._store):
+            size = max(need, 2 * len(self._store), 1024)
+            grown = Records({k: np.zeros(size, dtype=RECORD[k]) for k in RECORD})
+            for k in RECORD:
+                grown[k][: self._used] = self._store[k][: self._used]
+            self._store = grown
+        for k in RECORD:
+            self._store[k][self._used : need] = added[k]
+        self._used = need
 
     def update(self, rows: PacketBatch) -> None:
         if not len(rows):
@@ -341,19 +377,21 @@ class FlowTable:
             # Step 1: the table's latest record of the key, and the first new record.
             eff = _eff_close(self.rec.take(t))
             b1_syn = new["syn_start"][b1]
-            same_isn = self.rec["isn"][t] == new["isn"][b1]
+            same_isn = self.rec["isn"][t] == new["isn0"][b1]
             merge1 = ~b1_syn | (eff == 0) | ((eff == 1) & same_isn)
             mt, mb = t[merge1], b1[merge1]
             self._assign(mt, _combine(self.rec.take(mt), new.take(mb)))
             consumed[mb] = True
-            tentative[b1[~merge1]] = eff[~merge1] == UNKNOWN
+            # Undecided while the table's record has no SYN: whether it closed or not,
+            # the SYN it continues (and its ISN) is in an earlier table.
+            tentative[b1[~merge1]] = ~self.rec["has_syn"][t[~merge1]]
             # Step 2: a headless first record merged; decide the tentative second one.
             sel = merge1 & ~b1_syn & has_second[f]
             sel &= new["tentative"][np.minimum(b1 + 1, len(new) - 1)]
             t2, b2 = t[sel], b1[sel] + 1
             eff2 = _eff_close(self.rec.take(t2))
-            tentative[b2] = eff2 == UNKNOWN
-            go = eff2 == 0
+            tentative[b2] = ~self.rec["has_syn"][t2]
+            go = (eff2 == 0) | ((eff2 == 1) & (self.rec["isn"][t2] == new["isn0"][b2]))
             self._assign(t2[go], _combine(self.rec.take(t2[go]), new.take(b2[go])))
             consumed[b2[go]] = True
         new["tentative"] = tentative
@@ -361,7 +399,7 @@ class FlowTable:
         base = len(self.rec)
         added = new.take(keep)
         added["seq"] = np.arange(base, base + len(keep), dtype=np.int64)
-        self.rec = Records.concat([self.rec, added]) if base else added
+        self._append(added)
         # The latest record of each key: its last unconsumed new record, if any.
         new_index = np.full(len(new), -1, np.int64)
         new_index[keep] = base + np.arange(len(keep))
@@ -392,9 +430,11 @@ class FlowTable:
             order = np.lexsort((rec["seq"], rec["hash"]))
             rec = rec.take(order)
             tent = np.flatnonzero(rec["tentative"])
-            # No earlier table will come: a tentative boundary has nothing closed
-            # before it, so the record joins its predecessor.
             prev = tent - 1
+            # No earlier table will come: a tentative record joins its predecessor,
+            # unless that closed after its last SYN and this SYN is a new connection's.
+            join = (_eff_close(rec.take(prev)) != 1) | (rec["isn"][prev] == rec["isn0"][tent])
+            tent, prev = tent[join], prev[join]
             merged = _combine(rec.take(prev), rec.take(tent))
             for k in RECORD:
                 if k != "seq":
@@ -446,7 +486,7 @@ class Flows:
         n = len(rec)
         proto = rec["proto"].astype(np.int64)
         tcp = proto == TCP
-        icmp = np.isin(proto, (ICMP, ICMPV6))
+        icmp = any_of(proto, (ICMP, ICMPV6))
         own_packets = (rec["pkts_a"] + rec["pkts_b"]) > 0
         by = np.full(n, BY_FIRST, np.int8)
         init = rec["first_dir"].astype(np.int8).copy()
@@ -510,7 +550,7 @@ class Flows:
         refused_rst = tcp_syn & ((resp_flags & RST) != 0) & ((resp_flags & SYN) == 0)
         outcome[refused_rst] = REFUSED
         outcome[~answered_by_resp & icmp_refused] = REFUSED
-        outcome[tcp & np.isin(by, (BY_PORT, BY_FIRST))] = MIDSTREAM
+        outcome[tcp & any_of(by, (BY_PORT, BY_FIRST))] = MIDSTREAM
         cols["outcome"] = outcome
         close = np.full(n, NOT_TCP, np.int8)
         close[tcp] = 0

@@ -70,7 +70,9 @@ def test_truncation_notice(run_cli, capture):
     cut(capture, capture.stat().st_size - 5)
     table = run_cli("flows", capture)
     assert table.exit_code == 0
-    assert "notice: " in table.stdout and "file cut short in the middle of record 14" in table.stdout
+    assert (
+        "notice: " in table.stdout and "file cut short in the middle of record 14" in table.stdout
+    )
     doc = json.loads(run_cli("flows", capture, "--format", "json").stdout)
     assert any("record 14" in n for n in doc["notices"])
 

@@ -3,6 +3,9 @@ reuse, frames; and merging tables of consecutive batches and files."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+import numpy as np
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
@@ -423,3 +426,60 @@ def frame_at(pkt, ms):
     from portmatrix.testing.captures import Frame
 
     return Frame(bytes(ether(pkt)), ts=T0 + ms * 1_000_000)
+
+
+def tables_of(packets, cuts):
+    rows, _ = decode_packets([ether(p) for p in packets])
+    bounds = [0, *cuts, len(rows)]
+    out = []
+    for a, b in pairwise(bounds):
+        table = FlowTable()
+        table.update(rows.take(np.arange(a, b)))
+        out.append(table)
+    return out
+
+
+def test_same_isn_after_a_fin_when_the_fin_starts_the_next_table():
+    # Found by tests/property/test_flow_merge.py: SYN | FIN, SYN (same ISN) was cut
+    # into two flows, because the second table took its headless FIN for the end
+    # of a connection whose ISN it could not know.
+    packets = [
+        tcp(C, S, 40000, 80, "S", seq=1000),
+        tcp(C, S, 40000, 80, "FA", seq=1001),
+        tcp(C, S, 40000, 80, "S", seq=1000),
+    ]
+    first, second = tables_of(packets, [1])
+    first.merge(second)
+    (f,) = flow_dicts(first.finish())
+    assert (f["packets_fwd"], f["frames"]) == (3, "1 2 3")
+    # With a new ISN it is a new connection, whichever table holds the FIN.
+    packets[2] = tcp(C, S, 40000, 80, "S", seq=5000)
+    first, second = tables_of(packets, [1])
+    first.merge(second)
+    assert [f["frames"] for f in flow_dicts(first.finish())] == ["1 2", "3"]
+
+
+def test_same_isn_after_a_fin_merged_right_to_left():
+    # Found by the property test too: (S, FIN) + ((S) + (server S)) compared the
+    # table's ISN with the *last* SYN of the merged record instead of its first.
+    packets = [
+        tcp(C, S, 40000, 80, "S", seq=1000),
+        tcp(S, C, 80, 40000, "FA", seq=7),
+        tcp(C, S, 40000, 80, "S", seq=1000),
+        tcp(S, C, 80, 40000, "S", seq=1007),
+    ]
+    a, b, c = tables_of(packets, [2, 3])
+    b.merge(c)
+    a.merge(b)
+    (f,) = flow_dicts(a.finish())
+    assert (f["packets_fwd"], f["packets_rev"]) == (2, 2)
+
+
+def test_headless_fin_then_syn_alone_is_two_flows():
+    # Nothing earlier: the FIN closed a connection the capture did not see.
+    packets = [tcp(C, S, 40000, 80, "FA", seq=1), tcp(C, S, 40000, 80, "S", seq=1000)]
+    whole = flow_dicts(flows_of([ether(p) for p in packets]))
+    assert [f["frames"] for f in whole] == ["1", "2"]
+    first, second = tables_of(packets, [1])
+    first.merge(second)
+    assert flow_dicts(first.finish()) == whole

@@ -12,6 +12,7 @@ import numpy as np
 from portmatrix.decode import batch as b
 from portmatrix.decode import ip, link, transport, tunnels
 from portmatrix.decode.batch import DecodeCounts, PacketBatch
+from portmatrix.decode.fields import any_of
 from portmatrix.sources.base import RawBatch
 
 MAX_DEPTH = 3  # tunnels inside tunnels
@@ -113,7 +114,7 @@ def _icmp_keys(row, tr) -> None:
             row["sport"][sel] = ident
             row["dport"][sel] = ident
     # Other informational ICMP (router/neighbour discovery, ...): one flow per type.
-    other = np.isin(proto, (transport.ICMP, transport.ICMPV6)) & (row["icmp_req"] < 0)
+    other = any_of(proto, (transport.ICMP, transport.ICMPV6)) & (row["icmp_req"] < 0)
     row["icmp_req"][other] = itype[other]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from portmatrix.decode import batch as b
-from portmatrix.decode.fields import be16, be32, u8
+from portmatrix.decode.fields import any_of, be16, be32, u8
 
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100, 0x9200)
 MPLS = (0x8847, 0x8848)
@@ -34,7 +34,7 @@ def follow(
     kind = np.zeros(len(pos), dtype=np.int8)
     active = status == b.IP
     for _ in range(MAX_LAYERS):
-        tagged = active & np.isin(etype, VLAN_TAGS)
+        tagged = active & any_of(etype, VLAN_TAGS)
         if tagged.any():
             i = np.flatnonzero(tagged)
             short = pos[i] + 4 > end[i]
@@ -45,7 +45,7 @@ def follow(
             vlan[i[first]] = tag[first]
             etype[i] = be16(data, pos[i] + 2)
             pos[i] += 4
-        mpls = active & np.isin(etype, MPLS) & (status == b.IP)
+        mpls = active & any_of(etype, MPLS) & (status == b.IP)
         if mpls.any():
             _mpls(data, pos, end, etype, status, np.flatnonzero(mpls))
         pppoe = active & (etype == PPPOE_SESSION) & (status == b.IP)
@@ -58,7 +58,7 @@ def follow(
             etype[i] = np.where(ppp == 0x0021, IPV4, np.where(ppp == 0x0057, IPV6, -ppp))
             pos[i] += 8
         active &= status == b.IP
-        if not (active & np.isin(etype, VLAN_TAGS + MPLS + (PPPOE_SESSION,))).any():
+        if not (active & any_of(etype, VLAN_TAGS + MPLS + (PPPOE_SESSION,))).any():
             break
     ok = status == b.IP
     kind[ok & (etype == IPV4)] = 4

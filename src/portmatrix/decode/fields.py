@@ -42,3 +42,12 @@ def be32(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
 def le32(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
     view = _view(data, 4, "<u4")
     return view[np.minimum(pos, len(view) - 1)].astype(np.int64)
+
+
+def any_of(values: np.ndarray, choices) -> np.ndarray:
+    """`np.isin` for a handful of choices, without its sort (much faster per batch)."""
+    choices = tuple(choices)
+    out = values == choices[0]
+    for choice in choices[1:]:
+        out |= values == choice
+    return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from portmatrix.decode import batch as b
-from portmatrix.decode.fields import be, be16, be32, u8
+from portmatrix.decode.fields import any_of, be, be16, be32, u8
 
 V4_TAG = np.uint64(0xFFFF << 32)
 # IPv6 extension headers whose length is (byte 1 + 1) * 8: hop-by-hop, routing,
@@ -110,7 +110,7 @@ def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:
     frag = np.zeros(len(rows), np.uint8)
     frag_id = np.zeros(len(rows), np.int64)
     stop = out.l4end[rows]
-    live = np.flatnonzero((status == b.IP) & np.isin(nh, EXT_8 + (FRAGMENT, AH)))
+    live = np.flatnonzero((status == b.IP) & any_of(nh, EXT_8 + (FRAGMENT, AH)))
     for _ in range(MAX_EXT):
         if not len(live):
             break
@@ -142,7 +142,7 @@ def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:
         nh[live] = u8(data, at)
         p[live] = at + size
         # A later fragment's payload is not a header: stop walking there.
-        go_on = np.isin(nh[live], EXT_8 + (FRAGMENT, AH)) & (frag[live] != b.LATER_FRAGMENT)
+        go_on = any_of(nh[live], EXT_8 + (FRAGMENT, AH)) & (frag[live] != b.LATER_FRAGMENT)
         live = live[go_on]
     status[p > stop] = np.where(status[p > stop] == b.IP, b.TRUNC_IP, status[p > stop])
     out.status[rows] = status

@@ -11,7 +11,7 @@ import numpy as np
 
 from portmatrix.decode import batch as b
 from portmatrix.decode import ethertype
-from portmatrix.decode.fields import be16, be32, le32, u8
+from portmatrix.decode.fields import any_of, be16, be32, le32, u8
 
 ETHERNET, NULL, RAW, RAW_12, RAW_14, LOOP, SLL, RAW_V4, RAW_V6, SLL2 = (
     1,
@@ -57,11 +57,12 @@ def decode(data: np.ndarray, offset: np.ndarray, caplen: np.ndarray, linktype: n
     etype_out = np.full(n, -1, dtype=np.int64)
     vlan = np.full(n, -1, dtype=np.int32)
     status = np.full(n, b.IP, dtype=np.int8)
-    for lt in np.unique(linktype).tolist():
-        rows = np.flatnonzero(linktype == lt)
+    single = n and (linktype == linktype[0]).all()  # the common case: one link type
+    for lt in [int(linktype[0])] if single else np.unique(linktype).tolist():
+        rows = slice(None) if single else np.flatnonzero(linktype == lt)
         pos, stop = offset[rows], end[rows]
-        st = np.full(len(rows), b.IP, dtype=np.int8)
-        vl = np.full(len(rows), -1, dtype=np.int32)
+        st = np.full(len(pos), b.IP, dtype=np.int8)
+        vl = np.full(len(pos), -1, dtype=np.int32)
         if lt == ETHERNET:
             p, k, e = ethernet(data, pos, stop, vl, st)
         elif lt in (RAW, RAW_12, RAW_14, RAW_V4, RAW_V6):
@@ -79,12 +80,12 @@ def decode(data: np.ndarray, offset: np.ndarray, caplen: np.ndarray, linktype: n
             if lt == NULL:
                 family = np.where(family > 0xFFFF, be32(data, pos), family)
             e = np.where(
-                family == 2, ethertype.IPV4, np.where(np.isin(family, AF_INET6), ethertype.IPV6, -1)
+                family == 2, ethertype.IPV4, np.where(any_of(family, AF_INET6), ethertype.IPV6, -1)
             )
             p, k, e = ethertype.follow(data, pos + 4, stop, e, vl, st)
         else:
             st[:] = b.UNSUPPORTED_LINK if lt >= 0 else b.UNKNOWN_IFACE
-            p, k, e = pos, np.zeros(len(rows), dtype=np.int8), np.full(len(rows), -1)
+            p, k, e = pos, np.zeros(len(pos), dtype=np.int8), np.full(len(pos), -1)
         l3pos[rows], kind[rows], etype_out[rows] = p, k, e
         vlan[rows], status[rows] = vl, st
     return l3pos, kind, etype_out, vlan, status

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from portmatrix.decode import batch as b
-from portmatrix.decode.fields import be16, be32, u8
+from portmatrix.decode.fields import any_of, be16, be32, u8
 
 TCP, UDP, ICMP, ICMPV6, SCTP, DCCP, UDPLITE = 6, 17, 1, 58, 132, 33, 136
 PORTED = (TCP, UDP, SCTP, DCCP, UDPLITE)
@@ -47,7 +47,7 @@ def transport(data, l4pos, l4end, proto, later_fragment) -> Transport:
         icmp_id=np.full(n, -1, np.int64),
     )
     first = ~later_fragment
-    ported = first & np.isin(proto, PORTED)
+    ported = first & any_of(proto, PORTED)
     i = np.flatnonzero(ported)
     cut = l4pos[i] + 4 > l4end[i]
     out.status[i[cut]] = b.TRUNC_TRANSPORT
@@ -60,7 +60,7 @@ def transport(data, l4pos, l4end, proto, later_fragment) -> Transport:
     out.flags_cut[t[~has_flags]] = True
     seq = t[l4pos[t] + 8 <= l4end[t]]
     out.tcp_seq[seq] = be32(data, l4pos[seq] + 4)
-    icmp = np.flatnonzero(first & np.isin(proto, (ICMP, ICMPV6)))
+    icmp = np.flatnonzero(first & any_of(proto, (ICMP, ICMPV6)))
     ok = l4pos[icmp] + 2 <= l4end[icmp]
     icmp = icmp[ok]
     out.icmp_type[icmp] = u8(data, l4pos[icmp])
@@ -68,7 +68,7 @@ def transport(data, l4pos, l4end, proto, later_fragment) -> Transport:
     queries = np.zeros(len(icmp), bool)
     for p, pairs in ICMP_QUERY_REPLY.items():
         kinds = list(pairs) + list(pairs.values())
-        queries |= (proto[icmp] == p) & np.isin(out.icmp_type[icmp], kinds)
+        queries |= (proto[icmp] == p) & any_of(out.icmp_type[icmp], kinds)
     q = icmp[queries & (l4pos[icmp] + 6 <= l4end[icmp])]
     out.icmp_id[q] = be16(data, l4pos[q] + 4)
     return out
@@ -77,5 +77,5 @@ def transport(data, l4pos, l4end, proto, later_fragment) -> Transport:
 def is_icmp_error(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:
     out = np.zeros(len(proto), bool)
     for p, types in ICMP_ERRORS.items():
-        out |= (proto == p) & np.isin(icmp_type, types)
+        out |= (proto == p) & any_of(icmp_type, types)
     return out

@@ -21,8 +21,34 @@ def verdict_columns(result: Result) -> dict[str, list]:
     return columns
 
 
+FLOW_EXPORTS = (".csv", ".json", ".parquet")
+
+
 def render_flows(result: Result, path: str) -> str:
+    """The flow export as text (csv, or json when `path` ends in .json)."""
     columns = verdict_columns(result)
     if path.endswith(".json"):
         return render_json(columns, result.traffic)
     return render_csv(columns, result.traffic)
+
+
+def write_flows(result: Result, path: str) -> None:
+    """Write the flow export; Parquet (for DuckDB, Spark, ...) needs pyarrow."""
+    try:
+        if path.endswith(".parquet"):
+            from portmatrix.lazy import require
+
+            require("pyarrow", extra="parquet")
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table(verdict_columns(result)), path)
+            return
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(render_flows(result, path))
+    except OSError as exc:
+        from portmatrix.errors import PortmatrixError
+
+        raise PortmatrixError(
+            f"cannot write: {exc.strerror or exc}", file=path, where="--flows"
+        ) from None

@@ -4,6 +4,7 @@ and read it as batches of raw packets.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import sys
@@ -73,6 +74,11 @@ class Capture:
             )
         if compressed:
             self.info.format += "+gzip"
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes of the file (as stored, compressed or not) read so far: progress."""
+        return self._hashing.count
 
     def batches(self) -> Iterator[RawBatch]:
         try:
@@ -165,6 +171,16 @@ def _read_exactly(stream, n: int) -> bytes:
         parts.append(data)
         n -= len(data)
     return b"".join(parts) if len(parts) != 1 else parts[0]
+
+
+def total_size(paths: list[str]) -> int:
+    """Bytes of the input files on disk (0 for standard input): the progress total."""
+    total = 0
+    for path in paths:
+        if path != "-":
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(path)
+    return total
 
 
 def expand_inputs(items: list[str] | tuple[str, ...]) -> list[str]:

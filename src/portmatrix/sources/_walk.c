@@ -20,7 +20,9 @@ static uint32_t rd32(const unsigned char *p, int little) {
            (uint32_t)p[3];
 }
 
-/* pcap_walk(buf, out_starts, little, limit) -> (count, end_offset, corrupt_length or -1) */
+/* pcap_walk(buf, out, little, limit) -> (count, end_offset, corrupt_length or -1)
+ * `out` holds 5 int64 per record: start, seconds, fraction, captured and wire
+ * length, read while the header is in cache. */
 static PyObject *pcap_walk(PyObject *self, PyObject *args) {
     Py_buffer buf, out;
     int little;
@@ -29,12 +31,13 @@ static PyObject *pcap_walk(PyObject *self, PyObject *args) {
         return NULL;
     const unsigned char *data = buf.buf;
     Py_ssize_t n = buf.len, off = 0, count = 0;
-    Py_ssize_t cap = out.len / (Py_ssize_t)sizeof(int64_t);
-    int64_t *starts = out.buf;
+    Py_ssize_t cap = out.len / (Py_ssize_t)(5 * sizeof(int64_t));
+    int64_t *rec = out.buf;
     long long corrupt = -1;
     Py_BEGIN_ALLOW_THREADS
     while (off + 16 <= n && count < cap) {
-        uint32_t incl = rd32(data + off + 8, little);
+        const unsigned char *h = data + off;
+        uint32_t incl = rd32(h + 8, little);
         if ((unsigned long long)incl > limit) {
             corrupt = incl;
             break;
@@ -42,7 +45,12 @@ static PyObject *pcap_walk(PyObject *self, PyObject *args) {
         Py_ssize_t end = off + 16 + (Py_ssize_t)incl;
         if (end > n)
             break;
-        starts[count++] = off;
+        int64_t *r = rec + 5 * count++;
+        r[0] = off;
+        r[1] = rd32(h, little);
+        r[2] = rd32(h + 4, little);
+        r[3] = incl;
+        r[4] = rd32(h + 12, little);
         off = end;
     }
     Py_END_ALLOW_THREADS

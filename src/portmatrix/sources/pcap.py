@@ -68,10 +68,10 @@ class PcapReader:
         frame = 0
         while True:
             data = self.chunks.next()
-            starts, end, corrupt = pcap_walk(data, self.little, self.limit)
-            if len(starts):
-                yield self._batch(data, starts, frame)
-                frame += len(starts)
+            records, end, corrupt = pcap_walk(data, self.little, self.limit)
+            if len(records):
+                yield self._batch(data, records, frame)
+                frame += len(records)
             self.info.frames = frame
             self.chunks.keep(data, end)
             self.file_pos += end
@@ -90,16 +90,15 @@ class PcapReader:
                     )
                 return
 
-    def _batch(self, data: np.ndarray, pos: np.ndarray, first_frame: int) -> RawBatch:
-        hdr = data[pos[:, None] + np.arange(RECORD)]
-        words = np.ascontiguousarray(hdr).view("<u4" if self.little else ">u4").astype(np.int64)
+    def _batch(self, data: np.ndarray, records: np.ndarray, first_frame: int) -> RawBatch:
+        pos = records[:, 0]
         count = len(pos)
         return RawBatch(
             data=data,
             offset=pos + RECORD,
-            caplen=words[:, 2],
-            wirelen=words[:, 3],
-            ts=words[:, 0] * 1_000_000_000 + words[:, 1] * self.ns_per_tick,
+            caplen=records[:, 3],
+            wirelen=records[:, 4],
+            ts=records[:, 1] * 1_000_000_000 + records[:, 2] * self.ns_per_tick,
             linktype=np.full(count, self.linktype, dtype=np.int32),
             iface=np.zeros(count, dtype=np.int32),
             frame=np.arange(first_frame + 1, first_frame + count + 1, dtype=np.int64),

@@ -23,9 +23,13 @@ CONTROL, CORRUPT, MISMATCH = 1, 2, 3  # pcapng stop reasons (0: need more data)
 
 
 def pcap_walk(buf, little: bool, limit: int, compiled: bool = True) -> tuple[np.ndarray, int, int]:
-    """(record starts, end of the last complete record, corrupt length or -1)."""
+    """(records, end of the last complete record, corrupt length or -1).
+
+    `records` has one row per record: start offset, seconds, fraction of a
+    second, captured length, wire length.
+    """
     if compiled and _compiled is not None:
-        out = np.empty(len(buf) // 16 + 1, np.int64)
+        out = np.empty((len(buf) // 16 + 1, 5), np.int64)
         count, end, corrupt = _compiled.pcap_walk(buf, out, little, limit)
         return out[:count], end, corrupt
     at = struct.Struct("<I" if little else ">I").unpack_from
@@ -42,7 +46,10 @@ def pcap_walk(buf, little: bool, limit: int, compiled: bool = True) -> tuple[np.
             break
         starts.append(off)
         off = end
-    return np.array(starts, np.int64), off, corrupt
+    pos = np.array(starts, np.int64)
+    header = np.frombuffer(mv, np.uint8)[pos[:, None] + np.arange(16)]
+    words = header.view("<u4" if little else ">u4").reshape(-1, 4).astype(np.int64)
+    return np.column_stack([pos, words]), off, corrupt
 
 
 def pcapng_walk(

@@ -80,7 +80,7 @@ def test_zero_total_length_trusts_the_capture():
         / TCP(sport=5, dport=6, flags="PA")
         / (b"d" * 3000)
     )
-    (row,), counts = decoded([bytes(pkt)], 101)
+    (row,), _ = decoded([bytes(pkt)], 101)
     assert (row["sport"], row["dport"], row["tcp_flags"]) == (5, 6, 0x18)
 
 
@@ -129,7 +129,7 @@ def test_ipv6_extension_headers(chain):
     for header in chain:
         pkt = pkt / header
     pkt = pkt / UDP(sport=546, dport=547) / b"dhcp"
-    (row,), counts = decoded([ether(pkt)])
+    (row,), _ = decoded([ether(pkt)])
     assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
         A6,
         B6,

@@ -15,11 +15,24 @@ from portmatrix.report.flow_rows import COLUMNS, address_texts, flow_columns, is
 from portmatrix.testing.captures import T0, Frame, ether, flows_of
 
 # The columns the issue names, in its order; later columns may follow.
-ISSUE_COLUMNS = (
-    "proto, initiator, initiator_port, responder, responder_port, first_seen, last_seen, "
-    "packets_fwd, packets_rev, bytes_fwd, bytes_rev, outcome, close, initiator_by, vlan, "
-    "icmp_error"
-).split(", ")
+ISSUE_COLUMNS = [
+    "proto",
+    "initiator",
+    "initiator_port",
+    "responder",
+    "responder_port",
+    "first_seen",
+    "last_seen",
+    "packets_fwd",
+    "packets_rev",
+    "bytes_fwd",
+    "bytes_rev",
+    "outcome",
+    "close",
+    "initiator_by",
+    "vlan",
+    "icmp_error",
+]
 
 
 def documented_columns() -> list[str]:
@@ -40,14 +53,26 @@ def at(pkt, us: int = 0, vlans=()):
 def test_fields_are_written_as_documented():
     probe = IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=50000, dport=53)
     packets = [
-        Frame(bytes(ether(IP(src="10.0.0.9", dst="10.0.0.8") / TCP(sport=1, dport=2, flags="S"))), ts=T0 + 123_456_789),
+        Frame(
+            bytes(ether(IP(src="10.0.0.9", dst="10.0.0.8") / TCP(sport=1, dport=2, flags="S"))),
+            ts=T0 + 123_456_789,
+        ),
         at(probe, 1_000_000, vlans=[20]),
         at(probe, 1_000_001, vlans=[10]),
-        at(IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(type=3, code=3) / IPerror(bytes(probe)[:28]), 1_000_002),
+        at(
+            IP(src="10.0.0.2", dst="10.0.0.1") / ICMP(type=3, code=3) / IPerror(bytes(probe)[:28]),
+            1_000_002,
+        ),
         at(IP(src="10.0.0.1", dst="10.0.0.3") / ICMP(type=8, id=5), 2_000_000),
         at(IPv6(src="2001:db8::1", dst="2001:db8::2") / ICMPv6EchoRequest(id=6), 3_000_000),
         at(IP(src="10.0.0.1", dst="10.0.0.4") / SCTP(sport=50000, dport=2905), 4_000_000),
-        at(IP(src="10.0.0.1", dst="10.0.0.5") / GRE() / IP(src="1.1.1.1", dst="2.2.2.2") / UDP(sport=7, dport=8), 5_000_000),
+        at(
+            IP(src="10.0.0.1", dst="10.0.0.5")
+            / GRE()
+            / IP(src="1.1.1.1", dst="2.2.2.2")
+            / UDP(sport=7, dport=8),
+            5_000_000,
+        ),
     ]
     got = rows(flow_columns(flows_of(packets)))
     assert [list(r) for r in got] == [list(COLUMNS)] * len(got)

@@ -75,7 +75,9 @@ def test_table_ends_with_the_buckets_and_notices(traffic):
         "  unsupported link type: 0",
         "  undecodable: 1 (IP header cut short 1)",
     ]
-    assert lines[9].startswith("notice: ") and "file cut short in the middle of record 13" in lines[9]
+    assert (
+        lines[9].startswith("notice: ") and "file cut short in the middle of record 13" in lines[9]
+    )
     assert len(lines) == 10
 
 

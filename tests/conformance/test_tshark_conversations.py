@@ -1,0 +1,276 @@
+"""Our flows against an independent oracle: tshark's conversation table.
+
+For every capture under ../shared/pcaps/ and in captures/, the TCP and UDP
+conversations (protocol and endpoint pair) and their packet counts equal what
+`tshark -q -z conv,tcp -z conv,udp` reports. Where the two legitimately
+differ, DIFFERENCES names the file and the reason, and the test checks exactly
+that difference instead. Frame totals are also checked against MANIFEST.tsv.
+
+tshark is a test-time dependency: without it these tests are skipped with a
+reason, except in CI (the CI environment variable set), where they fail.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from portmatrix.errors import CaptureError
+from portmatrix.report.flow_rows import flow_columns, rows
+from portmatrix.sources import Capture
+from portmatrix.traffic import read_traffic
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "pcaps"
+LOCAL = REPO / "captures"
+PATTERNS = ("*.pcap", "*.pcapng", "*.pcap.gz", "*.pcapng.gz", "*.cap")
+
+# Captures that neither we nor tshark can read.
+UNREADABLE = {
+    "libpcap__pcap-invalid-version-1.pcap": "pcap header with major version 1",
+}
+
+# Where our table and tshark's legitimately differ, and why.
+DIFFERENCES = {
+    "PcapPlusPlus__ip4_fragments.pcap": (
+        "tshark reassembles IP fragments and counts each datagram once in its UDP "
+        "conversation; we count every fragment, in its datagram's flow. Compare our "
+        "packet total with `tshark -z conv,ip` between the two hosts instead."
+    ),
+    "zeek__truncated-header.pcap": (
+        "tshark leaves frame 1 out of the TCP conversation: a SYN whose TCP options "
+        "are cut by the snaplen, which it marks malformed. We count it (its ports and "
+        "flags were captured): 24 packets against tshark's 23."
+    ),
+}
+
+
+def captures() -> list[Path]:
+    found = set()
+    for folder in (SHARED, LOCAL):
+        for pattern in PATTERNS:
+            found.update(folder.glob(pattern))
+    return sorted(found, key=lambda p: (p.parent != SHARED, p.name))
+
+
+READABLE = [p for p in captures() if p.name not in UNREADABLE]
+
+
+def manifest() -> dict[str, dict]:
+    path = SHARED / "MANIFEST.tsv"
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {row["file"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+def tshark() -> str:
+    found = shutil.which("tshark")
+    if found:
+        return found
+    reason = "tshark is not installed (Debian/Ubuntu: apt-get install tshark)"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+# tshark's conversation table ---------------------------------------------------
+
+_ROW = re.compile(r"^(?P<a>\S+)\s+<->\s+(?P<b>\S+)\s+(?P<rest>.*)$")
+# Each "Frames Bytes" group: a frame count, then a byte count with its unit.
+_GROUP = re.compile(r"(\d+)\s+\d+(?:\.\d+)?\s*(?:bytes|kB|MB|GB|TB)\b")
+_SECTION = re.compile(r"^(TCP|UDP|IPv4|IPv6) Conversations")
+
+
+def parse_conversations(text: str) -> dict:
+    """{table: {(endpoint, endpoint) sorted: [total frames of each conversation]}} of
+    tshark's `-z conv,...` output (tables tcp, udp, ip, ipv6)."""
+    out: dict[str, dict] = {}
+    section = None
+    for line in text.splitlines():
+        if m := _SECTION.match(line):
+            section = {"TCP": "tcp", "UDP": "udp", "IPv4": "ip", "IPv6": "ipv6"}[m.group(1)]
+            out.setdefault(section, defaultdict(list))
+            continue
+        m = _ROW.match(line)
+        if not m or section is None:
+            continue
+        groups = [int(g) for g in _GROUP.findall(m.group("rest"))]
+        assert len(groups) == 3, f"unexpected tshark row: {line!r}"
+        back, forth, total = groups
+        assert back + forth == total, line
+        out[section][tuple(sorted((m.group("a"), m.group("b"))))].append(total)
+    return {t: {k: sorted(v) for k, v in table.items()} for t, table in out.items()}
+
+
+@functools.cache
+def tshark_conversations(path: Path, tables: tuple[str, ...] = ("tcp", "udp")) -> dict:
+    args = [tshark(), "-n", "-q", "-r", str(path)]
+    for table in tables:
+        args += ["-z", f"conv,{table}"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    # A file cut short mid-record: tshark says so and exits 2, after its tables.
+    assert done.returncode == 0 or "cut short" in done.stderr, done.stderr
+    found = parse_conversations(done.stdout)
+    assert set(found) == set(tables), done.stdout
+    return found
+
+
+def test_parser_reads_ipv6_units_and_port_reuse():
+    text = "\n".join(
+        [
+            "TCP Conversations",
+            "Filter:<No Filter>",
+            "      |  <-  | |  ->  | | Total | Relative | Duration |",
+            "      | Frames  Bytes | | Frames  Bytes | | Frames  Bytes |  Start  |  |",
+            "2001:db8::1002:35023 <-> 2001:db8::1000:80  4 843 bytes  6 608 bytes  10 1451 bytes"
+            "  4.99 0.0046",
+            "10.0.0.1:40000 <-> 10.0.0.2:80  1 60 bytes  2 120 bytes  3 180 bytes  0.1 0.2",
+            "10.0.0.1:40000 <-> 10.0.0.2:80  3 534 bytes  50 71 kB  53 71 kB  0.000 0.0020",
+            "=" * 40,
+            "UDP Conversations",
+            "Filter:<No Filter>",
+            "=" * 40,
+        ]
+    )
+    assert parse_conversations(text) == {
+        "tcp": {
+            ("2001:db8::1000:80", "2001:db8::1002:35023"): [10],
+            ("10.0.0.1:40000", "10.0.0.2:80"): [3, 53],
+        },
+        "udp": {},
+    }
+
+
+# Ours ------------------------------------------------------------------------------
+
+
+@functools.cache
+def traffic_of(path: Path):
+    return read_traffic([str(path)])
+
+
+def our_conversations(path: Path) -> dict:
+    """Same shape as tshark's: TCP and UDP flows with packets of their own (a flow
+    made only of ICMP errors quoting it is no tshark conversation)."""
+    out: dict[str, dict] = {"tcp": defaultdict(list), "udp": defaultdict(list)}
+    for f in rows(flow_columns(traffic_of(path).flows)):
+        packets = f["packets_fwd"] + f["packets_rev"]
+        if f["proto"] not in out or packets == 0:
+            continue
+        key = tuple(
+            sorted(
+                (
+                    f"{f['initiator']}:{f['initiator_port']}",
+                    f"{f['responder']}:{f['responder_port']}",
+                )
+            )
+        )
+        out[f["proto"]][key].append(packets)
+    return {t: {k: sorted(v) for k, v in table.items()} for t, table in out.items()}
+
+
+def diff(ours: dict, theirs: dict) -> dict:
+    """{(table, key): (ours, theirs)} where they differ."""
+    out = {}
+    for table in ("tcp", "udp"):
+        for key in set(ours.get(table, {})) | set(theirs.get(table, {})):
+            a, b = ours.get(table, {}).get(key), theirs.get(table, {}).get(key)
+            if a != b:
+                out[table, key] = (a, b)
+    return out
+
+
+# The tests -------------------------------------------------------------------------
+
+
+def test_every_capture_is_covered():
+    assert SHARED.is_dir(), f"{SHARED} is missing"
+    names = {p.name for p in captures()}
+    assert set(manifest()) <= names
+    assert set(DIFFERENCES) <= names and set(UNREADABLE) <= names
+
+
+@pytest.mark.parametrize("path", READABLE, ids=lambda p: p.name)
+def test_conversations_match_tshark(path):
+    ours, theirs = our_conversations(path), tshark_conversations(path)
+    if path.name not in DIFFERENCES:
+        assert diff(ours, theirs) == {}
+        return
+    if path.name == "PcapPlusPlus__ip4_fragments.pcap":
+        # One UDP conversation either way; tshark counts datagrams, we count fragments.
+        assert set(ours["udp"]) == set(theirs["udp"]) and len(ours["udp"]) == 1
+        ((pair, (packets,)),) = ours["udp"].items()
+        hosts = tuple(sorted(endpoint.rsplit(":", 1)[0] for endpoint in pair))
+        by_ip = tshark_conversations(path, ("ip",))["ip"]
+        assert by_ip == {hosts: [packets]}
+        assert packets == 53 and theirs["udp"][pair] == [9]
+    elif path.name == "zeek__truncated-header.pcap":
+        ((key, (ours_n, theirs_n)),) = diff(ours, theirs).items()
+        assert key[0] == "tcp" and (ours_n, theirs_n) == ([24], [23])
+        (flow,) = rows(flow_columns(traffic_of(path).flows))
+        assert flow["frames"].split()[0] == "1"  # frame 1 is ours, not tshark's
+    else:
+        pytest.fail(f"{path.name}: DIFFERENCES names it but the test does not check it")
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in READABLE if p.name in manifest()], ids=lambda p: p.name
+)
+def test_frames_and_conversation_counts_match_the_manifest(path):
+    row = manifest()[path.name]
+    traffic = traffic_of(path)
+    traffic.counts.check()
+    assert traffic.packets == int(row["packets"])
+    ours = our_conversations(path)
+    assert sum(len(v) for v in ours["tcp"].values()) == int(row["tcp_convs"])
+    assert sum(len(v) for v in ours["udp"].values()) == int(row["udp_convs"])
+    (info,) = traffic.captures
+    if "cut short" in row["tshark_read_error"]:
+        assert "cut short" in info.truncated
+    else:
+        assert info.truncated == ""
+
+
+@pytest.mark.parametrize("name", sorted(UNREADABLE))
+def test_unreadable_captures_are_rejected_by_both(name):
+    path = SHARED / name
+    with pytest.raises(CaptureError) as err:
+        Capture(str(path))
+    assert err.value.file == str(path) and err.value.where
+    done = subprocess.run(
+        [tshark(), "-n", "-q", "-z", "conv,tcp", "-r", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0 and "tshark:" in done.stderr
+
+
+def test_conversation_totals_are_consistent_across_files():
+    # Across all readable captures: packets in TCP/UDP flows never exceed the frames.
+    totals = Counter()
+    for path in READABLE:
+        traffic = traffic_of(path)
+        ours = our_conversations(path)
+        totals["frames"] += traffic.packets
+        totals["conv_packets"] += sum(sum(v) for t in ours.values() for v in t.values())
+    assert 0 < totals["conv_packets"] <= totals["frames"]
+
+
+def test_missing_tshark_skips_outside_ci_and_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="tshark is not installed"):
+        tshark()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="tshark is not installed"):
+        tshark()

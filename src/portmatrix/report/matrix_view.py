@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 
 from portmatrix.matrix import Matrix, Rule
 
@@ -29,29 +30,42 @@ def _row(rule: Rule) -> dict[str, object]:
 
 
 def render_table(matrix: Matrix, rules: list[Rule]) -> str:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    title = f"{matrix.name}: {len(rules)} of {len(matrix.rules)} rules"
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for col in ("id", "proto", "ports", "from → to", "req", "service"):
-        table.add_column(col, overflow="fold")
+    """One line per rule: id, proto/ports (long lists continue on the next lines),
+    roles, required, service (shortened)."""
+    rows = []
     for rule in rules:
-        row = _row(rule)
         arrow = "↔" if rule.initiator == "either" else "→"
-        table.add_row(
-            rule.id,
-            rule.proto,
-            str(row["ports"]),
-            f"{rule.from_role} {arrow} {rule.to_role}",
-            "yes" if rule.required else "",
-            rule.service,
+        ports = textwrap.wrap(f"{rule.proto}/{_row(rule)['ports']}", 22) or [""]
+        service = rule.service if len(rule.service) <= 30 else rule.service[:29] + "…"
+        rows.append(
+            [
+                rule.id,
+                ports,
+                f"{rule.from_role} {arrow} {rule.to_role}",
+                "yes" if rule.required else "",
+                service,
+            ]
         )
-    console = Console(file=io.StringIO(), width=100, force_terminal=False)
-    console.print(table)
-    legend = "→ only `from` opens connections; ↔ either side may (initiator: either)"
-    return console.file.getvalue() + legend + "\n"
+    heads = ["id", "proto/ports", "from → to", "req", "service"]
+    widths = [
+        max([len(h)] + [max(map(len, r[k])) if k == 1 else len(r[k]) for r in rows])
+        for k, h in enumerate(heads)
+    ]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [
+        f"{matrix.name}: {len(rules)} of {len(matrix.rules)} rules ({', '.join(matrix.files)})",
+        "",
+        line(heads),
+        line(["─" * w for w in widths]),
+    ]
+    for r in rows:
+        out.append(line([r[0], r[1][0], r[2], r[3], r[4]]))
+        out += [line(["", more, "", "", ""]) for more in r[1][1:]]
+    out += ["", "→ only `from` opens connections; ↔ either side may (initiator: either)"]
+    return "\n".join(out) + "\n"
 
 
 def render_json(matrix: Matrix, rules: list[Rule]) -> str:

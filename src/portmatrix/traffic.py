@@ -154,7 +154,8 @@ def _in_processes(jobs, ids, paths, on_batch):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("fork")
+    # Not "fork": the parent may run threads (hashing, the progress bar).
+    context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
         for result in pool.map(read_file, ids, paths):
             if on_batch:

@@ -6,5 +6,13 @@ pure-Python walk in portmatrix.sources.walk is used instead.
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("portmatrix.sources._walk", ["src/portmatrix/sources/_walk.c"],
-                             optional=True, extra_compile_args=["-O2"])])
+setup(
+    ext_modules=[
+        Extension(
+            "portmatrix.sources._walk",
+            ["src/portmatrix/sources/_walk.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        )
+    ]
+)

@@ -123,7 +123,26 @@ def test_progress_is_reported_per_batch(tmp_path, small_chunks):
     traffic = read_traffic([str(path)], on_batch=lambda size, packets: seen.append((size, packets)))
     assert len(seen) > 1
     assert sum(p for _, p in seen) == traffic.packets == 240
-    assert sum(s for s, _ in seen) == path.stat().st_size - 24
+    assert sum(s for s, _ in seen) == path.stat().st_size  # every byte read, once
+
+
+def test_files_read_in_parallel_merge_to_the_same_flows(tmp_path):
+    # A rolling capture: connections span files, and a port is reused across them.
+    packets = []
+    for i in range(6):
+        packets += session(sport=40000 + i % 3, isn=1000 * (i + 1))
+    paths = []
+    for n, start in enumerate(range(0, len(packets), 7)):
+        path = write_pcap(
+            tmp_path / f"roll{n}.pcap", packets[start : start + 7], start=T0 + start * 1_000_000
+        )
+        paths.append(str(path))
+    assert len(paths) > 3
+    one = read_traffic(paths)
+    many = read_traffic(paths, jobs=3)
+    assert flow_dicts(many.flows, several_files=True) == flow_dicts(one.flows, several_files=True)
+    assert len(one.flows) == 6
+    assert many.counts == one.counts
 
 
 def test_unreadable_file_is_an_error(tmp_path):

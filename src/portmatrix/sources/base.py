@@ -9,15 +9,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PAD = 128  # zero bytes after the last packet, so decoders may read past a short frame
-
 
 @dataclass
 class RawBatch:
     """Undecoded packets: `data[offset[i]:offset[i] + caplen[i]]` is frame `frame[i]`.
 
-    `data` is padded with PAD zero bytes, so fixed-size reads past the end of
-    the last packet stay inside the array (decoders check lengths themselves).
+    `data` is the chunk the packets were read into; bytes after a packet may
+    belong to the next one, so decoders check lengths (and clamp reads) themselves.
     """
 
     data: np.ndarray  # uint8

@@ -318,13 +318,13 @@ def raw_batch(
     first_frame: int = 1,
 ):
     """A RawBatch of these packets, as a reader would yield it (no file involved)."""
-    from portmatrix.sources.base import PAD, RawBatch
+    from portmatrix.sources.base import RawBatch
 
     fs = frames(packets, start=start, step=step)
     n = len(fs)
     sizes = np.array([len(f.data) for f in fs], dtype=np.int64)
     offset = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if n else sizes
-    data = np.zeros(int(sizes.sum()) + PAD, dtype=np.uint8)
+    data = np.zeros(int(sizes.sum()), dtype=np.uint8)
     for f, off in zip(fs, offset.tolist(), strict=True):
         data[off : off + len(f.data)] = np.frombuffer(f.data, dtype=np.uint8)
     lt = np.broadcast_to(np.asarray(linktype, dtype=np.int32), (n,)).copy()

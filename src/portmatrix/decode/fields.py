@@ -20,6 +20,8 @@ def _view(data: np.ndarray, size: int, dtype: str) -> np.ndarray:
 
 
 def u8(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    if not len(data):
+        return np.zeros(len(pos), np.uint8)
     return data[np.minimum(pos, len(data) - 1)]
 
 

@@ -56,7 +56,8 @@ class Finding:
     initiator_roles: list[str] = field(default_factory=list)
     responder: str = ""
     responder_roles: list[str] = field(default_factory=list)
-    rule: str = ""  # the rule involved: allowing, swapped, or the required one
+    rule: str = ""  # the rule involved: allowing, swapped, or the required one;
+    #               "exception:ID" for traffic an exception allows
     related_rules: list[str] = field(default_factory=list)
     flows: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -119,11 +120,21 @@ def _towards(roles: list[str]) -> str:
 
 
 def wireshark_filter(proto: str, init: str, resp: str, port: int | None) -> str:
-    field_ = "ipv6.addr" if ":" in init else "ip.addr"
-    parts = [f"{field_}=={init}", f"{field_}=={resp}"]
+    """A display filter for the flows initiator -> responder:port (and their replies).
+
+    With ports it is directional, so flows between the same two hosts on the same
+    port the other way round (often allowed: an admin's SSH to a node beside a
+    node's SSH to the admin) are not selected. An ICMP error quoting a flow's
+    packet still matches: tshark looks into the quoted headers too."""
+    ip_ = "ipv6" if ":" in init else "ip"
+    field_ = f"{ip_}.addr"
     if proto in ("tcp", "udp", "sctp") and port is not None:
-        parts.append(f"{proto}.port=={port}")
-    elif proto in ("icmp", "icmpv6"):
+        return (
+            f"({ip_}.src=={init} && {ip_}.dst=={resp} && {proto}.dstport=={port}) || "
+            f"({ip_}.src=={resp} && {ip_}.dst=={init} && {proto}.srcport=={port})"
+        )
+    parts = [f"{field_}=={init}", f"{field_}=={resp}"]
+    if proto in ("icmp", "icmpv6"):
         parts.append(proto)
     elif proto.isdigit():
         parts.append(f"ip.proto=={proto}" if field_ == "ip.addr" else f"ipv6.nxt=={proto}")
@@ -266,13 +277,15 @@ def _flow_finding(
     who = f"{init} ({_roles_text(i_roles)})"
     whom = f"{resp} ({_roles_text(r_roles)})"
     happened = _outcome_phrase(outcomes)
+    rule_id = d.rule
     if verdict == "allowed":
-        rule = index.matrix.rule(d.rule)
-        kind = "required " if rule.required else ""
-        message = (
-            f"{who} → {whom} {what} is allowed by {kind}rule {rule.id} "
-            f"({rule.service}) but {happened}"
-        )
+        if d.exception:  # not a rule of the matrix: never required
+            rule_id = f"exception:{d.exception}"
+            by = f"exception {d.exception}"
+        else:
+            rule = index.matrix.rule(d.rule)
+            by = f"{'required ' if rule.required else ''}rule {rule.id} ({rule.service})"
+        message = f"{who} → {whom} {what} is allowed by {by} but {happened}"
         fid_verdict = "allowed-failed"
     elif verdict == "wrong-direction":
         rule = index.matrix.rule(d.rule)
@@ -309,7 +322,7 @@ def _flow_finding(
         initiator_roles=i_roles,
         responder=resp,
         responder_roles=r_roles,
-        rule=d.rule,
+        rule=rule_id,
         related_rules=list(d.related),
         flows=flows,
         outcomes=outcomes,

@@ -309,6 +309,7 @@ class FlowTable:
         self.file_id = file_id
         self._store = Records.empty()  # capacity grows by doubling; `rec` is the used part
         self._used = 0
+        self._finished: Flows | None = None  # set by finish(): the table is spent
         self.open_hash = np.zeros(0, np.uint64)  # sorted keys ...
         self.open_idx = np.zeros(0, np.int64)  # ... and the index of their latest record
         self.fragments = FragmentPorts()
@@ -347,6 +348,8 @@ class FlowTable:
         self.merge_records(other.rec)
 
     def merge_records(self, new: Records) -> None:
+        if self._finished is not None:
+            raise RuntimeError("this flow table is finished; merge into a new one")
         if not len(new):
             return
         order = np.lexsort((new["seq"], new["hash"]))
@@ -424,9 +427,15 @@ class FlowTable:
                 self.rec[k][idx] = values[k]
 
     def finish(self) -> Flows:
-        """Decide what is still tentative and orient every flow by its initiator."""
+        """Decide what is still tentative and orient every flow by its initiator.
+
+        This ends the table: its records are handed over (and their memory
+        released) rather than copied once more. Flows come in order of first packet.
+        """
+        if self._finished is not None:
+            return self._finished
         rec = self.rec
-        if len(rec):
+        if len(rec) and rec["tentative"].any():
             order = np.lexsort((rec["seq"], rec["hash"]))
             rec = rec.take(order)
             tent = np.flatnonzero(rec["tentative"])
@@ -440,7 +449,11 @@ class FlowTable:
                 if k != "seq":
                     rec[k][prev] = merged[k]
             rec = rec.take(np.setdiff1d(np.arange(len(rec)), tent))
-        return Flows.from_records(rec, self.fragments.unresolved)
+        rec = rec.take(np.lexsort((rec["frame0"], rec["file0"], rec["first_ts"])))
+        self._store, self._used = Records.empty(), 0
+        self.open_hash, self.open_idx = self.open_hash[:0], self.open_idx[:0]
+        self._finished = Flows.from_records(rec, self.fragments.unresolved)
+        return self._finished
 
 
 # Outcome, close and initiator_by codes, and their names in reports.
@@ -565,5 +578,4 @@ class Flows:
         for i in range(FRAMES):
             cols[f"frame{i}"] = rec[f"frame{i}"]
             cols[f"file{i}"] = rec[f"file{i}"].astype(np.int64)
-        order = np.lexsort((cols["frame0"], cols["file0"], cols["first_ts"]))
-        return cls({k: v[order] for k, v in cols.items()}, fragments_unresolved)
+        return cls(cols, fragments_unresolved)

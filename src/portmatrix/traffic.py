@@ -170,7 +170,7 @@ def _on_dask(address: str, ids, paths):
     distributed = require("distributed", extra="dask")
     try:
         client = distributed.Client(address, timeout="10s")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # unreachable, or not an address at all
         raise PortmatrixError(
             f"cannot reach the Dask scheduler: {exc}",
             file=address,

@@ -10,7 +10,11 @@ Fields (schema_version 1):
                   time_window {first, last} (ISO 8601 UTC)
   findings        list of findings (see portmatrix.findings.Finding)
   coverage        one entry per rule (see portmatrix.findings.Coverage)
-  decode          frame buckets: frames = ip + non_ip + unsupported + undecodable
+  decode          frame buckets: frames = ip + non_ip + unsupported_link_type +
+                  undecodable (non_ip by ethertype, unsupported_link_type by link
+                  type, undecodable by reason: counts); besides, among the ip frames,
+                  tcp_flags_cut_by_snaplen and tunnelled_undecodable (outer packet
+                  decoded, inner one not)
   capture_health  tcp_flows, tcp_one_way, drops, weakened (conclusions about missing
                   services are weaker)
   notices         sentences about what weakens the result

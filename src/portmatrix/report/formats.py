@@ -10,6 +10,8 @@ from portmatrix.check import Result
 from portmatrix.report.document import document
 
 ECS_SEVERITY = {"error": 3, "warning": 2, "info": 1}
+# ECS network.transport is the IANA keyword, lower case: ICMPv6 is "ipv6-icmp".
+ECS_TRANSPORT = {"icmpv6": "ipv6-icmp"}
 CSV_COLUMNS = (
     "id",
     "severity",
@@ -53,7 +55,7 @@ def ecs_event(finding: dict, doc: dict) -> dict:
         },
         "message": finding["message"],
         "rule": {"id": finding["rule"] or None, "ruleset": doc["inputs"]["matrix"]},
-        "network": {"transport": finding["proto"] or None},
+        "network": {"transport": ECS_TRANSPORT.get(finding["proto"], finding["proto"]) or None},
         "labels": {"severity": finding["severity"], "finding_kind": finding["kind"]},
         "portmatrix": {
             k: finding[k]

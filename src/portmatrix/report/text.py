@@ -35,19 +35,6 @@ def _label(f: dict) -> str:
 def _service(f: dict) -> str:
     if f["proto"] in ("icmp", "icmpv6"):
         return f"{f['proto']} type {f['port']}"
-    return f"{f['proto']}/{f['port']}" if f["port"] is not None else f"proto {f['proto']}"
-
-
-def _label(f: dict) -> str:
-    """The verdict, or for allowed traffic that failed, what happened to it."""
-    if f["verdict"] != "allowed":
-        return f["verdict"]
-    return "allowed but " + " and ".join(f["outcomes"])
-
-
-def _service(f: dict) -> str:
-    if f["proto"] in ("icmp", "icmpv6"):
-        return f"{f['proto']} type {f['port']}"
     return f"{f['proto']}/{f['port']}" if f["port"] is not None else f"IP protocol {f['proto']}"
 
 
@@ -69,8 +56,9 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
 
     def para(text: str, indent: int, style: str = "", first: str = "") -> None:
         """Plain text wrapped to the width, wrapped lines keeping the indent."""
+        # A word longer than the line (a deep path) is cut: the report keeps its width.
         lines = textwrap.wrap(
-            first + text, width - indent, break_on_hyphens=False, break_long_words=False
+            first + text, width - indent, break_on_hyphens=False, break_long_words=True
         ) or [""]
         for k, line in enumerate(lines):
             body = escape(line)

@@ -1,0 +1,130 @@
+"""Machine formats of a check: JSON (the document), JSON lines with Elastic Common
+Schema fields, CSV of findings, Markdown for tickets."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pytest
+from scapy.layers.inet import TCP, UDP
+from scapy.layers.inet6 import ICMPv6EchoRequest
+
+from portmatrix.check import run_check
+from portmatrix.report import formats
+from portmatrix.report.document import document
+from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
+from portmatrix.testing.site import ADMIN, N1, N1_6, N2, N2_6, USER, write_site
+
+TODAY = dt.date(2025, 1, 1)
+
+
+@pytest.fixture
+def result(tmp_path):
+    """Flow findings of every severity (v4, v6, ICMPv6) and coverage findings."""
+    packets = [
+        *tcp_session(USER, N1, 40000, 8443),  # error
+        ip(ADMIN, N1) / TCP(sport=40001, dport=22, flags="S"),  # warning: allowed, unanswered
+        ip(USER, N2) / UDP(sport=40002, dport=161) / b"x",  # info
+        *tcp_session(N1_6, "fd00:1::5", 40003, 22),  # wrong-direction, IPv6
+        ip(N2_6, N1_6) / ICMPv6EchoRequest(id=5),  # icmpv6 (unexpected-port: no v6 rule)
+    ]
+    site = write_site(tmp_path)
+    path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in packets])
+    return run_check([str(path)], [str(site.matrix)], str(site.inventory), today=TODAY)
+
+
+def test_json_is_the_document(result):
+    doc = json.loads(formats.render_json(result))
+    assert doc == json.loads(json.dumps(document(result)))
+    assert {f["severity"] for f in doc["findings"]} == {"error", "warning", "info"}
+
+
+def test_jsonl_is_one_ecs_event_per_finding(result):
+    doc = document(result)
+    events = [json.loads(line) for line in formats.render_jsonl(result).splitlines()]
+    assert len(events) == len(doc["findings"]) == len(result.findings)
+    by_id = {e["event"]["id"]: e for e in events}
+    assert set(by_id) == {f.id for f in result.findings}
+    severity = {"error": 3, "warning": 2, "info": 1}
+    for f in result.findings:
+        e = by_id[f.id]
+        assert e["event"]["action"] == f.verdict
+        assert e["event"]["severity"] == severity[f.severity]
+        assert isinstance(e["event"]["severity"], int)
+        assert e["event"]["kind"] == "alert" and e["event"]["category"] == ["network"]
+        assert e["message"] == f.message
+        assert e["rule"]["ruleset"] == "small"
+        if f.kind == "flow":
+            assert e["source"] == {"ip": f.initiator}
+            assert e["destination"] == {"ip": f.responder, "port": f.port}
+            assert e["network"]["packets"] == f.packets
+            assert e["@timestamp"] == f.first_seen
+        else:
+            assert "source" not in e and "destination" not in e
+            assert e["rule"]["id"] == f.rule
+            assert e["@timestamp"] == doc["summary"]["time_window"]["first"]
+    transports = {
+        (e["source"]["ip"], e["destination"]["port"]): e["network"]["transport"]
+        for e in events
+        if "source" in e
+    }
+    assert transports == {
+        (USER, 8443): "tcp",
+        (ADMIN, 22): "tcp",
+        (USER, 161): "udp",
+        (N1_6, 22): "tcp",
+        (N2_6, 128): "ipv6-icmp",  # the IANA keyword ECS asks for
+    }
+
+
+def test_csv_has_one_row_per_finding(result):
+    rows = list(csv.DictReader(io.StringIO(formats.render_csv(result))))
+    assert tuple(rows[0]) == formats.CSV_COLUMNS
+    assert [r["id"] for r in rows] == [f.id for f in result.findings]
+    first = rows[0]
+    f = result.findings[0]
+    assert (first["severity"], first["verdict"], first["port"]) == (
+        f.severity,
+        f.verdict,
+        str(f.port),
+    )
+    assert first["frames"] == " ".join(f.frames)
+    assert first["outcomes"] == " ".join(f"{k}={v}" for k, v in f.outcomes.items())
+    coverage = [r for r in rows if r["kind"] == "coverage"]
+    assert coverage and all(r["initiator"] == "" for r in coverage)
+
+
+def test_markdown_has_the_findings_table(result):
+    text = formats.render_markdown(result)
+    lines = text.splitlines()
+    head = "| severity | verdict | initiator | responder | proto/port | flows | what |"
+    at = lines.index(head)
+    assert lines[at - 2] == "### Findings"
+    assert lines[at + 1] == "|---|---|---|---|---|---|---|"
+    rows = lines[at + 2 : at + 2 + len(result.findings)]
+    assert all(r.startswith("| ") and r.endswith(" |") for r in rows)
+    assert rows[0].startswith(f"| error | unexpected-port | {USER} | {N1} | tcp/8443 | 1 |")
+    # Every row has the table's 7 cells: messages with a `|` would be escaped.
+    assert all(r.replace("\\|", "").count("|") == 8 for r in rows)
+    assert "### Required services" in lines
+    assert "| node-rpc | RPC | tcp/7000 | 0 | 0 | missing-required |" in lines
+
+
+def test_markdown_without_findings(tmp_path):
+    site = write_site(tmp_path)
+    packets = tcp_session(N1, N2, 40000, 7000) + [
+        ip(N1, N2) / UDP(sport=40001, dport=7946) / b"a",
+        ip(N2, N1) / UDP(sport=7946, dport=40001) / b"b",
+    ]
+    path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in packets])
+    result = run_check([str(path)], [str(site.matrix)], str(site.inventory), today=TODAY)
+    text = formats.render_markdown(result)
+    assert "No findings." in text
+    assert "| node-rpc | RPC | tcp/7000 | 1 | 0 | ok |" in text
+
+
+def test_markdown_escapes_pipes():
+    assert formats._md("a|b\nc") == "a\\|b c"

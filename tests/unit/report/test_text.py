@@ -1,0 +1,136 @@
+"""The terminal report: fits its width, colour only when asked, at most SHOWN
+findings per severity, inputs and a one-line summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import TCP
+
+from portmatrix.check import run_check
+from portmatrix.report import text as text_module
+from portmatrix.report.text import render_text
+from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
+from portmatrix.testing.site import ADMIN, ADMIN_6, N1, N1_6, USER, write_site
+
+TODAY = dt.date(2025, 1, 1)
+ROOT = Path(__file__).resolve().parents[3]
+ANSI = re.compile(r"\x1b\[")
+
+
+def check(folder: Path, packets, name="c.pcap"):
+    folder.mkdir(parents=True, exist_ok=True)
+    site = write_site(folder)
+    path = write_pcap(folder / name, [ether(p) for p in packets])
+    return run_check([str(path)], [str(site.matrix)], str(site.inventory), today=TODAY)
+
+
+def syns(count: int):
+    """`count` unanswered SYNs from users to distinct ports of node 1: info findings."""
+    return [ip(USER, N1) / TCP(sport=40000, dport=9000 + k, flags="S") for k in range(count)]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    import os
+
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        return run_check(
+            ["captures/thoughtspot-demo.pcap"],
+            ["thoughtspot"],
+            "captures/thoughtspot-demo.inventory.yaml",
+            today=TODAY,
+        )
+    finally:
+        os.chdir(here)
+
+
+def test_demo_fits_80_columns(demo):
+    text = render_text(demo, width=80)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert max(len(line) for line in lines) > 70  # the width is used, not a narrow default
+
+
+def test_long_paths_and_ipv6_still_fit(tmp_path):
+    deep = tmp_path / ("a-directory-with-a-rather-long-name-" * 3) / "and-deeper"
+    packets = tcp_session(N1_6, ADMIN_6, 40000, 22) + tcp_session(N1, ADMIN, 40001, 22)
+    result = check(deep, packets, name="capture-with-a-long-name-too.pcap")
+    assert len(str(deep)) > 80
+    for width in (80, 100):
+        lines = render_text(result, width=width).splitlines()
+        assert max(len(line) for line in lines) <= width, width
+    # The cut path is still all there.
+    assert str(deep).replace(" ", "") in "".join(render_text(result).split())
+
+
+def test_colour_only_when_asked(demo):
+    plain = render_text(demo, color=False)
+    assert not ANSI.search(plain)
+    coloured = render_text(demo, color=True)
+    assert ANSI.search(coloured)
+    assert ANSI.sub("", coloured).count("✗") == plain.count("✗") == 9
+
+
+def test_header_findings_coverage_summary(demo):
+    text = render_text(demo)
+    lines = text.splitlines()
+    assert lines[0].startswith("portmatrix check — matrix thoughtspot (bundled)")
+    flat = " ".join(text.split())  # lines are wrapped at 80 columns
+    assert "capture captures/thoughtspot-demo.pcap: pcap, 21.4 kB, 268 frames" in flat
+    assert "sha256 14d8a0660f6c082b…" in flat
+    assert "ERRORS (9)" in lines and "WARNINGS (1)" in lines and "INFOS (2)" in lines
+    assert lines.index("ERRORS (9)") < lines.index("WARNINGS (1)") < lines.index("INFOS (2)")
+    assert "Required services" in lines
+    assert flat.endswith(
+        "33 allowed · 1 wrong-direction · 2 unexpected-source · 3 unexpected-port · "
+        "1 out-of-scope | 9 errors, 1 warnings, 2 info"
+    )
+
+
+def test_at_most_shown_per_severity(tmp_path):
+    shown = text_module.SHOWN
+    result = check(tmp_path, syns(shown + 2))
+    infos = [f for f in result.findings if f.severity == "info"]
+    assert len(infos) == shown + 2
+    text = render_text(result)
+    assert f"INFOS ({shown + 2})" in text
+    listed = [line for line in text.splitlines() if line.startswith(" · ")]
+    assert len(listed) == shown
+    flat = " ".join(text.split())
+    assert "… and 2 more (2 unexpected-port): every finding is in --format json" in flat
+
+
+def test_shown_is_per_severity(tmp_path, monkeypatch):
+    monkeypatch.setattr(text_module, "SHOWN", 2)
+    packets = syns(3) + tcp_session(USER, N1, 40001, 8443) + tcp_session(N1, ADMIN, 40002, 22)
+    result = check(tmp_path, packets)
+    text = render_text(result)
+    flat = " ".join(text.split())
+    # errors: 2 flows + 2 missing-required = 4, two listed
+    assert "ERRORS (4)" in text
+    assert "… and 2 more (2 missing-required)" in flat
+    assert "… and 1 more (1 unexpected-port)" in flat  # infos: 3, two listed
+    assert len([line for line in text.splitlines() if line.startswith(" ✗ ")]) == 2
+
+
+def test_nothing_more_when_all_fit(tmp_path):
+    text = render_text(check(tmp_path, syns(2)))
+    assert "more (" not in text
+
+
+def test_baseline_count_in_the_summary(tmp_path):
+    result = check(tmp_path, syns(1))
+    result.known = 4
+    assert "4 known (baseline)" in " ".join(render_text(result).split())
+
+
+def test_no_flows(tmp_path):
+    text = render_text(check(tmp_path, []))
+    assert "no flows | 2 errors, 0 warnings, 0 info" in " ".join(text.split())
+    assert "window" not in text

@@ -164,8 +164,13 @@ class AddressIndex:
         v4 = lo[is_v4] & np.uint64(0xFFFFFFFF)
         pos = np.searchsorted(self._v4_starts, v4, side="right") - 1
         out[is_v4] = self._v4_ids[pos]
-        for i in np.flatnonzero(~is_v4).tolist():
-            out[i] = self.lookup_int((int(hi[i]) << 64) | int(lo[i]))
+        v6 = np.flatnonzero(~is_v4)
+        if len(v6):  # IPv6: one binary search per distinct address
+            pairs, inverse = np.unique(
+                np.stack([hi[v6], lo[v6]], axis=1), axis=0, return_inverse=True
+            )
+            ids = [self.lookup_int((h << 64) | low) for h, low in pairs.tolist()]
+            out[v6] = np.array(ids, dtype=np.int32)[inverse.reshape(-1)]
         return out
 
     def set_of(self, set_id: int) -> frozenset[str]:

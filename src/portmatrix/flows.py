@@ -259,9 +259,10 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     return out
 
 
-def _eff_close(rec: Records) -> np.ndarray:
-    """Did the record's flow close after its last SYN? 1 yes, 0 no, -1 unknown."""
-    return np.where(rec["has_syn"] | rec["cals"], rec["cals"].astype(np.int8), UNKNOWN)
+def _eff_close(rec: Records, idx: np.ndarray) -> np.ndarray:
+    """Did the flow of records `idx` close after its last SYN? 1 yes, 0 no, -1 unknown."""
+    has_syn, cals = rec["has_syn"][idx], rec["cals"][idx]
+    return np.where(has_syn | cals, cals.astype(np.int8), UNKNOWN)
 
 
 def _combine(p: Records, r: Records) -> Records:
@@ -369,34 +370,37 @@ class FlowTable:
             found = self.open_hash[clipped] == keys
         t_idx = np.where(found, self.open_idx[clipped] if len(self.open_idx) else 0, -1)
         if found.any():
+            rec = self.rec
             f = np.flatnonzero(found)
             t, b1 = t_idx[f], first[f]
             same = np.ones(len(f), bool)
             for k in KEY:
-                same &= self.rec[k][t] == new[k][b1]
+                same &= rec[k][t] == new[k][b1]
             self.collisions += int((~same).sum())
             found[f[~same]] = False
             f, t, b1 = f[same], t[same], b1[same]
             # Step 1: the table's latest record of the key, and the first new record.
-            eff = _eff_close(self.rec.take(t))
+            eff = _eff_close(rec, t)
             b1_syn = new["syn_start"][b1]
-            same_isn = self.rec["isn"][t] == new["isn0"][b1]
+            same_isn = rec["isn"][t] == new["isn0"][b1]
             merge1 = ~b1_syn | (eff == 0) | ((eff == 1) & same_isn)
             mt, mb = t[merge1], b1[merge1]
-            self._assign(mt, _combine(self.rec.take(mt), new.take(mb)))
+            if len(mt):
+                self._assign(mt, _combine(rec.take(mt), new.take(mb)))
             consumed[mb] = True
             # Undecided while the table's record has no SYN: whether it closed or not,
             # the SYN it continues (and its ISN) is in an earlier table.
-            tentative[b1[~merge1]] = ~self.rec["has_syn"][t[~merge1]]
+            tentative[b1[~merge1]] = ~rec["has_syn"][t[~merge1]]
             # Step 2: a headless first record merged; decide the tentative second one.
             sel = merge1 & ~b1_syn & has_second[f]
             sel &= new["tentative"][np.minimum(b1 + 1, len(new) - 1)]
             t2, b2 = t[sel], b1[sel] + 1
-            eff2 = _eff_close(self.rec.take(t2))
-            tentative[b2] = ~self.rec["has_syn"][t2]
-            go = (eff2 == 0) | ((eff2 == 1) & (self.rec["isn"][t2] == new["isn0"][b2]))
-            self._assign(t2[go], _combine(self.rec.take(t2[go]), new.take(b2[go])))
-            consumed[b2[go]] = True
+            if len(t2):
+                eff2 = _eff_close(rec, t2)
+                tentative[b2] = ~rec["has_syn"][t2]
+                go = (eff2 == 0) | ((eff2 == 1) & (rec["isn"][t2] == new["isn0"][b2]))
+                self._assign(t2[go], _combine(rec.take(t2[go]), new.take(b2[go])))
+                consumed[b2[go]] = True
         new["tentative"] = tentative
         keep = np.flatnonzero(~consumed)
         base = len(self.rec)
@@ -442,7 +446,7 @@ class FlowTable:
             prev = tent - 1
             # No earlier table will come: a tentative record joins its predecessor,
             # unless that closed after its last SYN and this SYN is a new connection's.
-            join = (_eff_close(rec.take(prev)) != 1) | (rec["isn"][prev] == rec["isn0"][tent])
+            join = (_eff_close(rec, prev) != 1) | (rec["isn"][prev] == rec["isn0"][tent])
             tent, prev = tent[join], prev[join]
             merged = _combine(rec.take(prev), rec.take(tent))
             for k in RECORD:

@@ -80,14 +80,14 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
     }
     _icmp_keys(row, tr)
     _quoted(data, net, tr, row, ok)
-    parts.append({k: v[ok] for k, v in row.items()})
+    parts.append(row if ok.all() else {k: v[ok] for k, v in row.items()})
     if depth >= MAX_DEPTH:
         return
     usable = ok & ~later & (row["kind"] == b.PACKET)
     t_rows, start, inner, code = tunnels.find(
         data, net.proto, net.l4pos, net.l4end, tr.dport, usable
     )
-    for c in np.unique(code).tolist():
+    for c in np.unique(code).tolist() if len(code) else ():
         sel = code == c
         r, s, k = t_rows[sel], start[sel], inner[sel]
         stop = net.l4end[r]

@@ -60,10 +60,11 @@ class Capture:
         else:
             self._stream = _Guarded(stream, path)
         magic = head[:4]
+        ahead = compressed or path == "-"  # inflating or waiting on a pipe: overlap it
         if magic in PCAP_MAGICS:
-            self.reader = PcapReader(self._stream, self.info, head)
+            self.reader = PcapReader(self._stream, self.info, head, ahead)
         elif magic == PCAPNG_MAGIC:
-            self.reader = PcapngReader(self._stream, self.info, head)
+            self.reader = PcapngReader(self._stream, self.info, head, ahead)
         else:
             what = "empty" if not head else "not a pcap or pcapng capture"
             raise CaptureError(
@@ -95,6 +96,7 @@ class Capture:
             # Damage past the header: keep what was read and say where it stopped.
             self.info.truncated = f"{exc.what}; analyzed up to there"
         finally:
+            self.reader.chunks.close()  # no more reads behind our back
             self.info.bytes_read = self.reader.file_pos
             # The digest is of the whole file, even if reading stopped early.
             self.info.sha256 = self._hashing.hexdigest()

@@ -8,6 +8,10 @@ one chunk whatever the file size. Bytes are read straight into the array
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
+
 import numpy as np
 
 CHUNK = 8 << 20
@@ -25,29 +29,75 @@ def gather_u16(data: np.ndarray, pos: np.ndarray, little: bool) -> np.ndarray:
 
 
 class Chunks:
-    """Successive chunks of a stream, each starting with the tail the caller kept."""
+    """Successive chunks of a stream, each starting with the tail the caller kept.
 
-    def __init__(self, stream, head: bytes, chunk: int | None = None) -> None:
+    Blocks are read with room in front for the carried tail, so joining them
+    copies only the tail. With `ahead`, a thread reads the next blocks while the
+    current one is decoded: gzip inflation (and pipe reads) release the GIL, so
+    they overlap with the numpy work instead of adding to it. Plain files read
+    so fast that it is not worth the extra memory there.
+    """
+
+    HEADROOM = 1 << 20  # room for a carried tail (an incomplete record) before a block
+    AHEAD = 2  # blocks read ahead
+
+    def __init__(self, stream, head: bytes, chunk: int | None = None, ahead: bool = False) -> None:
         self.stream = stream
         self.chunk = chunk or CHUNK
         self.tail = np.frombuffer(head, np.uint8)
         self.eof = False
+        self._thread = None
+        if ahead:
+            self._blocks: queue.Queue = queue.Queue(maxsize=self.AHEAD)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._read_ahead, daemon=True)
+            self._thread.start()
 
-    def next(self) -> np.ndarray:
-        """The carried tail plus up to one chunk more; `eof` once nothing more came."""
-        keep = len(self.tail)
-        buf = np.empty(keep + self.chunk, np.uint8)
-        buf[:keep] = self.tail
-        view = memoryview(buf)[keep:]
+    def _read_block(self) -> tuple[np.ndarray, int]:
+        block = np.empty(self.HEADROOM + self.chunk, np.uint8)
+        view = memoryview(block)[self.HEADROOM :]
         got = 0
         while got < self.chunk:
             n = self.stream.readinto(view[got:])
             if not n:
-                self.eof = True
                 break
             got += n
-        return buf[: keep + got]
+        return block, got
+
+    def _read_ahead(self) -> None:
+        try:
+            while not self._stop.is_set():
+                block, got = self._read_block()
+                self._blocks.put((block, got))
+                if got < self.chunk:
+                    return
+        except BaseException as exc:  # handed to the reader, raised there
+            self._blocks.put((exc, 0))
+
+    def next(self) -> np.ndarray:
+        """The carried tail plus up to one chunk more; `eof` once nothing more came."""
+        block, got = self._blocks.get() if self._thread else self._read_block()
+        if isinstance(block, BaseException):
+            self.eof = True
+            raise block
+        if got < self.chunk:
+            self.eof = True
+        keep = len(self.tail)
+        if keep <= self.HEADROOM:
+            start = self.HEADROOM - keep
+            block[start : self.HEADROOM] = self.tail
+            return block[start : self.HEADROOM + got]
+        return np.concatenate([self.tail, block[self.HEADROOM : self.HEADROOM + got]])
 
     def keep(self, data: np.ndarray, consumed: int) -> None:
         """Carry `data[consumed:]` (an incomplete record) into the next chunk."""
         self.tail = data[consumed:].copy()
+
+    def close(self) -> None:
+        """Stop reading ahead (a reader that stops early calls this)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._blocks.get(timeout=0.05)

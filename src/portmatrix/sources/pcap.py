@@ -28,7 +28,7 @@ RECORD = 16
 
 
 class PcapReader:
-    def __init__(self, stream, info: CaptureInfo, head: bytes) -> None:
+    def __init__(self, stream, info: CaptureInfo, head: bytes, ahead: bool = False) -> None:
         self.info = info
         if len(head) < HEADER:
             raise CaptureError(
@@ -61,7 +61,7 @@ class PcapReader:
         )
         # A record longer than this means a corrupt length, not a big packet.
         self.limit = max(snaplen, 262144)
-        self.chunks = Chunks(stream, head[HEADER:], chunks.CHUNK)
+        self.chunks = Chunks(stream, head[HEADER:], chunks.CHUNK, ahead)
         self.file_pos = HEADER  # file offset of the current chunk's first byte
 
     def batches(self) -> Iterator[RawBatch]:

@@ -35,7 +35,7 @@ def _options(body: bytes, endian: str) -> Iterator[tuple[int, bytes]]:
 
 
 class PcapngReader:
-    def __init__(self, stream, info: CaptureInfo, head: bytes) -> None:
+    def __init__(self, stream, info: CaptureInfo, head: bytes, ahead: bool = False) -> None:
         self.info = info
         info.format = "pcapng"
         if len(head) < 12 or (
@@ -48,7 +48,7 @@ class PcapngReader:
                 where="byte 8",
                 hint="the file is damaged or not pcapng",
             )
-        self.chunks = Chunks(stream, head, chunks.CHUNK)
+        self.chunks = Chunks(stream, head, chunks.CHUNK, ahead)
         self.file_pos = 0  # file offset of the current chunk's first byte
         self.endian = "<"
         self.section = -1

@@ -148,3 +148,17 @@ def test_corrupt_deflate_data_mid_file(tmp_path):
     assert got == whole[: len(got)]
     assert len(got) < 300
     assert info.truncated.startswith("damaged compressed data")
+
+
+def test_gzip_with_a_corrupt_record_stops_there_and_hashes_the_whole_file(tmp_path, monkeypatch):
+    """Compressed input is read ahead by a thread; stopping early must stop it
+    before the rest of the file is read for the digest."""
+    monkeypatch.setattr("portmatrix.sources.chunks.CHUNK", 512)
+    path = write_pcap(tmp_path / "bad.pcap", packets(200))
+    tenth = pcap_record_offsets(path.read_bytes())[9]
+    patch(path, tenth + 8, (0x7FFF_FFFF).to_bytes(4, "little"))
+    gz = gzipped(path)
+    got, info = read_frames(gz)
+    assert [g.frame for g in got] == list(range(1, 10))
+    assert info.truncated.startswith("corrupt record length")
+    assert info.sha256 == hashlib.sha256(gz.read_bytes()).hexdigest()

@@ -61,6 +61,8 @@ def build(packets: int, flows: int, seed: int):
     # Packets per flow: TCP gets the bulk, sized so the total is close to `packets`.
     udp_icmp = (kind != 0).sum() * 2
     tcp_n = (kind == 0).sum()
+    if packets < udp_icmp + 7 * tcp_n:
+        raise SystemExit(f"{packets} packets are too few for {flows} flows (TCP needs 7 each)")
     per_tcp = max(7, (packets - udp_icmp) // max(tcp_n, 1))
     count = np.where(kind == 0, rng.integers(7, 2 * per_tcp - 6, flows), 2)
     count[kind == 0] = np.maximum(7, count[kind == 0])

@@ -105,17 +105,20 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
 
 def _icmp_keys(row, tr) -> None:
     """ICMP queries and replies pair on (request type, identifier): sport = dport = id."""
-    proto, itype = row["proto"], tr.icmp_type
+    icmp = np.flatnonzero(any_of(row["proto"], (transport.ICMP, transport.ICMPV6)))
+    if not len(icmp):
+        return
+    proto, itype = row["proto"][icmp], tr.icmp_type[icmp]
+    req_of = np.full(len(icmp), -1, np.int64)
     for p, pairs in transport.ICMP_QUERY_REPLY.items():
         for req, rep in pairs.items():
-            sel = (proto == p) & ((itype == req) | (itype == rep))
-            row["icmp_req"][sel] = req
-            ident = np.maximum(tr.icmp_id[sel], 0)
-            row["sport"][sel] = ident
-            row["dport"][sel] = ident
+            req_of[(proto == p) & ((itype == req) | (itype == rep))] = req
+    query = req_of >= 0
+    ident = np.maximum(tr.icmp_id[icmp], 0)
+    row["sport"][icmp[query]] = ident[query]
+    row["dport"][icmp[query]] = ident[query]
     # Other informational ICMP (router/neighbour discovery, ...): one flow per type.
-    other = any_of(proto, (transport.ICMP, transport.ICMPV6)) & (row["icmp_req"] < 0)
-    row["icmp_req"][other] = itype[other]
+    row["icmp_req"][icmp] = np.where(query, req_of, itype)
 
 
 def _quoted(data, net, tr, row, ok) -> None:

@@ -7,6 +7,7 @@ the capture's health (one-way TCP, drops, truncation).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -176,6 +177,15 @@ def _on_dask(address: str, ids, paths):
             file=address,
             hint="check the address (tcp://HOST:8786) and that the scheduler runs",
         ) from None
+    if "-" in paths:
+        client.close()
+        raise PortmatrixError(
+            "standard input cannot be read on a Dask cluster",
+            where="--dask",
+            hint="give capture files the workers can read",
+        )
+    # Workers open the files themselves: give them absolute paths (a shared filesystem).
+    paths = [os.path.abspath(p) for p in paths]
     try:
         futures = client.map(read_file, ids, paths, pure=False)
         return client.gather(futures)

@@ -132,15 +132,15 @@ def render_markdown(result: Result) -> str:
     lines += ["", "### Findings", ""]
     if doc["findings"]:
         lines += [
-            "| severity | verdict | initiator | responder | proto/port | flows | what |",
-            "|---|---|---|---|---|---|---|",
+            "| severity | verdict | initiator | responder | proto/port | flows | what | id |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for f in doc["findings"]:
             port = f"{f['proto']}/{f['port']}" if f["port"] is not None else f["proto"]
             lines.append(
                 f"| {f['severity']} | {f['verdict']} | {_md(f['initiator'])} | "
                 f"{_md(f['responder'])} | {port} | {f['flows']} | "
-                f"{_md(f['message'])} |"
+                f"{_md(f['message'])} | {f['id']} |"
             )
     else:
         lines.append("No findings.")

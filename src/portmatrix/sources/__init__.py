@@ -200,10 +200,10 @@ def expand_inputs(items: list[str] | tuple[str, ...]) -> list[str]:
                 raise CaptureError("directory holds no files", file=item)
             out += found
         elif any(ch in item for ch in "*?["):
-            found = (
-                sorted(str(p) for p in Path().glob(item) if p.is_file())
-                if not path.is_absolute()
-                else sorted(str(p) for p in Path("/").glob(item[1:]) if p.is_file())
+            base, pattern = (Path("/"), item[1:]) if path.is_absolute() else (Path(), item)
+            # Hidden files are left out, as for a directory.
+            found = sorted(
+                str(p) for p in base.glob(pattern) if p.is_file() and not p.name.startswith(".")
             )
             if not found:
                 raise CaptureError("no file matches this pattern", file=item)

@@ -100,15 +100,17 @@ def test_csv_has_one_row_per_finding(result):
 def test_markdown_has_the_findings_table(result):
     text = formats.render_markdown(result)
     lines = text.splitlines()
-    head = "| severity | verdict | initiator | responder | proto/port | flows | what |"
+    head = "| severity | verdict | initiator | responder | proto/port | flows | what | id |"
     at = lines.index(head)
     assert lines[at - 2] == "### Findings"
-    assert lines[at + 1] == "|---|---|---|---|---|---|---|"
+    assert lines[at + 1] == "|---|---|---|---|---|---|---|---|"
     rows = lines[at + 2 : at + 2 + len(result.findings)]
     assert all(r.startswith("| ") and r.endswith(" |") for r in rows)
     assert rows[0].startswith(f"| error | unexpected-port | {USER} | {N1} | tcp/8443 | 1 |")
-    # Every row has the table's 7 cells: messages with a `|` would be escaped.
-    assert all(r.replace("\\|", "").count("|") == 8 for r in rows)
+    # Every row has the table's 8 cells (the last the finding's id, for baselines):
+    # messages with a `|` would be escaped.
+    assert all(r.replace("\\|", "").count("|") == 9 for r in rows)
+    assert [r.rsplit("|", 2)[1].strip() for r in rows] == [f.id for f in result.findings]
     assert "### Required services" in lines
     assert "| node-rpc | RPC | tcp/7000 | 0 | 0 | missing-required |" in lines
 

@@ -39,6 +39,9 @@ class Result:
     known: int = 0  # findings suppressed because the baseline has them
     notices: list[str] = field(default_factory=list)
 
+    def verdict_counts(self) -> dict[str, int]:
+        return self.classified.counts()
+
     def severity_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(reversed(SEVERITIES), 0)
         for f in self.findings:

@@ -7,6 +7,7 @@ each command imports what it needs when it runs.
 from __future__ import annotations
 
 import sys
+import typing
 
 import click
 
@@ -248,4 +249,187 @@ def check_cmd(
         from portmatrix.report.verdict_flows import write_flows
 
         write_flows(result, flows_out)
+    sys.exit(result.exit_code(fail_on))
+
+
+class _Duration(click.ParamType):
+    """10s, 5m, 2h, 1d, or plain seconds."""
+
+    name = "duration"
+    units: typing.ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        unit = self.units.get(text[-1:], None)
+        number = text[:-1] if unit else text
+        try:
+            seconds = float(number) * (unit or 1)
+        except ValueError:
+            self.fail(f"{value!r} is not a duration (e.g. 30s, 10m, 2h)", param, ctx)
+        if seconds <= 0:
+            self.fail(f"{value!r} must be more than zero", param, ctx)
+        return seconds
+
+
+@main.command("watch")
+@click.option(
+    "-i",
+    "--interface",
+    "ifaces",
+    multiple=True,
+    required=True,
+    metavar="IFACE",
+    help="Interface to capture on (repeat for several).",
+)
+@click.option(
+    "--rules",
+    "rules_",
+    multiple=True,
+    required=True,
+    metavar="NAME|PATH",
+    help="Matrix to check against; repeat to layer site files.",
+)
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False),
+    help="Site inventory: which addresses hold each role.",
+)
+@click.option("--filter", "bpf", metavar="BPF", help="Capture filter (libpcap syntax).")
+@click.option("--duration", type=_Duration(), help="Stop after this long (e.g. 10m).")
+@click.option(
+    "--report-every",
+    type=_Duration(),
+    default="60s",
+    show_default=True,
+    help="How often to print a summary line.",
+)
+@click.option(
+    "--idle-timeout",
+    type=_Duration(),
+    default="120s",
+    show_default=True,
+    help="A flow with no packet for this long is over.",
+)
+@click.option(
+    "--jsonl",
+    type=click.Path(dir_okay=False),
+    help="Append each new finding here as a JSON line (ECS), flushed at once.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics on this port (pip install 'portmatrix[metrics]').",
+)
+@click.option(
+    "--ring",
+    "ring_dir",
+    type=click.Path(file_okay=False),
+    help="Also keep the raw traffic in a ring of pcapng files in this folder.",
+)
+@click.option("--ring-files", type=click.IntRange(2, 100000), default=10, show_default=True)
+@click.option(
+    "--ring-size",
+    type=click.IntRange(1, 1 << 20),
+    default=100,
+    show_default=True,
+    help="Size of each ring file, MB.",
+)
+@click.option("--dumpcap", type=click.Path(dir_okay=False), help="dumpcap to use.")
+@click.option(
+    "--buffer-size",
+    type=click.IntRange(1, 1 << 16),
+    metavar="MB",
+    help="Kernel capture buffer (dumpcap -B).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(_FORMATS_CHECK),
+    default="text",
+    show_default=True,
+    help="Format of the final report.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write the final report here."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(("error", "warning", "never")),
+    default="error",
+    show_default=True,
+)
+def watch_cmd(
+    ifaces,
+    rules_,
+    inventory,
+    bpf,
+    duration,
+    report_every,
+    idle_timeout,
+    jsonl,
+    metrics_port,
+    ring_dir,
+    ring_files,
+    ring_size,
+    dumpcap,
+    buffer_size,
+    fmt,
+    output,
+    fail_on,
+) -> None:
+    """Monitor live traffic (a span port) against the matrix until stopped (Ctrl-C,
+    SIGTERM or --duration); new findings as they appear, then the final report."""
+    from portmatrix.inventory import load_inventory
+    from portmatrix.matrix import load_matrix
+    from portmatrix.monitor import Outputs, run_watch
+    from portmatrix.report import CHECK_FORMATS
+    from portmatrix.sources.live import open_live, start_ring
+    from portmatrix.watch import Watcher
+
+    matrix = load_matrix(rules_)
+    inv = load_inventory(inventory, matrix) if inventory else None
+    watcher = Watcher(matrix, inv, idle=idle_timeout)
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    source, warning = open_live(list(ifaces), bpf, dumpcap, buffer_size)
+    if warning:
+        say(f"portmatrix: warning: {warning}")
+    ring = (
+        start_ring(list(ifaces), bpf, dumpcap, ring_dir, ring_files, ring_size)
+        if ring_dir
+        else None
+    )
+    say(
+        f"portmatrix: watching {', '.join(ifaces)} against {', '.join(matrix.files)}"
+        + (f" for {duration:g} s" if duration else " until Ctrl-C")
+    )
+    try:
+        result, failure = run_watch(
+            source,
+            watcher,
+            Outputs(say, jsonl, metrics_port),
+            duration=duration,
+            report_every=report_every,
+        )
+    finally:
+        if ring is not None:
+            ring.stop()
+    if fmt == "text":
+        from portmatrix.report.text import render_text
+
+        text = render_text(result)
+    else:
+        text = CHECK_FORMATS[fmt](result)
+    _write(text, output)
+    if failure:
+        click.echo(
+            f"portmatrix: error: the capture stopped: {failure} — the report covers "
+            "what was captured until then",
+            err=True,
+        )
+        sys.exit(ExitCode.BAD_INPUT)
     sys.exit(result.exit_code(fail_on))

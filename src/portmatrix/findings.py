@@ -103,6 +103,19 @@ class Coverage:
     examples: list[str] = field(default_factory=list)  # a few "a -> b" pairs
     status: str = ""  # ok | missing-required | required-unreachable | "" (not required)
 
+    @classmethod
+    def of(cls, rule) -> Coverage:
+        """A rule's coverage before any flow."""
+        return cls(
+            rule=rule.id,
+            service=rule.service,
+            proto=rule.proto,
+            ports=rule.ports_text or "any",
+            from_role=rule.from_role,
+            to_role=rule.to_role,
+            required=rule.required,
+        )
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -363,15 +376,7 @@ def coverage(
     out, findings = [], []
     dec = cls.decision
     for rule in matrix.rules:
-        cov = Coverage(
-            rule=rule.id,
-            service=rule.service,
-            proto=rule.proto,
-            ports=rule.ports_text or "any",
-            from_role=rule.from_role,
-            to_role=rule.to_role,
-            required=rule.required,
-        )
+        cov = Coverage.of(rule)
         ks = covers.get(rule.id)
         if ks:
             mine = np.isin(dec, ks)
@@ -392,12 +397,12 @@ def coverage(
                 cov.status = "ok"
             else:
                 cov.status = "required-unreachable" if cov.failed else "missing-required"
-                findings.append(_coverage_finding(rule, cov, weakened))
+                findings.append(coverage_finding(rule, cov, weakened))
         out.append(cov)
     return out, findings
 
 
-def _coverage_finding(rule, cov: Coverage, weakened: bool) -> Finding:
+def coverage_finding(rule, cov: Coverage, weakened: bool) -> Finding:
     what = f"{rule.proto}/{rule.ports_text}" if rule.ports else rule.proto
     if cov.status == "required-unreachable":
         message = (

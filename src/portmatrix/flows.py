@@ -438,26 +438,62 @@ class FlowTable:
         """
         if self._finished is not None:
             return self._finished
-        rec = self.rec
-        if len(rec) and rec["tentative"].any():
-            order = np.lexsort((rec["seq"], rec["hash"]))
-            rec = rec.take(order)
-            tent = np.flatnonzero(rec["tentative"])
-            prev = tent - 1
-            # No earlier table will come: a tentative record joins its predecessor,
-            # unless that closed after its last SYN and this SYN is a new connection's.
-            join = (_eff_close(rec, prev) != 1) | (rec["isn"][prev] == rec["isn0"][tent])
-            tent, prev = tent[join], prev[join]
-            merged = _combine(rec.take(prev), rec.take(tent))
-            for k in RECORD:
-                if k != "seq":
-                    rec[k][prev] = merged[k]
-            rec = rec.take(np.setdiff1d(np.arange(len(rec)), tent))
-        rec = rec.take(np.lexsort((rec["frame0"], rec["file0"], rec["first_ts"])))
+        rec = _settled(self.rec)
         self._store, self._used = Records.empty(), 0
         self.open_hash, self.open_idx = self.open_hash[:0], self.open_idx[:0]
         self._finished = Flows.from_records(rec, self.fragments.unresolved)
         return self._finished
+
+    def snapshot(self) -> Flows:
+        """The flows so far, as `finish()` would give them, leaving the table as it is."""
+        rec = self.rec
+        return Flows.from_records(_settled(rec.take(np.arange(len(rec)))), 0)
+
+    def evict(self, now: int, idle: int, grace: int) -> Flows:
+        """Take out the flows that are over: closed (FIN both ways, or RST) for
+        `grace` ns, or idle for `idle` ns, as of `now` (ns). Memory then stays with
+        the live flows: what long captures and live watching need."""
+        rec = self.rec
+        if not len(self.open_idx):
+            return Flows.from_records(Records.empty(), 0)
+        latest = self.open_idx
+        last = rec["last_ts"][latest]
+        fa, fb = rec["flags_a"][latest], rec["flags_b"][latest]
+        closed = (((fa & FIN) != 0) & ((fb & FIN) != 0)) | (((fa | fb) & RST) != 0)
+        over = (now - last > idle) | (closed & (now - last > grace))
+        if not over.any():
+            return Flows.from_records(Records.empty(), 0)
+        gone = self.open_hash[over]
+        rows = np.isin(rec["hash"], gone)
+        taken = rec.take(np.flatnonzero(rows))
+        keep = np.flatnonzero(~rows)
+        remap = np.cumsum(~rows) - 1
+        kept = rec.take(keep)
+        kept["seq"] = np.arange(len(kept), dtype=np.int64)  # store order is seq order
+        self._store, self._used = Records.empty(), 0
+        self._append(kept)
+        self.open_hash, self.open_idx = self.open_hash[~over], remap[self.open_idx[~over]]
+        return Flows.from_records(_settled(taken), 0)
+
+
+def _settled(rec: Records) -> Records:
+    """Records with their tentative boundaries decided (no earlier table will come),
+    in order of first packet."""
+    if len(rec) and rec["tentative"].any():
+        order = np.lexsort((rec["seq"], rec["hash"]))
+        rec = rec.take(order)
+        tent = np.flatnonzero(rec["tentative"])
+        prev = tent - 1
+        # A tentative record joins its predecessor, unless that closed after its
+        # last SYN and this SYN is a new connection's.
+        join = (_eff_close(rec, prev) != 1) | (rec["isn"][prev] == rec["isn0"][tent])
+        tent, prev = tent[join], prev[join]
+        merged = _combine(rec.take(prev), rec.take(tent))
+        for k in RECORD:
+            if k != "seq":
+                rec[k][prev] = merged[k]
+        rec = rec.take(np.setdiff1d(np.arange(len(rec)), tent))
+    return rec.take(np.lexsort((rec["frame0"], rec["file0"], rec["first_ts"])))
 
 
 # Outcome, close and initiator_by codes, and their names in reports.

@@ -27,6 +27,10 @@ class Traffic:
     collisions: int = 0
 
     @property
+    def flow_count(self) -> int:
+        return len(self.flows)
+
+    @property
     def packets(self) -> int:
         return self.counts.frames
 

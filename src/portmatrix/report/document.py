@@ -49,8 +49,8 @@ def document(result: Result) -> dict:
         },
         "summary": {
             "packets": t.packets,
-            "flows": len(t.flows),
-            "verdicts": result.classified.counts(),
+            "flows": t.flow_count,
+            "verdicts": result.verdict_counts(),
             "findings": result.severity_counts(),
             "known_findings": result.known,
             "time_window": window,

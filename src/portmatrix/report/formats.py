@@ -41,8 +41,14 @@ def render_json(result: Result) -> str:
 
 def ecs_event(finding: dict, doc: dict) -> dict:
     """One finding as an Elastic Common Schema event, for SIEMs."""
+    window = doc["summary"]["time_window"] or {}
+    return ecs_finding(finding, doc["inputs"]["matrix"], window.get("first"))
+
+
+def ecs_finding(finding: dict, ruleset: str, when: str | None = None) -> dict:
+    """One finding (as a dict) as an ECS event; `when` stands in for a missing time."""
     event = {
-        "@timestamp": finding["first_seen"] or (doc["summary"]["time_window"] or {}).get("first"),
+        "@timestamp": finding["first_seen"] or when,
         "event": {
             "kind": "alert",
             "category": ["network"],
@@ -54,7 +60,7 @@ def ecs_event(finding: dict, doc: dict) -> dict:
             "end": finding["last_seen"],
         },
         "message": finding["message"],
-        "rule": {"id": finding["rule"] or None, "ruleset": doc["inputs"]["matrix"]},
+        "rule": {"id": finding["rule"] or None, "ruleset": ruleset},
         "network": {"transport": ECS_TRANSPORT.get(finding["proto"], finding["proto"]) or None},
         "labels": {"severity": finding["severity"], "finding_kind": finding["kind"]},
         "portmatrix": {

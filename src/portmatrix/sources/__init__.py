@@ -25,10 +25,15 @@ GZIP_MAGIC = b"\x1f\x8b"
 class Capture:
     """One capture input; iterate `batches()`, then read `info`."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, stream=None) -> None:
+        """`path` names the input; `stream`, when given, is a live byte stream (a
+        capture process's pipe) read as soon as bytes arrive, not a chunk at a time."""
         self.path = path
         self.info = CaptureInfo(path=path)
-        if path == "-":
+        live = stream is not None
+        if live:
+            raw = stream
+        elif path == "-":
             raw = sys.stdin.buffer
         else:
             try:
@@ -44,7 +49,7 @@ class Capture:
                 raise CaptureError(f"cannot open: {exc.strerror}", file=path) from None
         self._hashing = HashingReader(raw)
         stream = self._hashing
-        head = _read_exactly(stream, 4096)
+        head = _read_head(stream) if live else _read_exactly(stream, 4096)
         compressed = head[:2] == GZIP_MAGIC
         if compressed:
             stream = _Prepend(head, self._hashing)
@@ -73,6 +78,7 @@ class Capture:
                 where="byte 0",
                 hint="give a .pcap, .pcapng or .gz of one (e.g. from tcpdump -w)",
             )
+        self.reader.chunks.live = live
         if compressed:
             self.info.format += "+gzip"
 
@@ -136,6 +142,9 @@ class _Guarded:
         self.error: CaptureError | None = None
         self._read1 = getattr(stream, "read1", stream.read)
 
+    def readinto1(self, buf) -> int:
+        return self.stream.readinto1(buf)
+
     def readinto(self, buf) -> int:
         """Fill `buf` as far as the stream goes: straight from a plain file, through
         `read` for compressed data (so bytes before damage are not lost)."""
@@ -161,6 +170,18 @@ class _Guarded:
         except (OSError, zlib.error) as exc:
             self.error = CaptureError(f"damaged compressed data ({exc})", file=self.path)
         return b"".join(parts)
+
+
+def _read_head(stream) -> bytes:
+    """The first bytes of a live stream: enough to tell the format, without waiting
+    for more (a quiet interface may send nothing else for a while)."""
+    head = b""
+    while len(head) < 32:
+        data = stream.read1(4096) if hasattr(stream, "read1") else stream.read(32 - len(head))
+        if not data:
+            break
+        head += data
+    return head
 
 
 def _read_exactly(stream, n: int) -> bytes:

@@ -111,6 +111,22 @@ class HashingReader:
             self.count += n
         return n
 
+    def read1(self, n: int = -1) -> bytes:
+        data = self.raw.read1(n) if hasattr(self.raw, "read1") else self.raw.read(n)
+        if data:
+            self._queue.put(data)
+            self.count += len(data)
+        return data
+
+    def readinto1(self, buf) -> int:
+        """At most one read of the underlying stream: what a pipe has now."""
+        read = getattr(self.raw, "readinto1", self.raw.readinto)
+        n = read(buf) or 0
+        if n:
+            self._queue.put(memoryview(buf)[:n])
+            self.count += n
+        return n
+
     def hexdigest(self) -> str:
         """Finish: hash the rest of the file, then the digest of all of it."""
         while self.read(1 << 20):

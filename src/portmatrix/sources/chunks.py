@@ -46,6 +46,7 @@ class Chunks:
         self.chunk = chunk or CHUNK
         self.tail = np.frombuffer(head, np.uint8)
         self.eof = False
+        self.live = False  # return whatever a read brings, do not wait for a full chunk
         self._thread = None
         if ahead:
             self._blocks: queue.Queue = queue.Queue(maxsize=self.AHEAD)
@@ -58,10 +59,13 @@ class Chunks:
         view = memoryview(block)[self.HEADROOM :]
         got = 0
         while got < self.chunk:
-            n = self.stream.readinto(view[got:])
+            read = self.stream.readinto1 if self.live else self.stream.readinto
+            n = read(view[got:])
             if not n:
                 break
             got += n
+            if self.live:
+                break
         return block, got
 
     def _read_ahead(self) -> None:
@@ -69,7 +73,7 @@ class Chunks:
             while not self._stop.is_set():
                 block, got = self._read_block()
                 self._blocks.put((block, got))
-                if got < self.chunk:
+                if got == 0 or (got < self.chunk and not self.live):
                     return
         except BaseException as exc:  # handed to the reader, raised there
             self._blocks.put((exc, 0))
@@ -80,7 +84,7 @@ class Chunks:
         if isinstance(block, BaseException):
             self.eof = True
             raise block
-        if got < self.chunk:
+        if got == 0 or (got < self.chunk and not self.live):
             self.eof = True
         keep = len(self.tail)
         if keep <= self.HEADROOM:

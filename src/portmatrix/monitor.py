@@ -1,0 +1,185 @@
+"""The `watch` loop: a live source feeding a Watcher, with its outputs.
+
+A reader thread takes batches from the capture; the main loop decodes them,
+ticks the watcher once a second (new findings out at once: a line on the
+terminal, an ECS object appended and flushed to the JSON lines file), prints a
+summary every `report_every` seconds, and stops on SIGINT, SIGTERM, the
+duration, or the capture ending. It then returns the final report.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from portmatrix.decode import decode
+from portmatrix.errors import CaptureSetupError
+from portmatrix.report.formats import ecs_finding
+from portmatrix.sources.live import kernel_drops
+from portmatrix.watch import Event, Watcher, WatchResult, summary_line
+
+_END = object()
+
+
+@dataclass
+class Outputs:
+    """Where a watch reports: lines for the terminal, JSON lines, metrics."""
+
+    say: Callable[[str], None]
+    jsonl: str | None = None
+    metrics_port: int | None = None
+
+
+def event_line(event: Event) -> str:
+    f = event.finding
+    if f.kind == "flow":
+        what = (
+            f"{f.initiator} → {f.responder} {f.proto}/{f.port}"
+            if f.port is not None
+            else f"{f.initiator} → {f.responder} {f.proto}"
+        )
+    else:
+        what = f"rule {f.rule}"
+    label = "NEW" if event.kind == "new" else "WORSE"
+    return f"{label} {f.severity} {f.verdict} {what} [{f.id}] {f.message}"
+
+
+class _Metrics:
+    """Prometheus metrics, served on a port (prometheus_client is imported only here)."""
+
+    def __init__(self, port: int) -> None:
+        from portmatrix.lazy import require
+
+        prom = require("prometheus_client", extra="metrics")
+        self.registry = prom.CollectorRegistry()
+        g = lambda name, doc, *labels: prom.Gauge(  # noqa: E731
+            f"portmatrix_{name}", doc, labels, registry=self.registry
+        )
+        self.packets = g("packets", "Packets read so far")
+        self.bytes = g("bytes", "Bytes on the wire read so far")
+        self.active = g("flows_active", "Flows in progress")
+        self.finished = g("flows_finished", "Flows over and classified")
+        self.findings = g("findings", "Findings announced", "verdict", "severity")
+        self.drops = g("capture_drops", "Packets the capture or the interfaces dropped")
+        self.lag = g("processing_lag_seconds", "Wall clock minus the newest packet's time")
+        try:
+            prom.start_http_server(port, registry=self.registry)
+        except OSError as exc:
+            raise CaptureSetupError(
+                f"cannot serve metrics: {exc.strerror}",
+                where="--metrics-port",
+                hint="choose a free port",
+            ) from None
+
+    def update(self, w: Watcher, drops: int, wire_bytes: int) -> None:
+        self.packets.set(w.counts.frames)
+        self.bytes.set(wire_bytes)
+        self.active.set(w.active)
+        self.finished.set(w.flows_done)
+        self.drops.set(drops)
+        if w.last_ts:
+            self.lag.set(max(0.0, time.time() - w.last_ts / 1e9))
+        counts: dict[tuple[str, str], int] = {}
+        for fid, sev in w.announced.items():
+            verdict = w.verdict_of.get(fid, "")
+            counts[(verdict, sev)] = counts.get((verdict, sev), 0) + 1
+        for (verdict, sev), n in counts.items():
+            self.findings.labels(verdict, sev).set(n)
+
+
+def run_watch(
+    source, watcher: Watcher, out: Outputs, *, duration: float | None, report_every: float
+) -> tuple[WatchResult, str]:
+    """Watch until stopped; (final report, why the capture failed or "")."""
+    batches: queue.Queue = queue.Queue(maxsize=64)
+
+    def read() -> None:
+        try:
+            for raw in source.batches():
+                batches.put(raw)
+        except BaseException as exc:
+            batches.put(exc)
+        batches.put(_END)
+
+    threading.Thread(target=read, daemon=True).start()
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    jsonl = open(out.jsonl, "a", encoding="utf-8") if out.jsonl else None  # noqa: SIM115
+    metrics = _Metrics(out.metrics_port) if out.metrics_port else None
+    drops_at_start = kernel_drops(source.ifaces)
+    wire_bytes = 0
+    start = time.monotonic()
+    next_tick, next_report = start + 1.0, start + report_every
+    failure = ""
+    stopping = False
+    try:
+        while True:
+            try:
+                item = batches.get(timeout=0.2)
+            except queue.Empty:
+                item = None
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                failure = str(item)
+                break
+            if item is not None:
+                rows, counts = decode(item)
+                watcher.add(rows, counts)
+                wire_bytes += int(item.wirelen.sum())
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + 1.0
+                for event in watcher.tick(max(time.time_ns(), watcher.last_ts or 0)):
+                    _emit(event, out, jsonl, watcher)
+                drops = kernel_drops(source.ifaces) - drops_at_start
+                if metrics:
+                    metrics.update(watcher, drops, wire_bytes)
+            if now >= next_report:
+                next_report = now + report_every
+                out.say(summary_line(watcher, kernel_drops(source.ifaces) - drops_at_start))
+            if not stopping and (stop.is_set() or (duration and now - start >= duration)):
+                stopping = True  # let the capture end cleanly: the rest still arrives
+                source.stop()
+        failure = failure or source.died
+        result = watcher.finish()
+        for event in watcher.tick():
+            _emit(event, out, jsonl, watcher)
+        for event in _final_events(watcher, result):
+            _emit(event, out, jsonl, watcher)
+        result.traffic.captures = [source.info]
+        result.traffic.extra_drops = max(0, kernel_drops(source.ifaces) - drops_at_start)
+        return result, failure
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if jsonl:
+            jsonl.close()
+        source.kill()
+
+
+def _final_events(watcher: Watcher, result: WatchResult) -> list[Event]:
+    """Findings only known at the end (coverage): announced like the others."""
+    out = []
+    for f in result.findings:
+        if f.id not in watcher.announced:
+            watcher.announced[f.id] = f.severity
+            out.append(Event("new", f))
+    return out
+
+
+def _emit(event: Event, out: Outputs, jsonl, watcher: Watcher) -> None:
+    watcher.verdict_of[event.finding.id] = event.finding.verdict
+    out.say(event_line(event))
+    if jsonl:
+        record = ecs_finding(event.finding.to_dict(), watcher.matrix.name)
+        record["event"]["reason"] = event.kind
+        jsonl.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+        jsonl.flush()

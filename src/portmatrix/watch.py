@@ -1,0 +1,300 @@
+"""Live monitoring: the check pipeline run continuously over a packet stream.
+
+Packets go into a flow table as they come. Every tick, flows that are over
+(closed, or idle) leave the table and are classified for good: their findings
+and coverage stay as counters, so memory is bounded by the live flows. Live
+flows are classified too, without leaving, so a violation is reported while it
+happens, not when it ends. A finding is announced once, the first time its id
+is seen (and again only if its severity rises); repeats only update counters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+
+from portmatrix.classify import classify
+from portmatrix.decode.batch import DecodeCounts, PacketBatch
+from portmatrix.decode.transport import TCP
+from portmatrix.findings import (
+    SEVERITIES,
+    Coverage,
+    Finding,
+    coverage,
+    coverage_finding,
+    flow_findings,
+    matrix_findings,
+)
+from portmatrix.flows import ACK, Flows, FlowTable
+from portmatrix.hashing import mix
+from portmatrix.inventory import Inventory, build_role_map
+from portmatrix.lookup import VERDICTS, RuleIndex
+from portmatrix.matrix import Matrix
+from portmatrix.sources.base import CaptureInfo
+
+PAIRS_KEPT = 10_000  # distinct endpoint pairs remembered per rule (beyond: counted as seen)
+
+
+@dataclass
+class Event:
+    """Something to tell the user now: a new finding, or one that got worse."""
+
+    kind: str  # new | escalated
+    finding: Finding
+
+
+@dataclass
+class WatchTraffic:
+    """What the final report says about the traffic of the watched window."""
+
+    counts: DecodeCounts
+    captures: list[CaptureInfo]
+    flow_count: int = 0
+    tcp_flows: int = 0
+    tcp_one_way: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    extra_drops: int = 0  # interface drops seen by the kernel, beyond the capture's own
+
+    @property
+    def packets(self) -> int:
+        return self.counts.frames
+
+    @property
+    def drops(self) -> int:
+        return sum(c.drops for c in self.captures) + self.extra_drops
+
+    @property
+    def mostly_one_way(self) -> bool:
+        return self.tcp_flows >= 4 and self.tcp_one_way * 2 > self.tcp_flows
+
+    @property
+    def weakened(self) -> bool:
+        return bool(self.drops) or self.mostly_one_way
+
+
+@dataclass
+class WatchResult:
+    """The final report of a watch, in the shape the check reports read."""
+
+    traffic: WatchTraffic
+    matrix: Matrix
+    inventory: Inventory | None
+    findings: list[Finding]
+    coverage: list[Coverage]
+    verdicts: dict[str, int]
+    notices: list[str] = field(default_factory=list)
+    known: int = 0
+
+    def verdict_counts(self) -> dict[str, int]:
+        return dict(self.verdicts)
+
+    def severity_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(reversed(SEVERITIES), 0)
+        for f in self.findings:
+            counts[f.severity] += 1
+        return counts
+
+    def exit_code(self, fail_on: str) -> int:
+        if fail_on == "never":
+            return 0
+        floor = SEVERITIES.index(fail_on)
+        return int(any(SEVERITIES.index(f.severity) >= floor for f in self.findings))
+
+
+def _merge_finding(old: Finding, new: Finding) -> Finding:
+    """One finding's counters over two sets of flows (old first)."""
+    outcomes = dict(old.outcomes)
+    for k, v in new.outcomes.items():
+        outcomes[k] = outcomes.get(k, 0) + v
+    sev = max(old.severity, new.severity, key=SEVERITIES.index)
+    return replace(
+        old,
+        severity=sev,
+        flows=old.flows + new.flows,
+        packets=old.packets + new.packets,
+        bytes=old.bytes + new.bytes,
+        outcomes=outcomes,
+        first_seen=min(filter(None, (old.first_seen, new.first_seen)), default=None),
+        last_seen=max(filter(None, (old.last_seen, new.last_seen)), default=None),
+        heuristic=old.heuristic and new.heuristic,
+        message=new.message if sev != old.severity else old.message,
+    )
+
+
+class Watcher:
+    def __init__(
+        self,
+        matrix: Matrix,
+        inventory: Inventory | None,
+        idle: float = 120.0,
+        grace: float = 5.0,
+        today: dt.date | None = None,
+    ) -> None:
+        self.matrix = matrix
+        self.inventory = inventory
+        self.index = RuleIndex(matrix, today)
+        self.role_map = build_role_map(matrix, inventory)
+        self.idle = int(idle * 1e9)
+        self.grace = int(grace * 1e9)
+        self.table = FlowTable()
+        self.counts = DecodeCounts()
+        self.done: dict[str, Finding] = {}  # findings of flows that are over
+        self.announced: dict[str, str] = {}  # finding id -> severity announced
+        self.verdict_of: dict[str, str] = {}  # finding id -> verdict (for metrics)
+        self.verdicts = dict.fromkeys(VERDICTS, 0)
+        self.rules: dict[str, Coverage] = {}
+        self.pairs: dict[str, set[int]] = {}
+        self.flows_done = 0
+        self.tcp_flows = 0
+        self.tcp_one_way = 0
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+
+    @property
+    def active(self) -> int:
+        return len(self.table.open_idx)
+
+    def add(self, rows: PacketBatch, counts: DecodeCounts) -> None:
+        self.counts.add(counts)
+        self.table.update(rows)
+        if len(rows):
+            lo, hi = int(rows.ts.min()), int(rows.ts.max())
+            self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+            self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+
+    def tick(self, now: int | None = None) -> list[Event]:
+        """Retire flows that are over, look at the live ones; what to announce."""
+        now = self.last_ts if now is None else now
+        if now is None:
+            return []
+        self._retire(self.table.evict(now, self.idle, self.grace))
+        return self._announce(self._findings(self.table.snapshot()))
+
+    def finish(self) -> WatchResult:
+        """Retire every flow and build the final report of the window."""
+        self._retire(self.table.finish())
+        weakened = WatchTraffic(
+            self.counts, [], tcp_flows=self.tcp_flows, tcp_one_way=self.tcp_one_way
+        ).weakened
+        covs, cov_findings = self._coverage(weakened)
+        findings = (
+            list(self.done.values()) + cov_findings + matrix_findings(self.matrix, self.index)
+        )
+        order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+        findings.sort(
+            key=lambda f: (
+                order[f.severity],
+                f.kind != "flow",
+                f.verdict,
+                f.initiator,
+                f.responder,
+                f.port or 0,
+                f.id,
+            )
+        )
+        traffic = WatchTraffic(
+            self.counts,
+            [],
+            flow_count=self.flows_done,
+            tcp_flows=self.tcp_flows,
+            tcp_one_way=self.tcp_one_way,
+            first_ts=self.first_ts,
+            last_ts=self.last_ts,
+        )
+        return WatchResult(
+            traffic, self.matrix, self.inventory, findings, covs, dict(self.verdicts)
+        )
+
+    def _findings(self, flows: Flows) -> list[Finding]:
+        if not len(flows):
+            return []
+        cls = classify(flows, self.index, self.role_map)
+        found = flow_findings(flows, cls, self.role_map, self.index, several_files=False)
+        # A live flow without an answer yet has not failed: only a refusal says so now.
+        return [f for f in found if not (f.verdict == "allowed" and "refused" not in f.outcomes)]
+
+    def _retire(self, flows: Flows) -> None:
+        """Flows that are over: into the permanent counters."""
+        if not len(flows):
+            return
+        cls = classify(flows, self.index, self.role_map)
+        for verdict, n in cls.counts().items():
+            self.verdicts[verdict] += n
+        self.flows_done += len(flows)
+        tcp = flows["proto"] == TCP
+        self.tcp_flows += int(tcp.sum())
+        fwd_only = (flows["pkts_rev"] == 0) & ((flows["flags_fwd"] & ACK) != 0)
+        rev_only = (flows["pkts_fwd"] == 0) & ((flows["flags_rev"] & ACK) != 0)
+        self.tcp_one_way += int((tcp & (fwd_only | rev_only)).sum())
+        for f in flow_findings(flows, cls, self.role_map, self.index, several_files=False):
+            self.done[f.id] = _merge_finding(self.done[f.id], f) if f.id in self.done else f
+        covs, _ = coverage(flows, cls, self.matrix, weakened=False)
+        for c in covs:
+            if not c.flows:
+                continue
+            total = self.rules.get(c.rule)
+            if total is None:
+                self.rules[c.rule] = total = replace(
+                    c, flows=0, established=0, failed=0, pairs=0, examples=[]
+                )
+            total.flows += c.flows
+            total.established += c.established
+            total.failed += c.failed
+            total.examples = (total.examples + c.examples)[:3]
+        self._count_pairs(flows, cls)
+
+    def _count_pairs(self, flows: Flows, cls) -> None:
+        keys = mix(flows["init_hi"], flows["init_lo"], flows["resp_hi"], flows["resp_lo"])
+        for k, d in enumerate(cls.decisions):
+            if not d.covers:
+                continue
+            mine = keys[cls.decision == k].tolist()
+            for rule in d.covers:
+                seen = self.pairs.setdefault(rule, set())
+                if len(seen) < PAIRS_KEPT:
+                    seen.update(mine[: PAIRS_KEPT - len(seen)])
+
+    def _coverage(self, weakened: bool) -> tuple[list[Coverage], list[Finding]]:
+        """Coverage of every rule over the whole window."""
+        out, findings = [], []
+        for rule in self.matrix.rules:
+            total = replace(
+                self.rules.get(rule.id) or Coverage.of(rule), pairs=len(self.pairs.get(rule.id, ()))
+            )
+            if rule.required:
+                total.status = (
+                    "ok"
+                    if total.established
+                    else "required-unreachable"
+                    if total.failed
+                    else "missing-required"
+                )
+                if total.status != "ok":
+                    findings.append(coverage_finding(rule, total, weakened))
+            out.append(total)
+        return out, findings
+
+    def _announce(self, live: list[Finding]) -> list[Event]:
+        events = []
+        for f in list(self.done.values()) + live:
+            before = self.announced.get(f.id)
+            if before is None:
+                events.append(Event("new", f))
+            elif SEVERITIES.index(f.severity) > SEVERITIES.index(before):
+                events.append(Event("escalated", f))
+            else:
+                continue
+            self.announced[f.id] = f.severity
+        return events
+
+
+def summary_line(w: Watcher, drops: int) -> str:
+    """The periodic one-line summary."""
+    v = w.verdicts
+    forbidden = sum(v[k] for k in ("wrong-direction", "unexpected-source", "unexpected-port"))
+    return (
+        f"{w.counts.frames} packets, {w.flows_done} flows done, {w.active} active; "
+        f"allowed {v['allowed']}, forbidden {forbidden}, out-of-scope {v['out-of-scope']}; "
+        f"findings {len(w.announced)}; capture drops {drops}"
+    )

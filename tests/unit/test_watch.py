@@ -1,0 +1,127 @@
+"""The Watcher: live classification with bounded memory, findings announced once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portmatrix.check import run_check
+from portmatrix.decode import decode
+from portmatrix.inventory import load_inventory
+from portmatrix.matrix import load_matrix
+from portmatrix.sources import Capture
+from portmatrix.testing.captures import ether, raw_batch, tcp_session
+from portmatrix.testing.site import N1, N2, USER, write_site
+from portmatrix.watch import Watcher
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = str(ROOT / "captures" / "thoughtspot-demo.pcap")
+DEMO_INVENTORY = str(ROOT / "captures" / "thoughtspot-demo.inventory.yaml")
+SECOND = 1_000_000_000
+
+
+def demo_watcher() -> Watcher:
+    matrix = load_matrix(["thoughtspot"])
+    return Watcher(matrix, load_inventory(DEMO_INVENTORY, matrix))
+
+
+def test_watching_a_capture_gives_the_check_result(small_chunks):
+    w = demo_watcher()
+    events = []
+    for raw in Capture(DEMO).batches():
+        w.add(*decode(raw))
+        events += w.tick()
+    result = w.finish()
+    events += w.tick()
+    check = run_check([DEMO], ["thoughtspot"], DEMO_INVENTORY)
+    assert result.verdict_counts() == check.verdict_counts()
+    assert sorted(f.id for f in result.findings) == sorted(f.id for f in check.findings)
+    flows = {f.id: (f.severity, f.flows, f.packets) for f in check.findings if f.kind == "flow"}
+    assert {
+        f.id: (f.severity, f.flows, f.packets) for f in result.findings if f.kind == "flow"
+    } == flows
+    required = [(c.rule, c.status, c.established, c.failed, c.pairs) for c in check.coverage]
+    assert [
+        (c.rule, c.status, c.established, c.failed, c.pairs) for c in result.coverage
+    ] == required
+    # Every flow finding was announced once, while the capture was read.
+    announced = [e.finding.id for e in events if e.kind == "new"]
+    assert sorted(announced) == sorted(flows)
+
+
+def test_flows_that_are_over_leave_the_table():
+    w = demo_watcher()
+    for raw in Capture(DEMO).batches():
+        w.add(*decode(raw))
+    assert w.active == 40 and w.flows_done == 0
+    w.tick(w.last_ts + 200 * SECOND)  # past the idle timeout of every flow
+    assert w.active == 0 and w.flows_done == 40
+    assert sum(w.verdicts.values()) == 40
+
+
+def test_closed_flows_leave_after_the_grace_not_before(tmp_path):
+    site = write_site(tmp_path)
+    matrix = load_matrix([str(site.matrix)])
+    w = Watcher(matrix, load_inventory(str(site.inventory), matrix), idle=120, grace=5)
+    batch = raw_batch([ether(p) for p in tcp_session(N1, N2, 40000, 7000)])
+    w.add(*decode(batch))
+    w.tick(w.last_ts + 1 * SECOND)
+    assert w.active == 1
+    w.tick(w.last_ts + 6 * SECOND)
+    assert (w.active, w.flows_done) == (0, 1)
+
+
+def test_a_forbidden_flow_is_announced_once_then_again_when_it_gets_worse(tmp_path):
+    site = write_site(tmp_path)
+    matrix = load_matrix([str(site.matrix)])
+    w = Watcher(matrix, load_inventory(str(site.inventory), matrix))
+    session = [ether(p) for p in tcp_session(USER, N1, 40000, 8443, close="open")]
+    w.add(*decode(raw_batch(session[:1])))  # the SYN alone: unanswered so far
+    (first,) = w.tick()
+    assert (first.kind, first.finding.verdict, first.finding.severity) == (
+        "new",
+        "unexpected-port",
+        "info",
+    )
+    assert w.tick() == []  # nothing new: repeats stay quiet
+    w.add(*decode(raw_batch(session[1:], start=2 * SECOND, first_frame=2)))  # answered
+    (second,) = w.tick()
+    assert (second.kind, second.finding.id, second.finding.severity) == (
+        "escalated",
+        first.finding.id,
+        "error",
+    )
+    assert w.tick() == []
+
+
+def test_a_live_allowed_flow_without_answer_yet_is_not_a_failure(tmp_path):
+    site = write_site(tmp_path)
+    matrix = load_matrix([str(site.matrix)])
+    w = Watcher(matrix, load_inventory(str(site.inventory), matrix))
+    syn = [ether(p) for p in tcp_session(N1, N2, 40000, 7000, close="open")][:1]
+    w.add(*decode(raw_batch(syn)))
+    assert w.tick() == []  # in progress: not "allowed but unanswered" yet
+    w.tick(w.last_ts + 200 * SECOND)  # over, never answered: now it is
+    result = w.finish()
+    (finding,) = [f for f in result.findings if f.kind == "flow"]
+    assert (finding.verdict, finding.severity, finding.outcomes) == (
+        "allowed",
+        "error",
+        {"unanswered": 1},
+    )
+
+
+@pytest.mark.parametrize(
+    "text,seconds", [("30s", 30), ("10m", 600), ("2h", 7200), ("1.5", 1.5), ("1d", 86400)]
+)
+def test_durations(text, seconds):
+    from portmatrix.cli import _Duration
+
+    assert _Duration().convert(text, None, None) == seconds
+
+
+def test_bad_duration_is_a_usage_error(run_cli):
+    result = run_cli("watch", "-i", "lo", "--rules", "thoughtspot", "--duration", "soon")
+    assert result.exit_code == 2
+    assert "is not a duration" in result.stderr

@@ -145,6 +145,9 @@ class _Guarded:
     def readinto1(self, buf) -> int:
         return self.stream.readinto1(buf)
 
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
     def readinto(self, buf) -> int:
         """Fill `buf` as far as the stream goes: straight from a plain file, through
         `read` for compressed data (so bytes before damage are not lost)."""

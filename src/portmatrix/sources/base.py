@@ -118,6 +118,9 @@ class HashingReader:
             self.count += len(data)
         return data
 
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
     def readinto1(self, buf) -> int:
         """At most one read of the underlying stream: what a pipe has now."""
         read = getattr(self.raw, "readinto1", self.raw.readinto)

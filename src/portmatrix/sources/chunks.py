@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import select
 import threading
+import time
 
 import numpy as np
 
@@ -39,6 +41,7 @@ class Chunks:
     """
 
     HEADROOM = 1 << 20  # room for a carried tail (an incomplete record) before a block
+    LINGER = 0.05  # seconds a live read gathers more bytes after the first
     AHEAD = 2  # blocks read ahead
 
     def __init__(self, stream, head: bytes, chunk: int | None = None, ahead: bool = False) -> None:
@@ -57,16 +60,34 @@ class Chunks:
     def _read_block(self) -> tuple[np.ndarray, int]:
         block = np.empty(self.HEADROOM + self.chunk, np.uint8)
         view = memoryview(block)[self.HEADROOM :]
+        if self.live:
+            return block, self._read_live(view)
         got = 0
         while got < self.chunk:
-            read = self.stream.readinto1 if self.live else self.stream.readinto
-            n = read(view[got:])
+            n = self.stream.readinto(view[got:])
             if not n:
                 break
             got += n
-            if self.live:
-                break
         return block, got
+
+    def _read_live(self, view) -> int:
+        """A live stream: wait for the first bytes, then gather what else arrives
+        within LINGER seconds (or a chunk), so batches are big enough to decode
+        efficiently and no packet waits longer than that."""
+        got = self.stream.readinto1(view) or 0
+        if not got:
+            return 0
+        deadline = time.monotonic() + self.LINGER
+        fd = self.stream.fileno()
+        while got < self.chunk:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            n = self.stream.readinto1(view[got:])
+            if not n:
+                break
+            got += n
+        return got
 
     def _read_ahead(self) -> None:
         try:

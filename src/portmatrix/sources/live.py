@@ -77,6 +77,38 @@ def kernel_drops(ifaces: list[str]) -> int:
     return total
 
 
+class _Peeked:
+    """An unbuffered pipe whose first bytes were read to see that the capture started."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.first = raw.read(4096) or b""  # dumpcap writes its header once it runs
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def read1(self, n: int = -1) -> bytes:
+        if self.first:
+            out, self.first = self.first, b""
+            return out
+        return self.raw.read(n if n > 0 else 65536) or b""
+
+    read = read1
+
+    def readinto1(self, buf) -> int:
+        if self.first:
+            n = min(len(buf), len(self.first))
+            buf[:n] = self.first[:n]
+            self.first = self.first[n:]
+            return n
+        return self.raw.readinto(buf) or 0
+
+    readinto = readinto1
+
+    def close(self) -> None:
+        self.raw.close()
+
+
 class DumpcapCapture:
     """dumpcap on one or more interfaces, read as batches as packets arrive."""
 
@@ -110,7 +142,8 @@ class DumpcapCapture:
         if buffer_mb:
             cmd += ["-B", str(buffer_mb)]
         self.ifaces = ifaces
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Unbuffered: the reader waits on the pipe itself (select), nothing hides in a buffer.
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         self._stderr: list[bytes] = []
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         # dumpcap writes its section header as soon as the interfaces are open.
@@ -122,12 +155,12 @@ class DumpcapCapture:
             self._stderr.append(line)
 
     def _open(self) -> Capture:
-        first = self.proc.stdout.peek(1) if hasattr(self.proc.stdout, "peek") else b""
-        if not first:
+        stream = _Peeked(self.proc.stdout)
+        if not stream.first:
             self.proc.wait(timeout=10)
             time.sleep(0.1)
             _raise_for(b"".join(self._stderr).decode(errors="replace"), "dumpcap")
-        return Capture("dumpcap:" + ",".join(self.ifaces), stream=self.proc.stdout)
+        return Capture("dumpcap:" + ",".join(self.ifaces), stream=stream)
 
     def batches(self) -> Iterator[RawBatch]:
         yield from self.capture.batches()

@@ -290,11 +290,12 @@ class Watcher:
 
 
 def summary_line(w: Watcher, drops: int) -> str:
-    """The periodic one-line summary."""
-    v = w.verdicts
-    forbidden = sum(v[k] for k in ("wrong-direction", "unexpected-source", "unexpected-port"))
+    """The periodic one-line summary: traffic, flows, findings by verdict, drops."""
+    by_verdict: dict[str, int] = {}
+    for verdict in w.verdict_of.values():
+        by_verdict[verdict] = by_verdict.get(verdict, 0) + 1
+    findings = ", ".join(f"{v} {n}" for v, n in sorted(by_verdict.items())) or "none"
     return (
-        f"{w.counts.frames} packets, {w.flows_done} flows done, {w.active} active; "
-        f"allowed {v['allowed']}, forbidden {forbidden}, out-of-scope {v['out-of-scope']}; "
-        f"findings {len(w.announced)}; capture drops {drops}"
+        f"{w.counts.frames} packets; flows: {w.flows_done} done, {w.active} active; "
+        f"findings: {findings}; interface drops {drops}"
     )

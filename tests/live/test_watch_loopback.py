@@ -248,3 +248,87 @@ def test_unknown_interface_is_exit_2_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("portmatrix: error: -i: unknown interface 'nosuch0'")
     assert "lo" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_no_permission_is_exit_2_with_the_fix():
+    # As nobody, who may not capture (the bundled matrix needs no file nobody can read).
+    command = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "portmatrix",
+        "watch",
+        "-i",
+        "lo",
+        "--rules",
+        "thoughtspot",
+        "--duration",
+        "1s",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "no permission to capture" in result.stderr
+    assert "wireshark" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_without_dumpcap_scapy_captures_and_says_so(tmp_path):
+    (tmp_path / "bin").mkdir()
+    env = dict(os.environ, PATH=str(tmp_path / "bin"))  # no dumpcap on this PATH
+    (tmp_path / "matrix.yaml").write_text(MATRIX)
+    (tmp_path / "inventory.yaml").write_text(INVENTORY)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "portmatrix",
+            "watch",
+            "-i",
+            "lo",
+            "--filter",
+            "net 127.0.0.0/24",
+            "--rules",
+            str(tmp_path / "matrix.yaml"),
+            "--inventory",
+            str(tmp_path / "inventory.yaml"),
+            "--duration",
+            "8s",
+            "--format",
+            "json",
+            "--output",
+            str(tmp_path / "report.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert "dumpcap not found" in proc.stderr.readline()
+    time.sleep(3)  # scapy takes a while to import and start
+    _traffic()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["summary"]["verdicts"]["wrong-direction"] == 1
+    assert report["summary"]["verdicts"]["unexpected-port"] == 1
+
+
+def test_ring_keeps_the_raw_traffic(tmp_path):
+    ring = tmp_path / "ring"
+    proc = _start_watch(
+        tmp_path, "--duration", "5s", "--ring", str(ring), "--ring-files", "3", "--ring-size", "1"
+    )
+    _traffic()
+    proc.communicate(timeout=60)
+    files = sorted(ring.glob("portmatrix*.pcapng"))
+    assert files, "no ring file written"
+    result = subprocess.run(
+        [sys.executable, "-m", "portmatrix", "flows", *map(str, files), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    flows = json.loads(result.stdout)["flows"]
+    assert any(f["responder_port"] == 8443 and f["initiator"] == ADMIN for f in flows)

@@ -60,7 +60,7 @@ def test_every_finding_is_announced_once_in_lines_and_json_lines(tmp_path):
     assert set(ids) == {f.id for f in result.findings}
     news = [line for line in lines if line.startswith("NEW ")]
     assert len(news) == len(result.findings)
-    assert any("packets" in line and "flows done" in line for line in lines)  # summaries
+    assert any("packets; flows:" in line and "findings:" in line for line in lines)  # summaries
     assert result.verdict_counts()["unexpected-port"] == 3
     assert result.traffic.captures[0].path == DEMO
     assert {r["event"]["reason"] for r in records} == {"new"}

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from portmatrix.classify import Classified, classify
 from portmatrix.errors import PortmatrixError
+from portmatrix.filters import FlowFilter
 from portmatrix.findings import (
     SEVERITIES,
     Coverage,
@@ -19,7 +22,7 @@ from portmatrix.findings import (
     matrix_findings,
 )
 from portmatrix.inventory import Inventory, RoleMap, build_role_map, load_inventory
-from portmatrix.lookup import RuleIndex
+from portmatrix.lookup import VERDICTS, RuleIndex
 from portmatrix.matrix import Matrix, load_matrix
 from portmatrix.traffic import Traffic, read_traffic
 
@@ -38,6 +41,7 @@ class Result:
     coverage: list[Coverage]
     known: int = 0  # findings suppressed because the baseline has them
     notices: list[str] = field(default_factory=list)
+    filters: FlowFilter = field(default_factory=lambda: FlowFilter())
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
@@ -87,13 +91,14 @@ def run_check(
     on_batch=None,
     jobs: int = 1,
     dask: str | None = None,
+    filters: FlowFilter | None = None,
 ) -> Result:
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
     known_ids = load_baseline(baseline) if baseline else set()
     traffic = read_traffic(captures, on_batch=on_batch, jobs=jobs, dask=dask)
-    return evaluate(traffic, matrix, inv, known_ids, today)
+    return evaluate(traffic, matrix, inv, known_ids, today, filters)
 
 
 def evaluate(
@@ -102,15 +107,30 @@ def evaluate(
     inv: Inventory | None,
     known_ids: set[str] | frozenset[str] = frozenset(),
     today: dt.date | None = None,
+    filters: FlowFilter | None = None,
 ) -> Result:
     role_map = build_role_map(matrix, inv)
     index = RuleIndex(matrix, today)
+    filters = filters or FlowFilter()
+    if filters.active:
+        keep = filters.traffic_mask(traffic.flows, traffic.first_ts)
+        traffic = replace(traffic, flows=traffic.flows.take(keep))
     cls = classify(traffic.flows, index, role_map)
+    if filters.verdicts or filters.roles:
+        keep = _judged_mask(cls, role_map, filters)
+        traffic = replace(traffic, flows=traffic.flows.take(keep))
+        cls = cls.take(keep)
     notices = traffic.notices()
     findings = flow_findings(
         traffic.flows, cls, role_map, index, several_files=len(traffic.captures) > 1
     )
     cov, cov_findings = coverage(traffic.flows, cls, matrix, traffic.weakened)
+    if filters.narrows_services:
+        cov_findings = []
+        notices.append(
+            "filtered by host, port, verdict or role: the coverage of required "
+            "services is shown for the chosen flows only, without findings"
+        )
     findings += cov_findings + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map)
     order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
@@ -137,7 +157,21 @@ def evaluate(
         cov,
         known=len(findings) - len(new),
         notices=notices,
+        filters=filters,
     )
+
+
+def _judged_mask(cls: Classified, role_map: RoleMap, filters: FlowFilter) -> np.ndarray:
+    keep = np.ones(len(cls.verdict), bool)
+    if filters.verdicts:
+        codes = [VERDICTS.index(v) for v in filters.verdicts]
+        keep &= np.isin(cls.verdict, codes)
+    if filters.roles:
+        wanted = set(filters.roles)
+        sets = range(len(role_map.index.sets))
+        holds = np.array([bool(wanted & role_map.roles_of(i)) for i in sets])
+        keep &= holds[cls.init_roles] | holds[cls.resp_roles]
+    return keep
 
 
 def _role_notices(matrix: Matrix, inv: Inventory | None, role_map: RoleMap) -> list[str]:

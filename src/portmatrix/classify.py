@@ -35,6 +35,19 @@ class Classified:
     answered: np.ndarray  # bool: the responder answered (established, or data both ways)
     failed: np.ndarray  # bool: refused, or a TCP/ICMP attempt left unanswered
 
+    def take(self, index: np.ndarray) -> Classified:
+        """The judgements of the flows at `index` (the decisions stay shared)."""
+        return Classified(
+            self.verdict[index],
+            self.decision[index],
+            self.decisions,
+            self.init_roles[index],
+            self.resp_roles[index],
+            self.heuristic[index],
+            self.answered[index],
+            self.failed[index],
+        )
+
     def counts(self) -> dict[str, int]:
         n = np.bincount(self.verdict, minlength=len(VERDICTS))
         return {v: int(c) for v, c in zip(VERDICTS, n, strict=True)}

@@ -104,6 +104,58 @@ def rules_lint(matrices: tuple[str, ...], inventory: str | None) -> None:
 
 
 _FORMATS_FLOWS = ("table", "csv", "json", "jsonl")
+_VERDICTS = ("allowed", "wrong-direction", "unexpected-source", "unexpected-port", "out-of-scope")
+
+
+def _filter_options(judged: bool):
+    """--since/--until/--host/--port (and for judged flows --verdict/--role)."""
+
+    def decorate(command):
+        options = [
+            click.option(
+                "--since",
+                metavar="TIME",
+                help="Only flows active at or after TIME: ISO 8601 (UTC if no zone) "
+                "or +OFFSET from the capture start (+90s, +10m, +2h).",
+            ),
+            click.option("--until", metavar="TIME", help="Only flows that began by TIME."),
+            click.option(
+                "--host",
+                "hosts",
+                multiple=True,
+                metavar="ADDR|CIDR",
+                help="Only flows with this host at either end (repeatable).",
+            ),
+            click.option(
+                "--port",
+                "ports",
+                multiple=True,
+                type=click.IntRange(0, 65535),
+                help="Only flows with this port at either end (repeatable).",
+            ),
+        ]
+        if judged:
+            options += [
+                click.option(
+                    "--verdict",
+                    "verdicts",
+                    multiple=True,
+                    type=click.Choice(_VERDICTS),
+                    help="Only flows with this verdict.",
+                ),
+                click.option(
+                    "--role",
+                    "roles",
+                    multiple=True,
+                    metavar="ROLE",
+                    help="Only flows with this role at either end.",
+                ),
+            ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def _reading_options(command):
@@ -140,15 +192,10 @@ def _reading_options(command):
     help="Write here instead of standard output.",
 )
 @_reading_options
-def flows_cmd(
-    captures: tuple[str, ...],
-    fmt: str,
-    output: str | None,
-    jobs: int,
-    dask: str | None,
-    quiet: bool,
-) -> None:
+@_filter_options(judged=False)
+def flows_cmd(captures, fmt, output, jobs, dask, quiet, since, until, hosts, ports) -> None:
     """List the flows in captures (pcap, pcapng, .gz, or - for stdin)."""
+    from portmatrix.filters import FlowFilter
     from portmatrix.report.flow_rows import flow_columns
     from portmatrix.report.flows_view import FORMATS
     from portmatrix.report.progress import progress
@@ -158,6 +205,10 @@ def flows_cmd(
     paths = expand_inputs(captures)
     with progress(total_size(paths), not quiet) as on_batch:
         traffic = read_traffic(paths, on_batch=on_batch, jobs=jobs, dask=dask)
+    chosen = FlowFilter(since, until, hosts, ports)
+    if chosen.active:
+        traffic.flows = traffic.flows.take(chosen.traffic_mask(traffic.flows, traffic.first_ts))
+        traffic.filters = chosen
     columns = flow_columns(traffic.flows, several_files=len(paths) > 1)
     _write(FORMATS[fmt](columns, traffic), output)
 
@@ -214,12 +265,30 @@ _FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown")
     help="A previous JSON report: show only findings that are not in it.",
 )
 @_reading_options
+@_filter_options(judged=True)
 def check_cmd(
-    captures, rules_, inventory, fmt, output, fail_on, flows_out, baseline, jobs, dask, quiet
+    captures,
+    rules_,
+    inventory,
+    fmt,
+    output,
+    fail_on,
+    flows_out,
+    baseline,
+    jobs,
+    dask,
+    quiet,
+    since,
+    until,
+    hosts,
+    ports,
+    verdicts,
+    roles,
 ) -> None:
     """Check captures against the matrix: a verdict for every flow, coverage of
     required services, findings by severity. Exit 0 clean, 1 findings, 2 bad input."""
     from portmatrix.check import run_check
+    from portmatrix.filters import FlowFilter
     from portmatrix.report import CHECK_FORMATS
     from portmatrix.report.progress import progress
     from portmatrix.report.verdict_flows import FLOW_EXPORTS
@@ -234,7 +303,14 @@ def check_cmd(
     paths = expand_inputs(captures)
     with progress(total_size(paths), not quiet) as on_batch:
         result = run_check(
-            paths, list(rules_), inventory, baseline, on_batch=on_batch, jobs=jobs, dask=dask
+            paths,
+            list(rules_),
+            inventory,
+            baseline,
+            on_batch=on_batch,
+            jobs=jobs,
+            dask=dask,
+            filters=FlowFilter(since, until, hosts, ports, verdicts, roles),
         )
     if fmt == "text":
         tty = output is None and sys.stdout.isatty()

@@ -534,6 +534,10 @@ class Flows:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
 
+    def take(self, index: np.ndarray) -> Flows:
+        """The flows at `index` (indices or a boolean mask)."""
+        return Flows({k: v[index] for k, v in self.cols.items()}, self.fragments_unresolved)
+
     @classmethod
     def from_records(cls, rec: Records, fragments_unresolved: int = 0) -> Flows:
         n = len(rec)

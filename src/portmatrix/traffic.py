@@ -25,6 +25,7 @@ class Traffic:
     counts: DecodeCounts
     captures: list[CaptureInfo] = field(default_factory=list)
     collisions: int = 0
+    filters: object = None  # the FlowFilter the flows were narrowed by, if any
 
     @property
     def flow_count(self) -> int:

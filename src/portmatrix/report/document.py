@@ -4,7 +4,9 @@ every other check report.
 Fields (schema_version 1):
   tool            {"name", "version"}
   inputs          captures (path, format, size, sha256, frames, truncated, drops,
-                  interfaces), rules (files), matrix (name), inventory (path or null)
+                  interfaces), rules (files), matrix (name), inventory (path or null),
+                  filters (the narrowing asked for: since, until, hosts, ports, verdicts,
+                  roles; {} when none)
   summary         packets, flows, verdicts (count per verdict), findings (count per
                   severity), known_findings (suppressed by --baseline),
                   time_window {first, last} (ISO 8601 UTC)
@@ -46,6 +48,7 @@ def document(result: Result) -> dict:
             "rules": result.matrix.files,
             "matrix": result.matrix.name,
             "inventory": result.inventory.file if result.inventory else None,
+            "filters": result.filters.describe() if getattr(result, "filters", None) else {},
         },
         "summary": {
             "packets": t.packets,

@@ -45,6 +45,8 @@ def render_table(columns: dict[str, list], traffic) -> str:
 def summary_lines(traffic, flows: int) -> list[str]:
     out = [f"{flows} flows from {traffic.packets} frames in {len(traffic.captures)} file(s)"]
     out += [f"  {line}" for line in decode_summary(traffic.counts)]
+    if traffic.filters:
+        out.append(f"filters: {traffic.filters.describe()}")
     out += [f"notice: {n}" for n in traffic.notices()]
     return out
 
@@ -59,6 +61,7 @@ def render_csv(columns: dict[str, list], traffic) -> str:
 
 def render_json(columns: dict[str, list], traffic) -> str:
     doc = {
+        "filters": traffic.filters.describe() if traffic.filters else {},
         "inputs": inputs_summary(traffic),
         "flows": rows(columns),
         "decode": decode_document(traffic.counts),

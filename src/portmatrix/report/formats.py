@@ -129,6 +129,8 @@ def render_markdown(result: Result) -> str:
         f"- rules: {', '.join(doc['inputs']['rules'])}; inventory: "
         f"{doc['inputs']['inventory'] or 'none'}"
     )
+    if doc["inputs"]["filters"]:
+        lines.append(f"- filters: {_md(json.dumps(doc['inputs']['filters']))}")
     if s["time_window"]:
         lines.append(f"- window: {s['time_window']['first']} → {s['time_window']['last']}")
     lines.append(

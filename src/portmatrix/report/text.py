@@ -82,6 +82,15 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
             2,
             first="capture ",
         )
+    if inputs["filters"]:
+        para(
+            ", ".join(
+                f"{k} {v if isinstance(v, str) else ' '.join(map(str, v))}"
+                for k, v in inputs["filters"].items()
+            ),
+            2,
+            first="filters ",
+        )
     if s["time_window"]:
         para(f"{s['time_window']['first']} → {s['time_window']['last']}", 2, first="window  ")
     d = doc["decode"]

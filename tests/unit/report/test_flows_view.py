@@ -91,7 +91,8 @@ def test_csv_header_is_the_column_list_and_rows_round_trip(traffic):
 
 def test_json_includes_flows_buckets_inputs_and_notices(traffic):
     doc = json.loads(render("json", traffic))
-    assert set(doc) == {"inputs", "flows", "decode", "notices"}
+    assert set(doc) == {"inputs", "flows", "decode", "notices", "filters"}
+    assert doc["filters"] == {}  # none asked for
     assert [set(f) for f in doc["flows"]] == [set(COLUMNS)] * 2
     assert doc["flows"][0]["packets_fwd"] == 5
     assert doc["decode"]["frames"] == 12 and doc["decode"]["ip"] == 9

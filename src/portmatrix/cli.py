@@ -209,7 +209,7 @@ def flows_cmd(captures, fmt, output, jobs, dask, quiet, since, until, hosts, por
     if chosen.active:
         traffic.flows = traffic.flows.take(chosen.traffic_mask(traffic.flows, traffic.first_ts))
         traffic.filters = chosen
-    columns = flow_columns(traffic.flows, several_files=len(paths) > 1)
+    columns = flow_columns(traffic.flows, len(paths) > 1, traffic.captures)
     _write(FORMATS[fmt](columns, traffic), output)
 
 

@@ -144,15 +144,22 @@ def read_traffic(
         parts = _in_processes(jobs, ids, paths, on_batch)
     else:
         parts = (read_file(i, p, on_batch) for i, p in zip(ids, paths, strict=True))
+    parts = list(parts)
     table = FlowTable()
     counts = DecodeCounts()
-    infos = []
-    for part, part_counts, info in parts:
+    # Merge in time order (files from several sensors, or given out of order); the
+    # reports list the inputs as given.
+    for part, part_counts, _ in sorted(parts, key=_first_packet):
         table.merge(part)
         counts.add(part_counts)
-        infos.append(info)
+    infos = [info for _, _, info in parts]
     counts.check()
     return Traffic(flows=table.finish(), counts=counts, captures=infos, collisions=table.collisions)
+
+
+def _first_packet(part) -> int:
+    rec = part[0].rec
+    return int(rec["first_ts"].min()) if len(rec) else 0
 
 
 def _in_processes(jobs, ids, paths, on_batch):

@@ -21,6 +21,8 @@ Columns, in order (DESIGN.md "Flows"):
   frames          first frame numbers of the flow (for evidence), "file:frame" when
                   several files were read. An ICMP error tied to the flow is among its
                   frames but, as in tshark's conversation table, not in its packets.
+  interface       the capture interface the flow was first seen on (pcapng if_name), ""
+                  when the capture does not name it
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ COLUMNS = (
     "icmp_error",
     "encap",
     "frames",
+    "interface",
 )
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
 
@@ -72,8 +75,9 @@ def address_texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:
     return [names[i] for i in inverse.reshape(-1).tolist()]
 
 
-def flow_columns(flows: Flows, several_files: bool = False) -> dict[str, list]:
-    """Every export column as a list (numbers stay numbers)."""
+def flow_columns(flows: Flows, several_files: bool = False, captures=None) -> dict[str, list]:
+    """Every export column as a list (numbers stay numbers). `captures` (the inputs'
+    CaptureInfo, in file order) names the interfaces."""
     f = flows
     n = len(f)
     icmp = np.isin(f["proto"], (1, 58))
@@ -113,7 +117,20 @@ def flow_columns(flows: Flows, several_files: bool = False) -> dict[str, list]:
         "icmp_error": err,
         "encap": [ENCAPS[e] for e in f["encap"].tolist()],
         "frames": frames,
+        "interface": _interface_names(f, captures),
     }
+
+
+def _interface_names(f: Flows, captures) -> list[str]:
+    """The name of the interface each flow was first seen on ("" when unnamed)."""
+    names: dict[tuple[int, int], str] = {}
+    for file, cap in enumerate(captures or ()):
+        for i, iface in enumerate(cap.interfaces):
+            names[(file, i)] = iface.name
+    return [
+        names.get((file, iface), "")
+        for file, iface in zip(f["file0"].tolist(), f["iface"].tolist(), strict=True)
+    ]
 
 
 def rows(columns: dict[str, list]) -> list[dict]:

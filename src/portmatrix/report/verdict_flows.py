@@ -9,7 +9,8 @@ from portmatrix.report.flows_view import render_csv, render_json
 
 
 def verdict_columns(result: Result) -> dict[str, list]:
-    columns = flow_columns(result.traffic.flows, several_files=len(result.traffic.captures) > 1)
+    captures = result.traffic.captures
+    columns = flow_columns(result.traffic.flows, len(captures) > 1, captures)
     cls = result.classified
     decisions = cls.decisions
     columns["verdict"] = [VERDICTS[v] for v in cls.verdict.tolist()]

@@ -509,3 +509,81 @@ def watch_cmd(
         )
         sys.exit(ExitCode.BAD_INPUT)
     sys.exit(result.exit_code(fail_on))
+
+
+@main.command("evidence")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.option(
+    "--finding",
+    "finding_ids",
+    multiple=True,
+    metavar="ID",
+    help="The packets of this finding (an id from a check report; repeatable).",
+)
+@click.option(
+    "--verdict",
+    "verdicts",
+    multiple=True,
+    type=click.Choice(_VERDICTS),
+    help="The packets of every flow with this verdict.",
+)
+@click.option(
+    "--flow",
+    "flow_specs",
+    multiple=True,
+    metavar='"PROTO A:P -> B:Q"',
+    help='The packets of this flow, e.g. "tcp 10.0.0.1:40000 -> 10.0.0.2:22".',
+)
+@click.option(
+    "--rules",
+    "rules_",
+    multiple=True,
+    metavar="NAME|PATH",
+    help="The matrix (needed with --finding and --verdict).",
+)
+@click.option("--inventory", type=click.Path(dir_okay=False))
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The evidence pcapng; a sidecar OUTPUT.json says where each packet came from.",
+)
+def evidence_cmd(captures, finding_ids, verdicts, flow_specs, rules_, inventory, output) -> None:
+    """Write the packets of chosen flows (both directions, the ICMP errors about them)
+    from the captures into one pcapng, in time order, with a JSON sidecar."""
+    import numpy as np
+
+    from portmatrix.evidence import flows_matching, flows_of_findings, write_evidence
+    from portmatrix.sources import expand_inputs
+
+    if not (finding_ids or verdicts or flow_specs):
+        raise click.UsageError("choose flows with --finding, --verdict or --flow")
+    if (finding_ids or verdicts) and not rules_:
+        raise click.UsageError("--finding and --verdict need --rules (and --inventory)")
+    paths = expand_inputs(captures)
+    findings: list[dict] = []
+    if rules_:
+        from portmatrix.check import run_check
+
+        result = run_check(paths, list(rules_), inventory)
+        flows = result.traffic.flows
+        chosen, findings = flows_of_findings(result, list(finding_ids))
+        if verdicts:
+            from portmatrix.lookup import VERDICTS
+
+            codes = [VERDICTS.index(v) for v in verdicts]
+            chosen |= np.isin(result.classified.verdict, codes)
+    else:
+        from portmatrix.traffic import read_traffic
+
+        flows = read_traffic(paths).flows
+        chosen = np.zeros(len(flows), bool)
+    for spec in flow_specs:
+        chosen |= flows_matching(flows, spec)
+    doc = write_evidence(output, paths, flows.take(chosen), findings)
+    click.echo(
+        f"{len(doc['packets'])} packets of {len(doc['flows'])} flows written to "
+        f"{output} (sources and frames in {output}.json)",
+        err=True,
+    )

@@ -123,26 +123,40 @@ def _dir_of(first: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return padded[first]
 
 
+def flow_key(s_hi, s_lo, sport, d_hi, d_lo, dport, proto, icmp_req):
+    """The flow key of packets (or flows) given by their two ends, whichever way round:
+    (hash, whether the ends were swapped into canonical order, the canonical
+    a_hi, a_lo, a_port, b_hi, b_lo, b_port). Side A is the smaller (address, port)."""
+    swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
+    a_hi, b_hi = np.where(swap, d_hi, s_hi), np.where(swap, s_hi, d_hi)
+    a_lo, b_lo = np.where(swap, d_lo, s_lo), np.where(swap, s_lo, d_lo)
+    a_port, b_port = np.where(swap, dport, sport), np.where(swap, sport, dport)
+    word = (
+        (np.asarray(proto).astype(np.uint64) << np.uint64(48))
+        | (a_port.astype(np.uint64) << np.uint64(32))
+        | (b_port.astype(np.uint64) << np.uint64(16))
+        | (np.asarray(icmp_req) + 1).astype(np.uint64)
+    )
+    return mix(a_hi, a_lo, b_hi, b_lo, word), swap, (a_hi, a_lo, a_port, b_hi, b_lo, b_port)
+
+
 def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     """Cut decoded rows into flow records (see the module docstring)."""
     n = len(rows)
     if not n:
         return Records.empty()
-    s_hi, s_lo, d_hi, d_lo = rows.src_hi, rows.src_lo, rows.dst_hi, rows.dst_lo
-    sport, dport = rows.sport, rows.dport
-    swap = (s_hi > d_hi) | ((s_hi == d_hi) & ((s_lo > d_lo) | ((s_lo == d_lo) & (sport > dport))))
-    direction = swap.astype(np.int8)  # 0: sent by side A
-    a_hi, b_hi = np.where(swap, d_hi, s_hi), np.where(swap, s_hi, d_hi)
-    a_lo, b_lo = np.where(swap, d_lo, s_lo), np.where(swap, s_lo, d_lo)
-    a_port, b_port = np.where(swap, dport, sport), np.where(swap, sport, dport)
     icmp_req = rows.icmp_req
-    word = (
-        (rows.proto.astype(np.uint64) << np.uint64(48))
-        | (a_port.astype(np.uint64) << np.uint64(32))
-        | (b_port.astype(np.uint64) << np.uint64(16))
-        | (icmp_req + 1).astype(np.uint64)
+    h, swap, (a_hi, a_lo, a_port, b_hi, b_lo, b_port) = flow_key(
+        rows.src_hi,
+        rows.src_lo,
+        rows.sport,
+        rows.dst_hi,
+        rows.dst_lo,
+        rows.dport,
+        rows.proto,
+        icmp_req,
     )
-    h = mix(a_hi, a_lo, b_hi, b_lo, word)
+    direction = swap.astype(np.int8)  # 0: sent by side A
     order = np.argsort(h, kind="stable")  # rows stay in file order within a key
     h = h[order]
     key_cols = {

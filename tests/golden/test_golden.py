@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from portmatrix import __version__
 from portmatrix.testing import golden
 
 CASES = golden.cases()
@@ -85,6 +86,7 @@ def test_readme_shows_the_real_demo_output():
     assert block, "README lost the demo output block"
     shown = block.group(1)
     actual = (golden.GOLDEN / "thoughtspot-demo" / "report.txt").read_text(encoding="utf-8")
+    actual = actual.replace("portmatrix VERSION", f"portmatrix {__version__}")
     assert shown.strip() == actual.strip(), "update the README's demo output"
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from portmatrix import __version__
 from portmatrix.check import Result
 from portmatrix.report.document import document
 
@@ -63,6 +64,7 @@ def ecs_finding(finding: dict, ruleset: str, when: str | None = None) -> dict:
         "rule": {"id": finding["rule"] or None, "ruleset": ruleset},
         "network": {"transport": ECS_TRANSPORT.get(finding["proto"], finding["proto"]) or None},
         "labels": {"severity": finding["severity"], "finding_kind": finding["kind"]},
+        "observer": {"product": "portmatrix", "version": __version__},
         "portmatrix": {
             k: finding[k]
             for k in (
@@ -119,7 +121,12 @@ def _md(text) -> str:
 def render_markdown(result: Result) -> str:
     doc = document(result)
     s = doc["summary"]
-    lines = [f"## portmatrix check — {doc['inputs']['matrix']}", ""]
+    lines = [
+        f"## portmatrix check — {doc['inputs']['matrix']}",
+        "",
+        f"Made by portmatrix {doc['tool']['version']}.",
+        "",
+    ]
     for cap in doc["inputs"]["captures"]:
         lines.append(
             f"- capture `{_md(cap['path'])}` ({cap['format']}, {cap['frames']} "

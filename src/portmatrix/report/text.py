@@ -73,12 +73,12 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
     para(
         f"matrix {', '.join(inputs['rules'])}; inventory {inputs['inventory'] or 'none'}",
         0,
-        first="portmatrix check — ",
+        first=f"portmatrix {doc['tool']['version']} check — ",
     )
     for cap in inputs["captures"]:
         para(
             f"{cap['path']}: {cap['format']}, {_size(cap['size'])}, {cap['frames']} frames, "
-            f"sha256 {cap['sha256'][:16]}…",
+            f"sha256 {cap['sha256']}",
             2,
             first="capture ",
         )

@@ -43,13 +43,23 @@ def render(capture: str, inventory: str) -> dict[str, str]:
     result = run_check([capture], ["thoughtspot"], inventory, today=TODAY)
     doc = json.loads(formats.render_json(result))
     doc.pop("tool")
+    from portmatrix import __version__
+
+    def canonical(text: str) -> str:  # goldens do not change with the version
+        return text.replace(f"portmatrix {__version__}", "portmatrix VERSION").replace(
+            f'"version": "{__version__}"', '"version": "VERSION"'
+        )
+
     return {
-        "report.txt": render_text(result),
-        "report.json": json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
-        "findings.jsonl": formats.render_jsonl(result),
-        "findings.csv": formats.render_csv(result),
-        "report.md": formats.render_markdown(result),
-        "flows.csv": render_flows(result, "flows.csv"),
+        k: canonical(v)
+        for k, v in {
+            "report.txt": render_text(result),
+            "report.json": json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+            "findings.jsonl": formats.render_jsonl(result),
+            "findings.csv": formats.render_csv(result),
+            "report.md": formats.render_markdown(result),
+            "flows.csv": render_flows(result, "flows.csv"),
+        }.items()
     }
 
 

@@ -4,12 +4,14 @@ findings per severity, inputs and a one-line summary."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 
 import pytest
 from scapy.layers.inet import TCP
 
+from portmatrix import __version__
 from portmatrix.check import run_check
 from portmatrix.report import text as text_module
 from portmatrix.report.text import render_text
@@ -80,10 +82,11 @@ def test_colour_only_when_asked(demo):
 def test_header_findings_coverage_summary(demo):
     text = render_text(demo)
     lines = text.splitlines()
-    assert lines[0].startswith("portmatrix check — matrix thoughtspot (bundled)")
+    assert lines[0].startswith(f"portmatrix {__version__} check — matrix thoughtspot (bundled)")
     flat = " ".join(text.split())  # lines are wrapped at 80 columns
     assert "capture captures/thoughtspot-demo.pcap: pcap, 21.4 kB, 268 frames" in flat
-    assert "sha256 14d8a0660f6c082b…" in flat
+    digest = hashlib.sha256(Path(demo.traffic.captures[0].path).read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in flat  # in full: a report must match its evidence
     assert "ERRORS (9)" in lines and "WARNINGS (1)" in lines and "INFOS (2)" in lines
     assert lines.index("ERRORS (9)") < lines.index("WARNINGS (1)") < lines.index("INFOS (2)")
     assert "Required services" in lines

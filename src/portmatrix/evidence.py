@@ -1,0 +1,313 @@
+"""Evidence: the packets of chosen flows, out of the original captures into one pcapng.
+
+One more pass over the inputs, decoded as for the check: a packet belongs to a
+chosen flow when it has the flow's key (either direction; ICMP errors quoting
+the flow have it too) and falls within the flow's time span. Packets keep
+their original timestamps and link types (one interface per source file and
+interface) and come out in time order. A sidecar JSON says, for every packet,
+which file and frame it came from, with the SHA-256 of each source file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from portmatrix import __version__
+from portmatrix.decode import decode
+from portmatrix.errors import PortmatrixError
+from portmatrix.flows import Flows, flow_key
+from portmatrix.reassembly import FragmentPorts
+from portmatrix.report.flow_rows import PROTO_NAMES, address_texts, iso
+from portmatrix.sources import Capture
+from portmatrix.sources.base import CaptureInfo
+
+_FLOW = re.compile(
+    r"^\s*(?P<proto>\w+)\s+(?P<a>\S+?):(?P<ap>\d+)\s*->\s*(?P<b>\S+?):(?P<bp>\d+)\s*$"
+)
+_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}
+
+
+@dataclass
+class Packet:
+    ts: int
+    file: int
+    frame: int
+    iface: int
+    linktype: int
+    wirelen: int
+    data: bytes
+
+
+def parse_flow(spec: str) -> tuple[int, str, int, str, int]:
+    """ "tcp 10.0.0.1:40000 -> 10.0.0.2:22" (IPv6 in brackets: [fd00::1]:22)."""
+    m = _FLOW.match(spec)
+    proto = m and (
+        _NUMBERS.get(m["proto"].lower()) or (int(m["proto"]) if m["proto"].isdigit() else None)
+    )
+    if not m or proto is None:
+        raise PortmatrixError(
+            f"{spec!r} is not a flow",
+            where="--flow",
+            hint='write it as "tcp 10.0.0.1:40000 -> 10.0.0.2:22"',
+        )
+    return proto, m["a"].strip("[]"), int(m["ap"]), m["b"].strip("[]"), int(m["bp"])
+
+
+def flows_matching(flows: Flows, spec: str) -> np.ndarray:
+    """Flows with these ends, whichever side opened."""
+    import ipaddress
+
+    from portmatrix.addresses import to_int
+
+    proto, a, ap, b, bp = parse_flow(spec)
+    try:
+        a_int, b_int = (to_int(ipaddress.ip_address(x)) for x in (a, b))
+    except ValueError:
+        raise PortmatrixError(
+            f"{spec!r} has an address that is not one",
+            where="--flow",
+            hint='write it as "tcp 10.0.0.1:40000 -> 10.0.0.2:22"',
+        ) from None
+
+    def at(side: str, value: int, port: int) -> np.ndarray:
+        return (
+            (flows[f"{side}_hi"] == np.uint64(value >> 64))
+            & (flows[f"{side}_lo"] == np.uint64(value & (2**64 - 1)))
+            & (flows[f"{side}_port"] == port)
+        )
+
+    same = flows["proto"] == proto
+    return same & (
+        (at("init", a_int, ap) & at("resp", b_int, bp))
+        | (at("init", b_int, bp) & at("resp", a_int, ap))
+    )
+
+
+def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[CaptureInfo]]:
+    """The packets of `chosen` flows from the captures, in time order."""
+    keys, _, _ = flow_key(
+        chosen["init_hi"],
+        chosen["init_lo"],
+        chosen["init_port"],
+        chosen["resp_hi"],
+        chosen["resp_lo"],
+        chosen["resp_port"],
+        chosen["proto"],
+        chosen["icmp_req"],
+    )
+    order = np.argsort(keys)
+    keys, first, last = keys[order], chosen["first_ts"][order], chosen["last_ts"][order]
+    packets: list[Packet] = []
+    infos = []
+    for file_id, path in enumerate(paths):
+        capture = Capture(path)
+        fragments = FragmentPorts()
+        for raw in capture.batches():
+            rows, _ = decode(raw)
+            if not len(rows):
+                continue
+            fragments.resolve(rows)
+            h, _, _ = flow_key(
+                rows.src_hi,
+                rows.src_lo,
+                rows.sport,
+                rows.dst_hi,
+                rows.dst_lo,
+                rows.dport,
+                rows.proto,
+                rows.icmp_req,
+            )
+            pos = np.searchsorted(keys, h)
+            hit = np.zeros(len(h), bool)
+            # A key may stand for several chosen flows (port reuse): try each.
+            while True:
+                inside = pos < len(keys)
+                at = np.minimum(pos, len(keys) - 1)
+                same = inside & (keys[at] == h)
+                if not same.any():
+                    break
+                hit |= same & (rows.ts >= first[at]) & (rows.ts <= last[at])
+                pos = np.where(same, pos + 1, len(keys))
+            frames = np.unique(rows.frame[hit])  # a tunnelled frame has two rows
+            index = frames - raw.frame[0]
+            for i in index.tolist():
+                off, cap = int(raw.offset[i]), int(raw.caplen[i])
+                packets.append(
+                    Packet(
+                        int(raw.ts[i]),
+                        file_id,
+                        int(raw.frame[i]),
+                        int(raw.iface[i]),
+                        int(raw.linktype[i]),
+                        int(raw.wirelen[i]),
+                        raw.data[off : off + cap].tobytes(),
+                    )
+                )
+        infos.append(capture.info)
+    packets.sort(key=lambda p: (p.ts, p.file, p.frame))
+    return packets, infos
+
+
+def _block(btype: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    length = len(body) + 12
+    return struct.pack("<II", btype, length) + body + struct.pack("<I", length)
+
+
+def _option(code: int, value: bytes) -> bytes:
+    return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def write_pcapng(path: str, packets: list[Packet], infos: list[CaptureInfo]) -> None:
+    """One pcapng: an interface per (source file, interface) used, ns timestamps."""
+    interfaces: dict[tuple[int, int], int] = {}
+    blocks = [
+        _block(
+            0x0A0D0D0A,
+            struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)
+            + _option(4, f"portmatrix {__version__} evidence".encode())
+            + _option(0, b""),
+        )
+    ]
+    for p in packets:
+        if (p.file, p.iface) not in interfaces:
+            interfaces[(p.file, p.iface)] = len(interfaces)
+            names = infos[p.file].interfaces
+            name = names[p.iface].name if 0 <= p.iface < len(names) else ""
+            label = f"{Path(infos[p.file].path).name}:{name or p.iface}"
+            blocks.append(
+                _block(
+                    1,
+                    struct.pack("<HHI", p.linktype, 0, 0)
+                    + _option(2, label.encode())
+                    + _option(9, b"\x09")
+                    + _option(0, b""),
+                )
+            )
+        ticks = p.ts
+        blocks.append(
+            _block(
+                6,
+                struct.pack(
+                    "<IIIII",
+                    interfaces[(p.file, p.iface)],
+                    ticks >> 32,
+                    ticks & 0xFFFFFFFF,
+                    len(p.data),
+                    p.wirelen,
+                )
+                + p.data,
+            )
+        )
+    try:
+        with open(path, "wb") as fh:
+            fh.writelines(blocks)
+    except OSError as exc:
+        raise PortmatrixError(
+            f"cannot write: {exc.strerror}", file=path, where="--output"
+        ) from None
+
+
+def sidecar(
+    path: str, packets: list[Packet], infos: list[CaptureInfo], chosen: Flows, findings: list[dict]
+) -> dict:
+    """What the evidence file holds and where every packet came from."""
+    counts = (
+        np.bincount([p.file for p in packets], minlength=len(infos))
+        if packets
+        else np.zeros(len(infos), int)
+    )
+    times = iso(np.array([p.ts for p in packets], np.int64)) if packets else []
+    return {
+        "tool": {"name": "portmatrix", "version": __version__},
+        "evidence": path,
+        "sources": [
+            {"path": info.path, "sha256": info.sha256, "packets": int(n)}
+            for info, n in zip(infos, counts, strict=True)
+        ],
+        "findings": findings,
+        "flows": [
+            {
+                "proto": PROTO_NAMES.get(int(p), str(p)),
+                "initiator": a,
+                "initiator_port": int(ap),
+                "responder": b,
+                "responder_port": int(bp),
+            }
+            for p, a, ap, b, bp in zip(
+                chosen["proto"].tolist(),
+                address_texts(chosen["init_hi"], chosen["init_lo"]),
+                chosen["init_port"].tolist(),
+                address_texts(chosen["resp_hi"], chosen["resp_lo"]),
+                chosen["resp_port"].tolist(),
+                strict=True,
+            )
+        ],
+        "packets": [
+            {"n": i + 1, "file": infos[p.file].path, "frame": p.frame, "time": str(t)}
+            for i, (p, t) in enumerate(zip(packets, times, strict=True))
+        ],
+    }
+
+
+def write_evidence(path: str, paths: list[str], chosen: Flows, findings: list[dict]) -> dict:
+    packets, infos = extract(paths, chosen)
+    if not packets:
+        raise PortmatrixError(
+            "no packet belongs to the chosen flows",
+            where="--output",
+            hint="check the finding ids, verdicts or flow given",
+        )
+    write_pcapng(path, packets, infos)
+    doc = sidecar(path, packets, infos, chosen, findings)
+    with open(path + ".json", "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    return doc
+
+
+def flows_of_findings(result, ids: list[str]) -> tuple[np.ndarray, list[dict]]:
+    """Which flows the findings `ids` of a check result stand for (a flow finding: its
+    flows; a coverage finding: the rule's failed attempts), and those findings."""
+    from portmatrix.classify import matrix_port
+    from portmatrix.lookup import VERDICTS
+
+    by_id = {f.id: f for f in result.findings}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise PortmatrixError(
+            f"no finding {', '.join(missing)} in this check",
+            where="--finding",
+            hint="take ids from a report of the same captures and matrix",
+        )
+    flows, cls = result.traffic.flows, result.classified
+    verdict = np.array(VERDICTS, dtype=object)[cls.verdict]
+    init = np.array(address_texts(flows["init_hi"], flows["init_lo"]), dtype=object)
+    resp = np.array(address_texts(flows["resp_hi"], flows["resp_lo"]), dtype=object)
+    proto = np.array([PROTO_NAMES.get(p, str(p)) for p in flows["proto"].tolist()], dtype=object)
+    port = matrix_port(flows)
+    chosen = np.zeros(len(flows), bool)
+    for fid in ids:
+        f = by_id[fid]
+        if f.kind == "flow":
+            mine = (
+                (verdict == f.verdict)
+                & (init == f.initiator)
+                & (resp == f.responder)
+                & (proto == f.proto)
+            )
+            if f.port is not None:
+                mine &= port == f.port
+            if f.verdict == "allowed":
+                mine &= cls.failed
+            chosen |= mine
+        elif f.kind == "coverage":
+            covering = [k for k, d in enumerate(cls.decisions) if f.rule in d.covers]
+            chosen |= np.isin(cls.decision, covering) & cls.failed
+    return chosen, [by_id[i].to_dict() for i in ids]

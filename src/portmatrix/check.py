@@ -92,12 +92,19 @@ def run_check(
     jobs: int = 1,
     dask: str | None = None,
     filters: FlowFilter | None = None,
+    zeek: bool = False,
 ) -> Result:
+    """`captures` are capture files, or Zeek conn.log files when `zeek`."""
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
     known_ids = load_baseline(baseline) if baseline else set()
-    traffic = read_traffic(captures, on_batch=on_batch, jobs=jobs, dask=dask)
+    if zeek:
+        from portmatrix.sources.zeeklog import read_conn_logs
+
+        traffic = read_conn_logs(captures)
+    else:
+        traffic = read_traffic(captures, on_batch=on_batch, jobs=jobs, dask=dask)
     return evaluate(traffic, matrix, inv, known_ids, today, filters)
 
 

@@ -228,7 +228,15 @@ _FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown")
 
 
 @main.command("check")
-@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.argument("captures", nargs=-1, metavar="CAPTURE...")
+@click.option(
+    "--zeek",
+    "zeek_logs",
+    multiple=True,
+    type=click.Path(),
+    help="Zeek conn.log files (TSV or JSON, .gz, rotated: a folder or glob) as "
+    "the flows, instead of captures.",
+)
 @click.option(
     "--rules",
     "rules_",
@@ -268,6 +276,7 @@ _FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown")
 @_filter_options(judged=True)
 def check_cmd(
     captures,
+    zeek_logs,
     rules_,
     inventory,
     fmt,
@@ -300,7 +309,9 @@ def check_cmd(
             where="--flows",
             file=flows_out,
         )
-    paths = expand_inputs(captures)
+    if bool(captures) == bool(zeek_logs):
+        raise click.UsageError("give capture files, or Zeek conn.log files with --zeek")
+    paths = expand_inputs(captures or zeek_logs)
     with progress(total_size(paths), not quiet) as on_batch:
         result = run_check(
             paths,
@@ -311,6 +322,7 @@ def check_cmd(
             jobs=jobs,
             dask=dask,
             filters=FlowFilter(since, until, hosts, ports, verdicts, roles),
+            zeek=bool(zeek_logs),
         )
     if fmt == "text":
         tty = output is None and sys.stdout.isatty()

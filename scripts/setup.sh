@@ -14,6 +14,11 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v dumpcap >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
+if [ -n "$extras" ]; then
+    # The tests also replay traffic and render the HTML report in a real browser.
+    command -v tcpreplay >/dev/null 2>&1 || need+=(tcpreplay)
+    command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"

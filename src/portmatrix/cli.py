@@ -224,7 +224,7 @@ def _write(text: str, output: str | None) -> None:
         raise PortmatrixError(f"cannot write: {exc.strerror}", file=output) from None
 
 
-_FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown")
+_FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown", "html")
 
 
 @main.command("check")

@@ -18,10 +18,17 @@ def _lazy(name):
     return render
 
 
+def _html(result):
+    from portmatrix.report.html import render_html
+
+    return render_html(result)
+
+
 CHECK_FORMATS = {
     "text": _text,
     "json": _lazy("render_json"),
     "jsonl": _lazy("render_jsonl"),
     "csv": _lazy("render_csv"),
     "markdown": _lazy("render_markdown"),
+    "html": _html,
 }

@@ -1,7 +1,7 @@
 """Golden results of `check` on the sample captures, and the one command that
 regenerates them:
 
-    .venv/bin/python -m portmatrix.testing.golden --update
+    .venv/bin/python -m portmatrix.testing.golden --update [--screenshot docs/demo-report.png]
 
 Run from the repository root. The outputs are canonical: sorted keys, UTC,
 the tool version removed, a fixed "today" (for exception expiry), paths
@@ -13,13 +13,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = ROOT / "tests" / "golden"
 TODAY = dt.date(2026, 1, 1)
-OUTPUTS = ("report.txt", "report.json", "findings.jsonl", "findings.csv", "report.md", "flows.csv")
+OUTPUTS = (
+    "report.txt",
+    "report.json",
+    "findings.jsonl",
+    "findings.csv",
+    "report.md",
+    "report.html",
+    "flows.csv",
+)
 
 
 def cases() -> list[tuple[str, str, str]]:
@@ -37,6 +46,7 @@ def render(capture: str, inventory: str) -> dict[str, str]:
     """Every golden output of one case (run with the repository root as cwd)."""
     from portmatrix.check import run_check
     from portmatrix.report import formats
+    from portmatrix.report.html import render_html
     from portmatrix.report.text import render_text
     from portmatrix.report.verdict_flows import render_flows
 
@@ -58,27 +68,76 @@ def render(capture: str, inventory: str) -> dict[str, str]:
             "findings.jsonl": formats.render_jsonl(result),
             "findings.csv": formats.render_csv(result),
             "report.md": formats.render_markdown(result),
+            "report.html": render_html(result),
             "flows.csv": render_flows(result, "flows.csv"),
         }.items()
     }
 
 
+CHROMIUM = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium(html: Path, *args: str, profile: Path) -> subprocess.CompletedProcess:
+    """Headless Chromium on a local file, with a fresh profile and no network."""
+    return subprocess.run(
+        ["chromium", *CHROMIUM, f"--user-data-dir={profile}", *args, html.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def screenshot(out: Path) -> None:
+    """The demo's HTML report as a PNG (docs/demo-report.png)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        html = Path(tmp) / "demo.html"
+        html.write_text(render(*_demo())["report.html"], encoding="utf-8")
+        chromium(
+            html,
+            "--window-size=1280,2400",
+            f"--screenshot={out.resolve()}",
+            profile=Path(tmp) / "profile",
+        )
+
+
+def _demo() -> tuple[str, str]:
+    ((_, capture, inventory),) = [c for c in cases() if c[0] == "thoughtspot-demo"]
+    return capture, inventory
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Regenerate the golden check outputs.")
     parser.add_argument("--update", action="store_true", help="write tests/golden/*")
+    parser.add_argument(
+        "--screenshot", metavar="PNG", help="also render the demo's HTML report in Chromium to PNG"
+    )
     args = parser.parse_args(argv)
-    if not args.update:
+    if not (args.update or args.screenshot):
         parser.print_help()
         return 2
     import os
 
     os.chdir(ROOT)
-    for name, capture, inventory in cases():
+    for name, capture, inventory in cases() if args.update else ():
         folder = GOLDEN / name
         folder.mkdir(parents=True, exist_ok=True)
         for file, text in render(capture, inventory).items():
             (folder / file).write_text(text, encoding="utf-8")
         print(f"wrote {folder.relative_to(ROOT)}", file=sys.stderr)
+    if args.screenshot:
+        screenshot(Path(args.screenshot))
+        print(f"wrote {args.screenshot}", file=sys.stderr)
     return 0
 
 

@@ -17,6 +17,7 @@ from portmatrix.findings import (
     SEVERITIES,
     Coverage,
     Finding,
+    JudgedResult,
     coverage,
     flow_findings,
     matrix_findings,
@@ -30,7 +31,7 @@ FAIL_ON = ("error", "warning", "never")
 
 
 @dataclass
-class Result:
+class Result(JudgedResult):
     traffic: Traffic
     matrix: Matrix
     inventory: Inventory | None
@@ -45,18 +46,6 @@ class Result:
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
-
-    def severity_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(reversed(SEVERITIES), 0)
-        for f in self.findings:
-            counts[f.severity] += 1
-        return counts
-
-    def exit_code(self, fail_on: str) -> int:
-        if fail_on == "never":
-            return 0
-        floor = SEVERITIES.index(fail_on)
-        return int(any(SEVERITIES.index(f.severity) >= floor for f in self.findings))
 
 
 def load_baseline(path: str) -> set[str]:

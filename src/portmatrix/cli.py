@@ -227,6 +227,40 @@ def _write(text: str, output: str | None) -> None:
 _FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown", "html")
 
 
+def _matrix_options(command):
+    """--rules (repeatable, layered) and --inventory."""
+    command = click.option(
+        "--inventory",
+        type=click.Path(dir_okay=False),
+        help="Site inventory: which addresses hold each role.",
+    )(command)
+    return click.option(
+        "--rules",
+        "rules_",
+        multiple=True,
+        required=True,
+        metavar="NAME|PATH",
+        help="Matrix to check against; repeat to layer site files on a vendor matrix.",
+    )(command)
+
+
+def _report_options(command):
+    """--format, --output and --fail-on of a check report."""
+    command = click.option(
+        "--fail-on",
+        type=click.Choice(("error", "warning", "never")),
+        default="error",
+        show_default=True,
+        help="Exit 1 when a finding is at least this severe.",
+    )(command)
+    command = click.option(
+        "--output", "-o", type=click.Path(dir_okay=False), help="Write the report here."
+    )(command)
+    return click.option(
+        "--format", "fmt", type=click.Choice(_FORMATS_CHECK), default="text", show_default=True
+    )(command)
+
+
 @main.command("check")
 @click.argument("captures", nargs=-1, metavar="CAPTURE...")
 @click.option(
@@ -237,30 +271,8 @@ _FORMATS_CHECK = ("text", "json", "jsonl", "csv", "markdown", "html")
     help="Zeek conn.log files (TSV or JSON, .gz, rotated: a folder or glob) as "
     "the flows, instead of captures.",
 )
-@click.option(
-    "--rules",
-    "rules_",
-    multiple=True,
-    required=True,
-    metavar="NAME|PATH",
-    help="Matrix to check against; repeat to layer site files on a vendor matrix.",
-)
-@click.option(
-    "--inventory",
-    type=click.Path(dir_okay=False),
-    help="Site inventory: which addresses hold each role.",
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(_FORMATS_CHECK), default="text", show_default=True
-)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report here.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(("error", "warning", "never")),
-    default="error",
-    show_default=True,
-    help="Exit 1 when a finding is at least this severe.",
-)
+@_matrix_options
+@_report_options
 @click.option(
     "--flows",
     "flows_out",
@@ -371,19 +383,7 @@ class _Duration(click.ParamType):
     metavar="IFACE",
     help="Interface to capture on (repeat for several).",
 )
-@click.option(
-    "--rules",
-    "rules_",
-    multiple=True,
-    required=True,
-    metavar="NAME|PATH",
-    help="Matrix to check against; repeat to layer site files.",
-)
-@click.option(
-    "--inventory",
-    type=click.Path(dir_okay=False),
-    help="Site inventory: which addresses hold each role.",
-)
+@_matrix_options
 @click.option("--filter", "bpf", metavar="BPF", help="Capture filter (libpcap syntax).")
 @click.option("--duration", type=_Duration(), help="Stop after this long (e.g. 10m).")
 @click.option(
@@ -431,23 +431,7 @@ class _Duration(click.ParamType):
     metavar="MB",
     help="Kernel capture buffer (dumpcap -B).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(_FORMATS_CHECK),
-    default="text",
-    show_default=True,
-    help="Format of the final report.",
-)
-@click.option(
-    "--output", "-o", type=click.Path(dir_okay=False), help="Write the final report here."
-)
-@click.option(
-    "--fail-on",
-    type=click.Choice(("error", "warning", "never")),
-    default="error",
-    show_default=True,
-)
+@_report_options
 def watch_cmd(
     ifaces,
     rules_,

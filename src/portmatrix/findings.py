@@ -120,6 +120,25 @@ class Coverage:
         return asdict(self)
 
 
+class JudgedResult:
+    """What every result with `findings` answers: counts by severity, the exit status."""
+
+    findings: list[Finding]
+
+    def severity_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(reversed(SEVERITIES), 0)
+        for f in self.findings:
+            counts[f.severity] += 1
+        return counts
+
+    def exit_code(self, fail_on: str) -> int:
+        """1 when a finding is at least as severe as `fail_on` (or never), else 0."""
+        if fail_on == "never":
+            return 0
+        floor = SEVERITIES.index(fail_on)
+        return int(any(SEVERITIES.index(f.severity) >= floor for f in self.findings))
+
+
 def stable_id(*parts: object) -> str:
     digest = hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()
     return f"PM-{digest[:10]}"

@@ -19,8 +19,22 @@ from portmatrix.sources import Capture
 from portmatrix.sources.base import CaptureInfo
 
 
+class CaptureHealth:
+    """How far conclusions about missing services can be trusted (needs `drops`,
+    `tcp_flows` and `tcp_one_way`)."""
+
+    @property
+    def mostly_one_way(self) -> bool:
+        return self.tcp_flows >= 4 and self.tcp_one_way * 2 > self.tcp_flows
+
+    @property
+    def weakened(self) -> bool:
+        """Missing or unreachable services may just be traffic the capture did not see."""
+        return bool(self.drops) or self.mostly_one_way
+
+
 @dataclass
-class Traffic:
+class Traffic(CaptureHealth):
     flows: Flows
     counts: DecodeCounts
     captures: list[CaptureInfo] = field(default_factory=list)
@@ -53,15 +67,6 @@ class Traffic:
         fwd_only = (f["pkts_rev"] == 0) & ((f["flags_fwd"] & ACK) != 0)
         rev_only = (f["pkts_fwd"] == 0) & ((f["flags_rev"] & ACK) != 0)
         return int((tcp & (fwd_only | rev_only)).sum())
-
-    @property
-    def mostly_one_way(self) -> bool:
-        return self.tcp_flows >= 4 and self.tcp_one_way * 2 > self.tcp_flows
-
-    @property
-    def weakened(self) -> bool:
-        """Missing or unreachable services may just be traffic the capture did not see."""
-        return bool(self.drops) or self.mostly_one_way
 
     @property
     def first_ts(self) -> int | None:

@@ -20,6 +20,7 @@ from portmatrix.findings import (
     SEVERITIES,
     Coverage,
     Finding,
+    JudgedResult,
     coverage,
     coverage_finding,
     flow_findings,
@@ -31,6 +32,7 @@ from portmatrix.inventory import Inventory, build_role_map
 from portmatrix.lookup import VERDICTS, RuleIndex
 from portmatrix.matrix import Matrix
 from portmatrix.sources.base import CaptureInfo
+from portmatrix.traffic import CaptureHealth
 
 PAIRS_KEPT = 10_000  # distinct endpoint pairs remembered per rule (beyond: counted as seen)
 
@@ -44,7 +46,7 @@ class Event:
 
 
 @dataclass
-class WatchTraffic:
+class WatchTraffic(CaptureHealth):
     """What the final report says about the traffic of the watched window."""
 
     counts: DecodeCounts
@@ -64,17 +66,9 @@ class WatchTraffic:
     def drops(self) -> int:
         return sum(c.drops for c in self.captures) + self.extra_drops
 
-    @property
-    def mostly_one_way(self) -> bool:
-        return self.tcp_flows >= 4 and self.tcp_one_way * 2 > self.tcp_flows
-
-    @property
-    def weakened(self) -> bool:
-        return bool(self.drops) or self.mostly_one_way
-
 
 @dataclass
-class WatchResult:
+class WatchResult(JudgedResult):
     """The final report of a watch, in the shape the check reports read."""
 
     traffic: WatchTraffic
@@ -88,18 +82,6 @@ class WatchResult:
 
     def verdict_counts(self) -> dict[str, int]:
         return dict(self.verdicts)
-
-    def severity_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(reversed(SEVERITIES), 0)
-        for f in self.findings:
-            counts[f.severity] += 1
-        return counts
-
-    def exit_code(self, fail_on: str) -> int:
-        if fail_on == "never":
-            return 0
-        floor = SEVERITIES.index(fail_on)
-        return int(any(SEVERITIES.index(f.severity) >= floor for f in self.findings))
 
 
 def _merge_finding(old: Finding, new: Finding) -> Finding:

@@ -112,9 +112,23 @@ def replay(pcap: Path, rate: int, seconds: float) -> int:
 
 
 def wait(proc: subprocess.Popen) -> tuple[float, int]:
-    """CPU seconds (user + system) and peak RSS (kB) of the finished watch."""
-    _, _, usage = os.wait4(proc.pid, 0)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    """CPU seconds (user + system) of the finished watch and its own peak RSS (kB).
+
+    The peak is watch's VmHWM, sampled while it runs: the rusage maximum would be
+    dumpcap's, whose capture buffer (--buffer-size) dwarfs everything else."""
+    peak, cpu = 0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as fh:
+                peak = max(peak, int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)))
+            with open(f"/proc/{proc.pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        except (OSError, AttributeError, IndexError):
+            pass
+        time.sleep(0.1)
+    return cpu, peak
 
 
 def rates(args) -> None:

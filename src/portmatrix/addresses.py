@@ -41,14 +41,6 @@ def to_text(value: int) -> str:
     return str(ipaddress.IPv6Address(value))
 
 
-def texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:
-    """Text forms of columns of addresses held as two uint64 halves."""
-    out = []
-    for h, lw in zip(hi.tolist(), lo.tolist(), strict=True):
-        out.append(to_text((h << 64) | lw))
-    return out
-
-
 @dataclass(frozen=True)
 class Entry:
     """One inventory entry: an interval of addresses, or a hostname to resolve."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from portmatrix.decode.fields import any_of
 from portmatrix.decode.transport import ICMP, ICMPV6, SCTP, TCP, UDP
-from portmatrix.flows import BY_FIRST, BY_PORT, ESTABLISHED, MIDSTREAM, REFUSED, Flows
+from portmatrix.flows import BY_FIRST, BY_PORT, ESTABLISHED, MIDSTREAM, REFUSED, UNANSWERED, Flows
 from portmatrix.inventory import RoleMap
 from portmatrix.lookup import VERDICTS, Decision, RuleIndex
 
@@ -74,7 +74,8 @@ def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
     uniq, inverse = np.unique(combo, return_inverse=True)
     decisions: list[Decision] = []
     for value in uniq.tolist():
-        p, q = value >> 56, (value >> 40) & 0xFFFF
+        # The protocol sits in the top byte: mask it, the sign bit carries protocols > 127.
+        p, q = (value >> 56) & 0xFF, (value >> 40) & 0xFFFF
         i_set, r_set = (value >> 20) & 0xFFFFF, value & 0xFFFFF
         decisions.append(
             index.decide(
@@ -91,8 +92,8 @@ def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
     answered = (outcome == ESTABLISHED) | (
         (outcome == MIDSTREAM) & (flows["pkts_fwd"] > 0) & (flows["pkts_rev"] > 0)
     )
-    # UDP silence proves nothing: only TCP and ICMP attempts without answer failed.
-    silent_fail = any_of(proto, (TCP, ICMP, ICMPV6, SCTP)) & (outcome == 2)
+    # UDP silence proves nothing: only TCP, SCTP and ICMP attempts without answer failed.
+    silent_fail = any_of(proto, (TCP, ICMP, ICMPV6, SCTP)) & (outcome == UNANSWERED)
     failed = (outcome == REFUSED) | silent_fail
     return Classified(
         verdict, decision, decisions, init_roles, resp_roles, heuristic, answered, failed

@@ -11,10 +11,10 @@ from portmatrix.addresses import (
     Entry,
     parse_entry,
     split_int,
-    texts,
     to_int,
     to_text,
 )
+from portmatrix.report.flow_rows import address_texts
 
 MAX = (1 << 128) - 1
 
@@ -42,7 +42,12 @@ def test_split_int_and_texts_round_trip():
     hi, lo = split_int(values)
     assert hi.dtype == np.uint64 and lo.dtype == np.uint64
     assert [(int(h) << 64) | int(lw) for h, lw in zip(hi, lo, strict=True)] == values
-    assert texts(hi, lo) == ["10.0.0.1", "fd00::5", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
+    assert address_texts(hi, lo) == [
+        "10.0.0.1",
+        "fd00::5",
+        "::",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ]
 
 
 # --- entries ----------------------------------------------------------------------------

@@ -241,3 +241,32 @@ def test_exception_addresses_are_no_role(tmp_path):
         tmp_path, tcp_session(BACKUP, OUT1, 40000, 22), exceptions=True, today=BEFORE_EXPIRY
     )
     assert VERDICTS[cls.verdict[0]] == "out-of-scope"
+
+
+def test_sctp_is_matched_by_sctp_rules(tmp_path, write_yaml):
+    """Protocol 132 does not fit a signed byte: it must still be SCTP (a regression)."""
+    from scapy.layers.sctp import SCTP, SCTPChunkInit, SCTPChunkInitAck
+
+    from portmatrix.check import run_check
+    from portmatrix.testing.captures import ether, ip, write_pcap
+
+    matrix = write_yaml(
+        "m.yaml",
+        """
+        name: diameter
+        roles: {a: A, b: B}
+        rules:
+          - {id: diameter, service: Diameter, proto: sctp, ports: 3868, from: a, to: b,
+             required: true}
+    """,
+    )
+    inventory = write_yaml("i.yaml", "roles: {a: [10.0.0.1], b: [10.0.0.2]}\n")
+    packets = [
+        ip("10.0.0.1", "10.0.0.2") / SCTP(sport=40000, dport=3868) / SCTPChunkInit(),
+        ip("10.0.0.2", "10.0.0.1") / SCTP(sport=3868, dport=40000) / SCTPChunkInitAck(),
+    ]
+    path = write_pcap(tmp_path / "sctp.pcap", [ether(p) for p in packets])
+    result = run_check([str(path)], [str(matrix)], str(inventory))
+    assert result.verdict_counts()["allowed"] == 1
+    assert [c.status for c in result.coverage] == ["ok"]
+    assert result.findings == []

@@ -132,4 +132,5 @@ class DecodeCounts:
             + sum(self.unsupported.values())
             + sum(self.undecodable.values())
         )
-        assert total == self.frames, f"decode buckets add up to {total}, not {self.frames}"
+        if total != self.frames:  # a bug in the decoder, never bad input
+            raise RuntimeError(f"decode buckets add up to {total}, not {self.frames}")

@@ -17,6 +17,11 @@ ETH = 0  # inner kind: an Ethernet frame (4 and 6 are IP versions)
 _TYPES = {0x0800: 4, 0x86DD: 6, 0x6558: ETH}
 
 
+def _inner_kind(ptype: np.ndarray) -> np.ndarray:
+    """The inner packet's kind for each Ethernet type (4, 6, ETH, or -1)."""
+    return np.select([ptype == t for t in _TYPES], list(_TYPES.values()), -1).astype(np.int64)
+
+
 def find(data, proto, l4pos, l4end, dport, usable):
     """Rows carrying a tunnel: (row indices, inner start, inner kind, encap code)."""
     rows, starts, kinds, codes = [], [], [], []
@@ -36,7 +41,7 @@ def find(data, proto, l4pos, l4end, dport, usable):
     ptype = be16(data, l4pos[sel] + 2)
     hdr = 4 + 4 * ((flags >> 15) & 1) + 4 * ((flags >> 13) & 1) + 4 * ((flags >> 12) & 1)
     plain = (flags & 7) == 0  # version 1 is PPTP's enhanced GRE: PPP inside
-    kind = np.array([_TYPES.get(t, -1) for t in ptype.tolist()], dtype=np.int64)
+    kind = _inner_kind(ptype)
     ok = plain & (kind >= 0)
     add(sel[ok], l4pos[sel[ok]] + hdr[ok], kind[ok], GRE_CODE)
     erspan = plain & (ptype == 0x88BE) & (((flags >> 12) & 1) == 1)  # type II: 8-byte header
@@ -51,7 +56,7 @@ def find(data, proto, l4pos, l4end, dport, usable):
     first = u8(data, l4pos[sel] + 8).astype(np.int64)
     sel, first = sel[(first >> 6) == 0], first[(first >> 6) == 0]
     ptype = be16(data, l4pos[sel] + 10)
-    kind = np.array([_TYPES.get(t, -1) for t in ptype.tolist()], dtype=np.int64)
+    kind = _inner_kind(ptype)
     ok = kind >= 0
     add(sel[ok], l4pos[sel[ok]] + 16 + (first[ok] & 0x3F) * 4, kind[ok], GENEVE)
 

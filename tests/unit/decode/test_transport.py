@@ -196,7 +196,7 @@ def test_decode_counts_add_and_check():
     assert one.non_ip == {0x0806: 1} and one.unsupported == {105: 1}
     assert one.undecodable == {"x": 1, "y": 0}
     one.frames += 1
-    with pytest.raises(AssertionError, match="add up to 5, not 6"):
+    with pytest.raises(RuntimeError, match="add up to 5, not 6"):
         one.check()
 
 

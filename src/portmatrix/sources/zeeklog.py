@@ -20,10 +20,12 @@ no handshake letter at all is the port heuristic (`port`).
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import ipaddress
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -63,21 +65,6 @@ STATES = {
 }
 PROTOS = {"tcp": 6, "udp": 17, "icmp": 1}
 ICMP_REQUESTS = {8, 13, 15, 17, 128}
-FIELDS = (
-    "ts",
-    "id.orig_h",
-    "id.orig_p",
-    "id.resp_h",
-    "id.resp_p",
-    "proto",
-    "duration",
-    "conn_state",
-    "history",
-    "orig_pkts",
-    "orig_ip_bytes",
-    "resp_pkts",
-    "resp_ip_bytes",
-)
 
 
 def _open(path: str):
@@ -86,6 +73,10 @@ def _open(path: str):
     if compressed:
         return gzip.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")
+
+
+class NotConnLog(Exception):
+    """A Zeek log of another kind (dns, http, ...): skipped, not read as connections."""
 
 
 def _records(path: str):
@@ -99,7 +90,10 @@ def _records(path: str):
                 continue
             if line.startswith("{"):
                 try:
-                    yield number, json.loads(line)
+                    record = json.loads(line)
+                    if number == 1 and "conn_state" not in record and "id.orig_h" in record:
+                        raise NotConnLog(path)
+                    yield number, record
                 except json.JSONDecodeError as exc:
                     raise CaptureError(
                         f"not JSON ({exc.msg})", file=path, where=f"line {number}"
@@ -113,6 +107,8 @@ def _records(path: str):
                     fields = value.split(sep)
                 elif key == "#unset_field":
                     unset = value
+                elif key == "#path" and value != "conn":
+                    raise NotConnLog(path)
                 continue
             if fields is None:
                 raise CaptureError(
@@ -126,6 +122,17 @@ def _records(path: str):
                 number,
                 {k: (None if v == unset else v) for k, v in zip(fields, values, strict=False)},
             )
+
+
+def _time(value) -> float:
+    """Seconds since the epoch from Zeek's ts: a number, or ISO 8601 (JSON::TS_ISO8601)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return when.timestamp()
 
 
 def _number(value, default=0.0) -> float:
@@ -168,13 +175,39 @@ def read_conn_logs(paths: list[str]):
             info.size = Path(path).stat().st_size
         except OSError:
             raise CaptureError("no such file", file=path, hint="check the path") from None
-        for number, rec in _records(path):
+        records = _records(path)
+        bad = 0
+        while True:
+            try:
+                number, rec = next(records)
+            except StopIteration:
+                break
+            except NotConnLog:
+                info.notices.append("not a conn log (its #path says otherwise): skipped")
+                break
+            except (EOFError, zlib.error) as exc:  # a .gz cut short, e.g. still rotating
+                info.truncated = f"compressed data ends early ({exc}); analyzed up to there"
+                break
+            except UnicodeDecodeError:
+                raise CaptureError(
+                    "not text (UTF-8)", file=path, hint="give Zeek conn.log files (TSV or JSON)"
+                ) from None
+            except OSError as exc:
+                raise CaptureError(f"cannot read: {exc}", file=path) from None
             info.frames += 1
             try:
                 orig = to_int(ipaddress.ip_address(rec["id.orig_h"]))
                 resp = to_int(ipaddress.ip_address(rec["id.resp_h"]))
-                ts = float(rec["ts"])
+                ts = _time(rec["ts"])
             except (KeyError, TypeError, ValueError):
+                bad += 1
+                if bad == info.frames and bad >= 5:
+                    raise CaptureError(
+                        "no connection records (no id.orig_h, id.resp_h and ts) in the first lines",
+                        file=path,
+                        where=f"line {number}",
+                        hint="give Zeek conn.log files",
+                    ) from None
                 info.notices.append(f"line {number}: not a connection record (skipped)")
                 continue
             name = str(rec.get("proto") or "").lower()

@@ -151,3 +151,46 @@ def test_damaged_logs_are_clear_errors(tmp_path):
     log.write_text('{"id.orig_h": "10.0.0.1", oops}\n')
     with pytest.raises(CaptureError, match="not JSON"):
         read_conn_logs([str(log)])
+
+
+def test_other_zeek_logs_are_skipped_not_read_as_connections(tmp_path, from_pcap):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "conn.log").write_text(LOG.read_text())
+    (folder / "dns.log").write_text(
+        "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\t"
+        "id.resp_p\tproto\tquery\n1709287200.1\tCx\t10.20.0.11\t5353\t10.20.0.12\t53\tudp\t"
+        "example.com\n"
+    )
+    result = run_check(sorted(str(p) for p in folder.iterdir()), ["thoughtspot"], INV, zeek=True)
+    assert summary(result) == from_pcap
+    (dns,) = [c for c in result.traffic.captures if c.path.endswith("dns.log")]
+    assert "not a conn log" in dns.notices[0]
+
+
+def test_cut_gzip_log_is_analyzed_up_to_the_cut(tmp_path):
+    whole = gzip.compress(LOG.read_bytes() * 20)
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    traffic = read_conn_logs([str(cut)])
+    assert "ends early" in traffic.captures[0].truncated
+
+
+def test_not_utf8_is_a_clear_error(tmp_path):
+    bad = tmp_path / "conn.log"
+    bad.write_bytes(b"#separator \\x09\n#fields\tts\n\xff\xfe\x00garbage\n")
+    with pytest.raises(CaptureError, match="not text"):
+        read_conn_logs([str(bad)])
+
+
+def test_iso_timestamps(tmp_path, from_pcap):
+    json_log = as_json(LOG, tmp_path / "conn.json.log")
+    import datetime as dt
+
+    lines = []
+    for line in json_log.read_text().splitlines():
+        rec = json.loads(line)
+        rec["ts"] = dt.datetime.fromtimestamp(rec["ts"], dt.UTC).isoformat().replace("+00:00", "Z")
+        lines.append(json.dumps(rec))
+    json_log.write_text("\n".join(lines) + "\n")
+    assert summary(run_check([str(json_log)], ["thoughtspot"], INV, zeek=True)) == from_pcap

@@ -14,13 +14,13 @@ from portmatrix.classify import Classified, classify
 from portmatrix.errors import PortmatrixError
 from portmatrix.filters import FlowFilter
 from portmatrix.findings import (
-    SEVERITIES,
     Coverage,
     Finding,
     JudgedResult,
     coverage,
     flow_findings,
     matrix_findings,
+    sort_findings,
 )
 from portmatrix.inventory import Inventory, RoleMap, build_role_map, load_inventory
 from portmatrix.lookup import VERDICTS, RuleIndex
@@ -129,18 +129,7 @@ def evaluate(
         )
     findings += cov_findings + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map)
-    order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
-    findings.sort(
-        key=lambda f: (
-            order[f.severity],
-            f.kind != "flow",
-            f.verdict,
-            f.initiator,
-            f.responder,
-            f.port or 0,
-            f.id,
-        )
-    )
+    findings = sort_findings(findings)
     new = [f for f in findings if f.id not in known_ids]
     return Result(
         traffic,

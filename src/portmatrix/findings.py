@@ -412,13 +412,36 @@ def coverage(
                 for a, b, c, e in pairs[:3].tolist()
             ]
         if rule.required:
-            if cov.established:
-                cov.status = "ok"
-            else:
-                cov.status = "required-unreachable" if cov.failed else "missing-required"
+            cov.status = required_status(cov)
+            if cov.status != "ok":
                 findings.append(coverage_finding(rule, cov, weakened))
         out.append(cov)
     return out, findings
+
+
+def required_status(cov: Coverage) -> str:
+    """ok with an established flow; required-unreachable with failed attempts only;
+    missing-required with neither."""
+    if cov.established:
+        return "ok"
+    return "required-unreachable" if cov.failed else "missing-required"
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    """Errors first; flows before coverage and matrix findings; then stable fields."""
+    order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
+    return sorted(
+        findings,
+        key=lambda f: (
+            order[f.severity],
+            f.kind != "flow",
+            f.verdict,
+            f.initiator,
+            f.responder,
+            f.port or 0,
+            f.id,
+        ),
+    )
 
 
 def coverage_finding(rule, cov: Coverage, weakened: bool) -> Finding:

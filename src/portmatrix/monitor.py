@@ -84,6 +84,7 @@ class _Metrics:
         self.drops.set(drops)
         if w.last_ts:
             self.lag.set(max(0.0, time.time() - w.last_ts / 1e9))
+        self.findings.clear()  # a finding that got worse leaves its old severity
         counts: dict[tuple[str, str], int] = {}
         for fid, sev in w.announced.items():
             verdict = w.verdict_of.get(fid, "")
@@ -149,13 +150,9 @@ def run_watch(
                 stopping = True  # let the capture end cleanly: the rest still arrives
                 source.stop()
         failure = failure or source.died
-        result = watcher.finish()
-        for event in watcher.tick():
+        result = watcher.finish([source.info], max(0, kernel_drops(source.ifaces) - drops_at_start))
+        for event in watcher.final_events(result):
             _emit(event, out, jsonl, watcher)
-        for event in _final_events(watcher, result):
-            _emit(event, out, jsonl, watcher)
-        result.traffic.captures = [source.info]
-        result.traffic.extra_drops = max(0, kernel_drops(source.ifaces) - drops_at_start)
         return result, failure
     finally:
         for sig, handler in previous.items():
@@ -163,16 +160,6 @@ def run_watch(
         if jsonl:
             jsonl.close()
         source.kill()
-
-
-def _final_events(watcher: Watcher, result: WatchResult) -> list[Event]:
-    """Findings only known at the end (coverage): announced like the others."""
-    out = []
-    for f in result.findings:
-        if f.id not in watcher.announced:
-            watcher.announced[f.id] = f.severity
-            out.append(Event("new", f))
-    return out
 
 
 def _emit(event: Event, out: Outputs, jsonl, watcher: Watcher) -> None:

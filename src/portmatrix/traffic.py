@@ -19,9 +19,20 @@ from portmatrix.sources import Capture
 from portmatrix.sources.base import CaptureInfo
 
 
+def one_way_tcp(flows: Flows) -> int:
+    """TCP flows seen from one side only although that side acknowledged the other:
+    the capture missed half the traffic (a span mirroring one direction). An
+    unanswered SYN is not one of them: it sends no ACK."""
+    tcp = flows["proto"] == TCP
+    fwd_only = (flows["pkts_rev"] == 0) & ((flows["flags_fwd"] & ACK) != 0)
+    rev_only = (flows["pkts_fwd"] == 0) & ((flows["flags_rev"] & ACK) != 0)
+    return int((tcp & (fwd_only | rev_only)).sum())
+
+
 class CaptureHealth:
-    """How far conclusions about missing services can be trusted (needs `drops`,
-    `tcp_flows` and `tcp_one_way`)."""
+    """How far conclusions about missing services can be trusted, and the notices
+    that say so (needs `captures`, `drops`, `counts`, `tcp_flows`, `tcp_one_way`
+    and `fragments_unresolved`)."""
 
     @property
     def mostly_one_way(self) -> bool:
@@ -31,6 +42,37 @@ class CaptureHealth:
     def weakened(self) -> bool:
         """Missing or unreachable services may just be traffic the capture did not see."""
         return bool(self.drops) or self.mostly_one_way
+
+    def notices(self) -> list[str]:
+        """What weakens conclusions drawn from this traffic, one sentence each."""
+        out = []
+        for cap in self.captures:
+            if cap.truncated:
+                out.append(f"{cap.path}: {cap.truncated}")
+            out += [f"{cap.path}: {n}" for n in cap.notices]
+        if self.drops:
+            out.append(f"the capture reports {self.drops} dropped packets")
+        if self.mostly_one_way:
+            out.append(
+                f"{self.tcp_one_way} of {self.tcp_flows} TCP flows were seen in one "
+                "direction only: the capture may see half the traffic (span port "
+                "mirroring one side?)"
+            )
+        if self.fragments_unresolved:
+            out.append(
+                f"{self.fragments_unresolved} IP fragments came without their "
+                "first fragment: counted in port-0 flows"
+            )
+        if self.counts.l4_truncated:
+            out.append(
+                f"{self.counts.l4_truncated} TCP packets were cut by the snaplen before their flags"
+            )
+        if self.counts.inner_undecodable:
+            out.append(
+                f"{self.counts.inner_undecodable} tunnelled packets could not be "
+                "decoded (their outer packets were)"
+            )
+        return out
 
 
 @dataclass
@@ -59,14 +101,11 @@ class Traffic(CaptureHealth):
 
     @property
     def tcp_one_way(self) -> int:
-        """TCP flows seen from one side only although that side acknowledged the other:
-        the capture missed half the traffic (a span mirroring one direction). An
-        unanswered SYN is not one of them: it sends no ACK."""
-        f = self.flows
-        tcp = f["proto"] == TCP
-        fwd_only = (f["pkts_rev"] == 0) & ((f["flags_fwd"] & ACK) != 0)
-        rev_only = (f["pkts_fwd"] == 0) & ((f["flags_rev"] & ACK) != 0)
-        return int((tcp & (fwd_only | rev_only)).sum())
+        return one_way_tcp(self.flows)
+
+    @property
+    def fragments_unresolved(self) -> int:
+        return self.flows.fragments_unresolved
 
     @property
     def first_ts(self) -> int | None:
@@ -75,37 +114,6 @@ class Traffic(CaptureHealth):
     @property
     def last_ts(self) -> int | None:
         return int(self.flows["last_ts"].max()) if len(self.flows) else None
-
-    def notices(self) -> list[str]:
-        """What weakens conclusions drawn from this traffic, one sentence each."""
-        out = []
-        for cap in self.captures:
-            if cap.truncated:
-                out.append(f"{cap.path}: {cap.truncated}")
-            out += [f"{cap.path}: {n}" for n in cap.notices]
-        if self.drops:
-            out.append(f"the capture reports {self.drops} dropped packets")
-        if self.mostly_one_way:
-            out.append(
-                f"{self.tcp_one_way} of {self.tcp_flows} TCP flows were seen in one "
-                "direction only: the capture may see half the traffic (span port "
-                "mirroring one side?)"
-            )
-        if self.flows.fragments_unresolved:
-            out.append(
-                f"{self.flows.fragments_unresolved} IP fragments came without their "
-                "first fragment: counted in port-0 flows"
-            )
-        if self.counts.l4_truncated:
-            out.append(
-                f"{self.counts.l4_truncated} TCP packets were cut by the snaplen before their flags"
-            )
-        if self.counts.inner_undecodable:
-            out.append(
-                f"{self.counts.inner_undecodable} tunnelled packets could not be "
-                "decoded (their outer packets were)"
-            )
-        return out
 
 
 def read_file(

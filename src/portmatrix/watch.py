@@ -25,14 +25,16 @@ from portmatrix.findings import (
     coverage_finding,
     flow_findings,
     matrix_findings,
+    required_status,
+    sort_findings,
 )
-from portmatrix.flows import ACK, Flows, FlowTable
+from portmatrix.flows import Flows, FlowTable
 from portmatrix.hashing import mix
 from portmatrix.inventory import Inventory, build_role_map
 from portmatrix.lookup import VERDICTS, RuleIndex
 from portmatrix.matrix import Matrix
 from portmatrix.sources.base import CaptureInfo
-from portmatrix.traffic import CaptureHealth
+from portmatrix.traffic import CaptureHealth, one_way_tcp
 
 PAIRS_KEPT = 10_000  # distinct endpoint pairs remembered per rule (beyond: counted as seen)
 
@@ -57,6 +59,7 @@ class WatchTraffic(CaptureHealth):
     first_ts: int | None = None
     last_ts: int | None = None
     extra_drops: int = 0  # interface drops seen by the kernel, beyond the capture's own
+    fragments_unresolved: int = 0
 
     @property
     def packets(self) -> int:
@@ -153,48 +156,49 @@ class Watcher:
         self._retire(self.table.evict(now, self.idle, self.grace))
         return self._announce(self._findings(self.table.snapshot()))
 
-    def finish(self) -> WatchResult:
-        """Retire every flow and build the final report of the window."""
+    def finish(
+        self, captures: list[CaptureInfo] | None = None, extra_drops: int = 0
+    ) -> WatchResult:
+        """Retire every flow and build the final report of the window. `captures`
+        and `extra_drops` (interface drops) say how complete the capture was."""
         self._retire(self.table.finish())
-        weakened = WatchTraffic(
-            self.counts, [], tcp_flows=self.tcp_flows, tcp_one_way=self.tcp_one_way
-        ).weakened
-        covs, cov_findings = self._coverage(weakened)
-        findings = (
-            list(self.done.values()) + cov_findings + matrix_findings(self.matrix, self.index)
-        )
-        order = {s: i for i, s in enumerate(reversed(SEVERITIES))}
-        findings.sort(
-            key=lambda f: (
-                order[f.severity],
-                f.kind != "flow",
-                f.verdict,
-                f.initiator,
-                f.responder,
-                f.port or 0,
-                f.id,
-            )
-        )
         traffic = WatchTraffic(
             self.counts,
-            [],
+            list(captures or []),
             flow_count=self.flows_done,
             tcp_flows=self.tcp_flows,
             tcp_one_way=self.tcp_one_way,
             first_ts=self.first_ts,
             last_ts=self.last_ts,
+            extra_drops=extra_drops,
+        )
+        covs, cov_findings = self._coverage(traffic.weakened)
+        findings = sort_findings(
+            list(self.done.values()) + cov_findings + matrix_findings(self.matrix, self.index)
         )
         return WatchResult(
-            traffic, self.matrix, self.inventory, findings, covs, dict(self.verdicts)
+            traffic,
+            self.matrix,
+            self.inventory,
+            findings,
+            covs,
+            dict(self.verdicts),
+            notices=traffic.notices(),
         )
+
+    def final_events(self, result: WatchResult) -> list[Event]:
+        """What the end settled: flows retired at the end, and the coverage findings."""
+        return self._announce([f for f in result.findings if f.kind != "flow"])
 
     def _findings(self, flows: Flows) -> list[Finding]:
         if not len(flows):
             return []
         cls = classify(flows, self.index, self.role_map)
         found = flow_findings(flows, cls, self.role_map, self.index, several_files=False)
-        # A live flow without an answer yet has not failed: only a refusal says so now.
-        return [f for f in found if not (f.verdict == "allowed" and "refused" not in f.outcomes)]
+        # A live flow without an answer yet is undecided: allowed, it has not failed;
+        # forbidden, it may still get through. Only what the wire settled is told now;
+        # the rest when the flow is over.
+        return [f for f in found if set(f.outcomes) - {"unanswered"}]
 
     def _retire(self, flows: Flows) -> None:
         """Flows that are over: into the permanent counters."""
@@ -204,11 +208,8 @@ class Watcher:
         for verdict, n in cls.counts().items():
             self.verdicts[verdict] += n
         self.flows_done += len(flows)
-        tcp = flows["proto"] == TCP
-        self.tcp_flows += int(tcp.sum())
-        fwd_only = (flows["pkts_rev"] == 0) & ((flows["flags_fwd"] & ACK) != 0)
-        rev_only = (flows["pkts_fwd"] == 0) & ((flows["flags_rev"] & ACK) != 0)
-        self.tcp_one_way += int((tcp & (fwd_only | rev_only)).sum())
+        self.tcp_flows += int((flows["proto"] == TCP).sum())
+        self.tcp_one_way += one_way_tcp(flows)
         for f in flow_findings(flows, cls, self.role_map, self.index, several_files=False):
             self.done[f.id] = _merge_finding(self.done[f.id], f) if f.id in self.done else f
         covs, _ = coverage(flows, cls, self.matrix, weakened=False)
@@ -245,13 +246,7 @@ class Watcher:
                 self.rules.get(rule.id) or Coverage.of(rule), pairs=len(self.pairs.get(rule.id, ()))
             )
             if rule.required:
-                total.status = (
-                    "ok"
-                    if total.established
-                    else "required-unreachable"
-                    if total.failed
-                    else "missing-required"
-                )
+                total.status = required_status(total)
                 if total.status != "ok":
                     findings.append(coverage_finding(rule, total, weakened))
             out.append(total)

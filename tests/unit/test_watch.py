@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet import TCP
 
 from portmatrix.check import run_check
 from portmatrix.decode import decode
 from portmatrix.inventory import load_inventory
 from portmatrix.matrix import load_matrix
 from portmatrix.sources import Capture
-from portmatrix.testing.captures import ether, raw_batch, tcp_session
+from portmatrix.testing.captures import ether, ip, raw_batch, tcp_session
 from portmatrix.testing.site import N1, N2, USER, write_site
 from portmatrix.watch import Watcher
 
@@ -76,23 +77,38 @@ def test_a_forbidden_flow_is_announced_once_then_again_when_it_gets_worse(tmp_pa
     site = write_site(tmp_path)
     matrix = load_matrix([str(site.matrix)])
     w = Watcher(matrix, load_inventory(str(site.inventory), matrix))
-    session = [ether(p) for p in tcp_session(USER, N1, 40000, 8443, close="open")]
-    w.add(*decode(raw_batch(session[:1])))  # the SYN alone: unanswered so far
-    (first,) = w.tick()
-    assert (first.kind, first.finding.verdict, first.finding.severity) == (
+    first = [ether(p) for p in tcp_session(USER, N1, 40000, 8443, close="open")]
+    w.add(*decode(raw_batch(first[:1])))  # a SYN alone: undecided, nothing to tell yet
+    assert w.tick() == []
+    refusal = ether(ip(N1, USER) / TCP(sport=8443, dport=40000, flags="RA", ack=1001))
+    w.add(*decode(raw_batch([refusal], start=SECOND, first_frame=2)))  # blocked: info
+    (blocked,) = w.tick()
+    assert (blocked.kind, blocked.finding.verdict, blocked.finding.severity) == (
         "new",
         "unexpected-port",
         "info",
     )
-    assert w.tick() == []  # nothing new: repeats stay quiet
-    w.add(*decode(raw_batch(session[1:], start=2 * SECOND, first_frame=2)))  # answered
-    (second,) = w.tick()
-    assert (second.kind, second.finding.id, second.finding.severity) == (
+    assert w.tick() == []  # repeats stay quiet
+    again = [ether(p) for p in tcp_session(USER, N1, 40001, 8443, close="open")]
+    w.add(*decode(raw_batch(again, start=2 * SECOND, first_frame=3)))  # got through
+    (worse,) = w.tick()
+    assert (worse.kind, worse.finding.id, worse.finding.severity) == (
         "escalated",
-        first.finding.id,
+        blocked.finding.id,
         "error",
     )
     assert w.tick() == []
+
+
+def test_an_unanswered_forbidden_attempt_is_told_when_it_is_over(tmp_path):
+    site = write_site(tmp_path)
+    matrix = load_matrix([str(site.matrix)])
+    w = Watcher(matrix, load_inventory(str(site.inventory), matrix))
+    syn = [ether(p) for p in tcp_session(USER, N1, 40000, 8443, close="open")][:1]
+    w.add(*decode(raw_batch(syn)))
+    assert w.tick() == []
+    (event,) = w.tick(w.last_ts + 200 * SECOND)  # idle: over, never answered
+    assert (event.finding.severity, event.finding.outcomes) == ("info", {"unanswered": 1})
 
 
 def test_a_live_allowed_flow_without_answer_yet_is_not_a_failure(tmp_path):
@@ -125,3 +141,12 @@ def test_bad_duration_is_a_usage_error(run_cli):
     result = run_cli("watch", "-i", "lo", "--rules", "thoughtspot", "--duration", "soon")
     assert result.exit_code == 2
     assert "is not a duration" in result.stderr
+
+
+def test_drops_weaken_the_final_coverage_and_say_so():
+    w = demo_watcher()
+    result = w.finish(extra_drops=5123)  # nothing seen, and the interfaces dropped packets
+    assert result.traffic.weakened
+    coverage = [f for f in result.findings if f.kind == "coverage"]
+    assert coverage and {f.severity for f in coverage} == {"warning"}
+    assert any("5123 dropped packets" in n for n in result.notices)

@@ -6,7 +6,8 @@ responder's port/proto. Severity:
 - forbidden (wrong-direction, unexpected-source, unexpected-port) and answered
   by the responder: error — traffic the matrix forbids got through;
 - forbidden and refused or unanswered: info — the network blocked it, as the
-  matrix wants (still listed);
+  matrix wants (still listed); but forbidden UDP with no reply at all is a
+  warning: for UDP, silence does not show it was blocked;
 - allowed but refused, or a TCP/ICMP attempt left unanswered: error when the
   rule is required, warning otherwise (UDP silence proves nothing);
 - a finding that rests only on a guessed initiator (mid-stream capture) is at
@@ -29,7 +30,7 @@ import numpy as np
 
 from portmatrix.addresses import to_text
 from portmatrix.classify import ALLOWED, OUT_OF_SCOPE, Classified, matrix_port
-from portmatrix.flows import OUTCOMES, Flows
+from portmatrix.flows import OUTCOMES, UNANSWERED, Flows
 from portmatrix.hashing import mix
 from portmatrix.inventory import RoleMap
 from portmatrix.lookup import VERDICTS, RuleIndex
@@ -195,6 +196,10 @@ def flow_findings(
     sev = np.full(len(flows), INFO, np.int64)
     sev[forbidden & cls.answered] = ERROR
     sev[forbidden & cls.answered & cls.heuristic] = WARNING
+    # Forbidden UDP (or another protocol without handshake) that got no reply: the
+    # silence does not show it was blocked, it may have got through. Undecided.
+    silent = (flows["outcome"] == UNANSWERED) & ~cls.failed
+    sev[forbidden & silent] = WARNING
     sev[blocked_allowed] = np.where(required[cls.decision[blocked_allowed]], ERROR, WARNING)
 
     port = matrix_port(flows)
@@ -341,6 +346,12 @@ def _flow_finding(
         fid_verdict = verdict
     if heuristic:
         message += " — initiator guessed from ports (handshake not captured)"
+    if (
+        verdict != "allowed"
+        and set(outcomes) == {"unanswered"}
+        and proto not in ("tcp", "sctp", "icmp", "icmpv6")
+    ):
+        message += " — no reply, which does not show it was blocked"
     if d.expired:
         message += f"; expired exception {', '.join(d.expired)} would have allowed it"
     return Finding(

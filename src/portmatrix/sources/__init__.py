@@ -100,7 +100,8 @@ class Capture:
                 )
         except CaptureError as exc:
             # Damage past the header: keep what was read and say where it stopped.
-            self.info.truncated = f"{exc.what}; analyzed up to there"
+            where = f" at {exc.where}" if exc.where else ""
+            self.info.truncated = f"{exc.what}{where}; analyzed up to there"
         finally:
             self.reader.chunks.close()  # no more reads behind our back
             self.info.bytes_read = self.reader.file_pos

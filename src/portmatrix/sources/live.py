@@ -194,30 +194,39 @@ class ScapyCapture:
     Much slower than dumpcap; fine for light traffic."""
 
     def __init__(self, ifaces: list[str], bpf: str | None = None) -> None:
-        from scapy.all import AsyncSniffer  # slow import: only on this path
+        from scapy.all import AsyncSniffer, get_if_list  # slow import: only on this path
 
+        known = get_if_list()
+        for name in ifaces:
+            if name not in known:
+                raise CaptureSetupError(
+                    f"unknown interface {name!r}",
+                    where="-i",
+                    hint=f"interfaces: {', '.join(known) or 'none'}",
+                )
         self.ifaces = ifaces
         self.info = CaptureInfo(path="scapy:" + ",".join(ifaces), format="scapy")
         self.info.interfaces = [Interface(linktype=1, name=n) for n in ifaces]
         self._packets: list = []
         self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        try:
-            self.sniffer = AsyncSniffer(
-                iface=ifaces if len(ifaces) > 1 else ifaces[0],
-                filter=bpf,
-                store=False,
-                prn=self._keep,
-            )
-            self.sniffer.start()
-        except PermissionError:
-            raise CaptureSetupError(
-                "no permission to capture", file="scapy", hint=PERMISSION_HINT
-            ) from None
-        except OSError as exc:
-            raise CaptureSetupError(f"cannot capture: {exc}", file="scapy") from None
         self.frames = 0
         self.stopping = False
+        self.sniffer = AsyncSniffer(
+            iface=ifaces if len(ifaces) > 1 else ifaces[0], filter=bpf, store=False, prn=self._keep
+        )
+        self.sniffer.start()
+        # The sniffer opens its sockets on its own thread and keeps any error there.
+        time.sleep(0.5)
+        error = self._error()
+        if error:
+            if isinstance(error, PermissionError):
+                raise CaptureSetupError(
+                    "no permission to capture", file="scapy", hint=PERMISSION_HINT
+                )
+            raise CaptureSetupError(f"cannot capture: {error}", file="scapy")
+
+    def _error(self) -> BaseException | None:
+        return getattr(self.sniffer, "exception", None)
 
     def _keep(self, pkt) -> None:
         with self._lock:
@@ -226,11 +235,12 @@ class ScapyCapture:
     def batches(self) -> Iterator[RawBatch]:
         while True:
             time.sleep(0.1)
+            running = self.sniffer.running
             with self._lock:
                 got, self._packets = self._packets, []
             if got:
                 yield self._batch(got)
-            if self._stopped.is_set():
+            if not running:  # stopped (and joined) or failed: nothing more will come
                 return
 
     def _batch(self, got) -> RawBatch:
@@ -255,13 +265,14 @@ class ScapyCapture:
 
     @property
     def died(self) -> str:
-        return ""
+        error = self._error()
+        return "" if error is None or self.stopping else f"scapy's sniffer failed: {error}"
 
     def stop(self) -> None:
+        """Stop sniffing; the packets caught until then are still handed over."""
         self.stopping = True
-        self._stopped.set()
-        with contextlib.suppress(Exception):
-            self.sniffer.stop()
+        with contextlib.suppress(Exception):  # already stopped
+            self.sniffer.stop(join=True)
 
     def kill(self) -> None:
         self.stop()

@@ -143,6 +143,15 @@ class PcapngReader:
                     iface.name = value.decode("utf-8", "replace").rstrip("\0")
                 elif code == 9 and value:
                     iface.tsresol = value[0]
+                    exp = value[0] & 0x7F
+                    if exp > (63 if value[0] & 0x80 else 19):
+                        raise CaptureError(
+                            f"interface {len(self.section_ifaces)} has a time resolution "
+                            f"out of range (if_tsresol {value[0]:#04x})",
+                            file=self.info.path,
+                            where=f"byte {self.file_pos + off}",
+                            hint="the interface description block is damaged",
+                        )
                 elif code == 14 and len(value) == 8:
                     iface.tsoffset = struct.unpack(endian + "q", value)[0]
             self.section_ifaces.append(len(self.info.interfaces))

@@ -272,3 +272,15 @@ def test_small_chunks_give_the_same_frames(tmp_path, request):
     assert len(pieces) == 61 and not info_pieces.truncated
     assert info_pieces.drops == info_whole.drops == 7
     assert [i.linktype for i in info_pieces.interfaces] == [1, 101, 101, 1]
+
+
+@pytest.mark.parametrize("tsresol", [30, 0x80 | 70])  # 10^-30 s, 2^-70 s: out of range
+def test_time_resolution_out_of_range_stops_there(tmp_path, tsresol):
+    w = Pcapng()
+    w.interface(1)
+    w.packet(udp(0), iface=0, ts=T0)
+    w.interface(1, tsresol=tsresol)
+    got, info = read_frames(w.write(tmp_path / "res.pcapng"))
+    assert len(got) == 1
+    assert "time resolution out of range" in info.truncated
+    assert "at byte" in info.truncated

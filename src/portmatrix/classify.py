@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from portmatrix.decode.fields import any_of
-from portmatrix.decode.transport import ICMP, ICMPV6, SCTP, TCP, UDP
+from portmatrix.decode.transport import ICMP, ICMPV6, SCTP, TCP
 from portmatrix.flows import BY_FIRST, BY_PORT, ESTABLISHED, MIDSTREAM, REFUSED, UNANSWERED, Flows
 from portmatrix.inventory import RoleMap
 from portmatrix.lookup import VERDICTS, Decision, RuleIndex
+from portmatrix.textforms import proto_name
 
-PROTO_OF = {TCP: "tcp", UDP: "udp", SCTP: "sctp", ICMP: "icmp", ICMPV6: "icmpv6"}
 ALLOWED, WRONG_DIRECTION, UNEXPECTED_SOURCE, UNEXPECTED_PORT, OUT_OF_SCOPE = range(5)
 
 
@@ -78,9 +78,7 @@ def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
         p, q = (value >> 56) & 0xFF, (value >> 40) & 0xFFFF
         i_set, r_set = (value >> 20) & 0xFFFFF, value & 0xFFFFF
         decisions.append(
-            index.decide(
-                PROTO_OF.get(p, f"ip-{p}"), q, role_map.roles_of(i_set), role_map.roles_of(r_set)
-            )
+            index.decide(proto_name(p), q, role_map.roles_of(i_set), role_map.roles_of(r_set))
         )
     decision = inverse.reshape(-1).astype(np.int32)
     codes = np.array([VERDICTS.index(d.verdict) for d in decisions] or [0], dtype=np.int8)

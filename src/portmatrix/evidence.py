@@ -23,14 +23,13 @@ from portmatrix.decode import decode
 from portmatrix.errors import PortmatrixError
 from portmatrix.flows import Flows, flow_key
 from portmatrix.reassembly import FragmentPorts
-from portmatrix.report.flow_rows import PROTO_NAMES, address_texts, iso
 from portmatrix.sources import Capture
 from portmatrix.sources.base import CaptureInfo
+from portmatrix.textforms import PROTO_NAMES, PROTO_NUMBERS, address_texts, iso
 
 _FLOW = re.compile(
     r"^\s*(?P<proto>\w+)\s+(?P<a>\S+?):(?P<ap>\d+)\s*->\s*(?P<b>\S+?):(?P<bp>\d+)\s*$"
 )
-_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}
 
 
 @dataclass
@@ -48,7 +47,7 @@ def parse_flow(spec: str) -> tuple[int, str, int, str, int]:
     """ "tcp 10.0.0.1:40000 -> 10.0.0.2:22" (IPv6 in brackets: [fd00::1]:22)."""
     m = _FLOW.match(spec)
     proto = m and (
-        _NUMBERS.get(m["proto"].lower()) or (int(m["proto"]) if m["proto"].isdigit() else None)
+        PROTO_NUMBERS.get(m["proto"].lower()) or (int(m["proto"]) if m["proto"].isdigit() else None)
     )
     if not m or proto is None:
         raise PortmatrixError(

@@ -35,7 +35,7 @@ from portmatrix.hashing import mix
 from portmatrix.inventory import RoleMap
 from portmatrix.lookup import VERDICTS, RuleIndex
 from portmatrix.matrix import Matrix
-from portmatrix.report.flow_rows import address_texts, iso, proto_name
+from portmatrix.textforms import address_texts, iso, proto_name
 
 SEVERITIES = ("info", "warning", "error")
 INFO, WARNING, ERROR = range(3)

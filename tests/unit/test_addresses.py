@@ -14,7 +14,7 @@ from portmatrix.addresses import (
     to_int,
     to_text,
 )
-from portmatrix.report.flow_rows import address_texts
+from portmatrix.textforms import address_texts
 
 MAX = (1 << 128) - 1
 

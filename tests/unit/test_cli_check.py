@@ -334,3 +334,11 @@ def test_reading_options(run_cli, site, tmp_path):
     assert json.loads(one.stdout) == json.loads(two.stdout)
     assert run_cli(*base, "--jobs", "0").exit_code == 2
     assert run_cli(*base, "--jobs", "many").exit_code == 2
+
+
+def test_cli_verdict_choices_are_the_verdicts():
+    """The CLI keeps its own copy (importing the matrix code would slow --help)."""
+    from portmatrix import cli
+    from portmatrix.lookup import VERDICTS
+
+    assert cli._VERDICTS == VERDICTS

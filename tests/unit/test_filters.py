@@ -11,7 +11,7 @@ import pytest
 from portmatrix.check import run_check
 from portmatrix.errors import PortmatrixError
 from portmatrix.filters import FlowFilter
-from portmatrix.report.flow_rows import address_texts
+from portmatrix.textforms import address_texts
 from portmatrix.traffic import read_traffic
 
 ROOT = Path(__file__).resolve().parents[2]

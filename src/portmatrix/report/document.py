@@ -28,8 +28,8 @@ import numpy as np
 
 from portmatrix import __version__
 from portmatrix.check import Result
-from portmatrix.report.flow_rows import iso
 from portmatrix.report.summary import decode_document, inputs_summary
+from portmatrix.textforms import iso
 
 SCHEMA_VERSION = 1
 

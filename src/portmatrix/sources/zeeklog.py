@@ -47,6 +47,7 @@ from portmatrix.flows import (
     Flows,
 )
 from portmatrix.sources.base import CaptureInfo
+from portmatrix.textforms import PROTO_NUMBERS
 
 STATES = {
     "S0": UNANSWERED,
@@ -63,7 +64,6 @@ STATES = {
     "SHR": MIDSTREAM,
     "OTH": MIDSTREAM,
 }
-PROTOS = {"tcp": 6, "udp": 17, "icmp": 1}
 ICMP_REQUESTS = {8, 13, 15, 17, 128}
 
 
@@ -212,7 +212,7 @@ def read_conn_logs(paths: list[str]):
                 continue
             name = str(rec.get("proto") or "").lower()
             v6 = ":" in str(rec["id.orig_h"])
-            proto = 58 if name == "icmp" and v6 else PROTOS.get(name, 0)
+            proto = 58 if name == "icmp" and v6 else PROTO_NUMBERS.get(name, 0)
             state, history = str(rec.get("conn_state") or ""), str(rec.get("history") or "")
             oport, rport = int(_number(rec.get("id.orig_p"))), int(_number(rec.get("id.resp_p")))
             resp_pkts = int(_number(rec.get("resp_pkts")))

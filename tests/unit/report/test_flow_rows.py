@@ -11,8 +11,9 @@ from scapy.layers.l2 import GRE
 from scapy.layers.sctp import SCTP
 
 from portmatrix.report import flow_rows
-from portmatrix.report.flow_rows import COLUMNS, address_texts, flow_columns, iso, rows
+from portmatrix.report.flow_rows import COLUMNS, flow_columns, rows
 from portmatrix.testing.captures import T0, Frame, ether, flows_of
+from portmatrix.textforms import address_texts, iso
 
 # The columns the issue names, in its order; later columns may follow.
 ISSUE_COLUMNS = [

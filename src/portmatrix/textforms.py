@@ -1,0 +1,29 @@
+"""Text forms shared by every output: protocol names, addresses, timestamps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from portmatrix.addresses import to_text
+
+PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
+PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}
+
+
+def proto_name(number: int) -> str:
+    """tcp, udp, icmp, icmpv6, sctp, or the IP protocol number as text."""
+    return PROTO_NAMES.get(number, str(number))
+
+
+def iso(ts: np.ndarray) -> np.ndarray:
+    """ISO 8601 UTC strings with microseconds for nanosecond timestamps."""
+    us = ts.astype("datetime64[ns]").astype("datetime64[us]")
+    return np.char.add(np.datetime_as_string(us, unit="us"), "Z")
+
+
+def address_texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:
+    """Text of each address, converting each distinct address once."""
+    pairs = np.stack([hi, lo], axis=1) if len(hi) else np.zeros((0, 2), np.uint64)
+    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    names = [to_text((int(h) << 64) | int(low)) for h, low in uniq.tolist()]
+    return [names[i] for i in inverse.reshape(-1).tolist()]

@@ -302,18 +302,27 @@ def _combine(p: Records, r: Records) -> Records:
     out["vlan_lo"] = np.where(lo == 1 << 20, -1, lo).astype(np.int32)
     out["vlan_hi"] = np.maximum(p["vlan_hi"], r["vlan_hi"])
     out["encap"] = np.maximum(p["encap"], r["encap"])
-    frames = np.stack(
-        [p[f"frame{i}"] for i in range(FRAMES)] + [r[f"frame{i}"] for i in range(FRAMES)], axis=1
-    )
-    files = np.stack(
-        [p[f"file{i}"] for i in range(FRAMES)] + [r[f"file{i}"] for i in range(FRAMES)], axis=1
-    )
-    # Keep the first FRAMES valid entries, in order (p's come first).
-    pick = np.argsort(frames < 0, axis=1, kind="stable")[:, :FRAMES]
-    rows = np.arange(len(frames))[:, None]
-    for i in range(FRAMES):
-        out[f"frame{i}"] = frames[rows, pick][:, i]
-        out[f"file{i}"] = files[rows, pick][:, i]
+    # Keep the first FRAMES frames, in order (p's come first); most records already
+    # have all theirs, so only the others are worked out.
+    short = np.flatnonzero(p[f"frame{FRAMES - 1}"] < 0)
+    if len(short):
+        frames = np.stack(
+            [p[f"frame{i}"][short] for i in range(FRAMES)]
+            + [r[f"frame{i}"][short] for i in range(FRAMES)],
+            axis=1,
+        )
+        files = np.stack(
+            [p[f"file{i}"][short] for i in range(FRAMES)]
+            + [r[f"file{i}"][short] for i in range(FRAMES)],
+            axis=1,
+        )
+        pick = np.argsort(frames < 0, axis=1, kind="stable")[:, :FRAMES]
+        rows = np.arange(len(short))[:, None]
+        for i in range(FRAMES):
+            out[f"frame{i}"] = out[f"frame{i}"].copy()
+            out[f"file{i}"] = out[f"file{i}"].copy()
+            out[f"frame{i}"][short] = frames[rows, pick][:, i]
+            out[f"file{i}"][short] = files[rows, pick][:, i]
     return out
 
 

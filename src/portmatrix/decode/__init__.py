@@ -171,8 +171,11 @@ class _Sub:
 
 
 def _count(counts: DecodeCounts, status, etype, linktype) -> None:
-    counts.ip = int((status == b.IP).sum())
-    for code in np.unique(status).tolist():
+    ip_frames = status == b.IP
+    counts.ip = int(ip_frames.sum())
+    if counts.ip == len(status):  # the common case: nothing else to sort out
+        return
+    for code in np.unique(status[~ip_frames]).tolist():
         sel = status == code
         if code == b.NON_IP:
             types, n = np.unique(etype[sel], return_counts=True)

@@ -60,14 +60,14 @@ class PacketBatch:
     sport: np.ndarray  # int32: transport ports; 0 where the protocol has none
     dport: np.ndarray
     tcp_flags: np.ndarray  # int32; 0 when not TCP or not captured
-    tcp_seq: np.ndarray  # int64: TCP sequence number, -1 when not TCP or not captured
+    tcp_seq: np.ndarray  # int64: sequence number of TCP SYNs (-1 for other packets)
     icmp_type: np.ndarray  # int32; -1 when not ICMP
     icmp_code: np.ndarray  # int32
     icmp_req: np.ndarray  # int32: ICMP flows only, the query type the flow pairs on
     # (8 for echo request/reply, ...), else -1. For ICMP queries sport = dport = identifier.
     kind: np.ndarray  # uint8: PACKET or ICMP_ERROR
     frag: np.ndarray  # uint8: NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT
-    frag_id: np.ndarray  # int64: IP identification (v4) or fragment id (v6)
+    frag_id: np.ndarray  # int64: fragments' IP identification (v4) or fragment id (v6)
 
     def __len__(self) -> int:
         return len(self.frame)

@@ -88,10 +88,10 @@ def _ipv4(data, pos, end, out: Network, rows, quoted: bool) -> None:
         # A zero total length happens with TCP segmentation offload: trust the capture.
         claimed = np.where(total >= ihl, pos + total, end)
         out.l4end[rows] = np.minimum(end, claimed)
-    out.frag[rows] = np.where(
-        offset > 0, b.LATER_FRAGMENT, np.where(more, b.FIRST_FRAGMENT, b.NOT_FRAGMENT)
-    )
-    out.frag_id[rows] = be16(data, pos + 4)
+    frag = np.where(offset > 0, b.LATER_FRAGMENT, np.where(more, b.FIRST_FRAGMENT, b.NOT_FRAGMENT))
+    out.frag[rows] = frag
+    pieces = frag != b.NOT_FRAGMENT  # the identification only matters to fragments
+    out.frag_id[rows[pieces]] = be16(data, pos[pieces] + 4)
 
 
 def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:

@@ -58,7 +58,9 @@ def transport(data, l4pos, l4end, proto, later_fragment) -> Transport:
     has_flags = l4pos[t] + 14 <= l4end[t]
     out.tcp_flags[t[has_flags]] = u8(data, l4pos[t[has_flags]] + 13)
     out.flags_cut[t[~has_flags]] = True
-    seq = t[l4pos[t] + 8 <= l4end[t]]
+    # The sequence number matters for SYNs only (a SYN repeating a closed
+    # connection's ISN is a retransmission, not a new flow).
+    seq = t[((out.tcp_flags[t] & 0x02) != 0) & (l4pos[t] + 8 <= l4end[t])]
     out.tcp_seq[seq] = be32(data, l4pos[seq] + 4)
     icmp = np.flatnonzero(first & any_of(proto, (ICMP, ICMPV6)))
     ok = l4pos[icmp] + 2 <= l4end[icmp]

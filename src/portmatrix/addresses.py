@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 V4_MAPPED = 0xFFFF << 32
-V4_MAPPED_HI = 0  # high 64 bits of an IPv4-mapped address
 V4_MAPPED_LO_TAG = 0xFFFF  # bits 32..47 of the low word
 
 _HOSTNAME = re.compile(

@@ -27,8 +27,6 @@ from portmatrix.lookup import VERDICTS, RuleIndex
 from portmatrix.matrix import Matrix, load_matrix
 from portmatrix.traffic import Traffic, read_traffic
 
-FAIL_ON = ("error", "warning", "never")
-
 
 @dataclass
 class Result(JudgedResult):
@@ -108,9 +106,7 @@ def evaluate(
     role_map = build_role_map(matrix, inv)
     index = RuleIndex(matrix, today)
     filters = filters or FlowFilter()
-    if filters.active:
-        keep = filters.traffic_mask(traffic.flows, traffic.first_ts)
-        traffic = replace(traffic, flows=traffic.flows.take(keep))
+    traffic = traffic.narrowed(filters)
     cls = classify(traffic.flows, index, role_map)
     if filters.verdicts or filters.roles:
         keep = _judged_mask(cls, role_map, filters)

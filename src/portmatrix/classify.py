@@ -19,7 +19,7 @@ from portmatrix.inventory import RoleMap
 from portmatrix.lookup import VERDICTS, Decision, RuleIndex
 from portmatrix.textforms import proto_name
 
-ALLOWED, WRONG_DIRECTION, UNEXPECTED_SOURCE, UNEXPECTED_PORT, OUT_OF_SCOPE = range(5)
+ALLOWED, OUT_OF_SCOPE = 0, 4  # codes: indexes into VERDICTS
 
 
 @dataclass

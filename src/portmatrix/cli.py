@@ -205,10 +205,7 @@ def flows_cmd(captures, fmt, output, jobs, dask, quiet, since, until, hosts, por
     paths = expand_inputs(captures)
     with progress(total_size(paths), not quiet) as on_batch:
         traffic = read_traffic(paths, on_batch=on_batch, jobs=jobs, dask=dask)
-    chosen = FlowFilter(since, until, hosts, ports)
-    if chosen.active:
-        traffic.flows = traffic.flows.take(chosen.traffic_mask(traffic.flows, traffic.first_ts))
-        traffic.filters = chosen
+    traffic = traffic.narrowed(FlowFilter(since, until, hosts, ports))
     columns = flow_columns(traffic.flows, len(paths) > 1, traffic.captures)
     _write(FORMATS[fmt](columns, traffic), output)
 

@@ -93,10 +93,6 @@ class Records(dict):
     def empty() -> Records:
         return Records({k: np.zeros(0, dtype=t) for k, t in RECORD.items()})
 
-    @staticmethod
-    def concat(parts: list[Records]) -> Records:
-        return Records({k: np.concatenate([p[k] for p in parts]) for k in RECORD})
-
 
 class _Sorted:
     """The columns of a packet batch that flow building reads, in key order, taken

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from portmatrix.decode import decode
 from portmatrix.decode.batch import DecodeCounts
@@ -83,6 +83,14 @@ class Traffic(CaptureHealth):
     collisions: int = 0
     filters: object = None  # the FlowFilter the flows were narrowed by, if any
 
+    def narrowed(self, filters) -> Traffic:
+        """The same traffic with only the flows a FlowFilter's window, hosts and ports
+        keep (a relative time counts from the capture's first packet)."""
+        if not filters.active:
+            return self
+        keep = filters.traffic_mask(self.flows, self.first_ts)
+        return replace(self, flows=self.flows.take(keep), filters=filters)
+
     @property
     def flow_count(self) -> int:
         return len(self.flows)
@@ -144,8 +152,8 @@ def read_traffic(
 ) -> Traffic:
     """Read capture files into one flow table.
 
-    Files are merged in the order given, so a flow that spans two consecutive
-    files of a rolling capture is one flow. With `jobs` > 1 files are read by a
+    Files are merged in time order (of their first packets), so a flow that spans
+    two consecutive files of a rolling capture is one flow. With `jobs` > 1 files are read by a
     pool of processes, with `dask` (a scheduler address) by a Dask cluster; the
     per-file tables merge to the same result as reading them one by one.
     `on_batch(bytes, packets)` reports progress.

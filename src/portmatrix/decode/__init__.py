@@ -78,7 +78,7 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
         "frag": net.frag,
         "frag_id": net.frag_id,
     }
-    _icmp_keys(row, tr)
+    _icmp_keys(row, tr.icmp_type, tr.icmp_id)
     _quoted(data, net, tr, row, ok)
     parts.append(row if ok.all() else {k: v[ok] for k, v in row.items()})
     if depth >= MAX_DEPTH:
@@ -103,18 +103,18 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
         _ip_layers(data, fidx[r[go]], s[go], stop[go], k[go], c, depth + 1, parts, status, counts)
 
 
-def _icmp_keys(row, tr) -> None:
+def _icmp_keys(row, icmp_type: np.ndarray, icmp_id: np.ndarray) -> None:
     """ICMP queries and replies pair on (request type, identifier): sport = dport = id."""
     icmp = np.flatnonzero(any_of(row["proto"], (transport.ICMP, transport.ICMPV6)))
     if not len(icmp):
         return
-    proto, itype = row["proto"][icmp], tr.icmp_type[icmp]
+    proto, itype = row["proto"][icmp], icmp_type[icmp]
     req_of = np.full(len(icmp), -1, np.int64)
     for p, pairs in transport.ICMP_QUERY_REPLY.items():
         for req, rep in pairs.items():
             req_of[(proto == p) & ((itype == req) | (itype == rep))] = req
     query = req_of >= 0
-    ident = np.maximum(tr.icmp_id[icmp], 0)
+    ident = np.maximum(icmp_id[icmp], 0)
     row["sport"][icmp[query]] = ident[query]
     row["dport"][icmp[query]] = ident[query]
     # Other informational ICMP (router/neighbour discovery, ...): one flow per type.
@@ -156,18 +156,10 @@ def _quoted(data, net, tr, row, ok) -> None:
         "dport": qt.dport[sel].copy(),
         "icmp_req": np.full(sel.sum(), -1, np.int64),
     }
-    _icmp_keys(quoted_row, _Sub(qt, sel))
+    _icmp_keys(quoted_row, qt.icmp_type[sel], qt.icmp_id[sel])
     row["sport"][rows] = quoted_row["sport"]
     row["dport"][rows] = quoted_row["dport"]
     row["icmp_req"][rows] = quoted_row["icmp_req"]
-
-
-class _Sub:
-    """The transport fields of some rows, as `_icmp_keys` reads them."""
-
-    def __init__(self, tr, sel) -> None:
-        self.icmp_type = tr.icmp_type[sel]
-        self.icmp_id = tr.icmp_id[sel]
 
 
 def _count(counts: DecodeCounts, status, etype, linktype) -> None:

@@ -76,12 +76,6 @@ class PacketBatch:
         return PacketBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     @classmethod
-    def concat(cls, parts: list[PacketBatch]) -> PacketBatch:
-        return cls(
-            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
-        )
-
-    @classmethod
     def empty(cls) -> PacketBatch:
         kinds = {
             "src_hi": np.uint64,

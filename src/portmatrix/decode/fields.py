@@ -1,4 +1,4 @@
-"""Vectorized reads of big-endian fields at many byte positions at once.
+"""Vectorized reads of fields (big-endian unless asked) at many byte positions at once.
 
 A field of 2, 4 or 8 bytes is read through a view of the packet buffer whose
 items overlap (stride 1 byte), so reading it at n positions is one gather.
@@ -25,6 +25,13 @@ def u8(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return data[np.minimum(pos, len(data) - 1)]
 
 
+def uint(data: np.ndarray, pos: np.ndarray, size: int, little: bool = False) -> np.ndarray:
+    """Unsigned integers of `size` bytes (2, 4 or 8) at `pos`, as int64 (uint64 for 8)."""
+    view = _view(data, size, f"{'<' if little else '>'}u{size}")
+    values = view[np.minimum(pos, len(view) - 1)]
+    return values.astype(np.uint64 if size == 8 else np.int64)
+
+
 def be(data: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
     """Unsigned big-endian integers of `size` bytes (2, 4 or 8) as uint64."""
     view = _view(data, size, f">u{size}")
@@ -32,18 +39,15 @@ def be(data: np.ndarray, pos: np.ndarray, size: int) -> np.ndarray:
 
 
 def be16(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    view = _view(data, 2, ">u2")
-    return view[np.minimum(pos, len(view) - 1)].astype(np.int64)
+    return uint(data, pos, 2)
 
 
 def be32(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    view = _view(data, 4, ">u4")
-    return view[np.minimum(pos, len(view) - 1)].astype(np.int64)
+    return uint(data, pos, 4)
 
 
 def le32(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    view = _view(data, 4, "<u4")
-    return view[np.minimum(pos, len(view) - 1)].astype(np.int64)
+    return uint(data, pos, 4, little=True)
 
 
 def any_of(values: np.ndarray, choices) -> np.ndarray:

@@ -19,17 +19,6 @@ import numpy as np
 CHUNK = 8 << 20
 
 
-def gather_u32(data: np.ndarray, pos: np.ndarray, little: bool) -> np.ndarray:
-    """uint32 values at byte positions `pos` of `data` (any alignment)."""
-    idx = pos[:, None] + np.arange(4)
-    return np.ascontiguousarray(data[idx]).view("<u4" if little else ">u4").reshape(-1)
-
-
-def gather_u16(data: np.ndarray, pos: np.ndarray, little: bool) -> np.ndarray:
-    idx = pos[:, None] + np.arange(2)
-    return np.ascontiguousarray(data[idx]).view("<u2" if little else ">u2").reshape(-1)
-
-
 class Chunks:
     """Successive chunks of a stream, each starting with the tail the caller kept.
 

@@ -142,6 +142,7 @@ class DumpcapCapture:
         if buffer_mb:
             cmd += ["-B", str(buffer_mb)]
         self.ifaces = ifaces
+        self.stopping = False  # set by stop(): an exit after it is not a failure
         # Unbuffered: the reader waits on the pipe itself (select), nothing hides in a buffer.
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         self._stderr: list[bytes] = []
@@ -175,8 +176,6 @@ class DumpcapCapture:
             " ".join(b"".join(self._stderr).decode(errors="replace").split())[:300]
             or f"exit status {code}"
         )
-
-    stopping = False
 
     def stop(self) -> None:
         """Ask dumpcap to finish: it writes its statistics blocks, then the pipe ends."""

@@ -11,16 +11,15 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from portmatrix.decode.fields import uint
 from portmatrix.errors import CaptureError
 from portmatrix.sources import chunks
 from portmatrix.sources.base import CaptureInfo, Interface, InterfaceStats, RawBatch
-from portmatrix.sources.chunks import Chunks, gather_u16, gather_u32
-from portmatrix.sources.walk import CONTROL, pcapng_walk
+from portmatrix.sources.chunks import Chunks
+from portmatrix.sources.walk import CONTROL, EPB, IDB, ISB, OPB, SHB, SPB, pcapng_walk
 
-SHB, IDB, OPB, SPB, NRB, ISB, EPB = 0x0A0D0D0A, 1, 2, 3, 4, 5, 6
 BOM = 0x1A2B3C4D
 MAX_BLOCK = 256 << 20
-PACKET_BLOCKS = (EPB, SPB, OPB)
 
 
 def _options(body: bytes, endian: str) -> Iterator[tuple[int, bytes]]:
@@ -181,21 +180,21 @@ class PcapngReader:
     ) -> RawBatch:
         little = self.endian == "<"
         count = len(pos)
-        blen = gather_u32(data, pos + 4, little).astype(np.int64)
+        blen = uint(data, pos + 4, 4, little).astype(np.int64)
         epb, spb, opb = kind == EPB, kind == SPB, kind == OPB
         local = np.zeros(count, dtype=np.int64)
-        local[epb] = gather_u32(data, pos[epb] + 8, little)
-        local[opb] = gather_u16(data, pos[opb] + 8, little)
+        local[epb] = uint(data, pos[epb] + 8, 4, little)
+        local[opb] = uint(data, pos[opb] + 8, 2, little)
         ticks = np.zeros(count, dtype=np.uint64)
         timed = epb | opb
-        hi = gather_u32(data, pos[timed] + 12, little).astype(np.uint64)
-        lo = gather_u32(data, pos[timed] + 16, little).astype(np.uint64)
+        hi = uint(data, pos[timed] + 12, 4, little).astype(np.uint64)
+        lo = uint(data, pos[timed] + 16, 4, little).astype(np.uint64)
         ticks[timed] = (hi << np.uint64(32)) | lo
         caplen = np.zeros(count, dtype=np.int64)
         wirelen = np.zeros(count, dtype=np.int64)
-        caplen[timed] = gather_u32(data, pos[timed] + 20, little)
-        wirelen[timed] = gather_u32(data, pos[timed] + 24, little)
-        wirelen[spb] = gather_u32(data, pos[spb] + 8, little)
+        caplen[timed] = uint(data, pos[timed] + 20, 4, little)
+        wirelen[timed] = uint(data, pos[timed] + 24, 4, little)
+        wirelen[spb] = uint(data, pos[spb] + 8, 4, little)
         caplen[spb] = np.minimum(wirelen[spb], blen[spb] - 16)
         start = np.where(spb, pos + 12, pos + 28)
         # Never let a packet run past its own block.

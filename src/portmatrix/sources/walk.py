@@ -17,8 +17,10 @@ try:
 except ImportError:  # built without a C compiler
     _compiled = None
 
-SHB, IDB, ISB = 0x0A0D0D0A, 1, 5
-PACKET_BLOCKS = (6, 3, 2)  # enhanced, simple, obsolete packet blocks
+# pcapng block types: section header, interface description and statistics (read by
+# the reader), and the packet blocks (enhanced, simple, obsolete).
+SHB, IDB, ISB, EPB, SPB, OPB = 0x0A0D0D0A, 1, 5, 6, 3, 2
+PACKET_BLOCKS = (EPB, SPB, OPB)
 CONTROL, CORRUPT, MISMATCH = 1, 2, 3  # pcapng stop reasons (0: need more data)
 
 

@@ -12,6 +12,7 @@ import json
 
 from portmatrix.report.flow_rows import COLUMNS, rows
 from portmatrix.report.summary import decode_document, decode_summary, inputs_summary
+from portmatrix.textforms import json_text
 
 COLUMN_SET = set(COLUMNS)
 
@@ -67,7 +68,7 @@ def render_json(columns: dict[str, list], traffic) -> str:
         "decode": decode_document(traffic.counts),
         "notices": traffic.notices(),
     }
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    return json_text(doc) + "\n"
 
 
 def render_jsonl(columns: dict[str, list], traffic) -> str:

@@ -9,6 +9,7 @@ import json
 from portmatrix import __version__
 from portmatrix.check import Result
 from portmatrix.report.document import document
+from portmatrix.textforms import json_text
 
 ECS_SEVERITY = {"error": 3, "warning": 2, "info": 1}
 # ECS network.transport is the IANA keyword, lower case: ICMPv6 is "ipv6-icmp".
@@ -37,7 +38,7 @@ CSV_COLUMNS = (
 
 
 def render_json(result: Result) -> str:
-    return json.dumps(document(result), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    return json_text(document(result)) + "\n"
 
 
 def ecs_event(finding: dict, doc: dict) -> dict:

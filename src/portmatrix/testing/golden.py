@@ -49,6 +49,7 @@ def render(capture: str, inventory: str) -> dict[str, str]:
     from portmatrix.report.html import render_html
     from portmatrix.report.text import render_text
     from portmatrix.report.verdict_flows import render_flows
+    from portmatrix.textforms import json_text
 
     result = run_check([capture], ["thoughtspot"], inventory, today=TODAY)
     doc = json.loads(formats.render_json(result))
@@ -64,7 +65,7 @@ def render(capture: str, inventory: str) -> dict[str, str]:
         k: canonical(v)
         for k, v in {
             "report.txt": render_text(result),
-            "report.json": json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+            "report.json": json_text(doc) + "\n",
             "findings.jsonl": formats.render_jsonl(result),
             "findings.csv": formats.render_csv(result),
             "report.md": formats.render_markdown(result),

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from portmatrix.decode.fields import uint
 from portmatrix.errors import CaptureError
 from portmatrix.sources import chunks
 from portmatrix.sources.base import CaptureInfo, Interface, InterfaceStats, RawBatch
@@ -62,13 +61,14 @@ class PcapngReader:
             off = 0
             problem = ""
             while True:
-                starts, kinds, stop, reason = pcapng_walk(data[off:], self.endian == "<", MAX_BLOCK)
-                if len(starts):
+                blocks, stop, reason = pcapng_walk(data[off:], self.endian == "<", MAX_BLOCK)
+                if len(blocks):
                     if self.section < 0:
                         problem = "packet block before any section header"
                         break
-                    yield self._batch(data, starts + off, kinds, frame)
-                    frame += len(starts)
+                    blocks[:, 0] += off
+                    yield self._batch(data, blocks, frame)
+                    frame += len(blocks)
                 off += stop
                 if reason != CONTROL:
                     if reason:
@@ -175,27 +175,20 @@ class PcapngReader:
                     setattr(stats, names[code], struct.unpack(endian + "Q", value)[0])
             self.info.stats[stats.iface] = stats
 
-    def _batch(
-        self, data: np.ndarray, pos: np.ndarray, kind: np.ndarray, first_frame: int
-    ) -> RawBatch:
-        little = self.endian == "<"
+    def _batch(self, data: np.ndarray, blocks: np.ndarray, first_frame: int) -> RawBatch:
+        """Packet blocks, as the walk found them, into a batch."""
+        pos, kind, blen, w8, w12, w16, w20, w24 = blocks.T
         count = len(pos)
-        blen = uint(data, pos + 4, 4, little).astype(np.int64)
         epb, spb, opb = kind == EPB, kind == SPB, kind == OPB
-        local = np.zeros(count, dtype=np.int64)
-        local[epb] = uint(data, pos[epb] + 8, 4, little)
-        local[opb] = uint(data, pos[opb] + 8, 2, little)
-        ticks = np.zeros(count, dtype=np.uint64)
+        # An obsolete packet block's interface id is 16 bits, its drop count the next 16.
+        opb_iface = w8 & 0xFFFF if self.endian == "<" else w8 >> 16
+        local = np.where(epb, w8, np.where(opb, opb_iface, 0))
         timed = epb | opb
-        hi = uint(data, pos[timed] + 12, 4, little).astype(np.uint64)
-        lo = uint(data, pos[timed] + 16, 4, little).astype(np.uint64)
-        ticks[timed] = (hi << np.uint64(32)) | lo
-        caplen = np.zeros(count, dtype=np.int64)
-        wirelen = np.zeros(count, dtype=np.int64)
-        caplen[timed] = uint(data, pos[timed] + 20, 4, little)
-        wirelen[timed] = uint(data, pos[timed] + 24, 4, little)
-        wirelen[spb] = uint(data, pos[spb] + 8, 4, little)
-        caplen[spb] = np.minimum(wirelen[spb], blen[spb] - 16)
+        ticks = np.where(timed, (w12.astype(np.uint64) << np.uint64(32)) | w16.astype(np.uint64), 0)
+        ticks = ticks.astype(np.uint64)
+        caplen = np.where(timed, w20, 0)
+        wirelen = np.where(timed, w24, np.where(spb, w8, 0))
+        caplen = np.where(spb, np.minimum(wirelen, blen - 16), caplen)
         start = np.where(spb, pos + 12, pos + 28)
         # Never let a packet run past its own block.
         caplen = np.clip(caplen, 0, np.maximum(pos + blen - 4 - start, 0))
@@ -206,7 +199,11 @@ class PcapngReader:
         linktypes = np.array([i.linktype for i in self.info.interfaces] + [-1], dtype=np.int32)
         linktype = linktypes[iface]
         ts = np.zeros(count, dtype=np.int64)
-        for i in np.unique(iface[known]).tolist():
+        if count and (iface == iface[0]).all():  # the common case: one interface
+            present = [int(iface[0])] if iface[0] >= 0 else []
+        else:
+            present = np.unique(iface[known]).tolist()
+        for i in present:
             rows = iface == i
             ts[rows] = _to_ns(ticks[rows], self.info.interfaces[i])
         return RawBatch(

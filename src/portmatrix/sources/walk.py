@@ -56,21 +56,22 @@ def pcap_walk(buf, little: bool, limit: int, compiled: bool = True) -> tuple[np.
 
 def pcapng_walk(
     buf, little: bool, max_block: int, compiled: bool = True
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """(packet block starts, their types, where the walk stopped, why).
+) -> tuple[np.ndarray, int, int]:
+    """(packet blocks, where the walk stopped, why).
 
-    Stops before a section header, interface description or statistics block
-    (CONTROL), which the caller interprets; skips other blocks by length.
+    `blocks` has one row per packet block: start, type, length, and the five
+    32-bit words at offsets 8 to 24 (0 past the end of the buffer). Stops before
+    a section header, interface description or statistics block (CONTROL),
+    which the caller interprets; skips other blocks by length.
     """
     if compiled and _compiled is not None:
-        cap = len(buf) // 12 + 1
-        out, types = np.empty(cap, np.int64), np.empty(cap, np.int32)
-        count, end, reason = _compiled.pcapng_walk(buf, out, types, little, max_block)
-        return out[:count], types[:count], end, reason
+        out = np.empty((len(buf) // 12 + 1, 8), np.int64)
+        count, end, reason = _compiled.pcapng_walk(buf, out, little, max_block)
+        return out[:count], end, reason
     at = struct.Struct("<I" if little else ">I").unpack_from
     mv = memoryview(buf).cast("B")
     n = len(mv)
-    starts, kinds, off, reason = [], [], 0, 0
+    blocks, off, reason = [], 0, 0
     while off + 12 <= n:
         btype, blen = at(mv, off)[0], at(mv, off + 4)[0]
         if btype in (SHB, IDB, ISB):
@@ -86,7 +87,7 @@ def pcapng_walk(
             reason = MISMATCH
             break
         if btype in PACKET_BLOCKS:
-            starts.append(off)
-            kinds.append(btype)
+            words = [at(mv, w)[0] if w + 4 <= n else 0 for w in range(off + 8, off + 28, 4)]
+            blocks.append([off, btype, blen, *words])
         off = end
-    return np.array(starts, np.int64), np.array(kinds, np.int32), off, reason
+    return np.array(blocks, np.int64).reshape(-1, 8), off, reason

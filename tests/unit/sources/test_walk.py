@@ -1,0 +1,78 @@
+"""The compiled record walks against their pure-Python versions (the reference):
+the same records, stop offset and stop reason, on real captures cut anywhere and
+on corrupt lengths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from portmatrix.sources import walk
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = REPO.parent / "shared" / "pcaps"
+PCAPS = sorted(
+    p
+    for p in [*SHARED.glob("*.pcap"), *(REPO / "captures").glob("*.pcap")]
+    if "invalid" not in p.name
+)
+PCAPNGS = sorted([*SHARED.glob("*.pcapng"), *(REPO / "captures").glob("*.pcapng")])
+
+pytestmark = pytest.mark.skipif(
+    walk._compiled is None and not os.environ.get("CI"), reason="built without a C compiler"
+)
+
+
+def test_built_where_ci_runs():
+    assert walk._compiled is not None, "the C extension portmatrix.sources._walk was not built"
+
+
+def pcap_records(path: Path) -> tuple[bytes, bool]:
+    data = path.read_bytes()
+    return data[24:], data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
+
+
+def same_pcap(buf: bytes, little: bool, limit: int = 262144) -> None:
+    fast = walk.pcap_walk(buf, little, limit)
+    ref = walk.pcap_walk(buf, little, limit, compiled=False)
+    np.testing.assert_array_equal(fast[0], ref[0])
+    assert fast[1:] == ref[1:]
+
+
+def same_pcapng(buf: bytes, little: bool) -> None:
+    fast = walk.pcapng_walk(buf, little, 1 << 20)
+    ref = walk.pcapng_walk(buf, little, 1 << 20, compiled=False)
+    np.testing.assert_array_equal(fast[0], ref[0])
+    assert fast[1:] == ref[1:]
+
+
+@pytest.mark.parametrize("path", PCAPS, ids=lambda p: p.name)
+def test_pcap_walk_matches_python_wherever_the_buffer_ends(path):
+    buf, little = pcap_records(path)
+    for cut in sorted({len(buf), len(buf) // 2, len(buf) // 3 + 5, 17, 15, 0}):
+        same_pcap(buf[:cut], little)
+    same_pcap(buf, little, limit=60)  # a "corrupt" length: stops at the first big record
+
+
+@pytest.mark.parametrize("path", PCAPNGS, ids=lambda p: p.name)
+def test_pcapng_walk_matches_python_from_every_block(path):
+    buf = path.read_bytes()
+    little = buf[8:12] == b"\x4d\x3c\x2b\x1a"
+    off = 0
+    while off < len(buf):  # from each control block on, as the reader does
+        same_pcapng(buf[off:], little)
+        same_pcapng(buf[off : off + 100], little)
+        length = int.from_bytes(buf[off + 4 : off + 8], "little" if little else "big")
+        off += max(length, 12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.booleans())
+def test_walks_match_python_on_garbage(buf, little):
+    same_pcap(buf, little, limit=200)
+    same_pcapng(buf, little)

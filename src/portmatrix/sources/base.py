@@ -31,6 +31,11 @@ class RawBatch:
     def __len__(self) -> int:
         return len(self.frame)
 
+    def take(self, index: np.ndarray) -> RawBatch:
+        """Some of the frames (the chunk they are in stays shared)."""
+        per_frame = {k: v[index] for k, v in vars(self).items() if k != "data"}
+        return RawBatch(data=self.data, **per_frame)
+
 
 @dataclass
 class Interface:
@@ -77,44 +82,57 @@ class CaptureInfo:
 class HashingReader:
     """A binary stream that hashes what passes through it (SHA-256 of the input file).
 
-    Hashing runs on a worker thread (hashlib releases the GIL on large buffers),
-    so it overlaps with decoding instead of adding to it. Buffers handed to the
-    worker are never written again by the readers.
+    With a spare CPU, hashing runs on a worker thread (hashlib releases the GIL
+    on large buffers), so it overlaps with decoding instead of adding to it;
+    buffers handed to the worker are never written again by the readers. On a
+    single CPU a thread cannot overlap anything and only costs switches and
+    cache misses, so each buffer is hashed as it is read, while it is in cache.
     """
 
-    def __init__(self, raw) -> None:
+    def __init__(self, raw, threaded: bool | None = None) -> None:
+        import os
         import queue
         import threading
 
         self.raw = raw
         self.hash = hashlib.sha256()
         self.count = 0
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, daemon=True)
-        self._thread.start()
+        if threaded is None:
+            threaded = len(os.sched_getaffinity(0)) > 1
+        self._thread = None
+        if threaded:
+            self._queue: queue.SimpleQueue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._work, daemon=True)
+            self._thread.start()
 
     def _work(self) -> None:
         while (data := self._queue.get()) is not None:
             self.hash.update(data)
 
+    def _hash(self, data) -> None:
+        if self._thread is None:
+            self.hash.update(data)
+        else:
+            self._queue.put(data)
+
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
         if data:
-            self._queue.put(data)
+            self._hash(data)
             self.count += len(data)
         return data
 
     def readinto(self, buf) -> int:
         n = self.raw.readinto(buf) or 0
         if n:
-            self._queue.put(memoryview(buf)[:n])
+            self._hash(memoryview(buf)[:n])
             self.count += n
         return n
 
     def read1(self, n: int = -1) -> bytes:
         data = self.raw.read1(n) if hasattr(self.raw, "read1") else self.raw.read(n)
         if data:
-            self._queue.put(data)
+            self._hash(data)
             self.count += len(data)
         return data
 
@@ -126,7 +144,7 @@ class HashingReader:
         read = getattr(self.raw, "readinto1", self.raw.readinto)
         n = read(buf) or 0
         if n:
-            self._queue.put(memoryview(buf)[:n])
+            self._hash(memoryview(buf)[:n])
             self.count += n
         return n
 
@@ -134,8 +152,9 @@ class HashingReader:
         """Finish: hash the rest of the file, then the digest of all of it."""
         while self.read(1 << 20):
             pass
-        self._queue.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
         return self.hash.hexdigest()
 
     def close(self) -> None:

@@ -1,7 +1,8 @@
-"""Builds the optional C record walker; everything else is in pyproject.toml.
+"""Builds the optional C helpers; everything else is in pyproject.toml.
 
-`optional=True`: without a C compiler the install still succeeds and the
-pure-Python walk in portmatrix.sources.walk is used instead.
+Two small loops in C: the record walk (portmatrix.sources.walk) and the decoder's
+fast path for common frames (portmatrix.decode.common). `optional=True`: without
+a C compiler the install still succeeds and their Python/numpy versions are used.
 """
 
 from setuptools import Extension, setup
@@ -13,6 +14,12 @@ setup(
             ["src/portmatrix/sources/_walk.c"],
             optional=True,
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "portmatrix.decode._common",
+            ["src/portmatrix/decode/_common.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

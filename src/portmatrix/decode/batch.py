@@ -75,6 +75,14 @@ class PacketBatch:
     def take(self, index: np.ndarray) -> PacketBatch:
         return PacketBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
+    def concat(self, other: PacketBatch) -> PacketBatch:
+        return PacketBatch(
+            **{
+                f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                for f in fields(self)
+            }
+        )
+
     @classmethod
     def empty(cls) -> PacketBatch:
         kinds = {

@@ -24,6 +24,27 @@ PACKET_BLOCKS = (EPB, SPB, OPB)
 CONTROL, CORRUPT, MISMATCH = 1, 2, 3  # pcapng stop reasons (0: need more data)
 
 
+TYPICAL = 64  # bytes per record the output of a compiled walk is first sized for
+
+
+def _in_parts(walk, buf, width: int, more: int) -> tuple[np.ndarray, int, int]:
+    """Run a compiled walk with an output sized for typical records, again from
+    where it stopped while it stops for want of room (status `more`): sizing it
+    for the smallest possible records would allocate ~25 MB per chunk."""
+    parts, off = [], 0
+    mv = memoryview(buf)
+    while True:
+        out = np.empty(((len(mv) - off) // TYPICAL + 16, width), np.int64)
+        count, end, status = walk(mv[off:], out)
+        out[:count, 0] += off
+        parts.append(out[:count])
+        off += end
+        if count < len(out) or status != more:
+            break
+    records = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return records, off, status
+
+
 def pcap_walk(buf, little: bool, limit: int, compiled: bool = True) -> tuple[np.ndarray, int, int]:
     """(records, end of the last complete record, corrupt length or -1).
 
@@ -31,9 +52,7 @@ def pcap_walk(buf, little: bool, limit: int, compiled: bool = True) -> tuple[np.
     second, captured length, wire length.
     """
     if compiled and _compiled is not None:
-        out = np.empty((len(buf) // 16 + 1, 5), np.int64)
-        count, end, corrupt = _compiled.pcap_walk(buf, out, little, limit)
-        return out[:count], end, corrupt
+        return _in_parts(lambda b, out: _compiled.pcap_walk(b, out, little, limit), buf, 5, -1)
     at = struct.Struct("<I" if little else ">I").unpack_from
     mv = memoryview(buf).cast("B")
     n = len(mv)
@@ -65,9 +84,7 @@ def pcapng_walk(
     which the caller interprets; skips other blocks by length.
     """
     if compiled and _compiled is not None:
-        out = np.empty((len(buf) // 12 + 1, 8), np.int64)
-        count, end, reason = _compiled.pcapng_walk(buf, out, little, max_block)
-        return out[:count], end, reason
+        return _in_parts(lambda b, out: _compiled.pcapng_walk(b, out, little, max_block), buf, 8, 0)
     at = struct.Struct("<I" if little else ">I").unpack_from
     mv = memoryview(buf).cast("B")
     n = len(mv)

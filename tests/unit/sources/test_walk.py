@@ -59,16 +59,22 @@ def test_pcap_walk_matches_python_wherever_the_buffer_ends(path):
     same_pcap(buf, little, limit=60)  # a "corrupt" length: stops at the first big record
 
 
-@pytest.mark.parametrize("path", PCAPNGS, ids=lambda p: p.name)
-def test_pcapng_walk_matches_python_from_every_block(path):
+def each_block(path: Path):
+    """(file bytes, little-endian, offset of each block)."""
     buf = path.read_bytes()
     little = buf[8:12] == b"\x4d\x3c\x2b\x1a"
     off = 0
-    while off < len(buf):  # from each control block on, as the reader does
-        same_pcapng(buf[off:], little)
-        same_pcapng(buf[off : off + 100], little)
+    while off < len(buf):
+        yield buf, little, off
         length = int.from_bytes(buf[off + 4 : off + 8], "little" if little else "big")
         off += max(length, 12)
+
+
+@pytest.mark.parametrize("path", PCAPNGS, ids=lambda p: p.name)
+def test_pcapng_walk_matches_python_from_every_block(path):
+    for buf, little, off in each_block(path):  # from each block on, as the reader does
+        same_pcapng(buf[off:], little)
+        same_pcapng(buf[off : off + 100], little)
 
 
 @settings(max_examples=200, deadline=None)
@@ -76,3 +82,16 @@ def test_pcapng_walk_matches_python_from_every_block(path):
 def test_walks_match_python_on_garbage(buf, little):
     same_pcap(buf, little, limit=200)
     same_pcapng(buf, little)
+
+
+def test_walks_continue_when_their_output_is_full(monkeypatch):
+    """Outputs sized for few records: the compiled walks run again from where they
+    stopped, and still find what the Python walks find."""
+    monkeypatch.setattr(walk, "TYPICAL", 4096)
+    for path in PCAPS:
+        same_pcap(*pcap_records(path))
+    for path in PCAPNGS:
+        buf = path.read_bytes()
+        same_pcapng(
+            buf[buf.index(b"\x06\x00\x00\x00") if b"\x06\x00\x00\x00" in buf else 0 :], True
+        )

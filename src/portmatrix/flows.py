@@ -86,8 +86,8 @@ class Records(dict):
     def __len__(self) -> int:
         return len(self["hash"])
 
-    def take(self, index) -> Records:
-        return Records({k: v[index] for k, v in self.items()})
+    def take(self, index, columns=None) -> Records:
+        return Records({k: self[k][index] for k in columns or self})
 
     @staticmethod
     def empty() -> Records:
@@ -275,9 +275,20 @@ def _eff_close(rec: Records, idx: np.ndarray) -> np.ndarray:
     return np.where(has_syn | cals, cals.astype(np.int8), UNKNOWN)
 
 
+# The columns a later record of the same flow changes (the rest are the earlier's).
+COMBINED = (
+    *("first_ts", "last_ts", "pkts_a", "pkts_b", "bytes_a", "bytes_b", "flags_a", "flags_b"),
+    *("first_dir", "open_dir", "answer_dir", "err_dir", "err_type", "err_code"),
+    *("has_syn", "cals", "isn", "vlan_lo", "vlan_hi", "encap"),
+    *(f"frame{i}" for i in range(FRAMES)),
+    *(f"file{i}" for i in range(FRAMES)),
+)
+
+
 def _combine(p: Records, r: Records) -> Records:
-    """Element-wise: record r (later) appended to record p (earlier), same key."""
-    out = Records(p)
+    """Element-wise: record r (later) appended to record p (earlier), same key.
+    Only the COMBINED columns are read and returned."""
+    out = Records({k: p[k] for k in COMBINED})
     out["first_ts"] = np.minimum(p["first_ts"], r["first_ts"])
     out["last_ts"] = np.maximum(p["last_ts"], r["last_ts"])
     for k in ("pkts_a", "pkts_b", "bytes_a", "bytes_b"):
@@ -405,7 +416,7 @@ class FlowTable:
             merge1 = ~b1_syn | (eff == 0) | ((eff == 1) & same_isn)
             mt, mb = t[merge1], b1[merge1]
             if len(mt):
-                self._assign(mt, _combine(rec.take(mt), new.take(mb)))
+                self._assign(mt, _combine(rec.take(mt, COMBINED), new.take(mb, COMBINED)))
             consumed[mb] = True
             # Undecided while the table's record has no SYN: whether it closed or not,
             # the SYN it continues (and its ISN) is in an earlier table.
@@ -418,8 +429,9 @@ class FlowTable:
                 eff2 = _eff_close(rec, t2)
                 tentative[b2] = ~rec["has_syn"][t2]
                 go = (eff2 == 0) | ((eff2 == 1) & (rec["isn"][t2] == new["isn0"][b2]))
-                self._assign(t2[go], _combine(rec.take(t2[go]), new.take(b2[go])))
-                consumed[b2[go]] = True
+                t2, b2 = t2[go], b2[go]
+                self._assign(t2, _combine(rec.take(t2, COMBINED), new.take(b2, COMBINED)))
+                consumed[b2] = True
         new["tentative"] = tentative
         keep = np.flatnonzero(~consumed)
         base = len(self.rec)
@@ -445,9 +457,8 @@ class FlowTable:
             self.open_idx = np.insert(self.open_idx, pos[ins], latest[ins])
 
     def _assign(self, idx: np.ndarray, values: Records) -> None:
-        for k in RECORD:
-            if k != "seq":
-                self.rec[k][idx] = values[k]
+        for k, v in values.items():
+            self._store[k][idx] = v
 
     def finish(self) -> Flows:
         """Decide what is still tentative and orient every flow by its initiator.
@@ -507,10 +518,9 @@ def _settled(rec: Records) -> Records:
         # last SYN and this SYN is a new connection's.
         join = (_eff_close(rec, prev) != 1) | (rec["isn"][prev] == rec["isn0"][tent])
         tent, prev = tent[join], prev[join]
-        merged = _combine(rec.take(prev), rec.take(tent))
-        for k in RECORD:
-            if k != "seq":
-                rec[k][prev] = merged[k]
+        merged = _combine(rec.take(prev, COMBINED), rec.take(tent, COMBINED))
+        for k, v in merged.items():
+            rec[k][prev] = v
         rec = rec.take(np.setdiff1d(np.arange(len(rec)), tent))
     return rec.take(np.lexsort((rec["frame0"], rec["file0"], rec["first_ts"])))
 

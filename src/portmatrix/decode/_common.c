@@ -197,15 +197,16 @@ static PyObject *common(PyObject *self, PyObject *args) {
         rows = 0;
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < n; i++) {
-            if (i + AHEAD < n && off[i + AHEAD] >= 0 && off[i + AHEAD] + 64 < len) {
+            if (i + AHEAD < n && off[i + AHEAD] >= 0 && off[i + AHEAD] < len - 64) {
                 /* Headers are scattered through the chunk: fetch the next ones early. */
                 __builtin_prefetch(d + off[i + AHEAD]);
                 __builtin_prefetch(d + off[i + AHEAD] + 64);
             }
-            int64_t start = off[i], end = off[i] + cap[i];
+            int64_t start = off[i];
             fa[i] = 0;
-            if (start < 0 || cap[i] < 0 || end > len)
-                continue;
+            if (start < 0 || start > len || cap[i] < 0 || cap[i] > len - start)
+                continue; /* (not `start + cap > len`: that could overflow) */
+            int64_t end = start + cap[i];
             fa[i] = (int8_t)frame(d, start, end, lt[i], r, et + i);
             if (fa[i] == ROW) {
                 r[0] = i;

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 INVENTORY = HERE / "site.inventory.yaml"
 PYTHON = sys.executable
-PORTMATRIX = [PYTHON, "-m", "portmatrix"]
+PORTMATRIX = [str(Path(PYTHON).parent / "portmatrix")]  # the console script users run
 
 
 def generate(path: Path, packets: int, flows: int = 60_000) -> Path:
@@ -131,7 +131,7 @@ def memory(args) -> None:
 def startup(args) -> None:
     small = generate(OUT / "small-10.pcap", 10, 2)
     for name, cmd in (
-        ("portmatrix --help", [str(Path(PYTHON).parent / "portmatrix"), "--help"]),
+        ("portmatrix --help", [*PORTMATRIX, "--help"]),
         ("portmatrix check (10 packets)", check_cmd(small)),
     ):
         runs = sorted(timed(cmd)[0] for _ in range(args.runs))

@@ -180,20 +180,22 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
 
     r = _Sorted(rows, order)
     d = direction[order]
+    proto = key_cols["proto"]
     pkt = r.kind == b.PACKET
     flags = r.tcp_flags
-    tcp = (r.proto == TCP) & pkt
+    tcp = (proto == TCP) & pkt
     pure_syn = tcp & ((flags & (SYN | ACK)) == SYN)
     synack = tcp & ((flags & (SYN | ACK)) == (SYN | ACK))
     close = tcp & ((flags & (FIN | RST)) != 0)
-    is_icmp = any_of(r.proto, (ICMP, ICMPV6)) & pkt
-    requests = np.zeros(n, bool)
-    replies = np.zeros(n, bool)
-    for p, pairs in ICMP_QUERY_REPLY.items():
-        requests |= is_icmp & (r.proto == p) & any_of(r.icmp_type, list(pairs))
-        replies |= is_icmp & (r.proto == p) & any_of(r.icmp_type, list(pairs.values()))
-    opening = pure_syn | requests
-    answer = synack | replies
+    opening, answer = pure_syn, synack
+    icmp = np.flatnonzero(any_of(proto, (ICMP, ICMPV6)) & pkt)
+    if len(icmp):  # ICMP queries open, their replies answer
+        opening, answer = pure_syn.copy(), synack.copy()
+        itype = rows.icmp_type[order[icmp]]
+        for p, pairs in ICMP_QUERY_REPLY.items():
+            mine = proto[icmp] == p
+            opening[icmp[mine & any_of(itype, list(pairs))]] = True
+            answer[icmp[mine & any_of(itype, list(pairs.values()))]] = True
 
     # Segments start at each key and at each pure SYN.
     seg_start = new_key | pure_syn
@@ -205,7 +207,7 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     # or the previous segment is headless (no SYN): then the boundary is tentative,
     # even when it closed: the headless segment continues a record of an earlier
     # table, and only that record's last SYN says whether this SYN repeats it.
-    seg_isn = np.where(pure_syn, r.tcp_seq, -1)[seg_idx]
+    seg_isn = np.where(seg_syn, rows.tcp_seq[order[seg_idx]], -1)
     prev_syn = np.r_[False, seg_syn[:-1]]
     # A closed connection is only left for a SYN with a new initial sequence number.
     prev_close = np.r_[False, seg_close[:-1] & (seg_isn[1:] != seg_isn[:-1])]
@@ -226,20 +228,25 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     ts = r.ts
     out["first_ts"] = np.minimum.reduceat(ts, starts)
     out["last_ts"] = np.maximum.reduceat(ts, starts)
-    for side, val in (("a", 0), ("b", 1)):
-        mine = pkt & (d == val)
-        out[f"pkts_{side}"] = np.add.reduceat(mine.astype(np.int64), starts)
-        out[f"bytes_{side}"] = np.add.reduceat(np.where(mine, r.wirelen, 0), starts)
-        out[f"flags_{side}"] = np.bitwise_or.reduceat(
-            np.where(mine & tcp, flags, 0), starts
-        ).astype(np.int16)
+    # Per side: totals, and side B's share (d is 1 for B's packets).
+    count = pkt.astype(np.int64)
+    size = r.wirelen * count
+    from_b = d.astype(np.int64)
+    out["pkts_b"] = np.add.reduceat(count * from_b, starts)
+    out["pkts_a"] = np.add.reduceat(count, starts) - out["pkts_b"]
+    out["bytes_b"] = np.add.reduceat(size * from_b, starts)
+    out["bytes_a"] = np.add.reduceat(size, starts) - out["bytes_b"]
+    tcp_flags = np.where(tcp, flags, 0)
+    out["flags_a"] = np.bitwise_or.reduceat(tcp_flags * (1 - from_b), starts).astype(np.int16)
+    out["flags_b"] = np.bitwise_or.reduceat(tcp_flags * from_b, starts).astype(np.int16)
     out["first_dir"] = _dir_of(_first_where(pkt, starts, n), d)
     out["open_dir"] = _dir_of(_first_where(opening, starts, n), d)
     out["answer_dir"] = _dir_of(_first_where(answer, starts, n), d)
-    err_first = _first_where(r.kind == b.ICMP_ERROR, starts, n)
+    err_first = _first_where(~pkt, starts, n)  # the first ICMP error row, or n
     out["err_dir"] = _dir_of(err_first, d)
-    out["err_type"] = np.append(r.icmp_type, -1)[err_first].astype(np.int16)
-    out["err_code"] = np.append(r.icmp_code, -1)[err_first].astype(np.int16)
+    at = np.append(order, -1)[err_first]
+    out["err_type"] = np.where(at >= 0, rows.icmp_type[at], -1).astype(np.int16)
+    out["err_code"] = np.where(at >= 0, rows.icmp_code[at], -1).astype(np.int16)
     out["syn_start"] = pure_syn[starts]
     out["has_syn"] = np.logical_or.reduceat(pure_syn, starts)
     # Close after the last pure SYN of the record: the close flag of its last segment,
@@ -257,12 +264,11 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     out["vlan_lo"][out["vlan_lo"] == 1 << 20] = -1
     out["vlan_hi"] = np.maximum.reduceat(vlan, starts).astype(np.int32)
     out["encap"] = np.maximum.reduceat(r.encap, starts)
-    out["iface"] = r.iface[starts].astype(np.int32)
-    frame = r.frame
+    out["iface"] = rows.iface[order[starts]].astype(np.int32)
     for i in range(FRAMES):
-        at = starts + i
-        valid = (at < n) & (rec_of_row[np.minimum(at, n - 1)] == np.arange(m))
-        out[f"frame{i}"] = np.where(valid, frame[np.minimum(at, n - 1)], -1)
+        at = np.minimum(starts + i, n - 1)
+        valid = (starts + i < n) & (rec_of_row[at] == np.arange(m))
+        out[f"frame{i}"] = np.where(valid, rows.frame[order[at]], -1)
         out[f"file{i}"] = np.where(valid, file_id, -1).astype(np.int32)
     for k, t in RECORD.items():
         out[k] = out[k].astype(t, copy=False)

@@ -21,13 +21,17 @@ from scapy.layers.l2 import ARP, LLC, Dot3, Ether
 
 from portmatrix.decode import common, decode
 from portmatrix.decode.batch import PacketBatch
-from portmatrix.errors import CaptureError
 from portmatrix.sources import Capture
 from portmatrix.testing.captures import MAC_A, MAC_B, ether, raw_batch
 
 REPO = Path(__file__).resolve().parents[3]
 CAPTURES = sorted(
-    [*(REPO.parent / "shared" / "pcaps").glob("*.pcap*"), *(REPO / "captures").glob("*.pcap*")]
+    p
+    for p in [
+        *(REPO.parent / "shared" / "pcaps").glob("*.pcap*"),
+        *(REPO / "captures").glob("*.pcap*"),
+    ]
+    if "invalid-version" not in p.name  # a pcap header nothing reads
 )
 
 pytestmark = pytest.mark.skipif(
@@ -51,11 +55,7 @@ def assert_same(raw) -> None:
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
 def test_same_rows_as_numpy_on_real_captures(path):
-    try:
-        batches = list(Capture(str(path)).batches())
-    except CaptureError:
-        pytest.skip("unreadable capture")
-    for raw in batches:
+    for raw in Capture(str(path)).batches():
         assert_same(raw)
 
 

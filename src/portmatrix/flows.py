@@ -346,6 +346,7 @@ class FlowTable:
         self.file_id = file_id
         self._store = Records.empty()  # capacity grows by doubling; `rec` is the used part
         self._used = 0
+        self._touched = np.zeros(0, bool)  # per stored record: changed since snapshot(True)
         self._finished: Flows | None = None  # set by finish(): the table is spent
         self.open_hash = np.zeros(0, np.uint64)  # sorted keys ...
         self.open_idx = np.zeros(0, np.int64)  # ... and the index of their latest record
@@ -368,8 +369,12 @@ class FlowTable:
             for k in RECORD:
                 grown[k][: self._used] = self._store[k][: self._used]
             self._store = grown
+            self._touched = np.concatenate(
+                [self._touched[: self._used], np.zeros(size - self._used, bool)]
+            )
         for k in RECORD:
             self._store[k][self._used : need] = added[k]
+        self._touched[self._used : need] = True
         self._used = need
 
     def update(self, rows: PacketBatch) -> None:
@@ -465,6 +470,7 @@ class FlowTable:
     def _assign(self, idx: np.ndarray, values: Records) -> None:
         for k, v in values.items():
             self._store[k][idx] = v
+        self._touched[idx] = True
 
     def finish(self) -> Flows:
         """Decide what is still tentative and orient every flow by its initiator.
@@ -480,10 +486,18 @@ class FlowTable:
         self._finished = Flows.from_records(rec, self.fragments.unresolved)
         return self._finished
 
-    def snapshot(self) -> Flows:
-        """The flows so far, as `finish()` would give them, leaving the table as it is."""
+    def snapshot(self, touched_only: bool = False) -> Flows:
+        """The flows so far, as `finish()` would give them, leaving the table as it
+        is. With `touched_only`, only the flows that changed since the last such
+        call: what live watching re-judges each tick (most live flows are idle)."""
         rec = self.rec
-        return Flows.from_records(_settled(rec.take(np.arange(len(rec)))), 0)
+        if touched_only:
+            touched = self._touched[: self._used]
+            rows = np.flatnonzero(np.isin(rec["hash"], rec["hash"][touched]))
+            touched[:] = False
+        else:
+            rows = np.arange(len(rec))
+        return Flows.from_records(_settled(rec.take(rows)), 0)
 
     def evict(self, now: int, idle: int, grace: int) -> Flows:
         """Take out the flows that are over: closed (FIN both ways, or RST) for
@@ -506,8 +520,10 @@ class FlowTable:
         remap = np.cumsum(~rows) - 1
         kept = rec.take(keep)
         kept["seq"] = np.arange(len(kept), dtype=np.int64)  # store order is seq order
+        touched = self._touched[keep]
         self._store, self._used = Records.empty(), 0
         self._append(kept)
+        self._touched[: len(kept)] = touched
         self.open_hash, self.open_idx = self.open_hash[~over], remap[self.open_idx[~over]]
         return Flows.from_records(_settled(taken), 0)
 

@@ -3,9 +3,11 @@
 Packets go into a flow table as they come. Every tick, flows that are over
 (closed, or idle) leave the table and are classified for good: their findings
 and coverage stay as counters, so memory is bounded by the live flows. Live
-flows are classified too, without leaving, so a violation is reported while it
-happens, not when it ends. A finding is announced once, the first time its id
-is seen (and again only if its severity rises); repeats only update counters.
+flows that changed since the last tick are classified too, without leaving, so
+a violation is reported while it happens, not when it ends (idle ones are not
+judged again: nothing about them changed). A finding is announced once, the
+first time its id is seen (and again only if its severity rises); repeats only
+update counters.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class Watcher:
         if now is None:
             return []
         self._retire(self.table.evict(now, self.idle, self.grace))
-        return self._announce(self._findings(self.table.snapshot()))
+        return self._announce(self._findings(self.table.snapshot(touched_only=True)))
 
     def finish(
         self, captures: list[CaptureInfo] | None = None, extra_drops: int = 0

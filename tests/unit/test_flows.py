@@ -483,3 +483,36 @@ def test_headless_fin_then_syn_alone_is_two_flows():
     first, second = tables_of(packets, [1])
     first.merge(second)
     assert flow_dicts(first.finish()) == whole
+
+
+def touched(table) -> list[tuple[int, int]]:
+    """(client port, packets) of the flows a touched-only snapshot gives."""
+    snap = table.snapshot(touched_only=True)
+    packets = snap["pkts_fwd"] + snap["pkts_rev"]
+    return sorted(zip(snap["init_port"].tolist(), packets.tolist(), strict=True))
+
+
+def test_a_touched_only_snapshot_gives_the_flows_that_changed_since_the_last():
+    first = [tcp(C, S, port, 80, "S") for port in (1001, 1002, 1003)]
+    table = FlowTable()
+    table.update(decode(raw_batch([ether(p) for p in first]))[0])
+    assert touched(table) == [(1001, 1), (1002, 1), (1003, 1)]
+    assert touched(table) == []  # nothing came since
+    later = [tcp(S, C, 80, 1002, "SA"), tcp(C, S, 1004, 80, "S")]
+    table.update(decode(raw_batch([ether(p) for p in later], start=T0 + 10**9))[0])
+    # The whole flow (both its packets), and the new one; the idle ones are left out.
+    assert touched(table) == [(1002, 2), (1004, 1)]
+    assert len(table.snapshot()) == 4  # a full snapshot still has them all
+
+
+def test_eviction_keeps_what_the_live_flows_touched():
+    second = 10**9
+    table = FlowTable()
+    table.update(decode(raw_batch([ether(tcp(C, S, 1001, 80, "S"))]))[0])
+    table.update(decode(raw_batch([ether(tcp(C, S, 1002, 80, "S"))], start=T0 + 60 * second))[0])
+    touched(table)
+    late = T0 + 100 * second
+    table.update(decode(raw_batch([ether(tcp(C, S, 1003, 80, "S"))], start=late))[0])
+    gone = table.evict(late, idle=50 * second, grace=second)  # 1001 idle for 100 s: out
+    assert gone["init_port"].tolist() == [1001]
+    assert touched(table) == [(1003, 1)]  # 1002 stays, untouched since the last snapshot

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py speed   [--packets 1000000] [--runs 3] [--one-core]
     python benchmarks/run.py memory  [--max-packets 10000000]
+    python benchmarks/run.py jobs    [--files 4] [--runs 3]
     python benchmarks/run.py startup [--runs 5]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
@@ -128,6 +129,29 @@ def memory(args) -> None:
         print(f"  {flows:>10,} flows    {rss / 1024:6.0f} MB  {t:6.2f} s", flush=True)
 
 
+def jobs(args) -> None:
+    """A rolling capture: the 1M-packet pcap cut into files (editcap -c), read by
+    one process and by a pool; flows spanning two files are still one flow."""
+    n = args.packets
+    pcap = generate(OUT / f"bench-{n}.pcap", n)
+    parts = OUT / f"rolling-{n}-{args.files}"
+    if not parts.exists():
+        parts.mkdir()
+        per = -(-n // args.files)
+        subprocess.run(["editcap", "-c", str(per), str(pcap), str(parts / "part.pcap")], check=True)
+    files = sorted(str(p) for p in parts.glob("part*.pcap"))
+    for j in (1, os.cpu_count() or 1):
+        cmd = [*check_cmd(Path(files[0])), *files[1:], "--jobs", str(j)]
+        runs = [timed(cmd)[0] for _ in range(args.runs)]
+        median = statistics.median(runs)
+        print(
+            f"{len(files)} files, --jobs {j}: median {median:5.2f} s  "
+            f"{n / median / 1e6:5.2f} Mpkt/s  "
+            f"runs {' '.join(f'{t:.2f}' for t in runs)}",
+            flush=True,
+        )
+
+
 def startup(args) -> None:
     small = generate(OUT / "small-10.pcap", 10, 2)
     for name, cmd in (
@@ -157,11 +181,15 @@ def main() -> None:
     s.add_argument("--one-core", action="store_true")
     m = sub.add_parser("memory")
     m.add_argument("--max-packets", type=int, default=10_000_000)
+    j = sub.add_parser("jobs")
+    j.add_argument("--packets", type=int, default=1_000_000)
+    j.add_argument("--files", type=int, default=4)
+    j.add_argument("--runs", type=int, default=3)
     st = sub.add_parser("startup")
     st.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     compile_package()
-    {"speed": speed, "memory": memory, "startup": startup}[args.what](args)
+    {"speed": speed, "memory": memory, "jobs": jobs, "startup": startup}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ class HashingReader:
     cache misses, so each buffer is hashed as it is read, while it is in cache.
     """
 
-    def __init__(self, raw, threaded: bool | None = None) -> None:
+    def __init__(self, raw) -> None:
         import os
         import queue
         import threading
@@ -97,10 +97,8 @@ class HashingReader:
         self.raw = raw
         self.hash = hashlib.sha256()
         self.count = 0
-        if threaded is None:
-            threaded = len(os.sched_getaffinity(0)) > 1
         self._thread = None
-        if threaded:
+        if len(os.sched_getaffinity(0)) > 1:
             self._queue: queue.SimpleQueue = queue.SimpleQueue()
             self._thread = threading.Thread(target=self._work, daemon=True)
             self._thread.start()

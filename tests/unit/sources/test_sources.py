@@ -162,3 +162,23 @@ def test_gzip_with_a_corrupt_record_stops_there_and_hashes_the_whole_file(tmp_pa
     assert [g.frame for g in got] == list(range(1, 10))
     assert info.truncated.startswith("corrupt record length")
     assert info.sha256 == hashlib.sha256(gz.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("cpus", [{0}, {0, 1}], ids=["one-cpu-inline", "threaded"])
+@pytest.mark.parametrize("kind", ["pcap", "pcapng", "gzip"])
+def test_the_digest_is_the_files_whether_hashed_inline_or_on_a_thread(
+    tmp_path, monkeypatch, cpus, kind
+):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: cpus)
+    monkeypatch.setattr("portmatrix.sources.chunks.CHUNK", 700)  # many reads, a carried tail
+    if kind == "pcapng":
+        w = Pcapng()
+        w.interface(1)
+        path = w.packets(packets(50)).write(tmp_path / "a.pcapng")
+    else:
+        path = write_pcap(tmp_path / "a.pcap", packets(50))
+    if kind == "gzip":
+        path = gzipped(path)
+    got, info = read_frames(path)
+    assert len(got) == 50
+    assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

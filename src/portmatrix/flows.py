@@ -346,7 +346,7 @@ class FlowTable:
         self.file_id = file_id
         self._store = Records.empty()  # capacity grows by doubling; `rec` is the used part
         self._used = 0
-        self._touched = np.zeros(0, bool)  # per stored record: changed since snapshot(True)
+        self._touched = np.zeros(0, bool)  # per stored record: changed since changed()
         self._finished: Flows | None = None  # set by finish(): the table is spent
         self.open_hash = np.zeros(0, np.uint64)  # sorted keys ...
         self.open_idx = np.zeros(0, np.int64)  # ... and the index of their latest record
@@ -486,17 +486,14 @@ class FlowTable:
         self._finished = Flows.from_records(rec, self.fragments.unresolved)
         return self._finished
 
-    def snapshot(self, touched_only: bool = False) -> Flows:
-        """The flows so far, as `finish()` would give them, leaving the table as it
-        is. With `touched_only`, only the flows that changed since the last such
-        call: what live watching re-judges each tick (most live flows are idle)."""
+    def changed(self) -> Flows:
+        """The flows that got packets since the last call, as `finish()` would give
+        them, leaving the table as it is: what live watching re-judges each tick
+        (most live flows are idle; nothing about them changed)."""
         rec = self.rec
-        if touched_only:
-            touched = self._touched[: self._used]
-            rows = np.flatnonzero(np.isin(rec["hash"], rec["hash"][touched]))
-            touched[:] = False
-        else:
-            rows = np.arange(len(rec))
+        touched = self._touched[: self._used]
+        rows = np.flatnonzero(np.isin(rec["hash"], rec["hash"][touched]))
+        touched[:] = False
         return Flows.from_records(_settled(rec.take(rows)), 0)
 
     def evict(self, now: int, idle: int, grace: int) -> Flows:

@@ -156,7 +156,7 @@ class Watcher:
         if now is None:
             return []
         self._retire(self.table.evict(now, self.idle, self.grace))
-        return self._announce(self._findings(self.table.snapshot(touched_only=True)))
+        return self._announce(self._findings(self.table.changed()))
 
     def finish(
         self, captures: list[CaptureInfo] | None = None, extra_drops: int = 0

@@ -486,13 +486,13 @@ def test_headless_fin_then_syn_alone_is_two_flows():
 
 
 def touched(table) -> list[tuple[int, int]]:
-    """(client port, packets) of the flows a touched-only snapshot gives."""
-    snap = table.snapshot(touched_only=True)
+    """(client port, packets) of the flows `changed()` gives."""
+    snap = table.changed()
     packets = snap["pkts_fwd"] + snap["pkts_rev"]
     return sorted(zip(snap["init_port"].tolist(), packets.tolist(), strict=True))
 
 
-def test_a_touched_only_snapshot_gives_the_flows_that_changed_since_the_last():
+def test_changed_gives_the_flows_that_got_packets_since_the_last_call():
     first = [tcp(C, S, port, 80, "S") for port in (1001, 1002, 1003)]
     table = FlowTable()
     table.update(decode(raw_batch([ether(p) for p in first]))[0])
@@ -502,7 +502,7 @@ def test_a_touched_only_snapshot_gives_the_flows_that_changed_since_the_last():
     table.update(decode(raw_batch([ether(p) for p in later], start=T0 + 10**9))[0])
     # The whole flow (both its packets), and the new one; the idle ones are left out.
     assert touched(table) == [(1002, 2), (1004, 1)]
-    assert len(table.snapshot()) == 4  # a full snapshot still has them all
+    assert len(table.finish()) == 4  # the table still has them all
 
 
 def test_eviction_keeps_what_the_live_flows_touched():
@@ -515,4 +515,4 @@ def test_eviction_keeps_what_the_live_flows_touched():
     table.update(decode(raw_batch([ether(tcp(C, S, 1003, 80, "S"))], start=late))[0])
     gone = table.evict(late, idle=50 * second, grace=second)  # 1001 idle for 100 s: out
     assert gone["init_port"].tolist() == [1001]
-    assert touched(table) == [(1003, 1)]  # 1002 stays, untouched since the last snapshot
+    assert touched(table) == [(1003, 1)]  # 1002 stays, untouched since the last call

@@ -176,7 +176,7 @@ def _reading_options(command):
         type=click.IntRange(1, 256),
         default=os.cpu_count() or 1,
         show_default="number of cores",
-        help="Files read in parallel (one process each).",
+        help="Processes reading files in parallel, at most (one per 256 MB of input).",
     )(command)
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/run.py speed   [--packets 1000000] [--runs 3] [--one-core]
     python benchmarks/run.py memory  [--max-packets 10000000]
-    python benchmarks/run.py jobs    [--files 4] [--runs 3]
+    python benchmarks/run.py jobs    [--packets 5000000] [--files 8] [--runs 3]
     python benchmarks/run.py startup [--runs 5]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
@@ -130,8 +130,12 @@ def memory(args) -> None:
 
 
 def jobs(args) -> None:
-    """A rolling capture: the 1M-packet pcap cut into files (editcap -c), read by
-    one process and by a pool; flows spanning two files are still one flow."""
+    """A rolling capture: a generated pcap cut into files (editcap -c), read with
+    --jobs 1 and with one job per CPU; flows spanning two files stay one flow.
+    portmatrix starts no more processes than the input pays for (one per
+    workers.PER_PROCESS bytes), so the line says how many it used."""
+    from portmatrix.workers import processes
+
     n = args.packets
     pcap = generate(OUT / f"bench-{n}.pcap", n)
     parts = OUT / f"rolling-{n}-{args.files}"
@@ -145,8 +149,8 @@ def jobs(args) -> None:
         runs = [timed(cmd)[0] for _ in range(args.runs)]
         median = statistics.median(runs)
         print(
-            f"{len(files)} files, --jobs {j}: median {median:5.2f} s  "
-            f"{n / median / 1e6:5.2f} Mpkt/s  "
+            f"{len(files)} files, --jobs {j} ({processes(files, j)} processes): "
+            f"median {median:5.2f} s  {n / median / 1e6:5.2f} Mpkt/s  "
             f"runs {' '.join(f'{t:.2f}' for t in runs)}",
             flush=True,
         )
@@ -182,8 +186,8 @@ def main() -> None:
     m = sub.add_parser("memory")
     m.add_argument("--max-packets", type=int, default=10_000_000)
     j = sub.add_parser("jobs")
-    j.add_argument("--packets", type=int, default=1_000_000)
-    j.add_argument("--files", type=int, default=4)
+    j.add_argument("--packets", type=int, default=5_000_000)
+    j.add_argument("--files", type=int, default=8)
     j.add_argument("--runs", type=int, default=3)
     st = sub.add_parser("startup")
     st.add_argument("--runs", type=int, default=5)

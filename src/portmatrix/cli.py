@@ -160,7 +160,7 @@ def _filter_options(judged: bool):
 
 def _reading_options(command):
     """--jobs, --dask and --quiet: how captures are read."""
-    import os
+    from portmatrix.workers import PER_PROCESS, usable_cpus
 
     command = click.option(
         "--quiet", "-q", is_flag=True, help="No progress bar (there is none when stderr is piped)."
@@ -174,9 +174,10 @@ def _reading_options(command):
         "--jobs",
         "-j",
         type=click.IntRange(1, 256),
-        default=os.cpu_count() or 1,
-        show_default="number of cores",
-        help="Processes reading files in parallel, at most (one per 256 MB of input).",
+        default=usable_cpus(),
+        show_default="usable CPUs",
+        help=f"Processes reading files in parallel, at most (one per {PER_PROCESS >> 20} MB "
+        "of input).",
     )(command)
 
 

@@ -489,7 +489,8 @@ class FlowTable:
     def changed(self) -> Flows:
         """The flows that got packets since the last call, as `finish()` would give
         them, leaving the table as it is: what live watching re-judges each tick
-        (most live flows are idle; nothing about them changed)."""
+        (most live flows are idle; nothing about them changed). Earlier flows of
+        the same endpoints and ports come too: settling a flow needs them."""
         rec = self.rec
         touched = self._touched[: self._used]
         rows = np.flatnonzero(np.isin(rec["hash"], rec["hash"][touched]))

@@ -39,11 +39,15 @@ def json_text(doc, depth: int = 0) -> str:
     pad, inner = " " * depth, " " * (depth + 1)
     if isinstance(doc, dict) and doc and depth < 2:
         items = [
-            f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {json_text(v, depth + 1)}"
-            for k, v in sorted(doc.items())
+            f"{inner}{_key_text(k)}: {json_text(v, depth + 1)}" for k, v in sorted(doc.items())
         ]
         return "{\n" + ",\n".join(items) + f"\n{pad}}}"
     if isinstance(doc, list) and any(isinstance(v, dict | list) for v in doc):
         items = [f"{inner}{json.dumps(v, sort_keys=True, ensure_ascii=False)}" for v in doc]
         return "[\n" + ",\n".join(items) + f"\n{pad}]"
     return json.dumps(doc, sort_keys=True, ensure_ascii=False)
+
+
+def _key_text(key) -> str:
+    """An object key as json writes it (True as "true", 1 as "1", ...)."""
+    return json.dumps({key: 0}, ensure_ascii=False)[1:-4]

@@ -15,8 +15,9 @@ from portmatrix.decode import decode
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.transport import TCP
 from portmatrix.flows import ACK, Flows, FlowTable
-from portmatrix.sources import Capture, total_size
+from portmatrix.sources import Capture
 from portmatrix.sources.base import CaptureInfo
+from portmatrix.workers import processes
 
 
 def one_way_tcp(flows: Flows) -> int:
@@ -124,9 +125,6 @@ class Traffic(CaptureHealth):
         return int(self.flows["last_ts"].max()) if len(self.flows) else None
 
 
-PER_PROCESS = 256 << 20  # input bytes that pay for a worker process (start-up, merge)
-
-
 def read_file(
     file_id: int, path: str, on_batch: Callable[[int, int], None] | None = None
 ) -> tuple[FlowTable, DecodeCounts, CaptureInfo]:
@@ -157,19 +155,16 @@ def read_traffic(
 
     Files are merged in time order (of their first packets), so a flow that spans
     two consecutive files of a rolling capture is one flow. With `jobs` > 1 files are read by a
-    pool of processes (no more than one per PER_PROCESS bytes of input: below that,
-    starting them costs more than they save), with `dask` (a scheduler address) by
-    a Dask cluster; the per-file tables merge to the same result as reading them
-    one by one.
+    pool of processes (as many as the input is worth: `workers.processes`), with
+    `dask` (a scheduler address) by a Dask cluster; the per-file tables merge to
+    the same result as reading them one by one.
     `on_batch(bytes, packets)` reports progress.
     """
     ids = list(range(len(paths)))
-    if jobs > 1 and len(paths) > 1:
-        jobs = min(jobs, max(total_size(paths) // PER_PROCESS, 1))
     if dask:
         parts = _on_dask(dask, ids, paths)
-    elif jobs > 1 and len(paths) > 1:
-        parts = _in_processes(jobs, ids, paths, on_batch)
+    elif (workers := processes(paths, jobs)) > 1:
+        parts = _in_processes(workers, ids, paths, on_batch)
     else:
         parts = (read_file(i, p, on_batch) for i, p in zip(ids, paths, strict=True))
     parts = list(parts)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scapy.layers.inet import ICMP, TCP, UDP
 
-from portmatrix import traffic
+from portmatrix import traffic, workers
 from portmatrix.errors import CaptureError, PortmatrixError
 from portmatrix.testing.captures import ether, frames, ip, tcp_session, write_pcap
 from portmatrix.traffic import read_traffic
@@ -38,7 +38,7 @@ def mixed_packets():
 @pytest.fixture(autouse=True)
 def workers_for_small_files(monkeypatch):
     """These files are tiny: let each be worth a process, so the pool is tested."""
-    monkeypatch.setattr(traffic, "PER_PROCESS", 1)
+    monkeypatch.setattr(workers, "PER_PROCESS", 1)
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +92,14 @@ def test_jobs_give_the_flows_of_one_process(split, single):
 
 
 def test_small_inputs_are_not_worth_a_pool(split, single, monkeypatch):
-    monkeypatch.setattr(traffic, "PER_PROCESS", 256 << 20)
+    monkeypatch.setattr(workers, "PER_PROCESS", 256 << 20)
 
     def no_pool(*args):
         raise AssertionError("a pool was started for a few kilobytes")
 
     monkeypatch.setattr(traffic, "_in_processes", no_pool)
     assert_same_flows(read_traffic(split[0], jobs=4), single)
-    monkeypatch.setattr(traffic, "PER_PROCESS", 1)
+    monkeypatch.setattr(workers, "PER_PROCESS", 1)
     with pytest.raises(AssertionError, match="a pool was started"):
         read_traffic(split[0], jobs=4)
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from portmatrix.workers import usable_cpus
+
 
 @dataclass
 class RawBatch:
@@ -90,7 +92,6 @@ class HashingReader:
     """
 
     def __init__(self, raw) -> None:
-        import os
         import queue
         import threading
 
@@ -98,7 +99,7 @@ class HashingReader:
         self.hash = hashlib.sha256()
         self.count = 0
         self._thread = None
-        if len(os.sched_getaffinity(0)) > 1:
+        if usable_cpus() > 1:
             self._queue: queue.SimpleQueue = queue.SimpleQueue()
             self._thread = threading.Thread(target=self._work, daemon=True)
             self._thread.start()

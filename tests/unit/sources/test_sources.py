@@ -179,6 +179,7 @@ def test_the_digest_is_the_files_whether_hashed_inline_or_on_a_thread(
         path = write_pcap(tmp_path / "a.pcap", packets(50))
     if kind == "gzip":
         path = gzipped(path)
-    got, info = read_frames(path)
-    assert len(got) == 50
-    assert info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    capture = Capture(str(path))
+    assert sum(len(batch) for batch in capture.batches()) == 50
+    assert capture.info.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (capture._hashing._thread is None) == (len(cpus) == 1)  # inline on one CPU

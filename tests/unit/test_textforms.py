@@ -1,0 +1,41 @@
+"""JSON text of reports: what json writes, laid out one list item per line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from portmatrix.textforms import json_text
+
+DOC = {
+    "findings": [{"id": "PM-1", "port": 22, "roles": ["nodes"]}, {"id": "PM-2", "port": 53}],
+    "summary": {"flows": 3, "verdicts": {"allowed": 2, "forbidden": 1}, "window": None},
+    "notices": ["zoë's capture"],
+    "empty": {},
+    "none": [],
+    "nested": [[1, 2], [3]],
+}
+
+
+def test_it_is_the_document_json_would_write():
+    assert json.loads(json_text(DOC)) == json.loads(json.dumps(DOC))
+
+
+def test_objects_outside_in_key_by_key_and_list_items_one_per_line():
+    lines = json_text(DOC).splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert ' {"id": "PM-1", "port": 22, "roles": ["nodes"]},' in [line[1:] for line in lines]
+    assert '  "flows": 3,' in lines
+    assert '  "verdicts": {"allowed": 2, "forbidden": 1},' in lines  # deeper: one line
+    assert ' "empty": {},' in lines and ' "none": [],' in lines
+
+
+def test_text_stays_text_and_keys_are_written_as_json_writes_them():
+    assert '"zoë\'s capture"' in json_text(DOC)
+    assert json_text({"a": {True: {False: None}}}) == '{\n "a": {\n  "true": {"false": null}\n }\n}'
+
+
+def test_keys_json_cannot_sort_are_an_error_as_in_json():
+    with pytest.raises(TypeError):
+        json_text({"a": 1, 2: 3})

@@ -103,7 +103,7 @@ def evaluate(
     today: dt.date | None = None,
     filters: FlowFilter | None = None,
 ) -> Result:
-    role_map = build_role_map(matrix, inv)
+    role_map = build_role_map(matrix, inv, traffic.dns_names)
     index = RuleIndex(matrix, today)
     filters = filters or FlowFilter()
     traffic = traffic.narrowed(filters)
@@ -177,6 +177,9 @@ def _role_notices(matrix: Matrix, inv: Inventory | None, role_map: RoleMap) -> l
     if names:
         out.append(
             f"hostnames with no known address: {', '.join(names)} — add them under "
-            "`hosts:` in the inventory"
+            "`hosts:` in the inventory, or capture the clients' DNS lookups too"
         )
+    if role_map.learned:
+        learned = ", ".join(f"{n} ({k})" for n, k in sorted(role_map.learned.items()))
+        out.append(f"hostnames resolved from DNS answers in the capture (addresses): {learned}")
     return out

@@ -1,8 +1,8 @@
 """The site inventory: which addresses, ranges and hostnames hold each role.
 
 A host may hold several roles; every address also holds the implicit role
-`any`. Hostnames are resolved through the inventory's `hosts:` table (and,
-when given, through names learned elsewhere, such as DNS answers in a capture).
+`any`. Hostnames are resolved through the inventory's `hosts:` table and
+through the DNS answers in the capture (`portmatrix.dns`).
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ class RoleMap:
 
     index: AddressIndex
     unresolved: dict[str, list[str]]  # role -> hostnames with no address
+    learned: dict[str, int] = field(default_factory=dict)  # hostname -> addresses from DNS
 
     def roles_of(self, set_id: int) -> frozenset[str]:
         return self.index.set_of(set_id)
@@ -143,22 +144,27 @@ def exception_label(exc_id: str, side: str) -> str:
 def build_role_map(
     matrix: Matrix, inventory: Inventory | None, names: dict[str, list[int]] | None = None
 ) -> RoleMap:
-    """Index every role's addresses (inventory and matrix-fixed) for lookups.
+    """Index every role's addresses (inventory and matrix-fixed) for lookups;
+    hostnames resolve through the inventory's `hosts:` and `names` (learned from
+    DNS answers).
 
     Addresses written directly in an exception become a pseudo-role
     (`exception_label`), so exceptions are matched by the same index.
     """
     resolved = {name: list(addrs) for name, addrs in (inventory.hosts if inventory else {}).items()}
-    for name, addrs in (names or {}).items():
-        resolved.setdefault(name.lower().rstrip("."), []).extend(addrs)
+    learned = {name.lower().rstrip("."): addrs for name, addrs in (names or {}).items()}
     intervals: list[tuple[str, int, int]] = []
     unresolved: dict[str, list[str]] = {}
+    used_learned: dict[str, int] = {}
 
     def add(label: str, entry: Entry) -> None:
         if entry.hostname is None:
             intervals.append((label, entry.first, entry.last))
             return
         addrs = resolved.get(entry.hostname, [])
+        if entry.hostname in learned:
+            addrs = sorted({*addrs, *learned[entry.hostname]})
+            used_learned[entry.hostname] = len(learned[entry.hostname])
         if not addrs:
             unresolved.setdefault(label, []).append(entry.hostname)
         intervals.extend((label, a, a) for a in addrs)
@@ -176,4 +182,4 @@ def build_role_map(
                 if value in matrix.roles or value == ANY:
                     continue
                 add(exception_label(exc.id, side), parse_entry(value))
-    return RoleMap(AddressIndex(intervals), unresolved)
+    return RoleMap(AddressIndex(intervals), unresolved, used_learned)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from portmatrix.decode import decode
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.transport import TCP
+from portmatrix.dns import learn
 from portmatrix.flows import ACK, Flows, FlowTable
 from portmatrix.sources import Capture
 from portmatrix.sources.base import CaptureInfo
@@ -97,6 +98,15 @@ class Traffic(CaptureHealth):
         return len(self.flows)
 
     @property
+    def dns_names(self) -> dict[str, list[int]]:
+        """Hostname -> addresses, from the DNS answers in all the captures."""
+        names: dict[str, set[int]] = {}
+        for info in self.captures:
+            for name, addrs in info.dns.items():
+                names.setdefault(name, set()).update(addrs)
+        return {name: sorted(addrs) for name, addrs in names.items()}
+
+    @property
     def packets(self) -> int:
         return self.counts.frames
 
@@ -132,16 +142,20 @@ def read_file(
     capture = Capture(path)
     table = FlowTable(file_id=file_id)
     counts = DecodeCounts()
+    names: dict[str, set[int]] = {}
     seen = 0
     for raw in capture.batches():
         rows, batch_counts = decode(raw)
         counts.add(batch_counts)
         table.update(rows)
+        for name, addrs in learn(raw, rows).items():
+            names.setdefault(name, set()).update(addrs)
         if on_batch:
             on_batch(capture.bytes_read - seen, len(raw))
             seen = capture.bytes_read
     if on_batch:
         on_batch(capture.bytes_read - seen, 0)
+    capture.info.dns = {name: sorted(addrs) for name, addrs in sorted(names.items())}
     return table, counts, capture.info
 
 

@@ -4,9 +4,10 @@ every other check report.
 Fields (schema_version 1):
   tool            {"name", "version"}
   inputs          captures (path, format, size, sha256, frames, truncated, drops,
-                  interfaces), rules (files), matrix (name), inventory (path or null),
-                  filters (the narrowing asked for: since, until, hosts, ports, verdicts,
-                  roles; {} when none)
+                  dns_names: hostnames its DNS answers resolve, interfaces), rules
+                  (files), matrix (name), inventory (path or null), filters (the
+                  narrowing asked for: since, until, hosts, ports, verdicts, roles;
+                  {} when none)
   summary         packets, flows, verdicts (count per verdict), findings (count per
                   severity), known_findings (suppressed by --baseline),
                   time_window {first, last} (ISO 8601 UTC)

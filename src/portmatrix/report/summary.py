@@ -88,6 +88,7 @@ def inputs_summary(traffic) -> list[dict]:
                 "frames": cap.frames,
                 "truncated": cap.truncated or None,
                 "drops": cap.drops,
+                "dns_names": len(cap.dns),
                 "interfaces": [{"name": i.name, "link_type": i.linktype} for i in cap.interfaces],
             }
         )

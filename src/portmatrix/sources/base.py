@@ -74,6 +74,7 @@ class CaptureInfo:
     stats: dict[int, InterfaceStats] = field(default_factory=dict)
     truncated: str = ""  # why and where reading stopped early, "" when it did not
     notices: list[str] = field(default_factory=list)
+    dns: dict[str, list[int]] = field(default_factory=dict)  # hostname -> addresses answered
 
     @property
     def drops(self) -> int:

@@ -131,6 +131,7 @@ class RoleMap:
     index: AddressIndex
     unresolved: dict[str, list[str]]  # role -> hostnames with no address
     learned: dict[str, int] = field(default_factory=dict)  # hostname -> addresses from DNS
+    hostnames: frozenset[str] = frozenset()  # every hostname a role or exception names
 
     def roles_of(self, set_id: int) -> frozenset[str]:
         return self.index.set_of(set_id)
@@ -156,11 +157,13 @@ def build_role_map(
     intervals: list[tuple[str, int, int]] = []
     unresolved: dict[str, list[str]] = {}
     used_learned: dict[str, int] = {}
+    hostnames: set[str] = set()
 
     def add(label: str, entry: Entry) -> None:
         if entry.hostname is None:
             intervals.append((label, entry.first, entry.last))
             return
+        hostnames.add(entry.hostname)
         addrs = resolved.get(entry.hostname, [])
         if entry.hostname in learned:
             addrs = sorted({*addrs, *learned[entry.hostname]})
@@ -182,4 +185,4 @@ def build_role_map(
                 if value in matrix.roles or value == ANY:
                     continue
                 add(exception_label(exc.id, side), parse_entry(value))
-    return RoleMap(AddressIndex(intervals), unresolved, used_learned)
+    return RoleMap(AddressIndex(intervals), unresolved, used_learned, frozenset(hostnames))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from portmatrix.decode import decode
+from portmatrix.dns import learn
 from portmatrix.errors import CaptureSetupError
 from portmatrix.report.formats import ecs_finding
 from portmatrix.sources.live import kernel_drops
@@ -133,7 +134,7 @@ def run_watch(
                 break
             if item is not None:
                 rows, counts = decode(item)
-                watcher.add(rows, counts)
+                watcher.add(rows, counts, learn(item, rows))
                 wire_bytes += int(item.wirelen.sum())
             now = time.monotonic()
             if now >= next_tick:

@@ -122,6 +122,7 @@ class Watcher:
         self.inventory = inventory
         self.index = RuleIndex(matrix, today)
         self.role_map = build_role_map(matrix, inventory)
+        self.names: dict[str, set[int]] = {}  # role hostnames -> addresses DNS answered
         self.idle = int(idle * 1e9)
         self.grace = int(grace * 1e9)
         self.table = FlowTable()
@@ -142,13 +143,29 @@ class Watcher:
     def active(self) -> int:
         return len(self.table.open_idx)
 
-    def add(self, rows: PacketBatch, counts: DecodeCounts) -> None:
+    def add(
+        self, rows: PacketBatch, counts: DecodeCounts, names: dict[str, set[int]] | None = None
+    ) -> None:
+        """A decoded batch, and the hostnames its DNS answers resolve (`dns.learn`)."""
         self.counts.add(counts)
         self.table.update(rows)
+        if names:
+            self._learn(names)
         if len(rows):
             lo, hi = int(rows.ts.min()), int(rows.ts.max())
             self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
             self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+
+    def _learn(self, names: dict[str, set[int]]) -> None:
+        """Keep the addresses of the hostnames roles name (no others: memory stays
+        bounded over days), and look up roles anew when one gained an address."""
+        fresh = False
+        for name in names.keys() & self.role_map.hostnames:
+            known = self.names.setdefault(name, set())
+            fresh |= not names[name] <= known
+            known |= names[name]
+        if fresh:
+            self.role_map = build_role_map(self.matrix, self.inventory, self.names)
 
     def tick(self, now: int | None = None) -> list[Event]:
         """Retire flows that are over, look at the live ones; what to announce."""

@@ -150,3 +150,50 @@ def test_drops_weaken_the_final_coverage_and_say_so():
     coverage = [f for f in result.findings if f.kind == "coverage"]
     assert coverage and {f.severity for f in coverage} == {"warning"}
     assert any("5123 dropped packets" in n for n in result.notices)
+
+
+def test_a_dns_answer_seen_live_gives_a_role_its_address(write_yaml):
+    from scapy.layers.dns import DNS, DNSQR, DNSRR
+    from scapy.layers.inet import UDP
+
+    from portmatrix.dns import learn
+
+    matrix = load_matrix(
+        [
+            str(
+                write_yaml(
+                    "m.yaml",
+                    """
+                    name: test
+                    roles:
+                      nodes: {description: the cluster}
+                      telemetry: {description: by name, hostnames: [t.vendor.example]}
+                    rules:
+                      - {id: t, service: T, proto: tcp, ports: 443, from: nodes, to: telemetry}
+                    """,
+                )
+            )
+        ]
+    )
+    w = Watcher(
+        matrix, load_inventory(str(write_yaml("i.yaml", "roles:\n  nodes: [10.0.0.1]\n")), matrix)
+    )
+    answer = DNS(id=1, qr=1, qd=[DNSQR(qname="t.vendor.example")])
+    answer.an = [DNSRR(rrname="t.vendor.example", rdata="203.0.113.80")]
+    other = DNS(id=2, qr=1, qd=[DNSQR(qname="x.example")])
+    other.an = [DNSRR(rrname="x.example", rdata="198.51.100.9")]
+    lookups = raw_batch(
+        [
+            ether(ip("10.0.0.53", "10.0.0.1") / UDP(sport=53, dport=5000) / d)
+            for d in (answer, other)
+        ]
+    )
+    rows, counts = decode(lookups)
+    w.add(rows, counts, learn(lookups, rows))
+    assert w.names == {"t.vendor.example": {0xFFFF_CB00_7150}}  # 203.0.113.80; x.example not kept
+    https = [ether(p) for p in tcp_session("10.0.0.1", "203.0.113.80", 40000, 443)]
+    w.add(*decode(raw_batch(https, start=SECOND, first_frame=3)))
+    assert [e.finding.port for e in w.tick()] == [53]  # the lookup itself, not the 443 flow
+    result = w.finish()
+    assert result.verdicts["allowed"] == 1
+    assert [f.port for f in result.findings if f.kind == "flow"] == [53]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from portmatrix.addresses import to_text
 from portmatrix.classify import Classified, classify
 from portmatrix.errors import PortmatrixError
 from portmatrix.filters import FlowFilter
@@ -91,7 +92,8 @@ def run_check(
 
         traffic = read_conn_logs(captures)
     else:
-        traffic = read_traffic(captures, on_batch=on_batch, jobs=jobs, dask=dask)
+        wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
+        traffic = read_traffic(captures, on_batch=on_batch, jobs=jobs, dask=dask, wanted=wanted)
     return evaluate(traffic, matrix, inv, known_ids, today, filters)
 
 
@@ -124,7 +126,7 @@ def evaluate(
             "services is shown for the chosen flows only, without findings"
         )
     findings += cov_findings + matrix_findings(matrix, index)
-    notices += _role_notices(matrix, inv, role_map)
+    notices += _role_notices(matrix, inv, role_map, sum(c.dns_unread for c in traffic.captures))
     findings = sort_findings(findings)
     new = [f for f in findings if f.id not in known_ids]
     return Result(
@@ -155,8 +157,11 @@ def _judged_mask(cls: Classified, role_map: RoleMap, filters: FlowFilter) -> np.
     return keep
 
 
-def _role_notices(matrix: Matrix, inv: Inventory | None, role_map: RoleMap) -> list[str]:
-    """Roles whose rules cannot match anything, in one sentence each kind."""
+def _role_notices(
+    matrix: Matrix, inv: Inventory | None, role_map: RoleMap, dns_unread: int = 0
+) -> list[str]:
+    """Roles whose rules cannot match anything, and hostnames resolved from the
+    capture's DNS answers, in one sentence each kind."""
     if inv is None:
         return ["no inventory given: only addresses fixed by the matrix hold roles"]
     out = []
@@ -175,11 +180,20 @@ def _role_notices(matrix: Matrix, inv: Inventory | None, role_map: RoleMap) -> l
         for n in ns
     )
     if names:
+        unread = (
+            f"; {dns_unread} DNS responses (over TCP, in tunnels or fragmented) were not read"
+            if dns_unread
+            else ""
+        )
         out.append(
             f"hostnames with no known address: {', '.join(names)} — add them under "
-            "`hosts:` in the inventory, or capture the clients' DNS lookups too"
+            f"`hosts:` in the inventory, or capture the clients' DNS lookups too{unread}"
         )
     if role_map.learned:
-        learned = ", ".join(f"{n} ({k})" for n, k in sorted(role_map.learned.items()))
-        out.append(f"hostnames resolved from DNS answers in the capture (addresses): {learned}")
+        learned = "; ".join(
+            f"{name} → {', '.join(to_text(a) for a in addrs[:3])}"
+            + (f" and {len(addrs) - 3} more" if len(addrs) > 3 else "")
+            for name, addrs in sorted(role_map.learned.items())
+        )
+        out.append(f"hostnames resolved from DNS answers in the capture: {learned}")
     return out

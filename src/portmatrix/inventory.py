@@ -130,7 +130,7 @@ class RoleMap:
 
     index: AddressIndex
     unresolved: dict[str, list[str]]  # role -> hostnames with no address
-    learned: dict[str, int] = field(default_factory=dict)  # hostname -> addresses from DNS
+    learned: dict[str, list[int]] = field(default_factory=dict)  # hostname -> from DNS
     hostnames: frozenset[str] = frozenset()  # every hostname a role or exception names
 
     def roles_of(self, set_id: int) -> frozenset[str]:
@@ -156,7 +156,7 @@ def build_role_map(
     learned = {name.lower().rstrip("."): addrs for name, addrs in (names or {}).items()}
     intervals: list[tuple[str, int, int]] = []
     unresolved: dict[str, list[str]] = {}
-    used_learned: dict[str, int] = {}
+    used_learned: dict[str, list[int]] = {}
     hostnames: set[str] = set()
 
     def add(label: str, entry: Entry) -> None:
@@ -167,7 +167,7 @@ def build_role_map(
         addrs = resolved.get(entry.hostname, [])
         if entry.hostname in learned:
             addrs = sorted({*addrs, *learned[entry.hostname]})
-            used_learned[entry.hostname] = len(learned[entry.hostname])
+            used_learned[entry.hostname] = sorted(learned[entry.hostname])
         if not addrs:
             unresolved.setdefault(label, []).append(entry.hostname)
         intervals.extend((label, a, a) for a in addrs)

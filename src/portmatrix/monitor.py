@@ -134,7 +134,7 @@ def run_watch(
                 break
             if item is not None:
                 rows, counts = decode(item)
-                watcher.add(rows, counts, learn(item, rows))
+                watcher.add(rows, counts, learn(item, rows, watcher.role_map.hostnames))
                 wire_bytes += int(item.wirelen.sum())
             now = time.monotonic()
             if now >= next_tick:

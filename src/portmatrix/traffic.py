@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from portmatrix.decode import decode
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.transport import TCP
-from portmatrix.dns import learn
+from portmatrix.dns import learn, unread
 from portmatrix.flows import ACK, Flows, FlowTable
 from portmatrix.sources import Capture
 from portmatrix.sources.base import CaptureInfo
@@ -136,9 +136,13 @@ class Traffic(CaptureHealth):
 
 
 def read_file(
-    file_id: int, path: str, on_batch: Callable[[int, int], None] | None = None
+    file_id: int,
+    path: str,
+    on_batch: Callable[[int, int], None] | None = None,
+    wanted: frozenset[str] = frozenset(),
 ) -> tuple[FlowTable, DecodeCounts, CaptureInfo]:
-    """One capture file into its own flow table: the unit of parallel work."""
+    """One capture file into its own flow table: the unit of parallel work. The
+    `wanted` hostnames get the addresses its DNS answers give them (`info.dns`)."""
     capture = Capture(path)
     table = FlowTable(file_id=file_id)
     counts = DecodeCounts()
@@ -148,8 +152,9 @@ def read_file(
         rows, batch_counts = decode(raw)
         counts.add(batch_counts)
         table.update(rows)
-        for name, addrs in learn(raw, rows).items():
+        for name, addrs in learn(raw, rows, wanted).items():
             names.setdefault(name, set()).update(addrs)
+        capture.info.dns_unread += unread(rows)
         if on_batch:
             on_batch(capture.bytes_read - seen, len(raw))
             seen = capture.bytes_read
@@ -164,6 +169,7 @@ def read_traffic(
     on_batch: Callable[[int, int], None] | None = None,
     jobs: int = 1,
     dask: str | None = None,
+    wanted: frozenset[str] = frozenset(),
 ) -> Traffic:
     """Read capture files into one flow table.
 
@@ -172,15 +178,16 @@ def read_traffic(
     pool of processes (as many as the input is worth: `workers.processes`), with
     `dask` (a scheduler address) by a Dask cluster; the per-file tables merge to
     the same result as reading them one by one.
-    `on_batch(bytes, packets)` reports progress.
+    `on_batch(bytes, packets)` reports progress; `wanted` are the hostnames to
+    learn addresses for from DNS answers.
     """
     ids = list(range(len(paths)))
     if dask:
-        parts = _on_dask(dask, ids, paths)
+        parts = _on_dask(dask, ids, paths, wanted)
     elif (workers := processes(paths, jobs)) > 1:
-        parts = _in_processes(workers, ids, paths, on_batch)
+        parts = _in_processes(workers, ids, paths, on_batch, wanted)
     else:
-        parts = (read_file(i, p, on_batch) for i, p in zip(ids, paths, strict=True))
+        parts = (read_file(i, p, on_batch, wanted) for i, p in zip(ids, paths, strict=True))
     parts = list(parts)
     table = FlowTable()
     counts = DecodeCounts()
@@ -199,7 +206,7 @@ def _first_packet(part) -> int:
     return int(rec["first_ts"].min()) if len(rec) else 0
 
 
-def _in_processes(jobs, ids, paths, on_batch):
+def _in_processes(jobs, ids, paths, on_batch, wanted):
     """Files in worker processes, results in file order (merging needs the order)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -207,13 +214,13 @@ def _in_processes(jobs, ids, paths, on_batch):
     # Not "fork": the parent may run threads (hashing, the progress bar).
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=context) as pool:
-        for result in pool.map(read_file, ids, paths):
+        for result in pool.map(read_file, ids, paths, [None] * len(paths), [wanted] * len(paths)):
             if on_batch:
                 on_batch(result[2].size or 0, result[2].frames)
             yield result
 
 
-def _on_dask(address: str, ids, paths):
+def _on_dask(address: str, ids, paths, wanted):
     from portmatrix.errors import PortmatrixError
     from portmatrix.lazy import require
 
@@ -236,7 +243,7 @@ def _on_dask(address: str, ids, paths):
     # Workers open the files themselves: give them absolute paths (a shared filesystem).
     paths = [os.path.abspath(p) for p in paths]
     try:
-        futures = client.map(read_file, ids, paths, pure=False)
+        futures = client.map(read_file, ids, paths, wanted=wanted, pure=False)
         return client.gather(futures)
     finally:
         client.close()

@@ -62,6 +62,35 @@ def test_compressed_names_and_case():
     assert dns.answers(bytes(msg)) == {"api.example.com": {addr("192.0.2.9")}}
 
 
+def test_only_the_questions_chain_in_the_internet_class():
+    msg = response(
+        "asked.example",
+        DNSRR(rrname="asked.example", type="A", rdata="192.0.2.1"),
+        DNSRR(rrname="unasked.example", type="A", rdata="192.0.2.66"),  # answers nothing asked
+        DNSRR(rrname="asked.example", type="A", rclass=3, rdata="192.0.2.99"),  # CHAOS class
+    )
+    assert dns.answers(msg) == {"asked.example": {addr("192.0.2.1")}}
+
+
+def test_a_cname_loop_ends_without_an_answer():
+    msg = response(
+        "a.example",
+        DNSRR(rrname="a.example", type="CNAME", rdata="b.example"),
+        DNSRR(rrname="b.example", type="CNAME", rdata="a.example"),
+    )
+    assert dns.answers(msg) == {}
+
+
+def long_name_message() -> bytes:
+    """A name of 300 bytes (DNS allows 255): what a crafted message would use to make
+    every record's owner point at it."""
+    head = b"\x00\x01\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00"
+    name = b"\x3f" + b"a" * 63
+    question = name * 4 + b"\x2b" + b"b" * 43 + b"\x00" + b"\x00\x01\x00\x01"
+    record = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01"
+    return head + question + record
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -71,8 +100,34 @@ def test_compressed_names_and_case():
         response("a.example", DNSRR(rrname="a.example", type="A", rdata="192.0.2.1"))[:-2],
         b"\x00\x01\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c",  # pointer to itself
         b"\x00\x01\x81\x80\xff\xff\xff\xff\x00\x00\x00\x00",  # absurd counts
+        response(
+            "gone.example", DNSRR(rrname="gone.example", rdata="192.0.2.1"), rcode=3
+        ),  # an error with records anyway
+        bytes(
+            DNS(
+                id=1,
+                qr=1,
+                qd=[DNSQR(qname="a.example")],
+                an=[DNSRR(rrname="a.example", rdata="192.0.2.1")] * 300,
+            )
+        ),
+        response("a.example", DNSRR(rrname="a.example", rdata="192.0.2.1")).replace(
+            b"\x01a\x07example", b"\x09a.example"
+        ),  # a label holding a dot
+        long_name_message(),
     ],
-    ids=["empty", "query", "nxdomain", "cut", "pointer-loop", "counts"],
+    ids=[
+        "empty",
+        "query",
+        "nxdomain",
+        "cut",
+        "pointer-loop",
+        "counts",
+        "error-with-records",
+        "300-answers",
+        "dotted-label",
+        "name-too-long",
+    ],
 )
 def test_anything_else_or_damaged_teaches_nothing(message):
     assert dns.answers(message) == {}
@@ -87,8 +142,28 @@ def test_learned_from_decoded_batches_only_from_dns_responses():
     ]
     raw = raw_batch(packets)
     rows, _ = decode(raw)
-    assert dns.learn(raw, rows) == {"s3.example.com": {addr("203.0.113.5")}}
+    assert dns.learn(raw, rows, frozenset({"s3.example.com"})) == {
+        "s3.example.com": {addr("203.0.113.5")}
+    }
+    assert dns.learn(raw, rows, frozenset({"other.example"})) == {}  # only names roles use
     assert [frame for frame, _ in dns.responses(raw, rows)] == [1]
+
+
+def test_responses_in_tunnels_fragments_or_over_tcp_are_counted_not_read():
+    from scapy.layers.inet import IP, TCP, fragment
+    from scapy.layers.vxlan import VXLAN
+
+    answer = response("s3.example.com", DNSRR(rrname="s3.example.com", rdata="203.0.113.5"))
+    udp = ip("10.0.0.53", "10.0.0.1") / UDP(sport=53, dport=40000) / answer
+    packets = [
+        ether(ip("192.0.2.1", "192.0.2.2") / UDP(sport=1, dport=4789) / VXLAN() / ether(udp)),
+        *(ether(f) for f in fragment(IP(bytes(udp)), fragsize=24)),
+        ether(ip("10.0.0.53", "10.0.0.1") / TCP(sport=53, dport=40001, flags="PA") / answer),
+    ]
+    raw = raw_batch(packets)
+    rows, _ = decode(raw)
+    assert list(dns.responses(raw, rows)) == []
+    assert dns.unread(rows) == 3  # the tunnelled one, the first fragment, the TCP one
 
 
 def test_a_learned_name_gives_its_role_its_addresses(write_yaml, tmp_path):
@@ -125,7 +200,7 @@ def test_a_learned_name_gives_its_role_its_addresses(write_yaml, tmp_path):
     result = run_check([str(capture)], [str(matrix)], str(inventory))
     https = [f for f in result.findings if f.kind == "flow" and f.port == 443]
     assert https == []  # allowed: the name resolved to the address it went to
-    assert any("telemetry.vendor.example (1)" in n for n in result.notices)
+    assert any("telemetry.vendor.example → 203.0.113.80" in n for n in result.notices)
     assert result.traffic.captures[0].dns == {"telemetry.vendor.example": [addr("203.0.113.80")]}
 
 

@@ -189,7 +189,7 @@ def test_a_dns_answer_seen_live_gives_a_role_its_address(write_yaml):
         ]
     )
     rows, counts = decode(lookups)
-    w.add(rows, counts, learn(lookups, rows))
+    w.add(rows, counts, learn(lookups, rows, frozenset({"t.vendor.example", "x.example"})))
     assert w.names == {"t.vendor.example": {0xFFFF_CB00_7150}}  # 203.0.113.80; x.example not kept
     https = [ether(p) for p in tcp_session("10.0.0.1", "203.0.113.80", 40000, 443)]
     w.add(*decode(raw_batch(https, start=SECOND, first_frame=3)))

@@ -4,7 +4,7 @@ every other check report.
 Fields (schema_version 1):
   tool            {"name", "version"}
   inputs          captures (path, format, size, sha256, frames, truncated, drops,
-                  dns_names: hostnames its DNS answers resolve, interfaces), rules
+                  dns_names: role hostnames its DNS answers resolved, interfaces), rules
                   (files), matrix (name), inventory (path or null), filters (the
                   narrowing asked for: since, until, hosts, ports, verdicts, roles;
                   {} when none)

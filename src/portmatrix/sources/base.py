@@ -74,7 +74,8 @@ class CaptureInfo:
     stats: dict[int, InterfaceStats] = field(default_factory=dict)
     truncated: str = ""  # why and where reading stopped early, "" when it did not
     notices: list[str] = field(default_factory=list)
-    dns: dict[str, list[int]] = field(default_factory=dict)  # hostname -> addresses answered
+    dns: dict[str, list[int]] = field(default_factory=dict)  # role hostname -> addresses answered
+    dns_unread: int = 0  # DNS responses not read: over TCP, in tunnels, fragmented
 
     @property
     def drops(self) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 from portmatrix import __version__
 from portmatrix.decode import decode
 from portmatrix.errors import PortmatrixError
-from portmatrix.flows import Flows, flow_key
+from portmatrix.flows import Flows, flow_key, packet_key
 from portmatrix.reassembly import FragmentPorts
 from portmatrix.sources import Capture
 from portmatrix.sources.base import CaptureInfo
@@ -112,16 +112,7 @@ def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[Capture
             if not len(rows):
                 continue
             fragments.resolve(rows)
-            h, _, _ = flow_key(
-                rows.src_hi,
-                rows.src_lo,
-                rows.sport,
-                rows.dst_hi,
-                rows.dst_lo,
-                rows.dport,
-                rows.proto,
-                rows.icmp_req,
-            )
+            h, _, _ = packet_key(rows)
             pos = np.searchsorted(keys, h)
             hit = np.zeros(len(h), bool)
             # A key may stand for several chosen flows (port reuse): try each.

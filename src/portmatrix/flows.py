@@ -136,13 +136,9 @@ def flow_key(s_hi, s_lo, sport, d_hi, d_lo, dport, proto, icmp_req):
     return mix(a_hi, a_lo, b_hi, b_lo, word), swap, (a_hi, a_lo, a_port, b_hi, b_lo, b_port)
 
 
-def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
-    """Cut decoded rows into flow records (see the module docstring)."""
-    n = len(rows)
-    if not n:
-        return Records.empty()
-    icmp_req = rows.icmp_req
-    h, swap, (a_hi, a_lo, a_port, b_hi, b_lo, b_port) = flow_key(
+def packet_key(rows: PacketBatch):
+    """`flow_key` of decoded packets: each from its source to its destination."""
+    return flow_key(
         rows.src_hi,
         rows.src_lo,
         rows.sport,
@@ -150,8 +146,17 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
         rows.dst_lo,
         rows.dport,
         rows.proto,
-        icmp_req,
+        rows.icmp_req,
     )
+
+
+def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
+    """Cut decoded rows into flow records (see the module docstring)."""
+    n = len(rows)
+    if not n:
+        return Records.empty()
+    icmp_req = rows.icmp_req
+    h, swap, (a_hi, a_lo, a_port, b_hi, b_lo, b_port) = packet_key(rows)
     direction = swap.astype(np.int8)  # 0: sent by side A
     order = np.argsort(h, kind="stable")  # rows stay in file order within a key
     h = h[order]

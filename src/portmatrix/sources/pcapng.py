@@ -184,8 +184,7 @@ class PcapngReader:
         opb_iface = w8 & 0xFFFF if self.endian == "<" else w8 >> 16
         local = np.where(epb, w8, np.where(opb, opb_iface, 0))
         timed = epb | opb
-        ticks = np.where(timed, (w12.astype(np.uint64) << np.uint64(32)) | w16.astype(np.uint64), 0)
-        ticks = ticks.astype(np.uint64)
+        ticks = ((w12 << 32) | w16).astype(np.uint64) * timed  # 64 bits of two words
         caplen = np.where(timed, w20, 0)
         wirelen = np.where(timed, w24, np.where(spb, w8, 0))
         caplen = np.where(spb, np.minimum(wirelen, blen - 16), caplen)

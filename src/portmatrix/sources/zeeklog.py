@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from portmatrix.addresses import to_int
+from portmatrix.addresses import split_int, to_int
 from portmatrix.decode.batch import DecodeCounts
+from portmatrix.decode.transport import ICMP_QUERY_REPLY, ICMPV6, TCP
 from portmatrix.errors import CaptureError
 from portmatrix.flows import (
     BY_FIRST,
@@ -64,7 +65,6 @@ STATES = {
     "SHR": MIDSTREAM,
     "OTH": MIDSTREAM,
 }
-ICMP_REQUESTS = {8, 13, 15, 17, 128}
 
 
 def _open(path: str):
@@ -212,11 +212,12 @@ def read_conn_logs(paths: list[str]):
                 continue
             name = str(rec.get("proto") or "").lower()
             v6 = ":" in str(rec["id.orig_h"])
-            proto = 58 if name == "icmp" and v6 else PROTO_NUMBERS.get(name, 0)
+            proto = ICMPV6 if name == "icmp" and v6 else PROTO_NUMBERS.get(name, 0)
             state, history = str(rec.get("conn_state") or ""), str(rec.get("history") or "")
             oport, rport = int(_number(rec.get("id.orig_p"))), int(_number(rec.get("id.resp_p")))
             resp_pkts = int(_number(rec.get("resp_pkts")))
-            if proto == 6:
+            icmp = proto in ICMP_QUERY_REPLY
+            if proto == TCP:
                 outcome = STATES.get(state, MIDSTREAM)
                 by = (
                     BY_SYN
@@ -232,9 +233,9 @@ def read_conn_logs(paths: list[str]):
                 )
             else:
                 outcome = ESTABLISHED if resp_pkts else UNANSWERED
-                by = BY_REQUEST if proto in (1, 58) and oport in ICMP_REQUESTS else BY_FIRST
+                # Zeek's originator port of an ICMP connection is its type.
+                by = BY_REQUEST if icmp and oport in ICMP_QUERY_REPLY[proto] else BY_FIRST
                 close = NOT_TCP
-            icmp = proto in (1, 58)
             rows["proto"].append(proto)
             rows["init"].append(orig)
             rows["resp"].append(resp)
@@ -260,15 +261,9 @@ def read_conn_logs(paths: list[str]):
 
 def _flows(rows: dict[str, list]) -> Flows:
     n = len(rows["proto"])
-    init = [(a >> 64, a & (2**64 - 1)) for a in rows["init"]]
-    resp = [(a >> 64, a & (2**64 - 1)) for a in rows["resp"]]
-    cols = {
-        "proto": np.array(rows["proto"], np.int64),
-        "init_hi": np.array([h for h, _ in init], np.uint64),
-        "init_lo": np.array([lo for _, lo in init], np.uint64),
-        "resp_hi": np.array([h for h, _ in resp], np.uint64),
-        "resp_lo": np.array([lo for _, lo in resp], np.uint64),
-    }
+    cols = {"proto": np.array(rows["proto"], np.int64)}
+    cols["init_hi"], cols["init_lo"] = split_int(rows["init"])
+    cols["resp_hi"], cols["resp_lo"] = split_int(rows["resp"])
     for k in (
         "init_port",
         "resp_port",

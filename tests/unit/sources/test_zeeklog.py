@@ -140,6 +140,11 @@ def test_udp_and_icmp(tmp_path):
     assert one(tmp_path, udp) == ("unanswered", "first-packet")
     icmp = "1709287200.0\tC1\t10.0.0.1\t8\t10.0.0.2\t0\ticmp\t0.1\tOTH\t-\t1\t84\t1\t84"
     assert one(tmp_path, icmp) == ("established", "request")
+    v6_echo = "1709287200.0\tC1\tfd00::1\t128\tfd00::2\t129\ticmp\t0.1\tOTH\t-\t1\t84\t1\t84"
+    assert one(tmp_path, v6_echo) == ("established", "request")
+    # Type 128 is an ICMPv6 echo request; in ICMPv4 it is nothing of the kind.
+    v4_128 = "1709287200.0\tC1\t10.0.0.1\t128\t10.0.0.2\t0\ticmp\t0.1\tOTH\t-\t1\t84\t1\t84"
+    assert one(tmp_path, v4_128) == ("established", "first-packet")
 
 
 def test_damaged_logs_are_clear_errors(tmp_path):

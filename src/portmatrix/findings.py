@@ -225,6 +225,7 @@ def flow_findings(
     g = {
         "sev": np.maximum.reduceat(sev[sub], starts),
         "heuristic": np.logical_and.reduceat(cls.heuristic[sub], starts),
+        "silent": np.logical_and.reduceat(silent[sub], starts),
         "packets": np.add.reduceat(flows["pkts_fwd"][sub] + flows["pkts_rev"][sub], starts),
         "bytes": np.add.reduceat(flows["bytes_fwd"][sub] + flows["bytes_rev"][sub], starts),
         "first": iso(np.minimum.reduceat(flows["first_ts"][sub], starts)),
@@ -271,6 +272,7 @@ def flow_findings(
                 r_roles=roles(int(cls.resp_roles[i])),
                 severity=int(g["sev"][j]),
                 heuristic=bool(g["heuristic"][j]),
+                silent=bool(g["silent"][j]),
                 outcomes=outcomes,
                 flows=int(sizes[j]),
                 packets=int(g["packets"][j]),
@@ -296,6 +298,7 @@ def _flow_finding(
     r_roles,
     severity,
     heuristic,
+    silent,
     outcomes,
     flows,
     packets,
@@ -346,11 +349,7 @@ def _flow_finding(
         fid_verdict = verdict
     if heuristic:
         message += " — initiator guessed from ports (handshake not captured)"
-    if (
-        verdict != "allowed"
-        and set(outcomes) == {"unanswered"}
-        and proto not in ("tcp", "sctp", "icmp", "icmpv6")
-    ):
+    if verdict != "allowed" and silent:
         message += " — no reply, which does not show it was blocked"
     if d.expired:
         message += f"; expired exception {', '.join(d.expired)} would have allowed it"

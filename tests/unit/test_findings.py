@@ -414,3 +414,11 @@ def test_drops_weaken_coverage(tmp_path):
     assert all("incomplete" in f.message for f in findings.values())
     # Flow findings are what the wire showed: the refused attempt stays an error.
     assert only(flow_findings(result)).severity == "error"
+
+
+def test_forbidden_silence_says_it_proves_nothing_only_where_it_does_not(tmp_path):
+    packets = [udp(USER, N1, 40000, 161), syn(USER, N1, 40001, 8443)]
+    by_port = {f.port: f for f in flow_findings(check(tmp_path, packets))}
+    remark = "no reply, which does not show it was blocked"
+    assert remark in by_port[161].message  # UDP: may have got through
+    assert remark not in by_port[8443].message  # an unanswered SYN did not

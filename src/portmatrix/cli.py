@@ -308,7 +308,6 @@ def check_cmd(
     required services, findings by severity. Exit 0 clean, 1 findings, 2 bad input."""
     from portmatrix.check import run_check
     from portmatrix.filters import FlowFilter
-    from portmatrix.report import CHECK_FORMATS
     from portmatrix.report.progress import progress
     from portmatrix.report.verdict_flows import FLOW_EXPORTS
     from portmatrix.sources import expand_inputs, total_size
@@ -334,20 +333,27 @@ def check_cmd(
             filters=FlowFilter(since, until, hosts, ports, verdicts, roles),
             zeek=bool(zeek_logs),
         )
-    if fmt == "text":
-        tty = output is None and sys.stdout.isatty()
-        width = click.get_terminal_size()[0] if tty else 80
-        from portmatrix.report.text import render_text
-
-        text = render_text(result, color=tty, width=max(80, min(width, 120)))
-    else:
-        text = CHECK_FORMATS[fmt](result)
-    _write(text, output)
+    _write_report(result, fmt, output)
     if flows_out:
         from portmatrix.report.verdict_flows import write_flows
 
         write_flows(result, flows_out)
     sys.exit(result.exit_code(fail_on))
+
+
+def _write_report(result, fmt: str, output: str | None) -> None:
+    """A check (or watch) report in `fmt`; text in colour and to the width of a terminal."""
+    if fmt == "text":
+        from portmatrix.report.text import render_text
+
+        tty = output is None and sys.stdout.isatty()
+        width = click.get_terminal_size()[0] if tty else 80
+        text = render_text(result, color=tty, width=max(80, min(width, 120)))
+    else:
+        from portmatrix.report import CHECK_FORMATS
+
+        text = CHECK_FORMATS[fmt](result)
+    _write(text, output)
 
 
 class _Duration(click.ParamType):
@@ -454,7 +460,6 @@ def watch_cmd(
     from portmatrix.inventory import load_inventory
     from portmatrix.matrix import load_matrix
     from portmatrix.monitor import Outputs, run_watch
-    from portmatrix.report import CHECK_FORMATS
     from portmatrix.sources.live import open_live, start_ring
     from portmatrix.watch import Watcher
 
@@ -488,13 +493,7 @@ def watch_cmd(
     finally:
         if ring is not None:
             ring.stop()
-    if fmt == "text":
-        from portmatrix.report.text import render_text
-
-        text = render_text(result)
-    else:
-        text = CHECK_FORMATS[fmt](result)
-    _write(text, output)
+    _write_report(result, fmt, output)
     if failure:
         click.echo(
             f"portmatrix: error: the capture stopped: {failure} — the report covers "

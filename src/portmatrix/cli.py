@@ -7,7 +7,6 @@ each command imports what it needs when it runs.
 from __future__ import annotations
 
 import sys
-import typing
 
 import click
 
@@ -360,13 +359,14 @@ class _Duration(click.ParamType):
     """10s, 5m, 2h, 1d, or plain seconds."""
 
     name = "duration"
-    units: typing.ClassVar[dict[str, int]] = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
     def convert(self, value, param, ctx):
+        from portmatrix.filters import DURATION_UNITS
+
         if isinstance(value, int | float):
             return float(value)
         text = str(value).strip().lower()
-        unit = self.units.get(text[-1:], None)
+        unit = DURATION_UNITS.get(text[-1:], None)
         number = text[:-1] if unit else text
         try:
             seconds = float(number) * (unit or 1)

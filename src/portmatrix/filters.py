@@ -18,7 +18,7 @@ from portmatrix.errors import PortmatrixError
 from portmatrix.flows import Flows
 
 _RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}  # also --duration and co.
 
 
 @dataclass
@@ -118,9 +118,10 @@ def _instant(text: str | None, start_ns: int | None, option: str) -> int | None:
     if relative:
         if start_ns is None:
             return None  # no traffic: nothing to be relative to
-        return start_ns + int(float(relative.group(1)) * _UNITS[relative.group(2)] * 1e9)
+        seconds = float(relative.group(1)) * DURATION_UNITS.get(relative.group(2), 1)
+        return start_ns + int(seconds * 1e9)
     try:
-        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise PortmatrixError(
             f"{text!r} is not a time",

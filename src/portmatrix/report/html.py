@@ -44,7 +44,7 @@ def _e(value) -> str:
 
 
 def _seconds(iso: str) -> float:
-    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return dt.datetime.fromisoformat(iso).timestamp()
 
 
 def render_html(result) -> str:

@@ -129,7 +129,7 @@ def _time(value) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        when = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(str(value))
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
         return when.timestamp()

@@ -265,8 +265,6 @@ def write_evidence(path: str, paths: list[str], chosen: Flows, findings: list[di
 def flows_of_findings(result, ids: list[str]) -> tuple[np.ndarray, list[dict]]:
     """Which flows the findings `ids` of a check result stand for (a flow finding: its
     flows; a coverage finding: the rule's failed attempts), and those findings."""
-    from portmatrix.classify import matrix_port
-    from portmatrix.lookup import VERDICTS
 
     by_id = {f.id: f for f in result.findings}
     missing = [i for i in ids if i not in by_id]
@@ -276,27 +274,12 @@ def flows_of_findings(result, ids: list[str]) -> tuple[np.ndarray, list[dict]]:
             where="--finding",
             hint="take ids from a report of the same captures and matrix",
         )
-    flows, cls = result.traffic.flows, result.classified
-    verdict = np.array(VERDICTS, dtype=object)[cls.verdict]
-    init = np.array(address_texts(flows["init_hi"], flows["init_lo"]), dtype=object)
-    resp = np.array(address_texts(flows["resp_hi"], flows["resp_lo"]), dtype=object)
-    proto = np.array([PROTO_NAMES.get(p, str(p)) for p in flows["proto"].tolist()], dtype=object)
-    port = matrix_port(flows)
-    chosen = np.zeros(len(flows), bool)
+    cls = result.classified
+    chosen = np.zeros(len(result.traffic.flows), bool)
     for fid in ids:
         f = by_id[fid]
         if f.kind == "flow":
-            mine = (
-                (verdict == f.verdict)
-                & (init == f.initiator)
-                & (resp == f.responder)
-                & (proto == f.proto)
-            )
-            if f.port is not None:
-                mine &= port == f.port
-            if f.verdict == "allowed":
-                mine &= cls.failed
-            chosen |= mine
+            chosen[f.members] = True
         elif f.kind == "coverage":
             covering = [k for k, d in enumerate(cls.decisions) if f.rule in d.covers]
             chosen |= np.isin(cls.decision, covering) & cls.failed

@@ -71,9 +71,12 @@ class Finding:
     filter: str = ""  # a Wireshark display filter that isolates the flows
     heuristic: bool = False  # rests only on a guessed initiator
     expired_exceptions: list[str] = field(default_factory=list)
+    # The finding's flows, as indices into the flows it was found in (not reported).
+    members: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         out = dict(self.__dict__)
+        del out["members"]
         for key in (
             "initiator_roles",
             "responder_roles",
@@ -273,6 +276,7 @@ def flow_findings(
                 severity=int(g["sev"][j]),
                 heuristic=bool(g["heuristic"][j]),
                 silent=bool(g["silent"][j]),
+                members=sub[starts[j] : starts[j] + sizes[j]],
                 outcomes=outcomes,
                 flows=int(sizes[j]),
                 packets=int(g["packets"][j]),
@@ -299,6 +303,7 @@ def _flow_finding(
     severity,
     heuristic,
     silent,
+    members,
     outcomes,
     flows,
     packets,
@@ -377,6 +382,7 @@ def _flow_finding(
         filter=wireshark_filter(proto, init, resp, port),
         heuristic=heuristic,
         expired_exceptions=list(d.expired),
+        members=members,
     )
 
 

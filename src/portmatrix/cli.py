@@ -103,6 +103,7 @@ def rules_lint(matrices: tuple[str, ...], inventory: str | None) -> None:
 
 
 _FORMATS_FLOWS = ("table", "csv", "json", "jsonl")
+# lookup.VERDICTS, copied so that --help loads no numpy (a test keeps them equal)
 _VERDICTS = ("allowed", "wrong-direction", "unexpected-source", "unexpected-port", "out-of-scope")
 
 

@@ -51,3 +51,10 @@ def test_check_help_lists_every_format():
     assert out.returncode == 0, out.stderr
     flat = "".join(out.stdout.split())
     assert "|".join(CHECK_FORMATS) in flat
+
+
+def test_the_clis_light_copy_of_the_verdicts_is_the_real_list():
+    from portmatrix import cli
+    from portmatrix.lookup import VERDICTS
+
+    assert cli._VERDICTS == VERDICTS

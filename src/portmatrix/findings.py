@@ -35,7 +35,7 @@ from portmatrix.hashing import mix
 from portmatrix.inventory import RoleMap
 from portmatrix.lookup import VERDICTS, RuleIndex
 from portmatrix.matrix import Matrix
-from portmatrix.textforms import address_texts, iso, proto_name
+from portmatrix.textforms import address_texts, iso, proto_name, service_text
 
 SEVERITIES = ("info", "warning", "error")
 INFO, WARNING, ERROR = range(3)
@@ -314,12 +314,9 @@ def _flow_finding(
     index,
 ) -> Finding:
     d = decision
-    if proto in ("icmp", "icmpv6"):
-        what = f"{proto} type {port}"
-    elif proto in ("tcp", "udp", "sctp"):
-        what = f"{proto}/{port}"
-    else:
-        what, port = f"IP protocol {proto}", None
+    if proto not in ("tcp", "udp", "sctp", "icmp", "icmpv6"):
+        port = None  # no ports the matrix could name
+    what = service_text(proto, port)
     who = f"{init} ({_roles_text(i_roles)})"
     whom = f"{resp} ({_roles_text(r_roles)})"
     happened = _outcome_phrase(outcomes)

@@ -22,6 +22,7 @@ from portmatrix.dns import learn
 from portmatrix.errors import CaptureSetupError
 from portmatrix.report.formats import ecs_finding
 from portmatrix.sources.live import kernel_drops
+from portmatrix.textforms import service_text
 from portmatrix.watch import Event, Watcher, WatchResult, summary_line
 
 _END = object()
@@ -39,11 +40,7 @@ class Outputs:
 def event_line(event: Event) -> str:
     f = event.finding
     if f.kind == "flow":
-        what = (
-            f"{f.initiator} → {f.responder} {f.proto}/{f.port}"
-            if f.port is not None
-            else f"{f.initiator} → {f.responder} {f.proto}"
-        )
+        what = f"{f.initiator} → {f.responder} {service_text(f.proto, f.port)}"
     else:
         what = f"rule {f.rule}"
     label = "NEW" if event.kind == "new" else "WORSE"

@@ -12,6 +12,16 @@ PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
 PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}
 
 
+def service_text(proto: str, port: int | None) -> str:
+    """A finding's service, as every output names it: tcp/443, icmp type 8, IP
+    protocol 47; a protocol without a port (a rule's coverage) by its name."""
+    if port is None:
+        return proto if proto in PROTO_NUMBERS else f"IP protocol {proto}"
+    if proto in ("icmp", "icmpv6"):
+        return f"{proto} type {port}"
+    return f"{proto}/{port}"
+
+
 def proto_name(number: int) -> str:
     """tcp, udp, icmp, icmpv6, sctp, or the IP protocol number as text."""
     return PROTO_NAMES.get(number, str(number))

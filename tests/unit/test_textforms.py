@@ -39,3 +39,19 @@ def test_text_stays_text_and_keys_are_written_as_json_writes_them():
 def test_keys_json_cannot_sort_are_an_error_as_in_json():
     with pytest.raises(TypeError):
         json_text({"a": 1, 2: 3})
+
+
+@pytest.mark.parametrize(
+    ("proto", "port", "text"),
+    [
+        ("tcp", 443, "tcp/443"),
+        ("icmp", 8, "icmp type 8"),
+        ("icmpv6", 128, "icmpv6 type 128"),
+        ("47", None, "IP protocol 47"),
+        ("tcp", None, "tcp"),  # a rule's coverage: no single port
+    ],
+)
+def test_every_output_names_a_service_alike(proto, port, text):
+    from portmatrix.textforms import service_text
+
+    assert service_text(proto, port) == text

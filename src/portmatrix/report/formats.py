@@ -9,7 +9,7 @@ import json
 from portmatrix import __version__
 from portmatrix.check import Result
 from portmatrix.report.document import document
-from portmatrix.textforms import json_text
+from portmatrix.textforms import json_text, service_text
 
 ECS_SEVERITY = {"error": 3, "warning": 2, "info": 1}
 # ECS network.transport is the IANA keyword, lower case: ICMPv6 is "ipv6-icmp".
@@ -152,7 +152,7 @@ def render_markdown(result: Result) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for f in doc["findings"]:
-            port = f"{f['proto']}/{f['port']}" if f["port"] is not None else f["proto"]
+            port = service_text(f["proto"], f["port"])
             lines.append(
                 f"| {f['severity']} | {f['verdict']} | {_md(f['initiator'])} | "
                 f"{_md(f['responder'])} | {port} | {f['flows']} | "

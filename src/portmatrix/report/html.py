@@ -16,6 +16,7 @@ import datetime as dt
 from html import escape
 
 from portmatrix.report.document import document
+from portmatrix.textforms import service_text
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;
@@ -131,7 +132,7 @@ def _timeline(doc: dict) -> str:
                 f"<rect x='{x1:.1f}' y='{y + 4}' width='{max(x2 - x1, 3):.1f}' "
                 f"height='14' fill='{colour}' opacity='.75'><title>"
                 f"{_e(f['verdict'])} {_e(f['initiator'])} → {_e(f['responder'])} "
-                f"{_e(f['proto'])}/{_e(f['port'])}</title></rect>"
+                f"{_e(service_text(f['proto'], f['port']))}</title></rect>"
             )
     axis = (
         f"<text x='{left}' y='{height - 4}' class='muted'>{_e(window['first'])}</text>"
@@ -162,7 +163,7 @@ def _findings(doc: dict) -> str:
             if f["kind"] == "flow"
             else f"rule {_e(f['rule'])}"
         )
-        service = f"{_e(f['proto'])}/{_e(f['port'])}" if f["port"] is not None else _e(f["proto"])
+        service = _e(service_text(f["proto"], f["port"]))
         outcomes = ", ".join(f"{_e(k)} {_e(v)}" for k, v in f["outcomes"].items())
         rows.append(
             f"<tr class='{_e(f['severity'])}'><td class='{_e(f['severity'])}'>"

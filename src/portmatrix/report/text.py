@@ -9,6 +9,7 @@ import textwrap
 
 from portmatrix.check import Result
 from portmatrix.report.document import document
+from portmatrix.textforms import service_text
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SHOWN = 25  # findings listed per severity; the machine formats carry all of them
@@ -30,12 +31,6 @@ def _label(f: dict) -> str:
     if f["verdict"] != "allowed":
         return f["verdict"]
     return "allowed but " + " and ".join(f["outcomes"])
-
-
-def _service(f: dict) -> str:
-    if f["proto"] in ("icmp", "icmpv6"):
-        return f"{f['proto']} type {f['port']}"
-    return f"{f['proto']}/{f['port']}" if f["port"] is not None else f"IP protocol {f['proto']}"
 
 
 def render_text(result: Result, color: bool = False, width: int = 80) -> str:
@@ -112,7 +107,7 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
         con.print(f"[{STYLE[severity]}]{severity.upper()}S ({len(group)})[/]")
         for f in group[:SHOWN]:
             where = (
-                f"{f['initiator']} → {f['responder']} {_service(f)}"
+                f"{f['initiator']} → {f['responder']} {service_text(f['proto'], f['port'])}"
                 if f["kind"] == "flow"
                 else f"rule {f['rule']}"
             )

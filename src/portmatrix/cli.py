@@ -6,6 +6,7 @@ each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import click
@@ -347,7 +348,7 @@ def _write_report(result, fmt: str, output: str | None) -> None:
         from portmatrix.report.text import render_text
 
         tty = output is None and sys.stdout.isatty()
-        width = click.get_terminal_size()[0] if tty else 80
+        width = shutil.get_terminal_size().columns if tty else 80
         text = render_text(result, color=tty, width=max(80, min(width, 120)))
     else:
         from portmatrix.report import CHECK_FORMATS

@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 
 from portmatrix.errors import CaptureError
+from portmatrix.flows.from_captures import read_traffic
 from portmatrix.report.flow_rows import flow_columns, rows
-from portmatrix.sources import Capture
-from portmatrix.traffic import read_traffic
+from portmatrix.sources.capture import Capture
+from support.paths import REPO
+from support.paths import SHARED_PCAPS as SHARED
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "pcaps"
 LOCAL = REPO / "captures"
 PATTERNS = ("*.pcap", "*.pcapng", "*.pcap.gz", "*.pcapng.gz", "*.cap")
 

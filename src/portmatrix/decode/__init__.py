@@ -12,9 +12,8 @@ import numpy as np
 
 from portmatrix.decode import batch as b
 from portmatrix.decode import common, ip, link, transport, tunnels
-from portmatrix.decode.batch import DecodeCounts, PacketBatch
+from portmatrix.decode.batch import DecodeCounts, PacketBatch, RawBatch
 from portmatrix.decode.fields import any_of
-from portmatrix.sources.base import RawBatch
 
 MAX_DEPTH = 3  # tunnels inside tunnels
 

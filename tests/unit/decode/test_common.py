@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import fields
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +20,10 @@ from scapy.layers.l2 import ARP, LLC, Dot3, Ether
 
 from portmatrix.decode import common, decode
 from portmatrix.decode.batch import PacketBatch
-from portmatrix.sources import Capture
+from portmatrix.sources.capture import Capture
 from portmatrix.testing.captures import MAC_A, MAC_B, ether, raw_batch
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 CAPTURES = sorted(
     p
     for p in [

@@ -23,7 +23,7 @@ from portmatrix.policy.classify import Classified, classify
 from portmatrix.policy.inventory import Inventory, load_inventory
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix, load_matrix
-from portmatrix.policy.roles import RoleMap, build_role_map
+from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
 
 
 @dataclass
@@ -171,10 +171,7 @@ def _role_notices(
             "cannot match and their services cannot be checked"
         )
     names = sorted(
-        n
-        for role, ns in role_map.unresolved.items()
-        if not role.startswith("exception:")
-        for n in ns
+        n for role, ns in role_map.unresolved.items() if role in real_roles([role]) for n in ns
     )
     if names:
         unread = (

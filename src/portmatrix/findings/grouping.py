@@ -30,7 +30,7 @@ from portmatrix.findings.wording import flow_finding
 from portmatrix.flows.model import OUTCOMES, UNANSWERED, Flows
 from portmatrix.policy.classify import ALLOWED, OUT_OF_SCOPE, Classified, matrix_port
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
-from portmatrix.policy.roles import RoleMap
+from portmatrix.policy.roles import RoleMap, real_roles
 from portmatrix.textforms import address_texts, iso, proto_name
 
 
@@ -104,9 +104,7 @@ def flow_findings(
 
     def roles(set_id: int) -> list[str]:
         if set_id not in roles_text:
-            roles_text[set_id] = sorted(
-                r for r in role_map.roles_of(set_id) if not r.startswith("exception:")
-            )
+            roles_text[set_id] = sorted(real_roles(role_map.roles_of(set_id)))
         return roles_text[set_id]
 
     out = []

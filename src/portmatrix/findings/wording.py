@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from portmatrix.findings.model import SEVERITIES, Finding, stable_id
 from portmatrix.findings.wireshark import wireshark_filter
+from portmatrix.policy.roles import exception_rule
 from portmatrix.textforms import service_text
 
 
@@ -48,7 +49,7 @@ def flow_finding(
     rule_id = d.rule
     if verdict == "allowed":
         if d.exception:  # not a rule of the matrix: never required
-            rule_id = f"exception:{d.exception}"
+            rule_id = exception_rule(d.exception)
             by = f"exception {d.exception}"
         else:
             rule = index.matrix.rule(d.rule)

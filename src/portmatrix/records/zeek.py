@@ -47,6 +47,7 @@ from portmatrix.flows.model import (
     UNANSWERED,
     Flows,
 )
+from portmatrix.flows.traffic import Traffic
 from portmatrix.sources.base import CaptureInfo
 from portmatrix.textforms import PROTO_NUMBERS
 
@@ -144,8 +145,6 @@ def _number(value, default=0.0) -> float:
 
 def read_conn_logs(paths: list[str]):
     """Flows from Zeek conn.log files, as a Traffic the check reads like a capture's."""
-    from portmatrix.flows.traffic import Traffic
-
     rows: dict[str, list] = {
         k: []
         for k in (
@@ -260,42 +259,11 @@ def read_conn_logs(paths: list[str]):
 
 
 def _flows(rows: dict[str, list]) -> Flows:
-    n = len(rows["proto"])
-    cols = {"proto": np.array(rows["proto"], np.int64)}
+    """The flow columns conn.log gives; what it does not say (TCP flags, VLANs,
+    ICMP errors, frames) stays at each column's `missing` value, so no flow
+    counts as seen one way only."""
+    cols = {k: np.array(v, np.int64) for k, v in rows.items() if k not in ("init", "resp")}
     cols["init_hi"], cols["init_lo"] = split_int(rows["init"])
     cols["resp_hi"], cols["resp_lo"] = split_int(rows["resp"])
-    for k in (
-        "init_port",
-        "resp_port",
-        "icmp_req",
-        "first_ts",
-        "last_ts",
-        "pkts_fwd",
-        "pkts_rev",
-        "bytes_fwd",
-        "bytes_rev",
-        "file0",
-        "frame0",
-    ):
-        cols[k] = np.array(rows[k], np.int64)
-    cols["outcome"] = np.array(rows["outcome"], np.int8)
-    cols["initiator_by"] = np.array(rows["initiator_by"], np.int8)
-    cols["close"] = np.array(rows["close"], np.int8)
-    # What conn.log does not say (no TCP flags: no flow counts as seen one way only).
-    for k, fill in (
-        ("flags_fwd", 0),
-        ("flags_rev", 0),
-        ("icmp_err_type", -1),
-        ("icmp_err_code", -1),
-        ("vlan_lo", -1),
-        ("vlan_hi", -1),
-        ("encap", 0),
-        ("iface", -1),
-        ("frame1", -1),
-        ("frame2", -1),
-        ("file1", -1),
-        ("file2", -1),
-    ):
-        cols[k] = np.full(n, fill, np.int64)
-    order = np.lexsort((cols["frame0"], cols["file0"], cols["first_ts"]))
-    return Flows({k: v[order] for k, v in cols.items()})
+    flows = Flows.from_columns(cols)
+    return flows.take(np.lexsort((flows["frame0"], flows["file0"], flows["first_ts"])))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 import textwrap
 
-from portmatrix.check import Result
 from portmatrix.report.document import document
+from portmatrix.report.result import Result
 from portmatrix.textforms import service_text
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}

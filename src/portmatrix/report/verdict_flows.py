@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from portmatrix.check import Result
 from portmatrix.policy.lookup import VERDICTS
+from portmatrix.policy.roles import exception_rule
 from portmatrix.report.flow_rows import flow_columns
 from portmatrix.report.flows_view import render_csv, render_json
+from portmatrix.report.result import JudgedFlows
 
 
-def verdict_columns(result: Result) -> dict[str, list]:
+def verdict_columns(result: JudgedFlows) -> dict[str, list]:
     captures = result.traffic.captures
     columns = flow_columns(result.traffic.flows, len(captures) > 1, captures)
     cls = result.classified
@@ -17,7 +18,7 @@ def verdict_columns(result: Result) -> dict[str, list]:
     rule = []
     for k in cls.decision.tolist():
         d = decisions[k]
-        rule.append(f"exception:{d.exception}" if d.exception else d.rule)
+        rule.append(exception_rule(d.exception) if d.exception else d.rule)
     columns["rule"] = rule
     return columns
 
@@ -25,7 +26,7 @@ def verdict_columns(result: Result) -> dict[str, list]:
 FLOW_EXPORTS = (".csv", ".json", ".parquet")
 
 
-def render_flows(result: Result, path: str) -> str:
+def render_flows(result: JudgedFlows, path: str) -> str:
     """The flow export as text (csv, or json when `path` ends in .json)."""
     columns = verdict_columns(result)
     if path.endswith(".json"):
@@ -33,7 +34,7 @@ def render_flows(result: Result, path: str) -> str:
     return render_csv(columns, result.traffic)
 
 
-def write_flows(result: Result, path: str) -> None:
+def write_flows(result: JudgedFlows, path: str) -> None:
     """Write the flow export; Parquet (for DuckDB, Spark, ...) needs pyarrow."""
     try:
         if path.endswith(".parquet"):

@@ -13,6 +13,7 @@ from typing import Any
 
 from portmatrix.addresses import Entry, parse_entry, to_int
 from portmatrix.policy.matrix import ANY, Matrix, Problem
+from portmatrix.policy.schema import INVENTORY
 from portmatrix.policy.yamlfile import YList, YMap, load_yaml
 
 
@@ -50,9 +51,8 @@ def collect_inventory(path: str, matrix: Matrix | None = None) -> Inventory:
             "e.g. `roles: {nodes: [10.1.1.11-10.1.1.16]}`",
         )
         return inv
-    for key in data:
-        if key not in ("roles", "hosts"):
-            problem(data.line_of(key), key, "unknown key", "expected roles or hosts")
+    for key in INVENTORY.unknown(data):
+        problem(data.line_of(key), key, "unknown key", INVENTORY.expected)
     _read_hosts(data.get("hosts"), data, inv, problem)
     roles = data["roles"]
     if not isinstance(roles, YMap):

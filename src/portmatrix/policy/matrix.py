@@ -461,68 +461,75 @@ class _Layer:
             if not isinstance(item, YMap):
                 self.problem(line, "exceptions", "each exception is a mapping")
                 continue
-            eid = item.get("id")
-            key = f"exceptions.{eid}" if eid else f"exceptions[line {line}]"
-            before = len(self.m.problems)
-            self.unknown_keys(EXCEPTION, item, key)
-            if not isinstance(eid, str) or not _ID.match(eid):
-                self.problem(item.line_of("id"), f"{key}.id", f"{eid!r} is not a kebab-case id")
-            elif eid in seen:
-                self.problem(line, key, "duplicate exception id")
-            proto = self._proto(item, key)
-            ports = self._ports(item, key, proto)
-            sides = []
-            for side in ("from", "to"):
-                raw = item.get(side)
-                values = raw if isinstance(raw, list) else [raw] if raw is not None else []
-                if not values or not all(isinstance(v, str) for v in values):
-                    self.problem(
-                        item.line_of(side),
-                        f"{key}.{side}",
-                        "missing or not text",
-                        EXCEPTION.key(side).hint,
-                    )
-                for value in values:
-                    if isinstance(value, str) and not _is_role_word(value):
-                        try:
-                            parse_entry(value)
-                        except ValueError as exc:
-                            self.problem(item.line_of(side), f"{key}.{side}", str(exc))
-                sides.append(tuple(str(v) for v in values))
-            reason = item.get("reason")
-            if not isinstance(reason, str) or not reason.strip():
-                self.problem(
-                    item.line_of("reason"), f"{key}.reason", "missing", EXCEPTION.key("reason").hint
-                )
-            expires = item.get("expires")
-            if expires is not None and not isinstance(expires, dt.date):
-                try:
-                    expires = dt.date.fromisoformat(str(expires))
-                except ValueError:
-                    self.problem(
-                        item.line_of("expires"),
-                        f"{key}.expires",
-                        f"{expires!r} is not a date",
-                        "write it as YYYY-MM-DD",
-                    )
-            if isinstance(expires, dt.datetime):
-                expires = expires.date()
-            if len(self.m.problems) > before:
-                continue
-            seen.add(eid)
-            self.m.exceptions.append(
-                MatrixException(
-                    id=eid,
-                    proto=proto,
-                    ports=ports,
-                    from_side=sides[0],
-                    to_side=sides[1],
-                    reason=reason,
-                    owner=str(item.get("owner") or ""),
-                    expires=expires,
-                    source=f"{self.file}:{line}",
-                )
+            exc = self._exception(item, line, seen)
+            if exc is not None:
+                seen.add(exc.id)
+                self.m.exceptions.append(exc)
+
+    def _exception(self, item: YMap, line: int, seen: set[str]) -> MatrixException | None:
+        eid = item.get("id")
+        key = f"exceptions.{eid}" if eid else f"exceptions[line {line}]"
+        before = len(self.m.problems)
+        self.unknown_keys(EXCEPTION, item, key)
+        if not isinstance(eid, str) or not _ID.match(eid):
+            self.problem(item.line_of("id"), f"{key}.id", f"{eid!r} is not a kebab-case id")
+        elif eid in seen:
+            self.problem(line, key, "duplicate exception id")
+        proto = self._proto(item, key)
+        ports = self._ports(item, key, proto)
+        sides = [self._sides(item, side, key) for side in ("from", "to")]
+        reason = item.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            self.problem(
+                item.line_of("reason"), f"{key}.reason", "missing", EXCEPTION.key("reason").hint
             )
+        expires = self._date(item, "expires", key)
+        if len(self.m.problems) > before:
+            return None
+        return MatrixException(
+            id=eid,
+            proto=proto,
+            ports=ports,
+            from_side=sides[0],
+            to_side=sides[1],
+            reason=reason,
+            owner=str(item.get("owner") or ""),
+            expires=expires,
+            source=f"{self.file}:{line}",
+        )
+
+    def _sides(self, item: YMap, side: str, key: str) -> tuple[str, ...]:
+        """An exception's `from` or `to`: role names and address entries, as written."""
+        raw = item.get(side)
+        values = raw if isinstance(raw, list) else [raw] if raw is not None else []
+        if not values or not all(isinstance(v, str) for v in values):
+            self.problem(
+                item.line_of(side), f"{key}.{side}", "missing or not text", EXCEPTION.key(side).hint
+            )
+        for value in values:
+            if isinstance(value, str) and not _is_role_word(value):
+                try:
+                    parse_entry(value)
+                except ValueError as exc:
+                    self.problem(item.line_of(side), f"{key}.{side}", str(exc))
+        return tuple(str(v) for v in values)
+
+    def _date(self, item: YMap, name: str, key: str) -> dt.date | None:
+        value = item.get(name)
+        if value is not None and not isinstance(value, dt.date):
+            try:
+                value = dt.date.fromisoformat(str(value))
+            except ValueError:
+                self.problem(
+                    item.line_of(name),
+                    f"{key}.{name}",
+                    f"{value!r} is not a date",
+                    "write it as YYYY-MM-DD",
+                )
+                return None
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        return value
 
 
 def _is_role_word(value: str) -> bool:

@@ -21,9 +21,9 @@ def members(protocol) -> set[str]:
     """The attributes and methods a protocol declares, its bases' included."""
     out = set()
     for cls in protocol.__mro__:
-        if cls in (object,) or not getattr(cls, "_is_protocol", False):
+        if not getattr(cls, "_is_protocol", False):
             continue
-        out |= set(cls.__dict__.get("__annotations__", {}))
+        out |= set(inspect.get_annotations(cls))
         out |= {
             name
             for name, value in cls.__dict__.items()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portmatrix.addresses import Entry, parse_entry, to_int
+from portmatrix.errors import MatrixError
 from portmatrix.policy.matrix import ANY, Matrix, Problem
 from portmatrix.policy.schema import INVENTORY
 from portmatrix.policy.yamlfile import YList, YMap, load_yaml
@@ -43,6 +44,13 @@ def collect_inventory(path: str, matrix: Matrix | None = None) -> Inventory:
     def problem(line: int, key: str, what: str, hint: str = "", severity: str = "error"):
         inv.problems.append(Problem(severity, path, line, key, what, hint))
 
+    if isinstance(data, YMap) and "rules" in data:
+        raise MatrixError(
+            "this looks like a matrix (it has rules), not an inventory",
+            file=path,
+            where="--inventory",
+            hint="give it with --rules, and the site's addresses with --inventory",
+        )
     if not isinstance(data, YMap) or "roles" not in data:
         problem(
             getattr(data, "line", 1),

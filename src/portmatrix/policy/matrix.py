@@ -116,6 +116,22 @@ class Matrix:
         return next(r for r in self.rules if r.id == rule_id)
 
 
+def check_role_names(names, matrix: Matrix, option: str) -> None:
+    """Raise a one-line error for a role name the matrix does not define (with the
+    closest names): a typo must never select nothing and pass as clean."""
+    import difflib
+
+    for name in names:
+        if name != ANY and name not in matrix.roles:
+            close = difflib.get_close_matches(name, list(matrix.roles), n=3, cutoff=0.5)
+            guess = f"did you mean {' or '.join(close)}? " if close else ""
+            raise MatrixError(
+                f"unknown role {name!r}",
+                where=option,
+                hint=f"{guess}roles: {', '.join(sorted(matrix.roles))}",
+            )
+
+
 def format_ports(ports: tuple[tuple[int, int], ...]) -> str:
     return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ports)
 
@@ -160,10 +176,25 @@ def collect_matrix(names_or_paths: list[str] | tuple[str, ...]) -> Matrix:
     for item in names_or_paths:
         name, text = resolve(item)
         data = load_yaml(name, text)
+        if _looks_like_inventory(data):
+            raise MatrixError(
+                "this looks like an inventory (roles with addresses, no rules), not a matrix",
+                file=name,
+                where="--rules",
+                hint="give it as --inventory, and the matrix with --rules",
+            )
         _Layer(matrix, name, data).load()
         matrix.files.append(name)
     _check_role_references(matrix)
     return matrix
+
+
+def _looks_like_inventory(data: Any) -> bool:
+    if not isinstance(data, YMap) or not isinstance(data.get("roles"), YMap):
+        return False
+    if set(data) - {"roles", "hosts"}:
+        return False
+    return any(isinstance(v, YList) for v in data["roles"].values())
 
 
 class _Layer:

@@ -26,6 +26,16 @@ def verdict_columns(result: JudgedFlows) -> dict[str, list]:
 FLOW_EXPORTS = (".csv", ".json", ".parquet")
 
 
+def check_flow_export(path: str) -> None:
+    """Before reading: the export's format must show in its name."""
+    if not path.endswith(FLOW_EXPORTS):
+        from portmatrix.errors import PortmatrixError
+
+        raise PortmatrixError(
+            f"the flow export must end in {', '.join(FLOW_EXPORTS)}", where="--flows", file=path
+        )
+
+
 def render_flows(result: JudgedFlows, path: str) -> str:
     """The flow export as text (csv, or json when `path` ends in .json)."""
     columns = verdict_columns(result)
@@ -35,22 +45,23 @@ def render_flows(result: JudgedFlows, path: str) -> str:
 
 
 def write_flows(result: JudgedFlows, path: str) -> None:
-    """Write the flow export; Parquet (for DuckDB, Spark, ...) needs pyarrow."""
+    """Write the flow export, atomically; Parquet (for DuckDB, Spark, ...) needs pyarrow."""
+    from portmatrix.errors import PortmatrixError
+    from portmatrix.files import atomic, write_text
+
+    if not path.endswith(".parquet"):
+        write_text(path, render_flows(result, path), "--flows")
+        return
+    from portmatrix.lazy import require
+
+    require("pyarrow", extra="parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        if path.endswith(".parquet"):
-            from portmatrix.lazy import require
-
-            require("pyarrow", extra="parquet")
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.table(verdict_columns(result)), path)
-            return
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(render_flows(result, path))
+        with atomic(path, "wb") as fh:
+            pq.write_table(pa.table(verdict_columns(result)), fh)
     except OSError as exc:
-        from portmatrix.errors import PortmatrixError
-
         raise PortmatrixError(
             f"cannot write: {exc.strerror or exc}", file=path, where="--flows"
         ) from None

@@ -41,13 +41,14 @@ def watch(tmp_path, source, **options):
     watcher = Watcher(matrix, load_inventory(DEMO_INVENTORY, matrix))
     lines: list[str] = []
     jsonl = tmp_path / "findings.jsonl"
-    result, failure = run_watch(
-        source,
-        watcher,
-        Outputs(lines.append, str(jsonl)),
-        duration=options.get("duration"),
-        report_every=0.0,
-    )
+    with open(jsonl, "a", encoding="utf-8") as out:
+        result, failure = run_watch(
+            source,
+            watcher,
+            Outputs(lines.append, out),
+            duration=options.get("duration"),
+            report_every=0.0,
+        )
     return result, failure, lines, [json.loads(x) for x in jsonl.read_text().splitlines()]
 
 

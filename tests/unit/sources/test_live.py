@@ -6,7 +6,6 @@ real on the loopback is tests/live's job."""
 from __future__ import annotations
 
 import os
-import stat
 import time
 
 import pytest
@@ -23,30 +22,16 @@ from portmatrix.sources.live import (
     start_ring,
 )
 from portmatrix.testing.captures import Pcapng, ether, ip
-
-LISTING = "1. eth0\n2. lo (Loopback)\n3. any (Pseudo-device that captures on all interfaces)\n"
+from support.dumpcap import fake_dumpcap as write_fake_dumpcap
 
 
 @pytest.fixture
 def fake_dumpcap(tmp_path):
-    """`fake_dumpcap(capture=b"", stderr="", status=0)`: a script standing in for
-    dumpcap: `-D` lists eth0, lo and any; a capture writes `capture` to standard
-    output and `stderr`, then exits with `status`. Its arguments land in args.txt."""
+    """`fake_dumpcap(capture=b"", stderr="", status=0)`: support.dumpcap's stand-in
+    in tmp_path (its arguments land in tmp_path/args.txt)."""
 
-    def make(capture: bytes = b"", stderr: str = "", status: int = 0):
-        (tmp_path / "capture.bin").write_bytes(capture)
-        script = tmp_path / "dumpcap"
-        script.write_text(
-            "#!/bin/sh\n"
-            f'echo "$@" >> "{tmp_path}/args.txt"\n'
-            f'if [ "$1" = "-D" ]; then printf "{LISTING}"; exit 0; fi\n'
-            f'cat "{tmp_path}/capture.bin"\n'
-            f"printf '{stderr}' >&2\n"
-            f"exit {status}\n",
-            encoding="utf-8",
-        )
-        script.chmod(script.stat().st_mode | stat.S_IXUSR)
-        return str(script)
+    def make(capture: bytes = b"", stderr: str = "", status: int = 0) -> str:
+        return write_fake_dumpcap(tmp_path, capture, stderr, status)
 
     return make
 

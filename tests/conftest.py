@@ -6,8 +6,9 @@
 - `matrix(name="small")`: the path (text) of that site's matrix alone.
 - `capture(name)`: the path of a capture by name: a sample of captures/
   ("thoughtspot-demo") or a shared real one ("PcapPlusPlus__DnsPackets.pcap").
-- `check_packets(packets, exceptions=False, today=...)`: `check` of IP packets
-  (framed in Ethernet, written to a pcap) against the small site.
+- `check_packets(packets, exceptions=False, today=..., name=None, **options)`:
+  `check` of IP packets (framed in Ethernet, written to a pcap) against the
+  small site.
 - `write_yaml(name, text)`: a dedented YAML file in tmp_path, for the tests whose
   subject is the file's text (line numbers, keys).
 - `small_chunks`: capture readers read 100 bytes at a time.
@@ -106,18 +107,21 @@ def capture() -> Callable[[str], Path]:
 
 @pytest.fixture
 def check_packets(site, tmp_path: Path):
-    """`check_packets(packets, exceptions=False, today=BEFORE_EXPIRY)`: the check
-    result of these IP packets (framed in Ethernet, written to a pcap of their own)
-    against the small site, with its exceptions file layered on when asked."""
+    """`check_packets(packets, exceptions=False, today=BEFORE_EXPIRY, name=None,
+    **options)`: the check result of these IP packets (framed in Ethernet, written
+    to a pcap of their own, or to `name` under tmp_path) against the small site,
+    its exceptions layered on when asked; `options` go to `run_check`."""
     from portmatrix.check import run_check
     from portmatrix.testing.captures import ether, write_pcap
 
     small = site("small")
     numbers = itertools.count(1)
 
-    def check(packets, *, exceptions: bool = False, today: dt.date = BEFORE_EXPIRY):
-        path = write_pcap(tmp_path / f"c{next(numbers)}.pcap", [ether(p) for p in packets])
+    def check(packets, *, exceptions=False, today=BEFORE_EXPIRY, name=None, **options):
+        path = tmp_path / (name or f"c{next(numbers)}.pcap")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_pcap(path, [ether(p) for p in packets])
         rules = [str(small.matrix)] + ([str(small.exceptions)] if exceptions else [])
-        return run_check([str(path)], rules, str(small.inventory), today=today)
+        return run_check([str(path)], rules, str(small.inventory), today=today, **options)
 
     return check

@@ -164,24 +164,11 @@ def test_responses_in_tunnels_fragments_or_over_tcp_are_counted_not_read():
     assert dns.unread(rows) == 3  # the tunnelled one, the first fragment, the TCP one
 
 
-def test_a_learned_name_gives_its_role_its_addresses(write_yaml, tmp_path):
+def test_a_learned_name_gives_its_role_its_addresses(site, tmp_path):
     from portmatrix.check import run_check
     from portmatrix.testing.captures import write_pcap
 
-    matrix = write_yaml(
-        "m.yaml",
-        """
-        name: test
-        roles:
-          nodes: {description: the cluster}
-          telemetry:
-            description: a vendor endpoint known by name
-            hostnames: [telemetry.vendor.example]
-        rules:
-          - {id: telemetry, service: Telemetry, proto: tcp, ports: 443, from: nodes, to: telemetry}
-        """,
-    )
-    inventory = write_yaml("i.yaml", "roles:\n  nodes: [10.0.0.1]\n")
+    by_name = site("by-hostname")  # telemetry.vendor.example: a role known by name only
     answer = response(
         "telemetry.vendor.example", DNSRR(rrname="telemetry.vendor.example", rdata="203.0.113.80")
     )
@@ -195,7 +182,7 @@ def test_a_learned_name_gives_its_role_its_addresses(write_yaml, tmp_path):
             ether(ip("203.0.113.80", "10.0.0.1") / TCP(sport=443, dport=40001, flags="SA")),
         ],
     )
-    result = run_check([str(capture)], [str(matrix)], str(inventory))
+    result = run_check([str(capture)], [str(by_name.matrix)], str(by_name.inventory))
     https = [f for f in result.findings if f.kind == "flow" and f.port == 443]
     assert https == []  # allowed: the name resolved to the address it went to
     assert any("telemetry.vendor.example → 203.0.113.80" in n for n in result.notices)

@@ -9,10 +9,9 @@ from portmatrix.policy.matrix import load_matrix
 from portmatrix.sources.capture import Capture
 from portmatrix.watch.loop import Outputs, run_watch
 from portmatrix.watch.watcher import Watcher
-from support.paths import REPO as ROOT
+from support import paths
 
-DEMO = str(ROOT / "captures" / "thoughtspot-demo.pcap")
-DEMO_INVENTORY = str(ROOT / "captures" / "thoughtspot-demo.inventory.yaml")
+DEMO, DEMO_INVENTORY = str(paths.DEMO), str(paths.DEMO_INVENTORY)
 
 
 class FileSource:

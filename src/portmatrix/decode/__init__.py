@@ -11,24 +11,28 @@ from __future__ import annotations
 import numpy as np
 
 from portmatrix.decode import batch as b
-from portmatrix.decode import common, ip, link, transport, tunnels
+from portmatrix.decode import common, ethertype, ip, link, nflog, transport, tunnels
 from portmatrix.decode.batch import DecodeCounts, PacketBatch
 from portmatrix.decode.fields import any_of
-from portmatrix.sources.base import RawBatch
+from portmatrix.sources.base import Interface, RawBatch
 
 MAX_DEPTH = 3  # tunnels inside tunnels
 
 
-def decode(raw: RawBatch, fast: bool = True) -> tuple[PacketBatch, DecodeCounts]:
+def decode(
+    raw: RawBatch, fast: bool = True, interfaces: list[Interface] | None = None
+) -> tuple[PacketBatch, DecodeCounts]:
     """Rows of the IP packets in `raw`, in frame order, and where every frame went.
 
-    `fast=False` decodes every frame with numpy alone (the reference)."""
+    `fast=False` decodes every frame with numpy alone (the reference).
+    `interfaces`, the capture's, gains one entry per firewall rule that logged
+    NFLOG frames (named "nflog:GROUP PREFIX"), which their rows' `iface` names."""
     if not (fast and common.available() and len(raw)):
-        return _decode(raw)
+        return _decode(raw, interfaces)
     rows, non_ip, rest = common.split(raw)
     counts = DecodeCounts(frames=len(raw) - len(rest), ip=len(rows), non_ip=non_ip)
     if len(rest):
-        more, more_counts = _decode(raw.take(rest))
+        more, more_counts = _decode(raw.take(rest), interfaces)
         counts.add(more_counts)
         if len(more):
             rows = rows.concat(more)
@@ -36,7 +40,7 @@ def decode(raw: RawBatch, fast: bool = True) -> tuple[PacketBatch, DecodeCounts]
     return rows, counts
 
 
-def _decode(raw: RawBatch) -> tuple[PacketBatch, DecodeCounts]:
+def _decode(raw: RawBatch, interfaces=None) -> tuple[PacketBatch, DecodeCounts]:
     data = raw.data
     end = raw.offset + raw.caplen
     l3pos, kind, etype, vlan, status = link.decode(data, raw.offset, raw.caplen, raw.linktype)
@@ -54,7 +58,7 @@ def _decode(raw: RawBatch) -> tuple[PacketBatch, DecodeCounts]:
     rows = PacketBatch(
         frame=raw.frame[f],
         ts=raw.ts[f],
-        iface=raw.iface[f],
+        iface=_labelled(raw, interfaces)[f],
         wirelen=raw.wirelen[f],
         vlan=vlan[f],
         **cols,
@@ -62,6 +66,26 @@ def _decode(raw: RawBatch) -> tuple[PacketBatch, DecodeCounts]:
     if len(parts) > 1:  # keep file order: outer and inner rows of a frame side by side
         rows = rows.take(np.argsort(rows.frame, kind="stable"))
     return rows, counts
+
+
+def _labelled(raw: RawBatch, interfaces) -> np.ndarray:
+    """Each frame's interface; an NFLOG frame's is the rule that logged it."""
+    logged = np.flatnonzero(raw.linktype == nflog.NFLOG)
+    if interfaces is None or not len(logged):
+        return raw.iface
+    index, names = nflog.labels(
+        raw.data, raw.offset[logged], raw.offset[logged] + raw.caplen[logged]
+    )
+    known = {(i.linktype, i.name): n for n, i in enumerate(interfaces)}
+    number = []
+    for name in names:
+        if (nflog.NFLOG, name) not in known:
+            known[nflog.NFLOG, name] = len(interfaces)
+            interfaces.append(Interface(linktype=nflog.NFLOG, name=name))
+        number.append(known[nflog.NFLOG, name])
+    iface = raw.iface.copy()
+    iface[logged] = np.array(number, np.int32)[index]
+    return iface
 
 
 def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) -> None:
@@ -107,17 +131,13 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
     )
     for c in np.unique(code).tolist() if len(code) else ():
         sel = code == c
-        r, s, k = t_rows[sel], start[sel], inner[sel]
+        r, s = t_rows[sel], start[sel]
         stop = net.l4end[r]
-        eth = k == tunnels.ETH
-        if eth.any():
-            st = np.full(eth.sum(), b.IP, np.int8)
-            vl = np.full(eth.sum(), -1, np.int32)
-            p2, k2, _ = link.ethernet(data, s[eth], stop[eth], vl, st)
-            s = s.copy()
-            k = k.copy()
-            s[eth], k[eth] = p2, np.where(st == b.IP, k2, 0)
+        st = np.full(len(r), b.IP, np.int8)
+        vl = np.full(len(r), -1, np.int32)  # a tag inside a tunnel is not the frame's VLAN
+        s, k, _ = ethertype.follow(data, s, stop, inner[sel], vl, st)
         go = k > 0
+        counts.inner_undecodable += int(((st != b.IP) & (st != b.NON_IP)).sum())
         _ip_layers(data, fidx[r[go]], s[go], stop[go], k[go], c, depth + 1, parts, status, counts)
 
 

@@ -20,6 +20,8 @@ BAD_IP_HEADER = 13
 TRUNC_TRANSPORT = 14
 BAD_MPLS = 15
 UNKNOWN_IFACE = 16
+ENCRYPTED_MACSEC = 17
+ENCRYPTED_WLAN = 18
 
 UNDECODABLE = {
     TRUNC_LINK: "link header cut short",
@@ -29,6 +31,23 @@ UNDECODABLE = {
     TRUNC_TRANSPORT: "transport ports cut short",
     BAD_MPLS: "MPLS payload not IP or Ethernet",
     UNKNOWN_IFACE: "packet names an interface the file never described",
+    ENCRYPTED_MACSEC: "encrypted (MACsec)",
+    ENCRYPTED_WLAN: "encrypted (802.11 protected frame)",
+}
+
+# Non-IP frames are counted by Ethernet type; frames of a link with no Ethernet
+# type get one of these (a PPP protocol number p is counted as -p).
+WLAN_MANAGEMENT = -0x10001
+WLAN_CONTROL = -0x10002
+WLAN_NO_DATA = -0x10003  # data frames that carry none (null function, QoS null)
+NETLINK = -0x10004
+NFLOG_OTHER = -0x10005  # an NFLOG record whose address family is neither IPv4 nor IPv6
+LINK_NON_IP = {
+    WLAN_MANAGEMENT: "802.11 management",
+    WLAN_CONTROL: "802.11 control",
+    WLAN_NO_DATA: "802.11 data frame without data",
+    NETLINK: "netlink",
+    NFLOG_OTHER: "NFLOG, not IP",
 }
 
 # Row kinds

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portmatrix.decode.batch import DecodeCounts
+from portmatrix.decode.batch import LINK_NON_IP, DecodeCounts
 
 LINKTYPE_NAMES = {
     0: "NULL",
@@ -35,8 +35,8 @@ ETHERTYPE_NAMES = {
 
 
 def _ethertype(value: int) -> str:
-    if value in ETHERTYPE_NAMES:
-        return ETHERTYPE_NAMES[value]
+    if value in ETHERTYPE_NAMES or value in LINK_NON_IP:
+        return ETHERTYPE_NAMES.get(value) or LINK_NON_IP[value]
     return f"PPP 0x{-value:04x}" if value < -1 else f"0x{value:04x}"
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from portmatrix.decode import batch as b
-from portmatrix.decode.fields import be16, be32, u8
+from portmatrix.decode.fields import any_of, be16, be32, u8
 
 IPV4, IPV6 = 0x0800, 0x86DD
 VLAN_TAGS = (0x8100, 0x88A8, 0x9100, 0x9200)
@@ -25,6 +25,8 @@ PPPOE_SESSION = 0x8864
 VNTAG, ETAG, PBB, MACSEC = 0x8926, 0x893F, 0x88E7, 0x88E5
 TEB = 0x6558  # "an Ethernet frame follows" (GRE transparent Ethernet bridging)
 MAX_LAYERS = 12  # tags + labels + nested Ethernet one frame may stack
+# What the Ethernet type of a frame in a pseudowire is likely to be.
+FRAME_TYPES = (IPV4, IPV6, 0x0806, *VLAN_TAGS, *MPLS)
 
 # PPP protocol numbers (PPP links, PPPoE, Cisco HDLC carries Ethernet types) -> the
 # Ethernet type of what follows. Others stay non-IP, as minus the PPP protocol.
@@ -110,12 +112,15 @@ def _mpls(data, pos, end, etype, vlan, status, rows):
         live = live[(label & 0x100) == 0]  # bottom of stack not reached yet
     rows = rows[status[rows] == b.IP]
     nibble = u8(data, pos[rows]) >> 4
-    etype[rows] = np.where(nibble == 4, IPV4, np.where(nibble == 6, IPV6, 0))
-    # Nibble 0: a pseudowire control word, then an Ethernet frame.
-    pw = _need(pos, end, status, rows[nibble == 0], 4)
-    pos[pw] += 4
-    etype[pw] = TEB
-    status[rows[(nibble != 4) & (nibble != 6) & (nibble != 0)]] = b.BAD_MPLS
+    etype[rows] = np.where(nibble == 4, IPV4, np.where(nibble == 6, IPV6, TEB))
+    # Otherwise an Ethernet pseudowire, with a control word (first nibble 0) or
+    # without: the one whose Ethernet type looks like a frame's wins (as Wireshark's
+    # heuristic does); a first nibble 0 with neither is taken as a control word.
+    pw = rows[(nibble != 4) & (nibble != 6)]
+    plain = any_of(be16(data, pos[pw] + 12), FRAME_TYPES)
+    word = (u8(data, pos[pw]) >> 4 == 0) & (any_of(be16(data, pos[pw] + 16), FRAME_TYPES) | ~plain)
+    pos[pw[word]] += 4
+    status[pw[~word & ~plain]] = b.BAD_MPLS
 
 
 def _encrypted(data, pos, end, etype, vlan, status, rows):

@@ -137,7 +137,7 @@ def jobs(args) -> None:
     --jobs 1 and with one job per CPU; flows spanning two files stay one flow.
     portmatrix starts no more processes than the input pays for (one per
     workers.PER_PROCESS bytes), so the line says how many it used."""
-    from portmatrix.workers import processes
+    from portmatrix.sources.workers import processes
 
     n = args.packets
     pcap = generate(OUT / f"bench-{n}.pcap", n)

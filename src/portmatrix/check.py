@@ -11,22 +11,19 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from portmatrix.addresses import to_text
-from portmatrix.classify import Classified, classify
 from portmatrix.errors import PortmatrixError
-from portmatrix.filters import FlowFilter
-from portmatrix.findings import (
-    Coverage,
-    Finding,
-    JudgedResult,
-    coverage,
-    flow_findings,
-    matrix_findings,
-    sort_findings,
-)
-from portmatrix.inventory import Inventory, RoleMap, build_role_map, load_inventory
-from portmatrix.lookup import VERDICTS, RuleIndex
-from portmatrix.matrix import Matrix, load_matrix
-from portmatrix.traffic import Traffic, read_traffic
+from portmatrix.findings.coverage import coverage
+from portmatrix.findings.expired import matrix_findings
+from portmatrix.findings.grouping import flow_findings
+from portmatrix.findings.model import Coverage, Finding, JudgedResult, sort_findings
+from portmatrix.flows.filters import FlowFilter
+from portmatrix.flows.from_captures import read_traffic
+from portmatrix.flows.traffic import Traffic
+from portmatrix.policy.classify import Classified, classify
+from portmatrix.policy.inventory import Inventory, load_inventory
+from portmatrix.policy.lookup import VERDICTS, RuleIndex
+from portmatrix.policy.matrix import Matrix, load_matrix
+from portmatrix.policy.roles import RoleMap, build_role_map
 
 
 @dataclass
@@ -88,7 +85,7 @@ def run_check(
     inv = load_inventory(inventory, matrix) if inventory else None
     known_ids = load_baseline(baseline) if baseline else set()
     if zeek:
-        from portmatrix.sources.zeeklog import read_conn_logs
+        from portmatrix.records.zeek import read_conn_logs
 
         traffic = read_conn_logs(captures)
     else:

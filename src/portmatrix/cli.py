@@ -6,6 +6,7 @@ each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import click
@@ -54,7 +55,7 @@ _FORMATS_SHOW = ("table", "json", "csv", "markdown")
 )
 def rules_show(matrices: tuple[str, ...], role: str | None, port: int | None, fmt: str) -> None:
     """Show the compiled (layered) matrix."""
-    from portmatrix.matrix import load_matrix
+    from portmatrix.policy.matrix import load_matrix
     from portmatrix.report.matrix_view import FORMATS
 
     matrix = load_matrix(matrices)
@@ -79,9 +80,9 @@ def rules_lint(matrices: tuple[str, ...], inventory: str | None) -> None:
     """Report problems in matrices (and an inventory). Exit 0 clean, 1 findings, 2 unreadable."""
     import datetime as dt
 
-    from portmatrix.inventory import collect_inventory
-    from portmatrix.lint import lint
-    from portmatrix.matrix import collect_matrix
+    from portmatrix.policy.inventory import collect_inventory
+    from portmatrix.policy.lint import lint
+    from portmatrix.policy.matrix import collect_matrix
 
     matrix = collect_matrix(matrices)
     inv = collect_inventory(inventory, matrix) if inventory else None
@@ -160,7 +161,7 @@ def _filter_options(judged: bool):
 
 def _reading_options(command):
     """--jobs, --dask and --quiet: how captures are read."""
-    from portmatrix.workers import PER_PROCESS, usable_cpus
+    from portmatrix.sources.workers import PER_PROCESS, usable_cpus
 
     command = click.option(
         "--quiet", "-q", is_flag=True, help="No progress bar (there is none when stderr is piped)."
@@ -196,12 +197,12 @@ def _reading_options(command):
 @_filter_options(judged=False)
 def flows_cmd(captures, fmt, output, jobs, dask, quiet, since, until, hosts, ports) -> None:
     """List the flows in captures (pcap, pcapng, .gz, or - for stdin)."""
-    from portmatrix.filters import FlowFilter
+    from portmatrix.flows.filters import FlowFilter
+    from portmatrix.flows.from_captures import read_traffic
     from portmatrix.report.flow_rows import flow_columns
     from portmatrix.report.flows_view import FORMATS
     from portmatrix.report.progress import progress
-    from portmatrix.sources import expand_inputs, total_size
-    from portmatrix.traffic import read_traffic
+    from portmatrix.sources.inputs import expand_inputs, total_size
 
     paths = expand_inputs(captures)
     with progress(total_size(paths), not quiet) as on_batch:
@@ -307,10 +308,10 @@ def check_cmd(
     """Check captures against the matrix: a verdict for every flow, coverage of
     required services, findings by severity. Exit 0 clean, 1 findings, 2 bad input."""
     from portmatrix.check import run_check
-    from portmatrix.filters import FlowFilter
+    from portmatrix.flows.filters import FlowFilter
     from portmatrix.report.progress import progress
     from portmatrix.report.verdict_flows import FLOW_EXPORTS
-    from portmatrix.sources import expand_inputs, total_size
+    from portmatrix.sources.inputs import expand_inputs, total_size
 
     if flows_out and not flows_out.endswith(FLOW_EXPORTS):
         raise PortmatrixError(
@@ -347,7 +348,7 @@ def _write_report(result, fmt: str, output: str | None) -> None:
         from portmatrix.report.text import render_text
 
         tty = output is None and sys.stdout.isatty()
-        width = click.get_terminal_size()[0] if tty else 80
+        width = shutil.get_terminal_size().columns if tty else 80
         text = render_text(result, color=tty, width=max(80, min(width, 120)))
     else:
         from portmatrix.report import CHECK_FORMATS
@@ -362,7 +363,7 @@ class _Duration(click.ParamType):
     name = "duration"
 
     def convert(self, value, param, ctx):
-        from portmatrix.filters import DURATION_UNITS
+        from portmatrix.flows.filters import DURATION_UNITS
 
         if isinstance(value, int | float):
             return float(value)
@@ -458,11 +459,11 @@ def watch_cmd(
 ) -> None:
     """Monitor live traffic (a span port) against the matrix until stopped (Ctrl-C,
     SIGTERM or --duration); new findings as they appear, then the final report."""
-    from portmatrix.inventory import load_inventory
-    from portmatrix.matrix import load_matrix
-    from portmatrix.monitor import Outputs, run_watch
+    from portmatrix.policy.inventory import load_inventory
+    from portmatrix.policy.matrix import load_matrix
     from portmatrix.sources.live import open_live, start_ring
-    from portmatrix.watch import Watcher
+    from portmatrix.watch.loop import Outputs, run_watch
+    from portmatrix.watch.watcher import Watcher
 
     matrix = load_matrix(rules_)
     inv = load_inventory(inventory, matrix) if inventory else None
@@ -549,7 +550,7 @@ def evidence_cmd(captures, finding_ids, verdicts, flow_specs, rules_, inventory,
     import numpy as np
 
     from portmatrix.evidence import flows_matching, flows_of_findings, write_evidence
-    from portmatrix.sources import expand_inputs
+    from portmatrix.sources.inputs import expand_inputs
 
     if not (finding_ids or verdicts or flow_specs):
         raise click.UsageError("choose flows with --finding, --verdict or --flow")
@@ -564,12 +565,12 @@ def evidence_cmd(captures, finding_ids, verdicts, flow_specs, rules_, inventory,
         flows = result.traffic.flows
         chosen, findings = flows_of_findings(result, list(finding_ids))
         if verdicts:
-            from portmatrix.lookup import VERDICTS
+            from portmatrix.policy.lookup import VERDICTS
 
             codes = [VERDICTS.index(v) for v in verdicts]
             chosen |= np.isin(result.classified.verdict, codes)
     else:
-        from portmatrix.traffic import read_traffic
+        from portmatrix.flows.from_captures import read_traffic
 
         flows = read_traffic(paths).flows
         chosen = np.zeros(len(flows), bool)

@@ -20,11 +20,12 @@ import numpy as np
 
 from portmatrix import __version__
 from portmatrix.decode import decode
+from portmatrix.decode.reassembly import FragmentPorts
 from portmatrix.errors import PortmatrixError
-from portmatrix.flows import Flows, flow_key, packet_key
-from portmatrix.reassembly import FragmentPorts
-from portmatrix.sources import Capture
+from portmatrix.flows.model import Flows
+from portmatrix.flows.records import flow_key, packet_key
 from portmatrix.sources.base import CaptureInfo
+from portmatrix.sources.capture import Capture
 from portmatrix.textforms import PROTO_NAMES, PROTO_NUMBERS, address_texts, iso
 
 _FLOW = re.compile(

@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_tshark_conversations import diff, our_conversations, parse_conversations, tshark
 
-import encapsulated as enc
+from portmatrix.flows.from_captures import read_traffic
 from portmatrix.report.flow_rows import flow_columns, rows
 from portmatrix.testing.captures import T0, Pcapng, write_pcap
-from portmatrix.traffic import read_traffic
+from support import encapsulated as enc
+from support.tshark import diff, our_conversations, parse_conversations, tshark
 
 CONVERSATIONS = {
     "tcp": {tuple(sorted(k)): [10] for k in enc.EXPECTED["tcp"]},

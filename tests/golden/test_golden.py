@@ -1,6 +1,6 @@
 """`check` on every sample capture, in every format, against reviewed golden files.
 
-Regenerate with `.venv/bin/python -m portmatrix.testing.golden --update` and
+Regenerate with `scripts/update-golden` and
 review the diff.
 """
 
@@ -12,7 +12,7 @@ import re
 import pytest
 
 from portmatrix import __version__
-from portmatrix.testing import golden
+from support import golden
 
 CASES = golden.cases()
 
@@ -39,7 +39,7 @@ def test_outputs_match_golden(name, capture, inventory):
     assert set(outputs) == set(golden.OUTPUTS)
     for file, text in outputs.items():
         path = golden.GOLDEN / name / file
-        assert path.exists(), f"missing {path}: run python -m portmatrix.testing.golden --update"
+        assert path.exists(), f"missing {path}: run scripts/update-golden"
         assert text == path.read_text(encoding="utf-8"), f"{name}/{file} differs from golden"
 
 

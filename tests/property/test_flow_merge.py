@@ -16,7 +16,8 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror
 from scapy.layers.inet6 import IPv6
 
 from portmatrix.decode import decode
-from portmatrix.flows import Flows, FlowTable
+from portmatrix.flows.model import Flows
+from portmatrix.flows.table import FlowTable
 from portmatrix.testing.captures import ether, raw_batch
 
 # A few 5-tuples: (proto, client, server, client port, server port).

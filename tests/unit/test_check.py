@@ -13,7 +13,7 @@ from portmatrix.check import evaluate, load_baseline, run_check
 from portmatrix.errors import CaptureError, MatrixError, PortmatrixError
 from portmatrix.report.formats import render_json
 from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
-from portmatrix.testing.site import ADMIN, N1, N2, USER, write_site
+from support.site import ADMIN, N1, N2, USER, write_site
 
 TODAY = dt.date(2025, 1, 1)
 
@@ -138,8 +138,8 @@ def test_cheap_inputs_are_checked_before_the_capture(tmp_path, write_yaml):
 def test_evaluate_without_inventory_says_so(tmp_path):
     site = write_site(tmp_path)
     path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in tcp_session(USER, N1, 40000, 443)])
-    from portmatrix.matrix import load_matrix
-    from portmatrix.traffic import read_traffic
+    from portmatrix.flows.from_captures import read_traffic
+    from portmatrix.policy.matrix import load_matrix
 
     result = evaluate(read_traffic([str(path)]), load_matrix([str(site.matrix)]), None)
     assert result.notices == ["no inventory given: only addresses fixed by the matrix hold roles"]

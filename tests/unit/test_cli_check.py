@@ -16,9 +16,9 @@ from portmatrix.cli import check_cmd
 from portmatrix.report import CHECK_FORMATS
 from portmatrix.report.flow_rows import COLUMNS
 from portmatrix.testing.captures import cut, ether, frames, ip, tcp_session, write_pcap
-from portmatrix.testing.site import ADMIN, BACKUP, N1, N2, OUT1, OUT2, USER, write_site
+from support.paths import REPO as ROOT
+from support.site import ADMIN, BACKUP, N1, N2, OUT1, OUT2, USER, write_site
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "captures" / "thoughtspot-demo.pcap"
 DEMO_INVENTORY = ROOT / "captures" / "thoughtspot-demo.inventory.yaml"
 
@@ -339,6 +339,6 @@ def test_reading_options(run_cli, site, tmp_path):
 def test_cli_verdict_choices_are_the_verdicts():
     """The CLI keeps its own copy (importing the matrix code would slow --help)."""
     from portmatrix import cli
-    from portmatrix.lookup import VERDICTS
+    from portmatrix.policy.lookup import VERDICTS
 
     assert cli._VERDICTS == VERDICTS

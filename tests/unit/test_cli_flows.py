@@ -17,8 +17,7 @@ from portmatrix.cli import flows_cmd
 from portmatrix.report.flow_rows import COLUMNS
 from portmatrix.report.flows_view import FORMATS
 from portmatrix.testing.captures import cut, ether, pcap_bytes, tcp_session, write_pcap
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "pcaps"
+from support.paths import SHARED_PCAPS as SHARED
 
 
 @pytest.fixture

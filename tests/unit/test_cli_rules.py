@@ -9,7 +9,7 @@ import pytest
 
 from portmatrix.cli import rules_show
 from portmatrix.errors import MatrixError
-from portmatrix.matrix import load_matrix
+from portmatrix.policy.matrix import load_matrix
 from portmatrix.report.matrix_view import FORMATS
 
 MATRIX = """

@@ -14,8 +14,8 @@ from portmatrix.check import run_check
 from portmatrix.errors import PortmatrixError
 from portmatrix.evidence import parse_flow
 from portmatrix.testing.captures import pcap_record_offsets
+from support.paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO = str(ROOT / "captures" / "thoughtspot-demo.pcap")
 INV = str(ROOT / "captures" / "thoughtspot-demo.inventory.yaml")
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark")

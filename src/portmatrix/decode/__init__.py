@@ -8,31 +8,33 @@ common frames take a compiled fast path first (`common`) when it was built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from portmatrix.decode import batch as b
 from portmatrix.decode import common, ethertype, ip, link, nflog, transport, tunnels
-from portmatrix.decode.batch import DecodeCounts, PacketBatch
+from portmatrix.decode.batch import DecodeCounts, PacketBatch, RawBatch
 from portmatrix.decode.fields import any_of
-from portmatrix.sources.base import Interface, RawBatch
 
 MAX_DEPTH = 3  # tunnels inside tunnels
 
 
 def decode(
-    raw: RawBatch, fast: bool = True, interfaces: list[Interface] | None = None
+    raw: RawBatch, fast: bool = True, label: Callable[[int, str], int] | None = None
 ) -> tuple[PacketBatch, DecodeCounts]:
     """Rows of the IP packets in `raw`, in frame order, and where every frame went.
 
     `fast=False` decodes every frame with numpy alone (the reference).
-    `interfaces`, the capture's, gains one entry per firewall rule that logged
-    NFLOG frames (named "nflog:GROUP PREFIX"), which their rows' `iface` names."""
+    `label(link type, name)` gives the interface number that names a firewall
+    rule ("nflog:GROUP PREFIX"): an NFLOG row's `iface` is the rule that logged it
+    (the capture's `CaptureInfo.label`). Without it rows keep the capture's."""
     if not (fast and common.available() and len(raw)):
-        return _decode(raw, interfaces)
+        return _decode(raw, label)
     rows, non_ip, rest = common.split(raw)
     counts = DecodeCounts(frames=len(raw) - len(rest), ip=len(rows), non_ip=non_ip)
     if len(rest):
-        more, more_counts = _decode(raw.take(rest), interfaces)
+        more, more_counts = _decode(raw.take(rest), label)
         counts.add(more_counts)
         if len(more):
             rows = rows.concat(more)
@@ -40,7 +42,7 @@ def decode(
     return rows, counts
 
 
-def _decode(raw: RawBatch, interfaces=None) -> tuple[PacketBatch, DecodeCounts]:
+def _decode(raw: RawBatch, label=None) -> tuple[PacketBatch, DecodeCounts]:
     data = raw.data
     end = raw.offset + raw.caplen
     l3pos, kind, etype, vlan, status = link.decode(data, raw.offset, raw.caplen, raw.linktype)
@@ -58,7 +60,7 @@ def _decode(raw: RawBatch, interfaces=None) -> tuple[PacketBatch, DecodeCounts]:
     rows = PacketBatch(
         frame=raw.frame[f],
         ts=raw.ts[f],
-        iface=_labelled(raw, interfaces)[f],
+        iface=_labelled(raw, label)[f],
         wirelen=raw.wirelen[f],
         vlan=vlan[f],
         **cols,
@@ -68,23 +70,16 @@ def _decode(raw: RawBatch, interfaces=None) -> tuple[PacketBatch, DecodeCounts]:
     return rows, counts
 
 
-def _labelled(raw: RawBatch, interfaces) -> np.ndarray:
+def _labelled(raw: RawBatch, label) -> np.ndarray:
     """Each frame's interface; an NFLOG frame's is the rule that logged it."""
     logged = np.flatnonzero(raw.linktype == nflog.NFLOG)
-    if interfaces is None or not len(logged):
+    if label is None or not len(logged):
         return raw.iface
-    index, names = nflog.labels(
-        raw.data, raw.offset[logged], raw.offset[logged] + raw.caplen[logged]
-    )
-    known = {(i.linktype, i.name): n for n, i in enumerate(interfaces)}
-    number = []
-    for name in names:
-        if (nflog.NFLOG, name) not in known:
-            known[nflog.NFLOG, name] = len(interfaces)
-            interfaces.append(Interface(linktype=nflog.NFLOG, name=name))
-        number.append(known[nflog.NFLOG, name])
+    ends = raw.offset[logged] + raw.caplen[logged]
+    index, names = nflog.labels(raw.data, raw.offset[logged], ends)
+    number = np.array([label(nflog.NFLOG, name) for name in names], np.int32)
     iface = raw.iface.copy()
-    iface[logged] = np.array(number, np.int32)[index]
+    iface[logged] = number[index]
     return iface
 
 

@@ -1,5 +1,6 @@
-"""The decoded packet batch: one row per IP packet (more than one for a tunnelled
-frame: the outer packet and the inner one), plus per-frame decode buckets.
+"""The batches decoding reads and writes: raw packets in (from any source), packet
+rows out (one row per IP packet, more than one for a tunnelled frame: the
+outer packet and the inner one), plus per-frame decode buckets.
 """
 
 from __future__ import annotations
@@ -59,6 +60,33 @@ ENCAPS = {0: "", 1: "ipip", 2: "gre", 3: "vxlan", 4: "geneve", 5: "erspan"}
 
 # Fragments
 NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT = 0, 1, 2
+
+
+@dataclass
+class RawBatch:
+    """Undecoded packets: `data[offset[i]:offset[i] + caplen[i]]` is frame `frame[i]`.
+
+    `data` is the chunk the packets were read into; bytes after a packet may
+    belong to the next one, so decoders check lengths (and clamp reads) themselves.
+    """
+
+    data: np.ndarray  # uint8
+    offset: np.ndarray  # int64, start of each packet in `data`
+    caplen: np.ndarray  # int64, bytes captured
+    wirelen: np.ndarray  # int64, bytes on the wire
+    ts: np.ndarray  # int64, nanoseconds since the epoch (UTC)
+    linktype: np.ndarray  # int32, per packet (pcapng interfaces differ)
+    iface: np.ndarray  # int32, interface index (0 for classic pcap)
+    frame: np.ndarray  # int64, 1-based frame number in the file
+    file_offset: np.ndarray  # int64, byte offset of the record in the (uncompressed) file
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def take(self, index: np.ndarray) -> RawBatch:
+        """Some of the frames (the chunk they are in stays shared)."""
+        per_frame = {k: v[index] for k, v in vars(self).items() if k != "data"}
+        return RawBatch(data=self.data, **per_frame)
 
 
 @dataclass

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from portmatrix.decode.batch import PacketBatch
-from portmatrix.sources.base import RawBatch
+from portmatrix.decode.batch import PacketBatch, RawBatch
 
 try:
     from portmatrix.decode import _common

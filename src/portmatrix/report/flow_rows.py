@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from portmatrix.decode.batch import ENCAPS
-from portmatrix.flows import CLOSES, INITIATOR_BY, OUTCOMES, Flows
+from portmatrix.flows.model import CLOSES, INITIATOR_BY, OUTCOMES, Flows
 from portmatrix.textforms import address_texts, iso, proto_name
 
 COLUMNS = (

@@ -7,7 +7,7 @@ import io
 import json
 import textwrap
 
-from portmatrix.matrix import Matrix, Rule
+from portmatrix.policy.matrix import Matrix, Rule
 
 COLUMNS = ("id", "proto", "ports", "from", "to", "initiator", "required", "service", "ref")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from portmatrix.check import Result
-from portmatrix.lookup import VERDICTS
+from portmatrix.policy.lookup import VERDICTS
 from portmatrix.report.flow_rows import flow_columns
 from portmatrix.report.flows_view import render_csv, render_json
 

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from portmatrix.decode.batch import RawBatch
 from portmatrix.errors import CaptureSetupError
-from portmatrix.sources import Capture
-from portmatrix.sources.base import CaptureInfo, Interface, RawBatch
+from portmatrix.sources.base import CaptureInfo, Interface
+from portmatrix.sources.capture import Capture
 
 PERMISSION_HINT = (
     "run as root, or let your user capture: sudo dpkg-reconfigure "

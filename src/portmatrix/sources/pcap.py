@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from portmatrix.decode.batch import RawBatch
 from portmatrix.errors import CaptureError
 from portmatrix.sources import chunks
-from portmatrix.sources.base import CaptureInfo, Interface, RawBatch
+from portmatrix.sources.base import CaptureInfo, Interface
 from portmatrix.sources.chunks import Chunks
 from portmatrix.sources.walk import pcap_walk
 

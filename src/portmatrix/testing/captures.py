@@ -318,7 +318,7 @@ def raw_batch(
     first_frame: int = 1,
 ):
     """A RawBatch of these packets, as a reader would yield it (no file involved)."""
-    from portmatrix.sources.base import RawBatch
+    from portmatrix.decode.batch import RawBatch
 
     fs = frames(packets, start=start, step=step)
     n = len(fs)
@@ -365,7 +365,7 @@ def packet_rows(batch) -> list[dict]:
 
 def flows_of(packets: Iterable[Any], linktype: int | Sequence[int] = 1, **options: Any):
     """Finished Flows of these packets, built in one table update."""
-    from portmatrix.flows import FlowTable
+    from portmatrix.flows.table import FlowTable
 
     rows, counts = decode_packets(packets, linktype, **options)
     counts.check()
@@ -468,7 +468,7 @@ class ReadFrame:
 def read_frames(path: str | Path):
     """([ReadFrame...], CaptureInfo) of a capture read through `Capture`, checking
     on the way that every batch is well formed (equal lengths, frames inside data)."""
-    from portmatrix.sources import Capture
+    from portmatrix.sources.capture import Capture
 
     capture = Capture(str(path))
     out = []

@@ -8,10 +8,7 @@ really take the frames it is meant for, or the comparison proves nothing.
 from __future__ import annotations
 
 import os
-from dataclasses import fields
-from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,12 +16,12 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import ARP, LLC, Dot3, Ether
 
-from portmatrix.decode import common, decode
-from portmatrix.decode.batch import PacketBatch
-from portmatrix.sources import Capture
+from portmatrix.decode import common
+from portmatrix.sources.capture import Capture
 from portmatrix.testing.captures import MAC_A, MAC_B, ether, raw_batch
+from support.decoders import assert_same
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 CAPTURES = sorted(
     p
     for p in [
@@ -41,16 +38,6 @@ pytestmark = pytest.mark.skipif(
 
 def test_built_where_ci_runs():
     assert common.available(), "the C extension portmatrix.decode._common was not built"
-
-
-def assert_same(raw) -> None:
-    fast, fast_counts = decode(raw)
-    ref, ref_counts = decode(raw, fast=False)
-    for f in fields(PacketBatch):
-        a, b = getattr(fast, f.name), getattr(ref, f.name)
-        assert a.dtype == b.dtype, f.name
-        np.testing.assert_array_equal(a, b, err_msg=f.name)
-    assert fast_counts == ref_counts
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)

@@ -13,13 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dot11 import Dot11, Dot11Beacon, Dot11Elt, RadioTap
 from scapy.layers.inet import IP, UDP
-from test_common import assert_same
 
-import encapsulated as enc
 from portmatrix.decode import batch as b
 from portmatrix.decode import common, decode, nflog
 from portmatrix.decode.ethertype import LAYERS, VLAN_TAGS
+from portmatrix.sources.base import CaptureInfo
 from portmatrix.testing.captures import decode_packets, packet_rows, raw_batch
+from support import encapsulated as enc
+from support.decoders import assert_same
 
 V4 = IP(src="192.0.2.1", dst="198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
 
@@ -152,12 +153,12 @@ def test_nflog_labels_are_made_once_per_rule():
     raw = raw_batch(frames, 239)
     index, names = nflog.labels(raw.data, raw.offset, raw.offset + raw.caplen)
     assert [names[i] for i in index] == ["nflog:5 A", "nflog:5 B", "nflog:5 A", "nflog:300"]
-    interfaces = []
-    rows, _ = decode(raw, interfaces=interfaces)
-    assert [i.name for i in interfaces] == names  # each rule once
+    info = CaptureInfo(path="x")
+    rows, _ = decode(raw, label=info.label)
+    assert [i.name for i in info.interfaces] == names  # each rule once
     assert [names[i] for i in rows.iface] == [names[i] for i in index]
-    again, _ = decode(raw, interfaces=interfaces)  # the next batch reuses them
-    assert len(interfaces) == 3 and np.array_equal(again.iface, rows.iface)
+    again, _ = decode(raw, label=info.label)  # the next batch reuses them
+    assert len(info.interfaces) == 3 and np.array_equal(again.iface, rows.iface)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from portmatrix.check import run_check
 from portmatrix.report import document as document_module
 from portmatrix.report.document import SCHEMA_VERSION, document
 from portmatrix.testing.captures import MAC_A, MAC_B, Pcapng, ether, tcp_session, write_pcap
-from portmatrix.testing.site import N1, OUT1, OUT2, USER, write_site
+from support.site import N1, OUT1, OUT2, USER, write_site
 
 TODAY = dt.date(2025, 1, 1)
 

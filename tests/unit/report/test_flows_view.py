@@ -12,6 +12,7 @@ from scapy.contrib.lldp import LLDPDUChassisID, LLDPDUEndOfLLDPDU, LLDPDUPortID,
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
+from portmatrix.flows.from_captures import read_traffic
 from portmatrix.report.flow_rows import COLUMNS, flow_columns
 from portmatrix.report.flows_view import FORMATS
 from portmatrix.testing.captures import (
@@ -23,7 +24,6 @@ from portmatrix.testing.captures import (
     tcp_session,
     write_pcap,
 )
-from portmatrix.traffic import read_traffic
 
 
 @pytest.fixture

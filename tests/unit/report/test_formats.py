@@ -16,7 +16,7 @@ from portmatrix.check import run_check
 from portmatrix.report import formats
 from portmatrix.report.document import document
 from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
-from portmatrix.testing.site import ADMIN, N1, N1_6, N2, N2_6, USER, write_site
+from support.site import ADMIN, N1, N1_6, N2, N2_6, USER, write_site
 
 TODAY = dt.date(2025, 1, 1)
 

@@ -10,18 +10,17 @@ import os
 import re
 import shutil
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from scapy.layers.inet import TCP
 
 from portmatrix.check import run_check
 from portmatrix.report.html import render_html
-from portmatrix.testing import golden
 from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
-from portmatrix.testing.site import N1, USER, write_site
+from support import golden
+from support.paths import REPO as ROOT
+from support.site import N1, USER, write_site
 
-ROOT = Path(__file__).resolve().parents[3]
 DEMO = str(ROOT / "captures" / "thoughtspot-demo.pcap")
 INV = str(ROOT / "captures" / "thoughtspot-demo.inventory.yaml")
 HAVE_CHROMIUM = shutil.which("chromium") is not None

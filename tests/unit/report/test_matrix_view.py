@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from portmatrix.matrix import Matrix, Role, Rule
+from portmatrix.policy.matrix import Matrix, Role, Rule
 from portmatrix.report.matrix_view import (
     COLUMNS,
     FORMATS,

@@ -52,8 +52,8 @@ def test_bar_on_a_terminal(monkeypatch):
 
 
 def test_the_bar_is_fed_by_read_traffic(monkeypatch, tmp_path):
+    from portmatrix.flows.from_captures import read_traffic
     from portmatrix.testing.captures import ether, tcp_session, write_pcap
-    from portmatrix.traffic import read_traffic
 
     path = write_pcap(
         tmp_path / "c.pcap", [ether(p) for p in tcp_session("10.0.0.1", "10.0.0.2", 1, 2)]

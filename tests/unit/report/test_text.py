@@ -16,10 +16,10 @@ from portmatrix.check import run_check
 from portmatrix.report import text as text_module
 from portmatrix.report.text import render_text
 from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
-from portmatrix.testing.site import ADMIN, ADMIN_6, N1, N1_6, USER, write_site
+from support.paths import REPO as ROOT
+from support.site import ADMIN, ADMIN_6, N1, N1_6, USER, write_site
 
 TODAY = dt.date(2025, 1, 1)
-ROOT = Path(__file__).resolve().parents[3]
 ANSI = re.compile(r"\x1b\[")
 
 

@@ -16,7 +16,7 @@ from portmatrix.errors import PortmatrixError
 from portmatrix.report.flow_rows import COLUMNS
 from portmatrix.report.verdict_flows import render_flows, verdict_columns, write_flows
 from portmatrix.testing.captures import ether, tcp_session, write_pcap
-from portmatrix.testing.site import ADMIN, BACKUP, N1, N2, OUT1, OUT2, USER, write_site
+from support.site import ADMIN, BACKUP, N1, N2, OUT1, OUT2, USER, write_site
 
 FLOWS = [
     # (initiator, responder, port, verdict, rule)

@@ -9,7 +9,7 @@ import pytest
 from scapy.layers.inet import UDP
 
 from portmatrix.errors import CaptureError
-from portmatrix.sources import Capture
+from portmatrix.sources.capture import Capture
 from portmatrix.testing.captures import (
     T0,
     Frame,

@@ -10,7 +10,7 @@ from scapy.layers.inet import UDP
 
 from portmatrix.decode import decode
 from portmatrix.errors import CaptureError
-from portmatrix.sources import Capture
+from portmatrix.sources.capture import Capture
 from portmatrix.testing.captures import T0, Pcapng, cut, ether, ip, patch, read_frames
 
 SEC = T0 // 1_000_000_000

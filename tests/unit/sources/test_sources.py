@@ -11,7 +11,8 @@ import pytest
 from scapy.layers.inet import UDP
 
 from portmatrix.errors import CaptureError
-from portmatrix.sources import Capture, expand_inputs
+from portmatrix.sources.capture import Capture
+from portmatrix.sources.inputs import expand_inputs
 from portmatrix.testing.captures import (
     Pcapng,
     cut,

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portmatrix.sources import walk
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "pcaps"
 PCAPS = sorted(
     p

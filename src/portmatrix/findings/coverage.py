@@ -1,0 +1,127 @@
+"""Coverage: how each rule was exercised, and the findings for required rules that
+were not (missing-required, or required-unreachable when only failed attempts
+were seen) — computed here once, for the offline check and for live watching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from portmatrix.addresses import to_text
+from portmatrix.decode.keyhash import mix
+from portmatrix.findings.model import Coverage, Finding, stable_id
+from portmatrix.flows.model import Flows
+from portmatrix.policy.classify import Classified
+from portmatrix.policy.matrix import Matrix
+
+
+class CoverageTally:
+    """Per-rule counters over flows added in one step (a check) or many (a watch,
+    tick after tick). Distinct endpoint pairs are kept as hashes, at most
+    `pairs_kept` per rule when bounded (beyond that, pairs are only counted as
+    seen before), so a watch that runs for weeks stays within its memory."""
+
+    def __init__(self, matrix: Matrix, pairs_kept: int | None = None) -> None:
+        self.matrix = matrix
+        self.pairs_kept = pairs_kept
+        self.rules = {rule.id: Coverage.of(rule) for rule in matrix.rules}
+        self._pairs: dict[str, np.ndarray] = {}
+
+    def add(self, flows: Flows, cls: Classified) -> None:
+        covers: dict[str, list[int]] = {}
+        for k, d in enumerate(cls.decisions):
+            for rule_id in d.covers:
+                covers.setdefault(rule_id, []).append(k)
+        if not covers:
+            return
+        keys = mix(*(flows[c] for c in ("init_hi", "init_lo", "resp_hi", "resp_lo")))
+        for rule_id, ks in covers.items():
+            mine = np.isin(cls.decision, ks)
+            cov = self.rules[rule_id]
+            cov.flows += int(mine.sum())
+            cov.established += int((mine & cls.answered).sum())
+            cov.failed += int((mine & cls.failed).sum())
+            self._add_pairs(cov, flows, np.flatnonzero(mine), keys)
+
+    def _add_pairs(self, cov: Coverage, flows: Flows, rows: np.ndarray, keys: np.ndarray) -> None:
+        """Distinct pairs: one hash per flow is far cheaper than a row-wise unique."""
+        uniq, first = np.unique(keys[rows], return_index=True)
+        seen = self._pairs.get(cov.rule, np.zeros(0, np.uint64))
+        new = ~np.isin(uniq, seen)
+        if self.pairs_kept is not None:
+            room = max(0, self.pairs_kept - len(seen))
+            new &= np.cumsum(new) <= room
+        self._pairs[cov.rule] = np.union1d(seen, uniq[new])
+        cov.pairs = len(self._pairs[cov.rule])
+        if len(cov.examples) < 3:
+            at = rows[np.sort(first[new])][: 3 - len(cov.examples)]
+            cols = [flows[c][at] for c in ("init_hi", "init_lo", "resp_hi", "resp_lo")]
+            cov.examples += [
+                f"{to_text((int(a) << 64) | int(b))} → {to_text((int(c) << 64) | int(e))}"
+                for a, b, c, e in zip(*(c.tolist() for c in cols), strict=True)
+            ]
+
+    def result(self, weakened: bool) -> tuple[list[Coverage], list[Finding]]:
+        """Coverage of every rule so far, and the findings for required rules not
+        exercised (weaker when the capture is incomplete)."""
+        out, findings = [], []
+        for rule in self.matrix.rules:
+            cov = replace(self.rules[rule.id], examples=list(self.rules[rule.id].examples))
+            if rule.required:
+                cov.status = required_status(cov)
+                if cov.status != "ok":
+                    findings.append(coverage_finding(rule, cov, weakened))
+            out.append(cov)
+        return out, findings
+
+
+def coverage(
+    flows: Flows, cls: Classified, matrix: Matrix, weakened: bool
+) -> tuple[list[Coverage], list[Finding]]:
+    """Coverage of every rule by these flows, and the findings for required rules
+    not exercised."""
+    tally = CoverageTally(matrix)
+    tally.add(flows, cls)
+    return tally.result(weakened)
+
+
+def required_status(cov: Coverage) -> str:
+    """ok with an established flow; required-unreachable with failed attempts only;
+    missing-required with neither."""
+    if cov.established:
+        return "ok"
+    return "required-unreachable" if cov.failed else "missing-required"
+
+
+def coverage_finding(rule, cov: Coverage, weakened: bool) -> Finding:
+    what = f"{rule.proto}/{rule.ports_text}" if rule.ports else rule.proto
+    if cov.status == "required-unreachable":
+        message = (
+            f"required rule {rule.id} ({rule.service}, {rule.from_role} → "
+            f"{rule.to_role} {what}) had {cov.failed} attempt(s), none answered: "
+            "something blocks a port the matrix needs"
+        )
+    else:
+        message = (
+            f"required rule {rule.id} ({rule.service}, {rule.from_role} → "
+            f"{rule.to_role} {what}) has no established flow in the capture"
+        )
+    if weakened:
+        message += " — but the capture is incomplete (see notices), so this may be missed "
+        message += "traffic rather than a missing service"
+    return Finding(
+        id=stable_id(cov.status, rule.id),
+        severity="warning" if weakened else "error",
+        kind="coverage",
+        verdict=cov.status,
+        message=message,
+        proto=rule.proto,
+        port=rule.ports[0][0] if rule.ports else None,
+        initiator_roles=[rule.from_role],
+        responder_roles=[rule.to_role],
+        rule=rule.id,
+        flows=cov.flows,
+        outcomes={"failed": cov.failed} if cov.failed else {},
+    )

@@ -1,0 +1,134 @@
+"""Narrowing for forensics: a time window, hosts, ports, verdicts, roles.
+
+Filters apply to flows. Time, host and port narrow the flows before they are
+judged; verdict and role narrow the judged flows. Every report states the
+filters it was made with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from portmatrix.addresses import parse_entry
+from portmatrix.errors import PortmatrixError
+from portmatrix.flows.model import Flows
+
+_RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd]?)$")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}  # also --duration and co.
+
+
+@dataclass
+class FlowFilter:
+    since: str | None = None  # as given: ISO 8601, or +OFFSET from the capture start
+    until: str | None = None
+    hosts: tuple[str, ...] = ()  # addresses or CIDR blocks; a flow matches by either end
+    ports: tuple[int, ...] = ()  # either end's port
+    verdicts: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()  # either end holds one of these roles
+    _ranges: list[tuple[int, int]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        for host in self.hosts:
+            try:
+                entry = parse_entry(host)
+            except ValueError as exc:
+                raise PortmatrixError(
+                    str(exc), where="--host", hint="give an address or a CIDR block"
+                ) from None
+            if entry.hostname:
+                raise PortmatrixError(
+                    f"{host!r} is a hostname",
+                    where="--host",
+                    hint="give an address or a CIDR block",
+                )
+            self._ranges.append((entry.first, entry.last))
+
+    @property
+    def active(self) -> bool:
+        return bool(
+            self.since or self.until or self.hosts or self.ports or self.verdicts or self.roles
+        )
+
+    @property
+    def narrows_services(self) -> bool:
+        """Anything but a time window: the coverage of required services is partial."""
+        return bool(self.hosts or self.ports or self.verdicts or self.roles)
+
+    def describe(self) -> dict:
+        return {
+            k: v
+            for k, v in (
+                ("since", self.since),
+                ("until", self.until),
+                ("hosts", list(self.hosts)),
+                ("ports", list(self.ports)),
+                ("verdicts", list(self.verdicts)),
+                ("roles", list(self.roles)),
+            )
+            if v
+        }
+
+    def window(self, start_ns: int | None) -> tuple[int | None, int | None]:
+        """The time window in ns since the epoch; relative times count from `start_ns`."""
+        return (
+            _instant(self.since, start_ns, "--since"),
+            _instant(self.until, start_ns, "--until"),
+        )
+
+    def traffic_mask(self, flows: Flows, start_ns: int | None) -> np.ndarray:
+        """Flows within the window, with a chosen host and port."""
+        mask = np.ones(len(flows), bool)
+        since, until = self.window(start_ns)
+        if since is not None:
+            mask &= flows["last_ts"] >= since
+        if until is not None:
+            mask &= flows["first_ts"] <= until
+        if self._ranges:
+            hit = np.zeros(len(flows), bool)
+            for side in ("init", "resp"):
+                hi, lo = flows[f"{side}_hi"], flows[f"{side}_lo"]
+                for first, last in self._ranges:
+                    hit |= _within(hi, lo, first, last)
+            mask &= hit
+        if self.ports:
+            hit = np.zeros(len(flows), bool)
+            for port in self.ports:
+                hit |= (flows["init_port"] == port) | (flows["resp_port"] == port)
+            mask &= hit
+        return mask
+
+
+def _within(hi: np.ndarray, lo: np.ndarray, first: int, last: int) -> np.ndarray:
+    """Addresses (two uint64 halves) inside [first, last] (128-bit integers)."""
+    f_hi, f_lo = np.uint64(first >> 64), np.uint64(first & (2**64 - 1))
+    l_hi, l_lo = np.uint64(last >> 64), np.uint64(last & (2**64 - 1))
+    above = (hi > f_hi) | ((hi == f_hi) & (lo >= f_lo))
+    below = (hi < l_hi) | ((hi == l_hi) & (lo <= l_lo))
+    return above & below
+
+
+def _instant(text: str | None, start_ns: int | None, option: str) -> int | None:
+    if not text:
+        return None
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        if start_ns is None:
+            return None  # no traffic: nothing to be relative to
+        seconds = float(relative.group(1)) * DURATION_UNITS.get(relative.group(2), 1)
+        return start_ns + int(seconds * 1e9)
+    try:
+        when = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise PortmatrixError(
+            f"{text!r} is not a time",
+            where=option,
+            hint="give ISO 8601 (2024-03-01T10:00:00Z) or an offset from "
+            "the capture start (+90s, +10m, +2h)",
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)  # captures are in UTC; so are naive times
+    return int(when.timestamp() * 1_000_000) * 1000

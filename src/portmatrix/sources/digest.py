@@ -1,0 +1,87 @@
+"""The SHA-256 of each input, computed as it is read (reports carry it, so a
+finding can be tied to the exact file it came from)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from portmatrix.sources.workers import usable_cpus
+
+
+class HashingReader:
+    """A binary stream that hashes what passes through it (SHA-256 of the input file).
+
+    With a spare CPU, hashing runs on a worker thread (hashlib releases the GIL
+    on large buffers), so it overlaps with decoding instead of adding to it;
+    buffers handed to the worker are never written again by the readers. On a
+    single CPU a thread cannot overlap anything and only costs switches and
+    cache misses, so each buffer is hashed as it is read, while it is in cache.
+    """
+
+    def __init__(self, raw) -> None:
+        import queue
+        import threading
+
+        self.raw = raw
+        self.hash = hashlib.sha256()
+        self.count = 0
+        self._thread = None
+        if usable_cpus() > 1:
+            self._queue: queue.SimpleQueue = queue.SimpleQueue()
+            self._thread = threading.Thread(target=self._work, daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self.hash.update(data)
+
+    def _hash(self, data) -> None:
+        if self._thread is None:
+            self.hash.update(data)
+        else:
+            self._queue.put(data)
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self._hash(data)
+            self.count += len(data)
+        return data
+
+    def readinto(self, buf) -> int:
+        n = self.raw.readinto(buf) or 0
+        if n:
+            self._hash(memoryview(buf)[:n])
+            self.count += n
+        return n
+
+    def read1(self, n: int = -1) -> bytes:
+        data = self.raw.read1(n) if hasattr(self.raw, "read1") else self.raw.read(n)
+        if data:
+            self._hash(data)
+            self.count += len(data)
+        return data
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def readinto1(self, buf) -> int:
+        """At most one read of the underlying stream: what a pipe has now."""
+        read = getattr(self.raw, "readinto1", self.raw.readinto)
+        n = read(buf) or 0
+        if n:
+            self._hash(memoryview(buf)[:n])
+            self.count += n
+        return n
+
+    def hexdigest(self) -> str:
+        """Finish: hash the rest of the file, then the digest of all of it."""
+        while self.read(1 << 20):
+            pass
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        return self.hash.hexdigest()
+
+    def close(self) -> None:
+        self.raw.close()

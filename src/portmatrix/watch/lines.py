@@ -1,0 +1,28 @@
+"""The lines `watch` prints while it runs: new findings, periodic summaries."""
+
+from __future__ import annotations
+
+from portmatrix.textforms import service_text
+from portmatrix.watch.watcher import Event, Watcher
+
+
+def event_line(event: Event) -> str:
+    f = event.finding
+    if f.kind == "flow":
+        what = f"{f.initiator} → {f.responder} {service_text(f.proto, f.port)}"
+    else:
+        what = f"rule {f.rule}"
+    label = "NEW" if event.kind == "new" else "WORSE"
+    return f"{label} {f.severity} {f.verdict} {what} [{f.id}] {f.message}"
+
+
+def summary_line(w: Watcher, drops: int) -> str:
+    """The periodic one-line summary: traffic, flows, findings by verdict, drops."""
+    by_verdict: dict[str, int] = {}
+    for verdict in w.verdict_of.values():
+        by_verdict[verdict] = by_verdict.get(verdict, 0) + 1
+    findings = ", ".join(f"{v} {n}" for v, n in sorted(by_verdict.items())) or "none"
+    return (
+        f"{w.counts.frames} packets; flows: {w.flows_done} done, {w.active} active; "
+        f"findings: {findings}; interface drops {drops}"
+    )

@@ -44,11 +44,6 @@ UNREADABLE = {
 
 # Where our table and tshark's legitimately differ, and why.
 DIFFERENCES = {
-    "PcapPlusPlus__ip4_fragments.pcap": (
-        "tshark reassembles IP fragments and counts each datagram once in its UDP "
-        "conversation; we count every fragment, in its datagram's flow. Compare our "
-        "packet total with `tshark -z conv,ip` between the two hosts instead."
-    ),
     "zeek__truncated-header.pcap": (
         "tshark leaves frame 1 out of the TCP conversation: a SYN whose TCP options "
         "are cut by the snaplen, which it marks malformed. We count it (its ports and "
@@ -124,15 +119,7 @@ def test_conversations_match_tshark(path):
     if path.name not in DIFFERENCES:
         assert diff(ours, theirs) == {}
         return
-    if path.name == "PcapPlusPlus__ip4_fragments.pcap":
-        # One UDP conversation either way; tshark counts datagrams, we count fragments.
-        assert set(ours["udp"]) == set(theirs["udp"]) and len(ours["udp"]) == 1
-        ((pair, (packets,)),) = ours["udp"].items()
-        hosts = tuple(sorted(endpoint.rsplit(":", 1)[0] for endpoint in pair))
-        by_ip = tshark_conversations(path, ("ip",))["ip"]
-        assert by_ip == {hosts: [packets]}
-        assert packets == 53 and theirs["udp"][pair] == [9]
-    elif path.name == "zeek__truncated-header.pcap":
+    if path.name == "zeek__truncated-header.pcap":
         ((key, (ours_n, theirs_n)),) = diff(ours, theirs).items()
         assert key[0] == "tcp" and (ours_n, theirs_n) == ([24], [23])
         (flow,) = rows(flow_columns(traffic_of(path).flows))

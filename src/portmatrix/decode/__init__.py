@@ -86,7 +86,7 @@ def _labelled(raw: RawBatch, label) -> np.ndarray:
 def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) -> None:
     """Decode IP and transport at `pos`; append the rows; recurse into tunnels."""
     net = ip.network(data, pos, end, kind)
-    later = net.frag == b.LATER_FRAGMENT
+    later = net.frag >= b.LATER_FRAGMENT
     tr = transport.transport(data, net.l4pos, net.l4end, net.proto, later)
     bad = np.where(net.status != b.IP, net.status, tr.status)
     if depth == 0:
@@ -114,6 +114,8 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
         "kind": np.zeros(n, np.uint8),
         "frag": net.frag,
         "frag_id": net.frag_id,
+        "frag_off": net.frag_off,
+        "frag_len": net.frag_len,
     }
     _icmp_keys(row, tr.icmp_type, tr.icmp_id)
     _quoted(data, net, tr, row, ok)
@@ -164,7 +166,7 @@ def _quoted(data, net, tr, row, ok) -> None:
     qpos = net.l4pos[err] + 8
     qkind = (data[np.clip(qpos, 0, len(data) - 1)] >> 4).astype(np.int64)
     q = ip.network(data, qpos, net.l4end[err], qkind, quoted=True)
-    qt = transport.transport(data, q.l4pos, q.l4end, q.proto, q.frag == b.LATER_FRAGMENT)
+    qt = transport.transport(data, q.l4pos, q.l4end, q.proto, q.frag >= b.LATER_FRAGMENT)
     good = (q.status == b.IP) & (qt.status == b.IP)
     rows, sel = err[good], good
     for name, src in (
@@ -177,6 +179,8 @@ def _quoted(data, net, tr, row, ok) -> None:
         ("dport", qt.dport),
         ("frag", q.frag),
         ("frag_id", q.frag_id),
+        ("frag_off", q.frag_off),
+        ("frag_len", q.frag_len),
     ):
         row[name][rows] = src[sel]
     row["tcp_flags"][rows] = 0

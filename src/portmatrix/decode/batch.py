@@ -58,8 +58,10 @@ ICMP_ERROR = 1  # an ICMP error; the row carries the *quoted* flow's addresses a
 # Encapsulations (the tunnel a row was found inside; 0 = not tunnelled)
 ENCAPS = {0: "", 1: "ipip", 2: "gre", 3: "vxlan", 4: "geneve", 5: "erspan"}
 
-# Fragments
-NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT = 0, 1, 2
+# Fragments. Later fragments (LATER and LAST) carry no transport header; once
+# reassembly tracking has given one its datagram's ports it becomes JOINED: its
+# bytes count in the flow, the datagram itself is counted once (at its first).
+NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT, LAST_FRAGMENT, JOINED_FRAGMENT = 0, 1, 2, 3, 4
 
 
 @dataclass
@@ -113,8 +115,10 @@ class PacketBatch:
     icmp_req: np.ndarray  # int32: ICMP flows only, the query type the flow pairs on
     # (8 for echo request/reply, ...), else -1. For ICMP queries sport = dport = identifier.
     kind: np.ndarray  # uint8: PACKET or ICMP_ERROR
-    frag: np.ndarray  # uint8: NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT
+    frag: np.ndarray  # uint8: NOT_FRAGMENT, FIRST_FRAGMENT, LATER_ or LAST_FRAGMENT, JOINED_
     frag_id: np.ndarray  # int64: fragments' IP identification (v4) or fragment id (v6)
+    frag_off: np.ndarray  # int32: fragments only, where their data sits in the datagram
+    frag_len: np.ndarray  # int32: ... and its length (as the IP header says, not as captured)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -139,6 +143,8 @@ class PacketBatch:
             "dst_lo": np.uint64,
             "kind": np.uint8,
             "frag": np.uint8,
+            "frag_off": np.int32,
+            "frag_len": np.int32,
             "encap": np.uint8,
         }
         return cls(**{f.name: np.zeros(0, dtype=kinds.get(f.name, np.int64)) for f in fields(cls)})

@@ -21,6 +21,15 @@ CONVERSATIONS = {
 }
 
 
+def without_outer(tables: dict) -> dict:
+    """The conversations, less a tunnel's own (between the outer addresses)."""
+    outer = (enc.OUTER_A, enc.OUTER_B)
+    return {
+        t: {k: v for k, v in c.items() if not any(e.startswith(outer) for e in k)}
+        for t, c in tables.items()
+    }
+
+
 def tshark_tables(path: Path, options: tuple[str, ...] = ()) -> dict:
     done = subprocess.run(
         [tshark(), "-n", "-q", "-r", str(path), *options, "-z", "conv,tcp", "-z", "conv,udp"],
@@ -37,7 +46,7 @@ def test_each_encapsulation_gives_the_known_conversations_as_tshark(name, tmp_pa
     linktype, frames = enc.frames(name)
     path = write_pcap(tmp_path / f"{name}.pcap", frames, linktype=linktype)
     ours = our_conversations(path)
-    assert ours == CONVERSATIONS
+    assert without_outer(ours) == CONVERSATIONS
     assert diff(ours, tshark_tables(path, enc.TSHARK_OPTIONS.get(name, ()))) == {}
     traffic = read_traffic([str(path)])
     traffic.counts.check()
@@ -57,6 +66,7 @@ def test_all_link_types_in_one_pcapng(tmp_path):
     path = capture.write(tmp_path / "all.pcapng")
     ours = our_conversations(path)
     assert diff(ours, tshark_tables(path)) == {}
+    ours = without_outer(ours)
     assert sorted(ours["tcp"].values()) == [[10]] * len(names)
     assert list(ours["udp"].values()) == [[2 * len(names)]]  # one IPv6 pair in every one
 

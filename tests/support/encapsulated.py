@@ -173,6 +173,15 @@ def macsec(pkt) -> bytes:
     return bytes(Ether(src=MAC_A, dst=MAC_B, type=0x88E5)) + sectag + bytes(len(pkt)) + bytes(16)
 
 
+def teredo(pkt) -> bytes:
+    """IPv6 in UDP (Teredo), with an origin indication; IPv4 packets stay as they are."""
+    if not isinstance(pkt, IPv6):
+        return _eth(pkt)
+    origin = struct.pack(">HH4s", 0, 0xFFFF, bytes(4))
+    outer = IP(src=OUTER_A, dst=OUTER_B) / UDP(sport=3544, dport=40001) / (origin + bytes(pkt))
+    return _eth(outer)
+
+
 WRAPS = {
     "ppp": (9, ppp),
     "ppp-bare": (9, ppp_bare),
@@ -194,6 +203,7 @@ WRAPS = {
     "vn-tag": (1, vntag),
     "802.1br": (1, etag),
     "pbb": (1, pbb),
+    "teredo": (1, teredo),
 }
 
 

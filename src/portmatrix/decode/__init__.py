@@ -124,7 +124,7 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
         return
     usable = ok & ~later & (row["kind"] == b.PACKET)
     t_rows, start, inner, code = tunnels.find(
-        data, net.proto, net.l4pos, net.l4end, tr.dport, usable
+        data, net.proto, net.l4pos, net.l4end, tr.sport, tr.dport, usable
     )
     for c in np.unique(code).tolist() if len(code) else ():
         sel = code == c

@@ -147,8 +147,8 @@ static int frame(const unsigned char *d, int64_t pos, int64_t end, int32_t linkt
             return 0;
         sport = (int64_t)be(d + l4pos, 2);
         dport = (int64_t)be(d + l4pos + 2, 2);
-        if (proto == 17 && (dport == 4789 || dport == 6081)) /* VXLAN, Geneve */
-            return 0;
+        if (proto == 17 && (dport == 4789 || dport == 6081 || dport == 3544 || sport == 3544))
+            return 0; /* VXLAN, Geneve, Teredo: tunnels */
         if (proto == 6) {
             flags = d[l4pos + 13];
             if (flags & 0x02)

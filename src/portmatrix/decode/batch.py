@@ -56,7 +56,7 @@ PACKET = 0  # an ordinary packet of its flow
 ICMP_ERROR = 1  # an ICMP error; the row carries the *quoted* flow's addresses and ports
 
 # Encapsulations (the tunnel a row was found inside; 0 = not tunnelled)
-ENCAPS = {0: "", 1: "ipip", 2: "gre", 3: "vxlan", 4: "geneve", 5: "erspan"}
+ENCAPS = {0: "", 1: "ipip", 2: "gre", 3: "vxlan", 4: "geneve", 5: "erspan", 6: "teredo"}
 
 # Fragments. Later fragments (LATER and LAST) carry no transport header; once
 # reassembly tracking has given one its datagram's ports it becomes JOINED: its

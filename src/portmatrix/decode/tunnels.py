@@ -1,7 +1,8 @@
 """Tunnels whose inner packets are flows of their own: IP-in-IP (4, 41), GRE
 (whatever Ethernet type it carries: IP, MPLS, transparent Ethernet bridging,
-and ERSPAN types I, II and III, what a remote span port sends), VXLAN (UDP 4789)
-and Geneve (UDP 6081). The outer packet stays a flow too, as tshark counts both.
+and ERSPAN types I, II and III, what a remote span port sends), VXLAN (UDP 4789),
+Geneve (UDP 6081) and Teredo (IPv6 in UDP, port 3544 on either side). The outer
+packet stays a flow too, as tshark counts both.
 
 `find` says where each inner packet starts and its Ethernet type (TEB for an
 Ethernet frame); `ethertype.follow` takes it from there.
@@ -15,9 +16,9 @@ from portmatrix.decode import ethertype as et
 from portmatrix.decode.fields import be16, u8
 from portmatrix.decode.transport import UDP
 
-IPIP, GRE_CODE, VXLAN, GENEVE, ERSPAN = 1, 2, 3, 4, 5
+IPIP, GRE_CODE, VXLAN, GENEVE, ERSPAN, TEREDO = 1, 2, 3, 4, 5, 6
 GRE = 47
-VXLAN_PORT, GENEVE_PORT = 4789, 6081
+VXLAN_PORT, GENEVE_PORT, TEREDO_PORT = 4789, 6081, 3544
 IP_IN_IP = {4: et.IPV4, 41: et.IPV6}  # IP protocol -> inner Ethernet type
 ERSPAN_2, ERSPAN_3 = 0x88BE, 0x22EB
 GRE_SEQUENCE = 0x1000  # GRE flag: a sequence number is present
@@ -46,7 +47,20 @@ def _erspan(data, at, ptype, flags):
     return size, inner
 
 
-def find(data, proto, l4pos, l4end, dport, usable):
+def _teredo(data, at, end):
+    """Where the IPv6 packet inside Teredo starts: after an authentication header
+    (type 1: lengths of its client id and value, then 9 bytes) and an origin
+    indication (type 0, 8 bytes), each optional; -1 where no IPv6 packet follows."""
+    auth = be16(data, at) == 1
+    size = 4 + u8(data, at + 2).astype(np.int64) + u8(data, at + 3) + 9
+    at = np.where(auth & (at + 4 <= end), at + size, at)
+    origin = (be16(data, at) == 0) & (at + 8 <= end)
+    at = np.where(origin, at + 8, at)
+    ipv6 = (at + 40 <= end) & ((u8(data, at) >> 4) == 6)
+    return np.where(ipv6, at, -1)
+
+
+def find(data, proto, l4pos, l4end, sport, dport, usable):
     """Rows carrying a tunnel: (row indices, inner start, inner Ethernet type, encap code)."""
     rows, starts, types, codes = [], [], [], []
 
@@ -83,6 +97,11 @@ def find(data, proto, l4pos, l4end, dport, usable):
     ptype = be16(data, l4pos[sel] + 10)
     ok = _carried(ptype)
     add(sel[ok], l4pos[sel[ok]] + 16 + (first[ok] & 0x3F) * 4, ptype[ok], GENEVE)
+
+    sel = np.flatnonzero(udp & ((sport == TEREDO_PORT) | (dport == TEREDO_PORT)))
+    at = _teredo(data, l4pos[sel] + 8, l4end[sel])
+    sel, at = sel[at >= 0], at[at >= 0]
+    add(sel, at, np.full(len(sel), et.IPV6), TEREDO)
 
     return (
         np.concatenate(rows),

@@ -30,7 +30,9 @@ def decode(
     rule ("nflog:GROUP PREFIX"): an NFLOG row's `iface` is the rule that logged it
     (the capture's `CaptureInfo.label`). Without it rows keep the capture's."""
     if not (fast and common.available() and len(raw)):
-        return _decode(raw, label)
+        rows, counts = _decode(raw, label)
+        counts.ts_carried = _carried(raw)
+        return rows, counts
     rows, non_ip, rest = common.split(raw)
     counts = DecodeCounts(frames=len(raw) - len(rest), ip=len(rows), non_ip=non_ip)
     if len(rest):
@@ -39,7 +41,12 @@ def decode(
         if len(more):
             rows = rows.concat(more)
             rows = rows.take(np.argsort(rows.frame, kind="stable"))  # two sorted runs: a merge
+    counts.ts_carried = _carried(raw)
     return rows, counts
+
+
+def _carried(raw: RawBatch) -> int:
+    return 0 if raw.ts_carried is None else int(raw.ts_carried.sum())
 
 
 def _decode(raw: RawBatch, label=None) -> tuple[PacketBatch, DecodeCounts]:

@@ -81,13 +81,16 @@ class RawBatch:
     iface: np.ndarray  # int32, interface index (0 for classic pcap)
     frame: np.ndarray  # int64, 1-based frame number in the file
     file_offset: np.ndarray  # int64, byte offset of the record in the (uncompressed) file
+    # bool, or None when none is: frames whose record has no time of its own (pcapng
+    # simple packet blocks), given the time of the packet before.
+    ts_carried: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
 
     def take(self, index: np.ndarray) -> RawBatch:
         """Some of the frames (the chunk they are in stays shared)."""
-        per_frame = {k: v[index] for k, v in vars(self).items() if k != "data"}
+        per_frame = {k: v[index] for k, v in vars(self).items() if k != "data" and v is not None}
         return RawBatch(data=self.data, **per_frame)
 
 
@@ -161,6 +164,7 @@ class DecodeCounts:
     undecodable: dict[str, int] | None = None  # reason -> frames
     l4_truncated: int = 0  # IP frames whose TCP flags were cut off by the snaplen
     inner_undecodable: int = 0  # tunnelled packets that could not be decoded (outer was)
+    ts_carried: int = 0  # frames without a time of their own: given the one before's
 
     def __post_init__(self) -> None:
         self.non_ip = self.non_ip or {}
@@ -172,6 +176,7 @@ class DecodeCounts:
         self.ip += other.ip
         self.l4_truncated += other.l4_truncated
         self.inner_undecodable += other.inner_undecodable
+        self.ts_carried += other.ts_carried
         for mine, theirs in (
             (self.non_ip, other.non_ip),
             (self.unsupported, other.unsupported),

@@ -53,6 +53,7 @@ def decode_document(counts: DecodeCounts) -> dict:
         "undecodable": dict(sorted(counts.undecodable.items())),
         "tcp_flags_cut_by_snaplen": counts.l4_truncated,
         "tunnelled_undecodable": counts.inner_undecodable,
+        "timestamps_carried": counts.ts_carried,
     }
 
 
@@ -73,6 +74,11 @@ def decode_summary(counts: DecodeCounts) -> list[str]:
     )
     bad = sum(doc["undecodable"].values())
     lines.append(f"undecodable: {bad}" + (f" ({detail(doc['undecodable'])})" if bad else ""))
+    if counts.ts_carried:
+        lines.append(
+            f"without a timestamp: {counts.ts_carried} (pcapng simple packet blocks: "
+            "given the time of the packet before)"
+        )
     return lines
 
 

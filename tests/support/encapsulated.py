@@ -173,6 +173,13 @@ def macsec(pkt) -> bytes:
     return bytes(Ether(src=MAC_A, dst=MAC_B, type=0x88E5)) + sectag + bytes(len(pkt)) + bytes(16)
 
 
+def six_in_four(pkt) -> bytes:
+    """IPv6 in IPv4 (protocol 41); IPv4 packets stay as they are."""
+    if not isinstance(pkt, IPv6):
+        return _eth(pkt)
+    return _eth(IP(src=OUTER_A, dst=OUTER_B, proto=41) / pkt)
+
+
 def teredo(pkt) -> bytes:
     """IPv6 in UDP (Teredo), with an origin indication; IPv4 packets stay as they are."""
     if not isinstance(pkt, IPv6):
@@ -204,6 +211,7 @@ WRAPS = {
     "802.1br": (1, etag),
     "pbb": (1, pbb),
     "teredo": (1, teredo),
+    "6in4": (1, six_in_four),
 }
 
 

@@ -172,7 +172,7 @@ def startup(args) -> None:
 def decode(args) -> None:
     """The decoder alone: every batch of the generated pcap decoded, per run."""
     from portmatrix.decode import decode as decode_batch
-    from portmatrix.sources import Capture
+    from portmatrix.sources.capture import Capture
 
     n = args.packets
     pcap = generate(OUT / f"bench-{n}.pcap", n)

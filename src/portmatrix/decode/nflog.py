@@ -64,8 +64,11 @@ def labels(data, pos, end) -> tuple[np.ndarray, list[str]]:
     group = be16(data, pos + 2) * (pos + 4 <= end)
     _, _, prefix, length = _walk(data, pos, end)
     length = np.clip(length, 0, MAX_PREFIX)
-    grid = np.minimum(prefix[:, None] + np.arange(MAX_PREFIX), max(len(data) - 1, 0))
-    text = np.where(np.arange(MAX_PREFIX) < length[:, None], data[grid], 0).astype(np.uint8)
+    width = int(length.max()) if len(length) else 0  # prefixes are short: no wider
+    if not len(data):
+        data = np.zeros(1, np.uint8)
+    grid = np.minimum(prefix[:, None] + np.arange(width), len(data) - 1)
+    text = np.where(np.arange(width) < length[:, None], data[grid], 0).astype(np.uint8)
     key = np.concatenate([group[:, None].astype(np.uint8), (group >> 8)[:, None], text], axis=1)
     key = key.astype(np.uint8)
     distinct, index = np.unique(key, axis=0, return_inverse=True)

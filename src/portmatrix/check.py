@@ -1,18 +1,24 @@
-"""`portmatrix check` as a library call: load the matrix and inventory, read the
-traffic, classify, build findings and coverage, apply a baseline.
+"""`portmatrix check`: load the matrix and inventory, read the traffic, classify,
+build findings and coverage, apply a baseline, write the reports.
+
+Everything a person can get wrong — options, outputs, the matrix, the
+inventory, a baseline, a role or a time that selects nothing — is checked
+before the (long) read, and a value that selects nothing is said, never
+passed over as a clean result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from portmatrix.addresses import to_text
 from portmatrix.errors import PortmatrixError
-from portmatrix.findings.coverage import coverage
+from portmatrix.findings.coverage import CoverageTally
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import flow_findings
 from portmatrix.findings.model import Coverage, Finding, JudgedResult, sort_findings
@@ -22,8 +28,8 @@ from portmatrix.flows.traffic import Traffic
 from portmatrix.policy.classify import Classified, classify
 from portmatrix.policy.inventory import Inventory, load_inventory
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
-from portmatrix.policy.matrix import Matrix, load_matrix
-from portmatrix.policy.roles import RoleMap, build_role_map
+from portmatrix.policy.matrix import Matrix, check_role_names, load_matrix
+from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
 
 
 @dataclass
@@ -44,53 +50,68 @@ class Result(JudgedResult):
         return self.classified.counts()
 
 
+@dataclass
+class Reading:
+    """How the inputs are read: progress, processes, a Dask cluster."""
+
+    on_batch: Callable[[int, int], None] | None = None
+    jobs: int = 1
+    dask: str | None = None
+
+
+BASELINE_HINT = "give a previous `check --format json` report"
+
+
 def load_baseline(path: str) -> set[str]:
     """Finding ids of a previous JSON report."""
     try:
         with open(path, encoding="utf-8") as fh:
             doc = json.load(fh)
     except FileNotFoundError:
-        raise PortmatrixError(
-            "no such file", file=path, hint="give a previous `check --format json` report"
-        ) from None
+        raise PortmatrixError("no such file", file=path, hint=BASELINE_HINT) from None
+    except UnicodeDecodeError:
+        raise PortmatrixError("not text (UTF-8)", file=path, hint=BASELINE_HINT) from None
     except json.JSONDecodeError as exc:
         raise PortmatrixError(
-            f"not JSON ({exc.msg})",
-            file=path,
-            where=f"line {exc.lineno}",
-            hint="give a previous `check --format json` report",
+            f"not JSON ({exc.msg})", file=path, where=f"line {exc.lineno}", hint=BASELINE_HINT
         ) from None
+    except OSError as exc:
+        raise PortmatrixError(f"cannot read: {exc.strerror}", file=path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
-        raise PortmatrixError(
-            "no `findings` list", file=path, hint="give a previous `check --format json` report"
-        )
-    return {f["id"] for f in doc["findings"] if isinstance(f, dict) and "id" in f}
+        raise PortmatrixError("no `findings` list", file=path, hint=BASELINE_HINT)
+    return {
+        f["id"] for f in doc["findings"] if isinstance(f, dict) and isinstance(f.get("id"), str)
+    }
 
 
 def run_check(
-    captures: list[str],
+    inputs: list[str],
     rules: list[str],
     inventory: str | None,
+    *,
     baseline: str | None = None,
     today: dt.date | None = None,
-    on_batch=None,
-    jobs: int = 1,
-    dask: str | None = None,
+    reading: Reading | None = None,
     filters: FlowFilter | None = None,
     zeek: bool = False,
 ) -> Result:
-    """`captures` are capture files, or Zeek conn.log files when `zeek`."""
+    """Check `inputs` (capture files, or Zeek conn.log files when `zeek`)."""
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
     known_ids = load_baseline(baseline) if baseline else set()
+    filters = filters or FlowFilter()
+    check_role_names(filters.roles, matrix, "--role")
+    reading = reading or Reading()
     if zeek:
         from portmatrix.records.zeek import read_conn_logs
 
-        traffic = read_conn_logs(captures)
+        traffic = read_conn_logs(inputs)
     else:
         wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
-        traffic = read_traffic(captures, on_batch=on_batch, jobs=jobs, dask=dask, wanted=wanted)
+        traffic = read_traffic(
+            inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
+        )
     return evaluate(traffic, matrix, inv, known_ids, today, filters)
 
 
@@ -105,6 +126,7 @@ def evaluate(
     role_map = build_role_map(matrix, inv, traffic.dns_names)
     index = RuleIndex(matrix, today)
     filters = filters or FlowFilter()
+    whole = traffic
     traffic = traffic.narrowed(filters)
     cls = classify(traffic.flows, index, role_map)
     if filters.verdicts or filters.roles:
@@ -115,15 +137,22 @@ def evaluate(
     findings = flow_findings(
         traffic.flows, cls, role_map, index, several_files=len(traffic.captures) > 1
     )
-    cov, cov_findings = coverage(traffic.flows, cls, matrix, traffic.weakened)
-    if filters.narrows_services:
+    tally = CoverageTally(matrix)
+    tally.add(traffic.flows, cls)
+    unheld = unheld_roles(matrix, role_map)
+    cov, cov_findings = tally.result(traffic.weakened, unheld)
+    missed = _window_missed(whole, filters)
+    if missed:
+        cov_findings = []
+        notices.append(missed)
+    elif filters.narrows_services:
         cov_findings = []
         notices.append(
             "filtered by host, port, verdict or role: the coverage of required "
             "services is shown for the chosen flows only, without findings"
         )
     findings += cov_findings + matrix_findings(matrix, index)
-    notices += _role_notices(matrix, inv, role_map, sum(c.dns_unread for c in traffic.captures))
+    notices += _role_notices(matrix, inv, role_map, unheld, traffic)
     findings = sort_findings(findings)
     new = [f for f in findings if f.id not in known_ids]
     return Result(
@@ -141,6 +170,21 @@ def evaluate(
     )
 
 
+def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
+    """Roles the rules name that no address holds (`any` is every address)."""
+    held = set().union(*role_map.index.sets)
+    used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
+    return {r for r in used if r in matrix.roles and r not in held}
+
+
+def _window_missed(traffic: Traffic, filters: FlowFilter) -> str:
+    """A sentence when --since/--until select none of the traffic, else ""."""
+    missed = filters.missed(traffic.first_ts, traffic.last_ts)
+    if not missed:
+        return ""
+    return f"{missed}: no flow was judged and the coverage of required services is not evaluated"
+
+
 def _judged_mask(cls: Classified, role_map: RoleMap, filters: FlowFilter) -> np.ndarray:
     keep = np.ones(len(cls.verdict), bool)
     if filters.verdicts:
@@ -155,28 +199,24 @@ def _judged_mask(cls: Classified, role_map: RoleMap, filters: FlowFilter) -> np.
 
 
 def _role_notices(
-    matrix: Matrix, inv: Inventory | None, role_map: RoleMap, dns_unread: int = 0
+    matrix: Matrix, inv: Inventory | None, role_map: RoleMap, unheld: set[str], traffic: Traffic
 ) -> list[str]:
-    """Roles whose rules cannot match anything, and hostnames resolved from the
-    capture's DNS answers, in one sentence each kind."""
-    if inv is None:
-        return ["no inventory given: only addresses fixed by the matrix hold roles"]
+    """Roles that hold no address (and the required rules that therefore are not
+    evaluated), hostnames nothing resolved, hostnames resolved from the capture's
+    DNS answers: one sentence each kind."""
     out = []
-    held = set().union(*role_map.index.sets)
-    used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
-    empty = sorted(r for r in used if r in matrix.roles and r not in held)
-    if empty:
+    if unheld:
+        where = f"in {inv.file}" if inv else "(no inventory given: only the matrix's own)"
+        skipped = [r.id for r in matrix.rules if r.required and {r.from_role, r.to_role} & unheld]
+        not_evaluated = f"; required rules not evaluated: {', '.join(skipped)}" if skipped else ""
+        fix = "list their addresses in the inventory" if inv else "give --inventory"
         out.append(
-            f"roles with no address in {inv.file}: {', '.join(empty)} — their rules "
-            "cannot match and their services cannot be checked"
+            f"roles with no address {where}: {', '.join(sorted(unheld))} — their rules "
+            f"cannot match{not_evaluated} — {fix}"
         )
-    names = sorted(
-        n
-        for role, ns in role_map.unresolved.items()
-        if not role.startswith("exception:")
-        for n in ns
-    )
+    names = sorted(n for role, ns in role_map.unresolved.items() if real_roles([role]) for n in ns)
     if names:
+        dns_unread = sum(c.dns_unread for c in traffic.captures)
         unread = (
             f"; {dns_unread} DNS responses (over TCP, in tunnels or fragmented) were not read"
             if dns_unread
@@ -194,3 +234,61 @@ def _role_notices(
         )
         out.append(f"hostnames resolved from DNS answers in the capture: {learned}")
     return out
+
+
+@dataclass
+class CheckOptions:
+    """`portmatrix check` as the command line gave it."""
+
+    inputs: tuple[str, ...]
+    rules: tuple[str, ...]
+    inventory: str | None = None
+    zeek: bool = False
+    fmt: str | None = None
+    outputs: tuple[str, ...] = ()
+    fail_on: str = "error"
+    flows_out: str | None = None
+    baseline: str | None = None
+    jobs: int = 1
+    dask: str | None = None
+    quiet: bool = False
+    filters: dict = field(default_factory=dict)  # since, until, hosts, ports, verdicts, roles
+
+
+def run_command(opts: CheckOptions) -> int:
+    """Check, write every report asked for, say where; the exit status."""
+    from portmatrix import console
+    from portmatrix.files import check_writable
+    from portmatrix.report.outputs import plan_outputs, write_outputs, wrote_line
+    from portmatrix.report.progress import progress
+    from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
+
+    filters = FlowFilter(**opts.filters)  # times and hosts checked before anything is read
+    inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
+    outputs = plan_outputs(opts.outputs, opts.fmt, inputs)
+    if opts.flows_out:
+        from portmatrix.report.verdict_flows import check_flow_export
+
+        check_flow_export(opts.flows_out)
+        check_writable(opts.flows_out, "--flows", inputs)
+    with progress(total_size(inputs), not opts.quiet) as on_batch:
+        result = run_check(
+            inputs,
+            list(opts.rules),
+            opts.inventory,
+            baseline=opts.baseline,
+            reading=Reading(on_batch, opts.jobs, opts.dask),
+            filters=filters,
+            zeek=opts.zeek,
+        )
+    if notice := skipped_notice(inputs):
+        result.notices.insert(0, notice)
+    written = write_outputs(result, outputs)
+    if opts.flows_out:
+        from portmatrix.report.verdict_flows import write_flows
+
+        write_flows(result, opts.flows_out)
+        written.append(type(outputs[0])(opts.flows_out, "flows"))
+    if written and not opts.quiet:
+        console.say(wrote_line(written, result))
+    return result.exit_code(opts.fail_on)

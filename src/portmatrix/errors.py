@@ -10,11 +10,17 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Exit statuses of every portmatrix command."""
+    """Exit statuses of every portmatrix command (README and `--help` list them)."""
 
     OK = 0  # nothing at or above --fail-on
-    FINDINGS = 1  # findings at or above --fail-on (or lint problems)
+    FINDINGS = 1  # findings at or above --fail-on (or lint problems, or rules that differ)
     BAD_INPUT = 2  # bad usage, or input that cannot be analyzed
+    INTERNAL = 3  # a bug: an error portmatrix did not foresee
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); no report written
+
+
+EXIT_HELP = """Exit status: 0 nothing at or above --fail-on, 1 findings, 2 bad usage or
+unreadable input, 3 internal error, 130 interrupted."""
 
 
 class PortmatrixError(Exception):

@@ -22,6 +22,7 @@ from portmatrix import __version__
 from portmatrix.decode import decode
 from portmatrix.decode.reassembly import FragmentPorts
 from portmatrix.errors import PortmatrixError
+from portmatrix.files import atomic, write_text
 from portmatrix.flows.model import Flows
 from portmatrix.flows.records import flow_key, packet_key
 from portmatrix.sources.base import CaptureInfo
@@ -200,7 +201,7 @@ def write_pcapng(path: str, packets: list[Packet], infos: list[CaptureInfo]) -> 
             )
         )
     try:
-        with open(path, "wb") as fh:
+        with atomic(path, "wb") as fh:
             fh.writelines(blocks)
     except OSError as exc:
         raise PortmatrixError(
@@ -260,9 +261,7 @@ def write_evidence(path: str, paths: list[str], chosen: Flows, findings: list[di
         )
     write_pcapng(path, packets, infos)
     doc = sidecar(path, packets, infos, chosen, findings)
-    with open(path + ".json", "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, sort_keys=True)
-        fh.write("\n")
+    write_text(path + ".json", json.dumps(doc, indent=1, sort_keys=True) + "\n", "--output")
     return doc
 
 
@@ -282,9 +281,83 @@ def flows_of_findings(result, ids: list[str]) -> tuple[np.ndarray, list[dict]]:
     chosen = np.zeros(len(result.traffic.flows), bool)
     for fid in ids:
         f = by_id[fid]
+        mine = np.zeros(len(chosen), bool)
         if f.kind == "flow":
-            chosen[f.members] = True
+            mine[f.members] = True
         elif f.kind == "coverage":
             covering = [k for k, d in enumerate(cls.decisions) if f.rule in d.covers]
-            chosen |= np.isin(cls.decision, covering) & cls.failed
+            mine = np.isin(cls.decision, covering) & cls.failed
+        if not mine.any():
+            raise PortmatrixError(
+                f"finding {fid} ({f.verdict}) has no flows of its own: "
+                + (
+                    "nothing was seen for its rule"
+                    if f.kind == "coverage"
+                    else "it is about the matrix"
+                ),
+                where="--finding",
+                hint="choose a finding about flows, or flows with --verdict or --flow",
+            )
+        chosen |= mine
     return chosen, [by_id[i].to_dict() for i in ids]
+
+
+@dataclass
+class EvidenceOptions:
+    inputs: tuple[str, ...]
+    finding_ids: tuple[str, ...] = ()
+    verdicts: tuple[str, ...] = ()
+    flow_specs: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    inventory: str | None = None
+    output: str = ""
+
+
+def run_command(opts: EvidenceOptions) -> int:
+    """Choose the flows, then write their packets; every choice must select some."""
+    from portmatrix import console
+    from portmatrix.files import check_writable
+    from portmatrix.sources.inputs import expand_inputs
+
+    for spec in opts.flow_specs:
+        parse_flow(spec)  # a typo fails before anything is read
+    inputs = expand_inputs(opts.inputs)
+    check_writable(opts.output, "--output", inputs)
+    check_writable(opts.output + ".json", "--output", inputs)
+    findings: list[dict] = []
+    if opts.rules:
+        from portmatrix.check import run_check
+
+        result = run_check(inputs, list(opts.rules), opts.inventory)
+        flows = result.traffic.flows
+        chosen, findings = flows_of_findings(result, list(opts.finding_ids))
+        for verdict in opts.verdicts:
+            from portmatrix.policy.lookup import VERDICTS
+
+            mine = result.classified.verdict == VERDICTS.index(verdict)
+            _selects(mine, "--verdict", verdict, "no flow has this verdict in the captures")
+            chosen |= mine
+    else:
+        from portmatrix.flows.from_captures import read_traffic
+
+        flows = read_traffic(inputs).flows
+        chosen = np.zeros(len(flows), bool)
+    for spec in opts.flow_specs:
+        mine = flows_matching(flows, spec)
+        _selects(mine, "--flow", spec, "no flow of the captures has these ends")
+        chosen |= mine
+    doc = write_evidence(opts.output, inputs, flows.take(chosen), findings)
+    console.say(
+        f"portmatrix: wrote {opts.output}: {len(doc['packets'])} packets of "
+        f"{len(doc['flows'])} flows (sources and frames in {opts.output}.json)"
+    )
+    return 0
+
+
+def _selects(mask: np.ndarray, option: str, value: str, what: str) -> None:
+    if not mask.any():
+        raise PortmatrixError(
+            f"{value!r}: {what}",
+            where=option,
+            hint="list the flows with `portmatrix flows` (or check the finding ids)",
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -30,7 +31,12 @@ if not CAN_CAPTURE:
         )
     pytestmark = pytest.mark.skip(reason="live capture needs root and dumpcap")
 
-NODE1, NODE2, NODE3, ADMIN = "127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.21"
+# A /24 of the loopback network that nothing else on the machine uses, chosen
+# afresh per run: two runs at once (or anything talking over 127.0.0.1) never
+# show up in each other's capture.
+NET = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}"
+NODE1, NODE2, NODE3, ADMIN = (f"{NET}.{host}" for host in (11, 12, 13, 21))
+FILTER = f"net {NET}.0/24"
 MATRIX = """\
 name: loopback-test
 roles:
@@ -123,7 +129,7 @@ def _start_watch(tmp_path: Path, *extra: str) -> subprocess.Popen:
         "-i",
         "lo",
         "--filter",
-        "net 127.0.0.0/24 and not port 9107",
+        FILTER,
         "--rules",
         str(tmp_path / "matrix.yaml"),
         "--inventory",
@@ -288,7 +294,7 @@ def test_without_dumpcap_scapy_captures_and_says_so(tmp_path):
             "-i",
             "lo",
             "--filter",
-            "net 127.0.0.0/24",
+            FILTER,
             "--rules",
             str(tmp_path / "matrix.yaml"),
             "--inventory",

@@ -130,7 +130,9 @@ def test_cheap_inputs_are_checked_before_the_capture(tmp_path, write_yaml):
     assert caught.value.file == str(bad_inventory)
     with pytest.raises(PortmatrixError, match="not JSON"):
         (tmp_path / "b.json").write_text("{", encoding="utf-8")
-        run_check([missing], [str(site.matrix)], str(site.inventory), str(tmp_path / "b.json"))
+        run_check(
+            [missing], [str(site.matrix)], str(site.inventory), baseline=str(tmp_path / "b.json")
+        )
     with pytest.raises(CaptureError):
         run_check([missing], [str(site.matrix)], str(site.inventory))
 
@@ -142,7 +144,16 @@ def test_evaluate_without_inventory_says_so(tmp_path):
     from portmatrix.policy.matrix import load_matrix
 
     result = evaluate(read_traffic([str(path)]), load_matrix([str(site.matrix)]), None)
-    assert result.notices == ["no inventory given: only addresses fixed by the matrix hold roles"]
+    assert result.notices == [
+        "roles with no address (no inventory given: only the matrix's own): admins, nodes, "
+        "users — their rules cannot match; required rules not evaluated: node-rpc, "
+        "node-gossip — give --inventory"
+    ]
+    assert {c.rule: c.status for c in result.coverage if c.required} == {
+        "node-rpc": "not-evaluated",
+        "node-gossip": "not-evaluated",
+    }
+    assert not [f for f in result.findings if f.kind == "coverage"]  # never missing-required
     assert result.classified.counts()["out-of-scope"] == 1
     assert json.loads(render_json(result))["inputs"]["inventory"] is None
 

@@ -196,7 +196,9 @@ def test_show_layered_files(run_cli, matrix, write_yaml):
 
 def test_show_unknown_role(run_cli, matrix):
     result = run_cli("rules", "show", matrix, "--role", "workers")
-    assert_one_line_error(result, "portmatrix: error: --role: unknown role 'workers' — roles: ")
+    assert_one_line_error(
+        result, "portmatrix: error: --role: unknown role 'workers' — did you mean nodes? roles: "
+    )
     assert "admins, nodes" in result.stderr
     assert result.stdout == ""
 

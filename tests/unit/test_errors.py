@@ -2,7 +2,7 @@ from portmatrix.errors import CaptureError, ExitCode, MatrixError, PortmatrixErr
 
 
 def test_exit_codes():
-    assert [int(c) for c in ExitCode] == [0, 1, 2]
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 130]
     assert ExitCode.BAD_INPUT == 2
 
 

@@ -16,6 +16,8 @@ from portmatrix.flows.model import Flows
 from portmatrix.policy.classify import Classified
 from portmatrix.policy.matrix import Matrix
 
+NOT_EVALUATED = "not-evaluated"  # a required rule whose roles hold no address
+
 
 class CoverageTally:
     """Per-rule counters over flows added in one step (a check) or many (a watch,
@@ -63,13 +65,18 @@ class CoverageTally:
                 for a, b, c, e in zip(*(c.tolist() for c in cols), strict=True)
             ]
 
-    def result(self, weakened: bool) -> tuple[list[Coverage], list[Finding]]:
+    def result(
+        self, weakened: bool, unheld: set[str] | frozenset[str] = frozenset()
+    ) -> tuple[list[Coverage], list[Finding]]:
         """Coverage of every rule so far, and the findings for required rules not
-        exercised (weaker when the capture is incomplete)."""
+        exercised (weaker when the capture is incomplete). A required rule whose
+        roles hold no address (`unheld`) is not evaluated: nothing could match it."""
         out, findings = [], []
         for rule in self.matrix.rules:
             cov = replace(self.rules[rule.id], examples=list(self.rules[rule.id].examples))
-            if rule.required:
+            if rule.required and {rule.from_role, rule.to_role} & set(unheld):
+                cov.status = NOT_EVALUATED
+            elif rule.required:
                 cov.status = required_status(cov)
                 if cov.status != "ok":
                     findings.append(coverage_finding(rule, cov, weakened))
@@ -78,13 +85,13 @@ class CoverageTally:
 
 
 def coverage(
-    flows: Flows, cls: Classified, matrix: Matrix, weakened: bool
+    flows: Flows, cls: Classified, matrix: Matrix, weakened: bool, unheld=frozenset()
 ) -> tuple[list[Coverage], list[Finding]]:
     """Coverage of every rule by these flows, and the findings for required rules
     not exercised."""
     tally = CoverageTally(matrix)
     tally.add(flows, cls)
-    return tally.result(weakened)
+    return tally.result(weakened, unheld)
 
 
 def required_status(cov: Coverage) -> str:

@@ -26,11 +26,11 @@ from __future__ import annotations
 import numpy as np
 
 from portmatrix.findings.model import ERROR, EXAMPLE_FRAMES, INFO, WARNING, Finding
-from portmatrix.findings.wording import flow_finding
+from portmatrix.findings.wording import FlowGroup, flow_finding
 from portmatrix.flows.model import OUTCOMES, UNANSWERED, Flows
 from portmatrix.policy.classify import ALLOWED, OUT_OF_SCOPE, Classified, matrix_port
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
-from portmatrix.policy.roles import RoleMap
+from portmatrix.policy.roles import RoleMap, real_roles
 from portmatrix.textforms import address_texts, iso, proto_name
 
 
@@ -43,24 +43,10 @@ def flow_findings(
     chosen = np.flatnonzero(forbidden | blocked_allowed)
     if not len(chosen):
         return []
-    required = np.array(
-        [
-            bool(d.rule) and index.matrix.rule(d.rule).required
-            if d.verdict == "allowed" and d.rule
-            else False
-            for d in cls.decisions
-        ]
-        or [False]
-    )
-    sev = np.full(len(flows), INFO, np.int64)
-    sev[forbidden & cls.answered] = ERROR
-    sev[forbidden & cls.answered & cls.heuristic] = WARNING
     # Forbidden UDP (or another protocol without handshake) that got no reply: the
     # silence does not show it was blocked, it may have got through. Undecided.
     silent = (flows["outcome"] == UNANSWERED) & ~cls.failed
-    sev[forbidden & silent] = WARNING
-    sev[blocked_allowed] = np.where(required[cls.decision[blocked_allowed]], ERROR, WARNING)
-
+    sev = _severities(cls, index, forbidden, blocked_allowed, silent)
     port = matrix_port(flows)
     cols = np.stack(
         [
@@ -95,52 +81,75 @@ def flow_findings(
         "init": address_texts(flows["init_hi"][rep], flows["init_lo"][rep]),
         "resp": address_texts(flows["resp_hi"][rep], flows["resp_lo"][rep]),
     }
-    frame_cols = []
-    for k in range(EXAMPLE_FRAMES):
-        at = np.minimum(starts + k, len(sub) - 1)
-        ok = k < sizes
-        frame_cols.append((np.where(ok, flows["frame0"][sub[at]], -1), flows["file0"][sub[at]]))
+    frames = _example_frames(flows, sub, starts, sizes, several_files)
     roles_text: dict[int, list[str]] = {}
 
     def roles(set_id: int) -> list[str]:
         if set_id not in roles_text:
-            roles_text[set_id] = sorted(
-                r for r in role_map.roles_of(set_id) if not r.startswith("exception:")
-            )
+            roles_text[set_id] = sorted(real_roles(role_map.roles_of(set_id)))
         return roles_text[set_id]
 
     out = []
     for j, i in enumerate(rep.tolist()):
-        frames = [
-            f"{int(file[j])}:{int(frame[j])}" if several_files else str(int(frame[j]))
-            for frame, file in frame_cols
-            if frame[j] >= 0
-        ]
         outcomes = {
             o: int(c) for o, c in zip(OUTCOMES, g["outcomes"][j].tolist(), strict=True) if c
         }
-        out.append(
-            flow_finding(
-                decision=cls.decisions[int(cls.decision[i])],
-                verdict=VERDICTS[int(cls.verdict[i])],
-                proto=proto_name(int(flows["proto"][i])),
-                port=int(port[i]),
-                init=g["init"][j],
-                resp=g["resp"][j],
-                i_roles=roles(int(cls.init_roles[i])),
-                r_roles=roles(int(cls.resp_roles[i])),
-                severity=int(g["sev"][j]),
-                heuristic=bool(g["heuristic"][j]),
-                silent=bool(g["silent"][j]),
-                members=sub[starts[j] : starts[j] + sizes[j]],
-                outcomes=outcomes,
-                flows=int(sizes[j]),
-                packets=int(g["packets"][j]),
-                nbytes=int(g["bytes"][j]),
-                first=str(g["first"][j]),
-                last=str(g["last"][j]),
-                frames=frames,
-                index=index,
-            )
+        group = FlowGroup(
+            decision=cls.decisions[int(cls.decision[i])],
+            verdict=VERDICTS[int(cls.verdict[i])],
+            proto=proto_name(int(flows["proto"][i])),
+            port=int(port[i]),
+            init=g["init"][j],
+            resp=g["resp"][j],
+            i_roles=roles(int(cls.init_roles[i])),
+            r_roles=roles(int(cls.resp_roles[i])),
+            severity=int(g["sev"][j]),
+            heuristic=bool(g["heuristic"][j]),
+            silent=bool(g["silent"][j]),
+            members=sub[starts[j] : starts[j] + sizes[j]],
+            outcomes=outcomes,
+            flows=int(sizes[j]),
+            packets=int(g["packets"][j]),
+            nbytes=int(g["bytes"][j]),
+            first=str(g["first"][j]),
+            last=str(g["last"][j]),
+            frames=frames[j],
         )
+        out.append(flow_finding(group, index))
     return out
+
+
+def _severities(cls: Classified, index: RuleIndex, forbidden, blocked_allowed, silent):
+    """Per flow, its severity code on both axes (see the module docstring)."""
+    required = np.array(
+        [
+            bool(d.rule) and index.matrix.rule(d.rule).required
+            if d.verdict == "allowed" and d.rule
+            else False
+            for d in cls.decisions
+        ]
+        or [False]
+    )
+    sev = np.full(len(cls.verdict), INFO, np.int64)
+    sev[forbidden & cls.answered] = ERROR
+    sev[forbidden & cls.answered & cls.heuristic] = WARNING
+    sev[forbidden & silent] = WARNING
+    sev[blocked_allowed] = np.where(required[cls.decision[blocked_allowed]], ERROR, WARNING)
+    return sev
+
+
+def _example_frames(flows: Flows, sub, starts, sizes, several_files: bool) -> list[list[str]]:
+    """Per group, the first frames of its first flows ("file:frame" across files)."""
+    cols = []
+    for k in range(EXAMPLE_FRAMES):
+        at = np.minimum(starts + k, len(sub) - 1)
+        ok = k < sizes
+        cols.append((np.where(ok, flows["frame0"][sub[at]], -1), flows["file0"][sub[at]]))
+    return [
+        [
+            f"{int(file[j])}:{int(frame[j])}" if several_files else str(int(frame[j]))
+            for frame, file in cols
+            if frame[j] >= 0
+        ]
+        for j in range(len(starts))
+    ]

@@ -82,7 +82,8 @@ class Coverage:
     failed: int = 0
     pairs: int = 0  # distinct initiator/responder pairs
     examples: list[str] = field(default_factory=list)  # a few "a -> b" pairs
-    status: str = ""  # ok | missing-required | required-unreachable | "" (not required)
+    status: str = ""  # ok | missing-required | required-unreachable | not-evaluated | ""
+    #                 ("" for a rule that is not required)
 
     @classmethod
     def of(cls, rule) -> Coverage:

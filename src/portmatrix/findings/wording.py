@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from portmatrix.findings.model import SEVERITIES, Finding, stable_id
 from portmatrix.findings.wireshark import wireshark_filter
+from portmatrix.policy.lookup import Decision, RuleIndex
+from portmatrix.policy.roles import exception_rule
 from portmatrix.textforms import service_text
 
 
@@ -15,30 +21,36 @@ def _towards(roles: list[str]) -> str:
     return ", ".join(roles) if roles else "an address with no role"
 
 
-def flow_finding(
-    *,
-    decision,
-    verdict,
-    proto,
-    port,
-    init,
-    resp,
-    i_roles,
-    r_roles,
-    severity,
-    heuristic,
-    silent,
-    members,
-    outcomes,
-    flows,
-    packets,
-    nbytes,
-    first,
-    last,
-    frames,
-    index,
-) -> Finding:
-    d = decision
+@dataclass
+class FlowGroup:
+    """The flows of one flow finding, grouped and counted (`grouping.flow_findings`)."""
+
+    decision: Decision
+    verdict: str
+    proto: str
+    port: int | None
+    init: str
+    resp: str
+    i_roles: list[str]
+    r_roles: list[str]
+    severity: int
+    heuristic: bool  # every flow's initiator is a guess
+    silent: bool  # no flow got a reply, and silence proves nothing
+    members: np.ndarray  # the flows' indices
+    outcomes: dict[str, int]
+    flows: int
+    packets: int
+    nbytes: int
+    first: str
+    last: str
+    frames: list[str]
+
+
+def flow_finding(g: FlowGroup, index: RuleIndex) -> Finding:
+    """The finding of a group of flows, in words."""
+    d, verdict, proto, port = g.decision, g.verdict, g.proto, g.port
+    init, resp, i_roles, r_roles = g.init, g.resp, g.i_roles, g.r_roles
+    outcomes = g.outcomes
     if proto not in ("tcp", "udp", "sctp", "icmp", "icmpv6"):
         port = None  # no ports the matrix could name
     what = service_text(proto, port)
@@ -48,7 +60,7 @@ def flow_finding(
     rule_id = d.rule
     if verdict == "allowed":
         if d.exception:  # not a rule of the matrix: never required
-            rule_id = f"exception:{d.exception}"
+            rule_id = exception_rule(d.exception)
             by = f"exception {d.exception}"
         else:
             rule = index.matrix.rule(d.rule)
@@ -74,15 +86,15 @@ def flow_finding(
             f"allows {what} towards {_towards(r_roles)}"
         )
         fid_verdict = verdict
-    if heuristic:
+    if g.heuristic:
         message += " — initiator guessed from ports (handshake not captured)"
-    if verdict != "allowed" and silent:
+    if verdict != "allowed" and g.silent:
         message += " — no reply, which does not show it was blocked"
     if d.expired:
         message += f"; expired exception {', '.join(d.expired)} would have allowed it"
     return Finding(
         id=stable_id(fid_verdict, ",".join(i_roles), init, ",".join(r_roles), resp, proto, port),
-        severity=SEVERITIES[severity],
+        severity=SEVERITIES[g.severity],
         kind="flow",
         verdict=verdict,
         message=message,
@@ -94,17 +106,17 @@ def flow_finding(
         responder_roles=r_roles,
         rule=rule_id,
         related_rules=list(d.related),
-        flows=flows,
+        flows=g.flows,
         outcomes=outcomes,
-        packets=packets,
-        bytes=nbytes,
-        first_seen=first,
-        last_seen=last,
-        frames=frames,
+        packets=g.packets,
+        bytes=g.nbytes,
+        first_seen=g.first,
+        last_seen=g.last,
+        frames=g.frames,
         filter=wireshark_filter(proto, init, resp, port),
-        heuristic=heuristic,
+        heuristic=g.heuristic,
         expired_exceptions=list(d.expired),
-        members=members,
+        members=g.members,
     )
 
 

@@ -7,8 +7,6 @@ filters it was made with.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +14,7 @@ import numpy as np
 from portmatrix.addresses import parse_entry
 from portmatrix.errors import PortmatrixError
 from portmatrix.flows.model import Flows
-
-_RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd]?)$")
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}  # also --duration and co.
+from portmatrix.times import INSTANT_HINT, Instant, parse_instant
 
 
 @dataclass
@@ -30,8 +26,13 @@ class FlowFilter:
     verdicts: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()  # either end holds one of these roles
     _ranges: list[tuple[int, int]] = field(default_factory=list, repr=False)
+    _since: Instant | None = field(default=None, repr=False)
+    _until: Instant | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        # Checked here, before any capture is read.
+        self._since = _instant(self.since, "--since")
+        self._until = _instant(self.until, "--until")
         for host in self.hosts:
             try:
                 entry = parse_entry(host)
@@ -75,8 +76,26 @@ class FlowFilter:
     def window(self, start_ns: int | None) -> tuple[int | None, int | None]:
         """The time window in ns since the epoch; relative times count from `start_ns`."""
         return (
-            _instant(self.since, start_ns, "--since"),
-            _instant(self.until, start_ns, "--until"),
+            self._since.at(start_ns) if self._since else None,
+            self._until.at(start_ns) if self._until else None,
+        )
+
+    def missed(self, first_ns: int | None, last_ns: int | None) -> str:
+        """A sentence when the time window holds none of the traffic between
+        `first_ns` and `last_ns`, else "" (no traffic: nothing to miss)."""
+        if not (self.since or self.until) or first_ns is None:
+            return ""
+        since, until = self.window(first_ns)
+        if (since is None or since <= last_ns) and (until is None or until >= first_ns):
+            return ""
+        from portmatrix.textforms import iso
+
+        first, last = iso(np.array([first_ns, last_ns]))
+        options = (("--since", self.since), ("--until", self.until))
+        asked = ", ".join(f"{name} {value}" for name, value in options if value)
+        return (
+            f"the time window ({asked}) holds none of the traffic, which runs from "
+            f"{first} to {last}"
         )
 
     def traffic_mask(self, flows: Flows, start_ns: int | None) -> np.ndarray:
@@ -111,24 +130,10 @@ def _within(hi: np.ndarray, lo: np.ndarray, first: int, last: int) -> np.ndarray
     return above & below
 
 
-def _instant(text: str | None, start_ns: int | None, option: str) -> int | None:
+def _instant(text: str | None, option: str) -> Instant | None:
     if not text:
         return None
-    relative = _RELATIVE.match(text.strip())
-    if relative:
-        if start_ns is None:
-            return None  # no traffic: nothing to be relative to
-        seconds = float(relative.group(1)) * DURATION_UNITS.get(relative.group(2), 1)
-        return start_ns + int(seconds * 1e9)
     try:
-        when = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise PortmatrixError(
-            f"{text!r} is not a time",
-            where=option,
-            hint="give ISO 8601 (2024-03-01T10:00:00Z) or an offset from "
-            "the capture start (+90s, +10m, +2h)",
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)  # captures are in UTC; so are naive times
-    return int(when.timestamp() * 1_000_000) * 1000
+        return parse_instant(text)
+    except ValueError as exc:
+        raise PortmatrixError(str(exc), where=option, hint=INSTANT_HINT) from None

@@ -22,8 +22,8 @@ def one_way_tcp(flows: Flows) -> int:
 
 class CaptureHealth:
     """How far conclusions about missing services can be trusted, and the notices
-    that say so (needs `captures`, `drops`, `counts`, `tcp_flows`, `tcp_one_way`
-    and the `fragments_*` counts)."""
+    that say so (needs `captures`, `drops`, `counts`, `tcp_flows`, `tcp_one_way`,
+    the `fragments_*` counts and `remarks`, sentences a command adds)."""
 
     @property
     def mostly_one_way(self) -> bool:
@@ -36,8 +36,10 @@ class CaptureHealth:
 
     def notices(self) -> list[str]:
         """What weakens conclusions drawn from this traffic, one sentence each."""
-        out = []
+        out = list(self.remarks)
         for cap in self.captures:
+            if not cap.frames and not cap.truncated:
+                out.append(f"{cap.path}: empty: it holds no packets")
             if cap.truncated:
                 out.append(f"{cap.path}: {cap.truncated}")
             out += [f"{cap.path}: {n}" for n in cap.notices]

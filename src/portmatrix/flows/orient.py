@@ -40,12 +40,43 @@ def port_class(port: np.ndarray) -> np.ndarray:
 def from_records(rec: Records, **fragment_counts: int) -> Flows:
     """Orient settled records: decide each flow's initiator, outcome and close.
     `fragment_counts`: Flows' fragments_* counters."""
-    n = len(rec)
+    init, by = _initiators(rec)
+    swap = init == 1
+    cols: dict[str, np.ndarray] = {"proto": rec["proto"].astype(np.int64)}
+    cols["init_hi"] = np.where(swap, rec["b_hi"], rec["a_hi"])
+    cols["init_lo"] = np.where(swap, rec["b_lo"], rec["a_lo"])
+    cols["resp_hi"] = np.where(swap, rec["a_hi"], rec["b_hi"])
+    cols["resp_lo"] = np.where(swap, rec["a_lo"], rec["b_lo"])
+    cols["init_port"] = np.where(swap, rec["b_port"], rec["a_port"]).astype(np.int64)
+    cols["resp_port"] = np.where(swap, rec["a_port"], rec["b_port"]).astype(np.int64)
+    cols["icmp_req"] = rec["icmp_req"].astype(np.int64)
+    cols["first_ts"], cols["last_ts"] = rec["first_ts"], rec["last_ts"]
+    cols["pkts_fwd"] = np.where(swap, rec["pkts_b"], rec["pkts_a"])
+    cols["pkts_rev"] = np.where(swap, rec["pkts_a"], rec["pkts_b"])
+    cols["bytes_fwd"] = np.where(swap, rec["bytes_b"], rec["bytes_a"])
+    cols["bytes_rev"] = np.where(swap, rec["bytes_a"], rec["bytes_b"])
+    cols["flags_fwd"] = np.where(swap, rec["flags_b"], rec["flags_a"]).astype(np.int64)
+    cols["flags_rev"] = np.where(swap, rec["flags_a"], rec["flags_b"]).astype(np.int64)
+    cols["outcome"] = _outcomes(rec, cols, init, by)
+    cols["close"] = _closes(cols["proto"] == TCP, (rec["flags_a"] | rec["flags_b"]))
+    cols["initiator_by"] = by
+    cols["icmp_err_type"] = rec["err_type"].astype(np.int64)
+    cols["icmp_err_code"] = rec["err_code"].astype(np.int64)
+    for k in ("vlan_lo", "vlan_hi", "encap", "iface"):
+        cols[k] = rec[k].astype(np.int64)
+    for i in range(FRAMES):
+        cols[f"frame{i}"] = rec[f"frame{i}"]
+        cols[f"file{i}"] = rec[f"file{i}"].astype(np.int64)
+    return Flows(cols, **fragment_counts)
+
+
+def _initiators(rec: Records) -> tuple[np.ndarray, np.ndarray]:
+    """Per record, the initiator's side (0 = A, 1 = B) and how it was decided."""
     proto = rec["proto"].astype(np.int64)
     tcp = proto == TCP
     icmp = any_of(proto, (ICMP, ICMPV6))
     own_packets = (rec["pkts_a"] + rec["pkts_b"]) > 0
-    by = np.full(n, BY_FIRST, np.int8)
+    by = np.full(len(rec), BY_FIRST, np.int8)
     init = rec["first_dir"].astype(np.int8).copy()
     # Port heuristic: the side whose port looks more like a service is the responder.
     ca, cb = port_class(rec["a_port"]), port_class(rec["b_port"])
@@ -70,33 +101,20 @@ def from_records(rec: Records, **fragment_counts: int) -> Flows:
     # Only ICMP errors: the quoted packet's sender started it.
     use = ~own_packets
     init[use], by[use] = rec["err_dir"][use], BY_QUOTED
-    init = np.maximum(init, 0)
-    swap = init == 1
+    return np.maximum(init, 0), by
 
-    cols: dict[str, np.ndarray] = {"proto": proto}
-    cols["init_hi"] = np.where(swap, rec["b_hi"], rec["a_hi"])
-    cols["init_lo"] = np.where(swap, rec["b_lo"], rec["a_lo"])
-    cols["resp_hi"] = np.where(swap, rec["a_hi"], rec["b_hi"])
-    cols["resp_lo"] = np.where(swap, rec["a_lo"], rec["b_lo"])
-    cols["init_port"] = np.where(swap, rec["b_port"], rec["a_port"]).astype(np.int64)
-    cols["resp_port"] = np.where(swap, rec["a_port"], rec["b_port"]).astype(np.int64)
-    cols["icmp_req"] = rec["icmp_req"].astype(np.int64)
-    cols["first_ts"], cols["last_ts"] = rec["first_ts"], rec["last_ts"]
-    cols["pkts_fwd"] = np.where(swap, rec["pkts_b"], rec["pkts_a"])
-    cols["pkts_rev"] = np.where(swap, rec["pkts_a"], rec["pkts_b"])
-    cols["bytes_fwd"] = np.where(swap, rec["bytes_b"], rec["bytes_a"])
-    cols["bytes_rev"] = np.where(swap, rec["bytes_a"], rec["bytes_b"])
-    resp_flags = np.where(swap, rec["flags_a"], rec["flags_b"]).astype(np.int64)
-    cols["flags_fwd"] = np.where(swap, rec["flags_b"], rec["flags_a"]).astype(np.int64)
-    cols["flags_rev"] = resp_flags
-    all_flags = (rec["flags_a"] | rec["flags_b"]).astype(np.int64)
+
+def _outcomes(rec: Records, cols: dict, init: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """Per flow, its OUTCOMES code from what the responder (or an ICMP error) said."""
+    tcp = cols["proto"] == TCP
+    resp_flags = cols["flags_rev"]
     err_type = rec["err_type"].astype(np.int64)
     is_v4 = (rec["a_hi"] == 0) & ((rec["a_lo"] >> np.uint64(32)) == np.uint64(0xFFFF))
     # Destination unreachable (ICMP 3, ICMPv6 1, any code: port, host, net,
     # administratively prohibited) answering a packet the initiator sent.
     unreachable = np.where(is_v4, err_type == 3, err_type == 1)
     icmp_refused = unreachable & (rec["err_dir"] == init) & (rec["err_dir"] >= 0)
-    outcome = np.full(n, UNANSWERED, np.int8)
+    outcome = np.full(len(rec), UNANSWERED, np.int8)
     answered_by_resp = cols["pkts_rev"] > 0
     outcome[answered_by_resp] = ESTABLISHED
     tcp_syn = tcp & (by == BY_SYN)
@@ -108,18 +126,13 @@ def from_records(rec: Records, **fragment_counts: int) -> Flows:
     outcome[refused_rst] = REFUSED
     outcome[~answered_by_resp & icmp_refused] = REFUSED
     outcome[tcp & any_of(by, (BY_PORT, BY_FIRST))] = MIDSTREAM
-    cols["outcome"] = outcome
-    close = np.full(n, NOT_TCP, np.int8)
+    return outcome
+
+
+def _closes(tcp: np.ndarray, all_flags: np.ndarray) -> np.ndarray:
+    """Per flow, its CLOSES code: how a TCP connection ended (RST beats FIN)."""
+    close = np.full(len(tcp), NOT_TCP, np.int8)
     close[tcp] = 0
     close[tcp & ((all_flags & FIN) != 0)] = 1
     close[tcp & ((all_flags & RST) != 0)] = 2
-    cols["close"] = close
-    cols["initiator_by"] = by
-    cols["icmp_err_type"] = err_type
-    cols["icmp_err_code"] = rec["err_code"].astype(np.int64)
-    for k in ("vlan_lo", "vlan_hi", "encap", "iface"):
-        cols[k] = rec[k].astype(np.int64)
-    for i in range(FRAMES):
-        cols[f"frame{i}"] = rec[f"frame{i}"]
-        cols[f"file{i}"] = rec[f"file{i}"].astype(np.int64)
-    return Flows(cols, **fragment_counts)
+    return close

@@ -11,6 +11,8 @@ records of a key belong to one flow is decided by the table (`table.py`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from portmatrix.decode import batch as b
@@ -139,14 +141,84 @@ def packet_key(rows: PacketBatch):
     )
 
 
+@dataclass
+class _Cut:
+    """Where records start in key-sorted rows, and what each segment says.
+
+    Segments start at each key and at each pure SYN; records are runs of
+    segments (see `_cut`)."""
+
+    starts: np.ndarray  # row of each record's first packet
+    rec_seg: np.ndarray  # segment each record starts with
+    boundary: np.ndarray  # per segment: a record starts here
+    seg_close: np.ndarray  # per segment: a FIN or RST in it
+    seg_isn: np.ndarray  # per segment: the sequence number of its SYN, -1 none
+    tentative: np.ndarray  # per segment: the boundary before it is not decided yet
+
+
 def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     """Cut decoded rows into flow records (see the module docstring)."""
-    n = len(rows)
-    if not n:
+    if not len(rows):
         return Records.empty()
-    icmp_req = rows.icmp_req
+    order, h, key_cols, new_key, d = _sort_by_key(rows)
+    r = _Sorted(rows, order)
+    proto = key_cols["proto"]
+    pkt = r.kind == b.PACKET
+    tcp = (proto == TCP) & pkt
+    flags = np.where(tcp, r.tcp_flags, 0)
+    pure_syn = tcp & ((flags & (SYN | ACK)) == SYN)
+    close = tcp & ((flags & (FIN | RST)) != 0)
+    opening, answer = _openings(
+        rows, order, proto, pkt, pure_syn, tcp & ((flags & (SYN | ACK)) == (SYN | ACK))
+    )
+    cut = _cut(rows, order, new_key, pure_syn, close)
+    starts = cut.starts
+    n, m = len(rows), len(starts)
+    out = Records()
+    out["hash"] = h[starts]
+    for k, v in key_cols.items():
+        out[k] = v[starts].astype(RECORD[k])
+    out["seq"] = np.arange(m, dtype=np.int64)
+    out["first_ts"] = np.minimum.reduceat(r.ts, starts)
+    out["last_ts"] = np.maximum.reduceat(r.ts, starts)
+    # Per side: totals, and side B's share (d is 1 for B's packets).
+    # A fragmented datagram is one packet (its first fragment); the rest add bytes.
+    count = (pkt & (r.frag != b.JOINED_FRAGMENT)).astype(np.int64)
+    size = r.wirelen * pkt.astype(np.int64)  # every fragment's bytes
+    from_b = d.astype(np.int64)
+    out["pkts_b"] = np.add.reduceat(count * from_b, starts)
+    out["pkts_a"] = np.add.reduceat(count, starts) - out["pkts_b"]
+    out["bytes_b"] = np.add.reduceat(size * from_b, starts)
+    out["bytes_a"] = np.add.reduceat(size, starts) - out["bytes_b"]
+    out["flags_a"] = np.bitwise_or.reduceat(flags * (1 - from_b), starts).astype(np.int16)
+    out["flags_b"] = np.bitwise_or.reduceat(flags * from_b, starts).astype(np.int16)
+    out["first_dir"] = _dir_of(_first_where(pkt, starts, n), d)
+    out["open_dir"] = _dir_of(_first_where(opening, starts, n), d)
+    out["answer_dir"] = _dir_of(_first_where(answer, starts, n), d)
+    err_first = _first_where(~pkt, starts, n)  # the first ICMP error row, or n
+    out["err_dir"] = _dir_of(err_first, d)
+    at = np.append(order, -1)[err_first]
+    out["err_type"] = np.where(at >= 0, rows.icmp_type[at], -1).astype(np.int16)
+    out["err_code"] = np.where(at >= 0, rows.icmp_code[at], -1).astype(np.int16)
+    _add_connection_state(out, cut, pure_syn, close)
+    vlan = r.vlan
+    out["vlan_lo"] = np.minimum.reduceat(np.where(vlan >= 0, vlan, 1 << 20), starts)
+    out["vlan_lo"][out["vlan_lo"] == 1 << 20] = -1
+    out["vlan_hi"] = np.maximum.reduceat(vlan, starts).astype(np.int32)
+    out["encap"] = np.maximum.reduceat(r.encap, starts)
+    out["iface"] = rows.iface[order[starts]].astype(np.int32)
+    _add_frames(out, rows, order, starts, file_id)
+    for k, t in RECORD.items():
+        out[k] = out[k].astype(t, copy=False)
+    return out
+
+
+def _sort_by_key(rows: PacketBatch):
+    """(order, hashes, key columns, new-key marks, direction) of the rows sorted by
+    flow key: by hash, rows of a key staying in file order; by the full key where
+    two keys' 64-bit hashes collide."""
+    n = len(rows)
     h, swap, (a_hi, a_lo, a_port, b_hi, b_lo, b_port) = packet_key(rows)
-    direction = swap.astype(np.int8)  # 0: sent by side A
     order = np.argsort(h, kind="stable")  # rows stay in file order within a key
     h = h[order]
     key_cols = {
@@ -157,7 +229,7 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
         "proto": rows.proto[order],
         "a_port": a_port[order],
         "b_port": b_port[order],
-        "icmp_req": icmp_req[order],
+        "icmp_req": rows.icmp_req[order],
     }
     new_key = np.r_[True, h[1:] != h[:-1]]
     same_hash_diff_key = np.zeros(n, bool)
@@ -171,36 +243,34 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
         new_key = np.r_[True, np.zeros(n - 1, bool)]
         for col in key_cols.values():
             new_key[1:] |= col[1:] != col[:-1]
+    return order, h, key_cols, new_key, swap.astype(np.int8)[order]  # 0: sent by side A
 
-    r = _Sorted(rows, order)
-    d = direction[order]
-    proto = key_cols["proto"]
-    pkt = r.kind == b.PACKET
-    flags = r.tcp_flags
-    tcp = (proto == TCP) & pkt
-    pure_syn = tcp & ((flags & (SYN | ACK)) == SYN)
-    synack = tcp & ((flags & (SYN | ACK)) == (SYN | ACK))
-    close = tcp & ((flags & (FIN | RST)) != 0)
-    opening, answer = pure_syn, synack
+
+def _openings(rows, order, proto, pkt, pure_syn, synack):
+    """Per sorted row: does it open its flow (pure SYN, ICMP query), does it answer
+    (SYN-ACK, ICMP reply)?"""
     icmp = np.flatnonzero(any_of(proto, (ICMP, ICMPV6)) & pkt)
-    if len(icmp):  # ICMP queries open, their replies answer
-        opening, answer = pure_syn.copy(), synack.copy()
-        itype = rows.icmp_type[order[icmp]]
-        for p, pairs in ICMP_QUERY_REPLY.items():
-            mine = proto[icmp] == p
-            opening[icmp[mine & any_of(itype, list(pairs))]] = True
-            answer[icmp[mine & any_of(itype, list(pairs.values()))]] = True
+    if not len(icmp):
+        return pure_syn, synack
+    opening, answer = pure_syn.copy(), synack.copy()
+    itype = rows.icmp_type[order[icmp]]
+    for p, pairs in ICMP_QUERY_REPLY.items():
+        mine = proto[icmp] == p
+        opening[icmp[mine & any_of(itype, list(pairs))]] = True
+        answer[icmp[mine & any_of(itype, list(pairs.values()))]] = True
+    return opening, answer
 
-    # Segments start at each key and at each pure SYN.
-    seg_start = new_key | pure_syn
-    seg_idx = np.flatnonzero(seg_start)
+
+def _cut(rows, order, new_key, pure_syn, close) -> _Cut:
+    """Segments start at each key and at each pure SYN; a record boundary before
+    segment i: a new key; or the previous segment closed; or the previous segment
+    is headless (no SYN): then the boundary is tentative, even when it closed:
+    the headless segment continues a record of an earlier table, and only that
+    record's last SYN says whether this SYN repeats it."""
+    seg_idx = np.flatnonzero(new_key | pure_syn)
     seg_syn = pure_syn[seg_idx]
     seg_close = np.logical_or.reduceat(close, seg_idx)
     seg_new_key = new_key[seg_idx]
-    # A record boundary before segment i: a new key; or the previous segment closed;
-    # or the previous segment is headless (no SYN): then the boundary is tentative,
-    # even when it closed: the headless segment continues a record of an earlier
-    # table, and only that record's last SYN says whether this SYN repeats it.
     seg_isn = np.where(seg_syn, rows.tcp_seq[order[seg_idx]], -1)
     prev_syn = np.r_[False, seg_syn[:-1]]
     # A closed connection is only left for a SYN with a new initial sequence number.
@@ -208,63 +278,34 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     boundary = seg_new_key | prev_close | ~prev_syn
     tentative = ~seg_new_key & ~prev_syn
     rec_seg = np.flatnonzero(boundary)
-    starts = seg_idx[rec_seg]
-    m = len(starts)
-    is_start = np.zeros(n, bool)
-    is_start[starts] = True
-    rec_of_row = np.cumsum(is_start) - 1
+    return _Cut(seg_idx[rec_seg], rec_seg, boundary, seg_close, seg_isn, tentative)
 
-    out = Records()
-    out["hash"] = h[starts]
-    for k, v in key_cols.items():
-        out[k] = v[starts].astype(RECORD[k])
-    out["seq"] = np.arange(m, dtype=np.int64)
-    ts = r.ts
-    out["first_ts"] = np.minimum.reduceat(ts, starts)
-    out["last_ts"] = np.maximum.reduceat(ts, starts)
-    # Per side: totals, and side B's share (d is 1 for B's packets).
-    # A fragmented datagram is one packet (its first fragment); the rest add bytes.
-    count = (pkt & (r.frag != b.JOINED_FRAGMENT)).astype(np.int64)
-    size = r.wirelen * pkt.astype(np.int64)  # every fragment's bytes
-    from_b = d.astype(np.int64)
-    out["pkts_b"] = np.add.reduceat(count * from_b, starts)
-    out["pkts_a"] = np.add.reduceat(count, starts) - out["pkts_b"]
-    out["bytes_b"] = np.add.reduceat(size * from_b, starts)
-    out["bytes_a"] = np.add.reduceat(size, starts) - out["bytes_b"]
-    tcp_flags = np.where(tcp, flags, 0)
-    out["flags_a"] = np.bitwise_or.reduceat(tcp_flags * (1 - from_b), starts).astype(np.int16)
-    out["flags_b"] = np.bitwise_or.reduceat(tcp_flags * from_b, starts).astype(np.int16)
-    out["first_dir"] = _dir_of(_first_where(pkt, starts, n), d)
-    out["open_dir"] = _dir_of(_first_where(opening, starts, n), d)
-    out["answer_dir"] = _dir_of(_first_where(answer, starts, n), d)
-    err_first = _first_where(~pkt, starts, n)  # the first ICMP error row, or n
-    out["err_dir"] = _dir_of(err_first, d)
-    at = np.append(order, -1)[err_first]
-    out["err_type"] = np.where(at >= 0, rows.icmp_type[at], -1).astype(np.int16)
-    out["err_code"] = np.where(at >= 0, rows.icmp_code[at], -1).astype(np.int16)
+
+def _add_connection_state(out: Records, cut: _Cut, pure_syn, close) -> None:
+    """SYN and close state per record, which the table's merge decides boundaries by."""
+    starts = cut.starts
     out["syn_start"] = pure_syn[starts]
     out["has_syn"] = np.logical_or.reduceat(pure_syn, starts)
     # Close after the last pure SYN of the record: the close flag of its last segment,
     # or, for a record without SYN, any close at all.
-    seg_rec = np.cumsum(boundary) - 1
+    seg_rec = np.cumsum(cut.boundary) - 1
     last_seg = np.r_[np.flatnonzero(np.diff(seg_rec)), len(seg_rec) - 1]
     out["cals"] = np.where(
-        out["has_syn"], seg_close[last_seg], np.logical_or.reduceat(close, starts)
+        out["has_syn"], cut.seg_close[last_seg], np.logical_or.reduceat(close, starts)
     )
-    out["tentative"] = tentative[rec_seg]
-    out["isn"] = seg_isn[last_seg]
-    out["isn0"] = seg_isn[rec_seg]
-    vlan = r.vlan
-    out["vlan_lo"] = np.minimum.reduceat(np.where(vlan >= 0, vlan, 1 << 20), starts)
-    out["vlan_lo"][out["vlan_lo"] == 1 << 20] = -1
-    out["vlan_hi"] = np.maximum.reduceat(vlan, starts).astype(np.int32)
-    out["encap"] = np.maximum.reduceat(r.encap, starts)
-    out["iface"] = rows.iface[order[starts]].astype(np.int32)
+    out["tentative"] = cut.tentative[cut.rec_seg]
+    out["isn"] = cut.seg_isn[last_seg]
+    out["isn0"] = cut.seg_isn[cut.rec_seg]
+
+
+def _add_frames(out: Records, rows: PacketBatch, order, starts, file_id: int) -> None:
+    """The first FRAMES frames of each record (file and frame number), for evidence."""
+    n, m = len(rows), len(starts)
+    is_start = np.zeros(n, bool)
+    is_start[starts] = True
+    rec_of_row = np.cumsum(is_start) - 1
     for i in range(FRAMES):
         at = np.minimum(starts + i, n - 1)
         valid = (starts + i < n) & (rec_of_row[at] == np.arange(m))
         out[f"frame{i}"] = np.where(valid, rows.frame[order[at]], -1)
         out[f"file{i}"] = np.where(valid, file_id, -1).astype(np.int32)
-    for k, t in RECORD.items():
-        out[k] = out[k].astype(t, copy=False)
-    return out

@@ -146,6 +146,13 @@ class FlowTable:
         self.merge_records(other.rec)
 
     def merge_records(self, new: Records) -> None:
+        """Add records that came after everything in the table.
+
+        Longer than most functions here, on purpose: its two steps (join each
+        key's first new record to the table's latest, then decide a tentative
+        second one) and the open-key index update share a dozen arrays, and the
+        merge's associativity is easier to check read in one place.
+        """
         if self._finished is not None:
             raise RuntimeError("this flow table is finished; merge into a new one")
         if not len(new):

@@ -21,6 +21,7 @@ class Traffic(CaptureHealth):
     captures: list[CaptureInfo] = field(default_factory=list)
     collisions: int = 0
     filters: object = None  # the FlowFilter the flows were narrowed by, if any
+    remarks: list[str] = field(default_factory=list)  # said by the command: skipped files, ...
 
     def narrowed(self, filters) -> Traffic:
         """The same traffic with only the flows a FlowFilter's window, hosts and ports

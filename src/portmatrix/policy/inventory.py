@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portmatrix.addresses import Entry, parse_entry, to_int
+from portmatrix.errors import MatrixError
 from portmatrix.policy.matrix import ANY, Matrix, Problem
+from portmatrix.policy.schema import INVENTORY
 from portmatrix.policy.yamlfile import YList, YMap, load_yaml
 
 
@@ -42,6 +44,13 @@ def collect_inventory(path: str, matrix: Matrix | None = None) -> Inventory:
     def problem(line: int, key: str, what: str, hint: str = "", severity: str = "error"):
         inv.problems.append(Problem(severity, path, line, key, what, hint))
 
+    if isinstance(data, YMap) and "rules" in data:
+        raise MatrixError(
+            "this looks like a matrix (it has rules), not an inventory",
+            file=path,
+            where="--inventory",
+            hint="give it with --rules, and the site's addresses with --inventory",
+        )
     if not isinstance(data, YMap) or "roles" not in data:
         problem(
             getattr(data, "line", 1),
@@ -50,49 +59,15 @@ def collect_inventory(path: str, matrix: Matrix | None = None) -> Inventory:
             "e.g. `roles: {nodes: [10.1.1.11-10.1.1.16]}`",
         )
         return inv
-    for key in data:
-        if key not in ("roles", "hosts"):
-            problem(data.line_of(key), key, "unknown key", "expected roles or hosts")
+    for key in INVENTORY.unknown(data):
+        problem(data.line_of(key), key, "unknown key", INVENTORY.expected)
     _read_hosts(data.get("hosts"), data, inv, problem)
     roles = data["roles"]
     if not isinstance(roles, YMap):
         problem(data.line_of("roles"), "roles", "must map role names to address lists")
         return inv
     for role, items in roles.items():
-        line = roles.line_of(role)
-        inv.role_lines[role] = line
-        if role == ANY:
-            problem(
-                line, f"roles.{role}", "`any` is every address and cannot be listed", "remove it"
-            )
-            continue
-        if matrix is not None and role not in matrix.roles:
-            problem(
-                line,
-                f"roles.{role}",
-                "role not defined by the matrix",
-                f"use one of: {', '.join(sorted(matrix.roles))}",
-            )
-            continue
-        entries: list[Entry] = []
-        if items is None:
-            items = YList()
-            items.line, items.item_lines = line, []
-        elif not isinstance(items, YList):
-            value = items
-            items = YList([value])
-            items.line, items.item_lines = line, [line]
-        for item, item_line in zip(items, items.item_lines, strict=True):
-            try:
-                entries.append(parse_entry(str(item)))
-            except ValueError as exc:
-                problem(
-                    item_line,
-                    f"roles.{role}",
-                    str(exc),
-                    "write an address, a CIDR block, a range a-b or a hostname",
-                )
-        inv.roles[role] = entries
+        _read_role(role, items, roles.line_of(role), inv, matrix, problem)
     if matrix is not None:
         used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
         for role in sorted(used - {ANY}):
@@ -105,6 +80,41 @@ def collect_inventory(path: str, matrix: Matrix | None = None) -> Inventory:
                     severity="warning",
                 )
     return inv
+
+
+def _read_role(role: str, items: Any, line: int, inv: Inventory, matrix, problem) -> None:
+    """One role's entries into `inv.roles`, noting problems."""
+    inv.role_lines[role] = line
+    if role == ANY:
+        problem(line, f"roles.{role}", "`any` is every address and cannot be listed", "remove it")
+        return
+    if matrix is not None and role not in matrix.roles:
+        problem(
+            line,
+            f"roles.{role}",
+            "role not defined by the matrix",
+            f"use one of: {', '.join(sorted(matrix.roles))}",
+        )
+        return
+    entries: list[Entry] = []
+    if items is None:
+        items = YList()
+        items.line, items.item_lines = line, []
+    elif not isinstance(items, YList):
+        value = items
+        items = YList([value])
+        items.line, items.item_lines = line, [line]
+    for item, item_line in zip(items, items.item_lines, strict=True):
+        try:
+            entries.append(parse_entry(str(item)))
+        except ValueError as exc:
+            problem(
+                item_line,
+                f"roles.{role}",
+                str(exc),
+                "write an address, a CIDR block, a range a-b or a hostname",
+            )
+    inv.roles[role] = entries
 
 
 def _read_hosts(hosts: Any, data: YMap, inv: Inventory, problem) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from portmatrix.policy.matrix import ANY, PORTLESS, Matrix, MatrixException, Rule
-from portmatrix.policy.roles import exception_label
+from portmatrix.policy.roles import exception_label, real_roles
 
 VERDICTS = ("allowed", "wrong-direction", "unexpected-source", "unexpected-port", "out-of-scope")
 """Every flow gets exactly one verdict (DESIGN.md, "Rule semantics"):
@@ -84,8 +84,7 @@ class RuleIndex:
         expired = tuple(
             e.id for e in self.expired if _exception_matches(e, proto, port, i_roles, r_roles)
         )
-        real_i = {r for r in init if not r.startswith("exception:")}
-        real_r = {r for r in resp if not r.startswith("exception:")}
+        real_i, real_r = real_roles(init), real_roles(resp)
         if not real_i and not real_r:
             return Decision("out-of-scope", expired=expired)
         # A rule from `any` says nothing about direction: anyone may open it, so it

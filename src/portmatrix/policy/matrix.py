@@ -16,12 +16,10 @@ from typing import Any
 
 from portmatrix.addresses import Entry, parse_entry
 from portmatrix.errors import MatrixError
+from portmatrix.policy.schema import EXCEPTION, MATRIX, PROTOS, ROLE, RULE, Section
 from portmatrix.policy.yamlfile import YList, YMap, load_yaml
 
-PROTOS = ("tcp", "udp", "sctp", "icmp", "icmpv6")
 PORTLESS = ("icmp", "icmpv6")
-DIRECTIONS = ("inbound", "outbound", "bidirectional")
-INITIATORS = ("from", "either")
 ANY = "any"  # the implicit role of every address
 
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -118,6 +116,22 @@ class Matrix:
         return next(r for r in self.rules if r.id == rule_id)
 
 
+def check_role_names(names, matrix: Matrix, option: str) -> None:
+    """Raise a one-line error for a role name the matrix does not define (with the
+    closest names): a typo must never select nothing and pass as clean."""
+    import difflib
+
+    for name in names:
+        if name != ANY and name not in matrix.roles:
+            close = difflib.get_close_matches(name, list(matrix.roles), n=3, cutoff=0.5)
+            guess = f"did you mean {' or '.join(close)}? " if close else ""
+            raise MatrixError(
+                f"unknown role {name!r}",
+                where=option,
+                hint=f"{guess}roles: {', '.join(sorted(matrix.roles))}",
+            )
+
+
 def format_ports(ports: tuple[tuple[int, int], ...]) -> str:
     return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ports)
 
@@ -162,10 +176,25 @@ def collect_matrix(names_or_paths: list[str] | tuple[str, ...]) -> Matrix:
     for item in names_or_paths:
         name, text = resolve(item)
         data = load_yaml(name, text)
+        if _looks_like_inventory(data):
+            raise MatrixError(
+                "this looks like an inventory (roles with addresses, no rules), not a matrix",
+                file=name,
+                where="--rules",
+                hint="give it as --inventory, and the matrix with --rules",
+            )
         _Layer(matrix, name, data).load()
         matrix.files.append(name)
     _check_role_references(matrix)
     return matrix
+
+
+def _looks_like_inventory(data: Any) -> bool:
+    if not isinstance(data, YMap) or not isinstance(data.get("roles"), YMap):
+        return False
+    if set(data) - {"roles", "hosts"}:
+        return False
+    return any(isinstance(v, YList) for v in data["roles"].values())
 
 
 class _Layer:
@@ -181,6 +210,16 @@ class _Layer:
     ) -> None:
         self.m.problems.append(Problem(severity, self.file, line, key, what, hint))
 
+    def unknown_keys(self, section: Section, mapping: YMap, prefix: str) -> None:
+        """One problem per key `section` does not declare."""
+        for k in section.unknown(mapping):
+            self.problem(
+                mapping.line_of(k),
+                f"{prefix}.{k}" if prefix else k,
+                "unknown key",
+                section.expected,
+            )
+
     def load(self) -> None:
         data = self.data
         if not isinstance(data, YMap):
@@ -191,23 +230,12 @@ class _Layer:
                 "start with `name:`, `roles:` and `rules:` (docs/rules-format.md)",
             )
             return
-        known = {"name", "description", "vendor", "roles", "rules", "exceptions"}
-        for key in data:
-            if key not in known:
-                self.problem(
-                    data.line_of(key),
-                    key,
-                    "unknown key",
-                    f"expected one of {', '.join(sorted(known))}",
-                )
+        self.unknown_keys(MATRIX, data, "")
         name = data.get("name")
         if not self.m.name:
             if not isinstance(name, str) or not name:
                 self.problem(
-                    data.line_of("name"),
-                    "name",
-                    "missing or not a word",
-                    "give the matrix a name, e.g. `name: thoughtspot`",
+                    data.line_of("name"), "name", "missing or not a word", MATRIX.key("name").hint
                 )
             self.m.name = str(name or "")
             self.m.description = str(data.get("description") or "")
@@ -252,14 +280,7 @@ class _Layer:
             if isinstance(spec, str) or spec is None:
                 description = spec or ""
             elif isinstance(spec, YMap):
-                for k in spec:
-                    if k not in ("description", "addresses", "hostnames"):
-                        self.problem(
-                            spec.line_of(k),
-                            f"{key}.{k}",
-                            "unknown key",
-                            "expected description, addresses or hostnames",
-                        )
+                self.unknown_keys(ROLE, spec, key)
                 description = str(spec.get("description") or "")
                 for list_key in ("addresses", "hostnames"):
                     entries += self._entries(spec.get(list_key), spec, f"{key}.{list_key}")
@@ -318,59 +339,35 @@ class _Layer:
             return None
         rid = item.get("id")
         key = f"rules.{rid}" if rid else f"rules[line {line}]"
-        known = {
-            "id",
-            "service",
-            "proto",
-            "ports",
-            "icmp_types",
-            "from",
-            "to",
-            "direction",
-            "initiator",
-            "required",
-            "description",
-            "ref",
-        }
-        for k in item:
-            if k not in known:
-                self.problem(
-                    item.line_of(k),
-                    f"{key}.{k}",
-                    "unknown key",
-                    f"expected one of {', '.join(sorted(known))}",
-                )
+        self.unknown_keys(RULE, item, key)
         before = len(self.m.problems)
         if not isinstance(rid, str) or not _ID.match(rid):
             self.problem(
                 item.line_of("id"),
                 f"{key}.id",
                 f"{rid!r} is not a kebab-case id",
-                "use lowercase words joined by '-', e.g. ssh-from-admins",
+                RULE.key("id").hint,
             )
         proto = self._proto(item, key)
         ports = self._ports(item, key, proto)
         icmp_types = self._icmp_types(item, key, proto)
         from_role = self._word(item, "from", key, required=True)
         to_role = self._word(item, "to", key, required=True)
-        direction = self._choice(item, "direction", key, DIRECTIONS, "bidirectional")
-        initiator = self._choice(item, "initiator", key, INITIATORS, "from")
+        direction = self._choice(item, RULE.key("direction"), key)
+        initiator = self._choice(item, RULE.key("initiator"), key)
         required = item.get("required", False)
         if not isinstance(required, bool):
             self.problem(
                 item.line_of("required"), f"{key}.required", f"{required!r} is not true or false"
             )
             required = False
-        for text_key in ("service", "description", "ref"):
+        for text_key in (k.name for k in RULE.keys if k.kind == "text"):
             value = item.get(text_key)
             if value is not None and not isinstance(value, str | int):
                 self.problem(item.line_of(text_key), f"{key}.{text_key}", "must be text")
         if not item.get("service"):
             self.problem(
-                item.line_of("service"),
-                f"{key}.service",
-                "missing",
-                "name the service, e.g. `service: SSH`",
+                item.line_of("service"), f"{key}.service", "missing", RULE.key("service").hint
             )
         if len(self.m.problems) > before:
             return None
@@ -416,12 +413,7 @@ class _Layer:
             return ()
         if raw is None:
             if proto:
-                self.problem(
-                    line,
-                    f"{key}.ports",
-                    "missing",
-                    "give a port, a list, or a range like 20123-32768",
-                )
+                self.problem(line, f"{key}.ports", "missing", RULE.key("ports").hint)
             return ()
         try:
             return parse_ports(raw)
@@ -464,9 +456,7 @@ class _Layer:
         value = item.get(name)
         if value is None:
             if required:
-                self.problem(
-                    item.line_of(name), f"{key}.{name}", "missing", "name a role (or `any`)"
-                )
+                self.problem(item.line_of(name), f"{key}.{name}", "missing", RULE.key(name).hint)
             return ""
         if not isinstance(value, str):
             self.problem(
@@ -478,18 +468,17 @@ class _Layer:
             return ""
         return value
 
-    def _choice(
-        self, item: YMap, name: str, key: str, choices: tuple[str, ...], default: str
-    ) -> str:
-        value = item.get(name, default)
-        if value not in choices:
+    def _choice(self, item: YMap, spec, key: str) -> str:
+        """A value among `spec.choices`, or its default (noting the problem)."""
+        value = item.get(spec.name, spec.default)
+        if value not in spec.choices:
             self.problem(
-                item.line_of(name),
-                f"{key}.{name}",
+                item.line_of(spec.name),
+                f"{key}.{spec.name}",
                 f"{value!r} is not allowed",
-                f"use one of {', '.join(choices)}",
+                f"use one of {', '.join(spec.choices)}",
             )
-            return default
+            return spec.default
         return value
 
     def _exceptions(self, items: Any, data: YMap) -> None:
@@ -503,79 +492,75 @@ class _Layer:
             if not isinstance(item, YMap):
                 self.problem(line, "exceptions", "each exception is a mapping")
                 continue
-            eid = item.get("id")
-            key = f"exceptions.{eid}" if eid else f"exceptions[line {line}]"
-            before = len(self.m.problems)
-            known = {"id", "from", "to", "proto", "ports", "reason", "owner", "expires"}
-            for k in item:
-                if k not in known:
-                    self.problem(
-                        item.line_of(k),
-                        f"{key}.{k}",
-                        "unknown key",
-                        f"expected one of {', '.join(sorted(known))}",
-                    )
-            if not isinstance(eid, str) or not _ID.match(eid):
-                self.problem(item.line_of("id"), f"{key}.id", f"{eid!r} is not a kebab-case id")
-            elif eid in seen:
-                self.problem(line, key, "duplicate exception id")
-            proto = self._proto(item, key)
-            ports = self._ports(item, key, proto)
-            sides = []
-            for side in ("from", "to"):
-                raw = item.get(side)
-                values = raw if isinstance(raw, list) else [raw] if raw is not None else []
-                if not values or not all(isinstance(v, str) for v in values):
-                    self.problem(
-                        item.line_of(side),
-                        f"{key}.{side}",
-                        "missing or not text",
-                        "name roles or addresses, e.g. [10.9.9.9] or nodes",
-                    )
-                for value in values:
-                    if isinstance(value, str) and not _is_role_word(value):
-                        try:
-                            parse_entry(value)
-                        except ValueError as exc:
-                            self.problem(item.line_of(side), f"{key}.{side}", str(exc))
-                sides.append(tuple(str(v) for v in values))
-            reason = item.get("reason")
-            if not isinstance(reason, str) or not reason.strip():
-                self.problem(
-                    item.line_of("reason"),
-                    f"{key}.reason",
-                    "missing",
-                    "every exception needs a reason (who asked, and why)",
-                )
-            expires = item.get("expires")
-            if expires is not None and not isinstance(expires, dt.date):
-                try:
-                    expires = dt.date.fromisoformat(str(expires))
-                except ValueError:
-                    self.problem(
-                        item.line_of("expires"),
-                        f"{key}.expires",
-                        f"{expires!r} is not a date",
-                        "write it as YYYY-MM-DD",
-                    )
-            if isinstance(expires, dt.datetime):
-                expires = expires.date()
-            if len(self.m.problems) > before:
-                continue
-            seen.add(eid)
-            self.m.exceptions.append(
-                MatrixException(
-                    id=eid,
-                    proto=proto,
-                    ports=ports,
-                    from_side=sides[0],
-                    to_side=sides[1],
-                    reason=reason,
-                    owner=str(item.get("owner") or ""),
-                    expires=expires,
-                    source=f"{self.file}:{line}",
-                )
+            exc = self._exception(item, line, seen)
+            if exc is not None:
+                seen.add(exc.id)
+                self.m.exceptions.append(exc)
+
+    def _exception(self, item: YMap, line: int, seen: set[str]) -> MatrixException | None:
+        eid = item.get("id")
+        key = f"exceptions.{eid}" if eid else f"exceptions[line {line}]"
+        before = len(self.m.problems)
+        self.unknown_keys(EXCEPTION, item, key)
+        if not isinstance(eid, str) or not _ID.match(eid):
+            self.problem(item.line_of("id"), f"{key}.id", f"{eid!r} is not a kebab-case id")
+        elif eid in seen:
+            self.problem(line, key, "duplicate exception id")
+        proto = self._proto(item, key)
+        ports = self._ports(item, key, proto)
+        sides = [self._sides(item, side, key) for side in ("from", "to")]
+        reason = item.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            self.problem(
+                item.line_of("reason"), f"{key}.reason", "missing", EXCEPTION.key("reason").hint
             )
+        expires = self._date(item, "expires", key)
+        if len(self.m.problems) > before:
+            return None
+        return MatrixException(
+            id=eid,
+            proto=proto,
+            ports=ports,
+            from_side=sides[0],
+            to_side=sides[1],
+            reason=reason,
+            owner=str(item.get("owner") or ""),
+            expires=expires,
+            source=f"{self.file}:{line}",
+        )
+
+    def _sides(self, item: YMap, side: str, key: str) -> tuple[str, ...]:
+        """An exception's `from` or `to`: role names and address entries, as written."""
+        raw = item.get(side)
+        values = raw if isinstance(raw, list) else [raw] if raw is not None else []
+        if not values or not all(isinstance(v, str) for v in values):
+            self.problem(
+                item.line_of(side), f"{key}.{side}", "missing or not text", EXCEPTION.key(side).hint
+            )
+        for value in values:
+            if isinstance(value, str) and not _is_role_word(value):
+                try:
+                    parse_entry(value)
+                except ValueError as exc:
+                    self.problem(item.line_of(side), f"{key}.{side}", str(exc))
+        return tuple(str(v) for v in values)
+
+    def _date(self, item: YMap, name: str, key: str) -> dt.date | None:
+        value = item.get(name)
+        if value is not None and not isinstance(value, dt.date):
+            try:
+                value = dt.date.fromisoformat(str(value))
+            except ValueError:
+                self.problem(
+                    item.line_of(name),
+                    f"{key}.{name}",
+                    f"{value!r} is not a date",
+                    "write it as YYYY-MM-DD",
+                )
+                return None
+        if isinstance(value, dt.datetime):
+            value = value.date()
+        return value
 
 
 def _is_role_word(value: str) -> bool:

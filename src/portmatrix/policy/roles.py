@@ -30,7 +30,17 @@ class RoleMap:
 
 def exception_label(exc_id: str, side: str) -> str:
     """The pseudo-role that the addresses named by an exception's side hold."""
-    return f"exception:{exc_id}:{side}"
+    return f"{EXCEPTION}{exc_id}:{side}"
+
+
+def exception_rule(exc_id: str) -> str:
+    """How findings and flow exports name an exception where they name a rule."""
+    return f"{EXCEPTION}{exc_id}"
+
+
+def real_roles(roles) -> set[str]:
+    """The roles of a role set, without the exceptions' pseudo-roles."""
+    return {r for r in roles if not r.startswith(EXCEPTION)}
 
 
 def build_role_map(

@@ -33,10 +33,9 @@ class YList(list):
     item_lines: list[int]
 
 
-_scalars = SafeConstructor()
-
-
-def _convert(node: yaml.Node, path: str, parents: frozenset[int] = frozenset()) -> Any:
+def _convert(
+    node: yaml.Node, path: str, scalars: SafeConstructor, parents: frozenset[int] = frozenset()
+) -> Any:
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
         # An alias may point back at a collection that contains it; following it
         # would never end.
@@ -53,7 +52,7 @@ def _convert(node: yaml.Node, path: str, parents: frozenset[int] = frozenset()) 
         out.line = node.start_mark.line + 1
         out.key_lines = {}
         for key_node, value_node in node.value:
-            key = _convert(key_node, path, parents)
+            key = _convert(key_node, path, scalars, parents)
             if not isinstance(key, str | int):
                 raise MatrixError(
                     "a mapping key must be a plain word",
@@ -68,16 +67,16 @@ def _convert(node: yaml.Node, path: str, parents: frozenset[int] = frozenset()) 
                     where=str(key_node.start_mark.line + 1),
                     hint="keep one of them",
                 )
-            out[key] = _convert(value_node, path, parents)
+            out[key] = _convert(value_node, path, scalars, parents)
             out.key_lines[key] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        seq = YList(_convert(item, path, parents) for item in node.value)
+        seq = YList(_convert(item, path, scalars, parents) for item in node.value)
         seq.line = node.start_mark.line + 1
         seq.item_lines = [item.start_mark.line + 1 for item in node.value]
         return seq
     try:
-        return _scalars.construct_object(node, deep=True)
+        return scalars.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError) as exc:
         # A bad tag or a value that only looks like its type (2027-13-45).
         raise MatrixError(
@@ -88,16 +87,55 @@ def _convert(node: yaml.Node, path: str, parents: frozenset[int] = frozenset()) 
         ) from None
 
 
+MAX_BYTES = 16 << 20
+CAPTURE_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": "pcap",
+    b"\xa1\xb2\xc3\xd4": "pcap",
+    b"\x4d\x3c\xb2\xa1": "pcap",
+    b"\xa1\xb2\x3c\x4d": "pcap",
+    b"\x0a\x0d\x0d\x0a": "pcapng",
+}
+
+
+def _text(data: bytes, name: str) -> str:
+    """The file as text; a capture or other binary file given here says so."""
+    kind = CAPTURE_MAGICS.get(data[:4]) or ("gzip" if data[:2] == b"\x1f\x8b" else None)
+    if kind:
+        raise MatrixError(
+            f"this is a {kind} file, not YAML",
+            file=name,
+            hint="give captures as arguments, the matrix with --rules and the "
+            "inventory with --inventory (both YAML)",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MatrixError(
+            f"not text (UTF-8): byte {exc.start} is {data[exc.start]:#04x}",
+            file=name,
+            hint="give a YAML file (UTF-8 text)",
+        ) from None
+
+
 def load_yaml(path: str | Path, text: str | None = None) -> Any:
     """Parse one YAML document from `path` (or from `text`, named `path`)."""
     name = str(path)
     if text is None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = Path(path).read_bytes()
         except FileNotFoundError:
             raise MatrixError("no such file", file=name, hint="check the path") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MatrixError(f"cannot read: {exc}", file=name) from None
+        except IsADirectoryError:
+            raise MatrixError("is a folder", file=name, hint="give a YAML file") from None
+        except OSError as exc:
+            raise MatrixError(f"cannot read: {exc.strerror}", file=name) from None
+        if len(data) > MAX_BYTES:
+            raise MatrixError(
+                f"{len(data)} bytes: larger than a matrix or inventory can be",
+                file=name,
+                hint=f"YAML files up to {MAX_BYTES >> 20} MB are read",
+            )
+        text = _text(data, name)
     try:
         node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
@@ -114,4 +152,5 @@ def load_yaml(path: str | Path, text: str | None = None) -> Any:
         raise MatrixError(f"malformed YAML: {exc}", file=name) from None
     if node is None:
         raise MatrixError("the file is empty", file=name, hint="see docs/rules-format.md")
-    return _convert(node, name)
+    # A constructor per file: it caches what it built, which must not outlive the load.
+    return _convert(node, name, SafeConstructor())

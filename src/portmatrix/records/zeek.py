@@ -47,6 +47,7 @@ from portmatrix.flows.model import (
     UNANSWERED,
     Flows,
 )
+from portmatrix.flows.traffic import Traffic
 from portmatrix.sources.base import CaptureInfo
 from portmatrix.textforms import PROTO_NUMBERS
 
@@ -142,160 +143,126 @@ def _number(value, default=0.0) -> float:
         return default
 
 
-def read_conn_logs(paths: list[str]):
-    """Flows from Zeek conn.log files, as a Traffic the check reads like a capture's."""
-    from portmatrix.flows.traffic import Traffic
+COLUMNS = (
+    *("proto", "init", "resp", "init_port", "resp_port", "icmp_req", "first_ts", "last_ts"),
+    *("pkts_fwd", "pkts_rev", "bytes_fwd", "bytes_rev", "outcome", "initiator_by", "close"),
+    *("file0", "frame0"),
+)
 
-    rows: dict[str, list] = {
-        k: []
-        for k in (
-            "proto",
-            "init",
-            "resp",
-            "init_port",
-            "resp_port",
-            "icmp_req",
-            "first_ts",
-            "last_ts",
-            "pkts_fwd",
-            "pkts_rev",
-            "bytes_fwd",
-            "bytes_rev",
-            "outcome",
-            "initiator_by",
-            "close",
-            "file0",
-            "frame0",
-        )
-    }
-    infos = []
-    for file_id, path in enumerate(paths):
-        info = CaptureInfo(path=path, format="zeek-conn")
-        try:
-            info.size = Path(path).stat().st_size
-        except OSError:
-            raise CaptureError("no such file", file=path, hint="check the path") from None
-        records = _records(path)
-        bad = 0
-        while True:
-            try:
-                number, rec = next(records)
-            except StopIteration:
-                break
-            except NotConnLog:
-                info.notices.append("not a conn log (its #path says otherwise): skipped")
-                break
-            except (EOFError, zlib.error) as exc:  # a .gz cut short, e.g. still rotating
-                info.truncated = f"compressed data ends early ({exc}); analyzed up to there"
-                break
-            except UnicodeDecodeError:
-                raise CaptureError(
-                    "not text (UTF-8)", file=path, hint="give Zeek conn.log files (TSV or JSON)"
-                ) from None
-            except OSError as exc:
-                raise CaptureError(f"cannot read: {exc}", file=path) from None
-            info.frames += 1
-            try:
-                orig = to_int(ipaddress.ip_address(rec["id.orig_h"]))
-                resp = to_int(ipaddress.ip_address(rec["id.resp_h"]))
-                ts = _time(rec["ts"])
-            except (KeyError, TypeError, ValueError):
-                bad += 1
-                if bad == info.frames and bad >= 5:
-                    raise CaptureError(
-                        "no connection records (no id.orig_h, id.resp_h and ts) in the first lines",
-                        file=path,
-                        where=f"line {number}",
-                        hint="give Zeek conn.log files",
-                    ) from None
-                info.notices.append(f"line {number}: not a connection record (skipped)")
-                continue
-            name = str(rec.get("proto") or "").lower()
-            v6 = ":" in str(rec["id.orig_h"])
-            proto = ICMPV6 if name == "icmp" and v6 else PROTO_NUMBERS.get(name, 0)
-            state, history = str(rec.get("conn_state") or ""), str(rec.get("history") or "")
-            oport, rport = int(_number(rec.get("id.orig_p"))), int(_number(rec.get("id.resp_p")))
-            resp_pkts = int(_number(rec.get("resp_pkts")))
-            icmp = proto in ICMP_QUERY_REPLY
-            if proto == TCP:
-                outcome = STATES.get(state, MIDSTREAM)
-                by = (
-                    BY_SYN
-                    if history.startswith("S") and "^" not in history
-                    else BY_SYNACK
-                    if "h" in history and "S" not in history and "^" not in history
-                    else BY_PORT
-                )
-                close = (
-                    2
-                    if ("R" in history or "r" in history)
-                    else (1 if ("F" in history or "f" in history) else 0)
-                )
-            else:
-                outcome = ESTABLISHED if resp_pkts else UNANSWERED
-                # Zeek's originator port of an ICMP connection is its type.
-                by = BY_REQUEST if icmp and oport in ICMP_QUERY_REPLY[proto] else BY_FIRST
-                close = NOT_TCP
-            rows["proto"].append(proto)
-            rows["init"].append(orig)
-            rows["resp"].append(resp)
-            rows["init_port"].append(0 if icmp else oport)  # Zeek: ICMP type and code
-            rows["resp_port"].append(0 if icmp else rport)
-            rows["icmp_req"].append(oport if icmp else -1)
-            rows["first_ts"].append(int(ts * 1_000_000) * 1000)
-            rows["last_ts"].append(int((ts + _number(rec.get("duration"))) * 1_000_000) * 1000)
-            rows["pkts_fwd"].append(int(_number(rec.get("orig_pkts"))))
-            rows["pkts_rev"].append(resp_pkts)
-            rows["bytes_fwd"].append(int(_number(rec.get("orig_ip_bytes"))))
-            rows["bytes_rev"].append(int(_number(rec.get("resp_ip_bytes"))))
-            rows["outcome"].append(outcome)
-            rows["initiator_by"].append(by)
-            rows["close"].append(close)
-            rows["file0"].append(file_id)
-            rows["frame0"].append(-1)
-        with open(path, "rb") as fh:
-            info.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
-        infos.append(info)
+
+def read_conn_logs(paths: list[str]) -> Traffic:
+    """Flows from Zeek conn.log files, as a Traffic the check reads like a capture's."""
+    rows: dict[str, list] = {k: [] for k in COLUMNS}
+    infos = [_read_file(file_id, path, rows) for file_id, path in enumerate(paths)]
     return Traffic(flows=_flows(rows), counts=DecodeCounts(), captures=infos)
 
 
+def _read_file(file_id: int, path: str, rows: dict[str, list]) -> CaptureInfo:
+    """One conn.log's records appended to `rows`; what the file said about itself."""
+    info = CaptureInfo(path=path, format="zeek-conn")
+    try:
+        info.size = Path(path).stat().st_size
+    except OSError:
+        raise CaptureError("no such file", file=path, hint="check the path") from None
+    records = _records(path)
+    bad = 0
+    while True:
+        try:
+            number, rec = next(records)
+        except StopIteration:
+            break
+        except NotConnLog:
+            info.notices.append("not a conn log (its #path says otherwise): skipped")
+            break
+        except (EOFError, zlib.error) as exc:  # a .gz cut short, e.g. still rotating
+            info.truncated = f"compressed data ends early ({exc}); analyzed up to there"
+            break
+        except UnicodeDecodeError:
+            raise CaptureError(
+                "not text (UTF-8)", file=path, hint="give Zeek conn.log files (TSV or JSON)"
+            ) from None
+        except OSError as exc:
+            raise CaptureError(f"cannot read: {exc}", file=path) from None
+        info.frames += 1
+        try:
+            row = _row(rec)
+        except (KeyError, TypeError, ValueError):
+            bad += 1
+            if bad == info.frames and bad >= 5:
+                raise CaptureError(
+                    "no connection records (no id.orig_h, id.resp_h and ts) in the first lines",
+                    file=path,
+                    where=f"line {number}",
+                    hint="give Zeek conn.log files",
+                ) from None
+            info.notices.append(f"line {number}: not a connection record (skipped)")
+            continue
+        row["file0"] = file_id
+        for k, v in row.items():
+            rows[k].append(v)
+    with open(path, "rb") as fh:
+        info.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+    return info
+
+
+def _row(rec: dict) -> dict:
+    """The flow columns of one conn.log record (raises on a record without its
+    addresses or time)."""
+    orig = to_int(ipaddress.ip_address(rec["id.orig_h"]))
+    resp = to_int(ipaddress.ip_address(rec["id.resp_h"]))
+    ts = _time(rec["ts"])
+    name = str(rec.get("proto") or "").lower()
+    v6 = ":" in str(rec["id.orig_h"])
+    proto = ICMPV6 if name == "icmp" and v6 else PROTO_NUMBERS.get(name, 0)
+    state, history = str(rec.get("conn_state") or ""), str(rec.get("history") or "")
+    oport, rport = int(_number(rec.get("id.orig_p"))), int(_number(rec.get("id.resp_p")))
+    resp_pkts = int(_number(rec.get("resp_pkts")))
+    icmp = proto in ICMP_QUERY_REPLY
+    if proto == TCP:
+        outcome = STATES.get(state, MIDSTREAM)
+        by = (
+            BY_SYN
+            if history.startswith("S") and "^" not in history
+            else BY_SYNACK
+            if "h" in history and "S" not in history and "^" not in history
+            else BY_PORT
+        )
+        close = (
+            2
+            if ("R" in history or "r" in history)
+            else (1 if ("F" in history or "f" in history) else 0)
+        )
+    else:
+        outcome = ESTABLISHED if resp_pkts else UNANSWERED
+        # Zeek's originator port of an ICMP connection is its type.
+        by = BY_REQUEST if icmp and oport in ICMP_QUERY_REPLY[proto] else BY_FIRST
+        close = NOT_TCP
+    return {
+        "proto": proto,
+        "init": orig,
+        "resp": resp,
+        "init_port": 0 if icmp else oport,  # Zeek: ICMP type and code
+        "resp_port": 0 if icmp else rport,
+        "icmp_req": oport if icmp else -1,
+        "first_ts": int(ts * 1_000_000) * 1000,
+        "last_ts": int((ts + _number(rec.get("duration"))) * 1_000_000) * 1000,
+        "pkts_fwd": int(_number(rec.get("orig_pkts"))),
+        "pkts_rev": resp_pkts,
+        "bytes_fwd": int(_number(rec.get("orig_ip_bytes"))),
+        "bytes_rev": int(_number(rec.get("resp_ip_bytes"))),
+        "outcome": outcome,
+        "initiator_by": by,
+        "close": close,
+        "frame0": -1,
+    }
+
+
 def _flows(rows: dict[str, list]) -> Flows:
-    n = len(rows["proto"])
-    cols = {"proto": np.array(rows["proto"], np.int64)}
+    """The flow columns conn.log gives; what it does not say (TCP flags, VLANs,
+    ICMP errors, frames) stays at each column's `missing` value, so no flow
+    counts as seen one way only."""
+    cols = {k: np.array(v, np.int64) for k, v in rows.items() if k not in ("init", "resp")}
     cols["init_hi"], cols["init_lo"] = split_int(rows["init"])
     cols["resp_hi"], cols["resp_lo"] = split_int(rows["resp"])
-    for k in (
-        "init_port",
-        "resp_port",
-        "icmp_req",
-        "first_ts",
-        "last_ts",
-        "pkts_fwd",
-        "pkts_rev",
-        "bytes_fwd",
-        "bytes_rev",
-        "file0",
-        "frame0",
-    ):
-        cols[k] = np.array(rows[k], np.int64)
-    cols["outcome"] = np.array(rows["outcome"], np.int8)
-    cols["initiator_by"] = np.array(rows["initiator_by"], np.int8)
-    cols["close"] = np.array(rows["close"], np.int8)
-    # What conn.log does not say (no TCP flags: no flow counts as seen one way only).
-    for k, fill in (
-        ("flags_fwd", 0),
-        ("flags_rev", 0),
-        ("icmp_err_type", -1),
-        ("icmp_err_code", -1),
-        ("vlan_lo", -1),
-        ("vlan_hi", -1),
-        ("encap", 0),
-        ("iface", -1),
-        ("frame1", -1),
-        ("frame2", -1),
-        ("file1", -1),
-        ("file2", -1),
-    ):
-        cols[k] = np.full(n, fill, np.int64)
-    order = np.lexsort((cols["frame0"], cols["file0"], cols["first_ts"]))
-    return Flows({k: v[order] for k, v in cols.items()})
+    flows = Flows.from_columns(cols)
+    return flows.take(np.lexsort((flows["frame0"], flows["file0"], flows["first_ts"])))

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from portmatrix import __version__
-from portmatrix.check import Result
+from portmatrix.report.result import Result
 from portmatrix.report.summary import decode_document, inputs_summary
 from portmatrix.textforms import iso
 
@@ -50,7 +50,7 @@ def document(result: Result) -> dict:
             "rules": result.matrix.files,
             "matrix": result.matrix.name,
             "inventory": result.inventory.file if result.inventory else None,
-            "filters": result.filters.describe() if getattr(result, "filters", None) else {},
+            "filters": result.filters.describe(),
         },
         "summary": {
             "packets": t.packets,

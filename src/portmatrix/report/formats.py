@@ -7,8 +7,8 @@ import io
 import json
 
 from portmatrix import __version__
-from portmatrix.check import Result
 from portmatrix.report.document import document
+from portmatrix.report.result import Result
 from portmatrix.textforms import json_text, service_text
 
 ECS_SEVERITY = {"error": 3, "warning": 2, "info": 1}

@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 import textwrap
 
-from portmatrix.check import Result
 from portmatrix.report.document import document
+from portmatrix.report.result import Result
 from portmatrix.textforms import service_text
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -33,27 +33,30 @@ def _label(f: dict) -> str:
     return "allowed but " + " and ".join(f["outcomes"])
 
 
-def render_text(result: Result, color: bool = False, width: int = 80) -> str:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+class _Writer:
+    """A rich console writing into a buffer, with wrapped paragraphs."""
 
-    doc = document(result)
-    buf = io.StringIO()
-    con = Console(
-        file=buf,
-        width=width,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    def __init__(self, color: bool, width: int) -> None:
+        from rich.console import Console
 
-    def para(text: str, indent: int, style: str = "", first: str = "") -> None:
+        self.buf = io.StringIO()
+        self.width = width
+        self.con = Console(
+            file=self.buf,
+            width=width,
+            force_terminal=color,
+            no_color=not color,
+            highlight=False,
+            emoji=False,
+        )
+
+    def para(self, text: str, indent: int, style: str = "", first: str = "") -> None:
         """Plain text wrapped to the width, wrapped lines keeping the indent."""
+        from rich.markup import escape
+
         # A word longer than the line (a deep path) is cut: the report keeps its width.
         lines = textwrap.wrap(
-            first + text, width - indent, break_on_hyphens=False, break_long_words=True
+            first + text, self.width - indent, break_on_hyphens=False, break_long_words=True
         ) or [""]
         for k, line in enumerate(lines):
             body = escape(line)
@@ -61,24 +64,41 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
                 body = f"[{style or 'bold'}]{escape(first)}[/]" + escape(line[len(first) :])
             elif style and not first:
                 body = f"[{style}]{body}[/]"
-            con.print(" " * indent + body, soft_wrap=True)
+            self.con.print(" " * indent + body, soft_wrap=True)
 
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.buf.getvalue().split("\n"))
+
+
+def render_text(result: Result, color: bool = False, width: int = 80) -> str:
+    doc = document(result)
+    out = _Writer(color, width)
+    _inputs(out, doc)
+    for severity in ("error", "warning", "info"):
+        _findings(out, severity, [f for f in doc["findings"] if f["severity"] == severity])
+    _required(out, [c for c in doc["coverage"] if c["required"]])
+    _summary(out, doc["summary"])
+    return out.text()
+
+
+def _inputs(out: _Writer, doc: dict) -> None:
+    """What was read: the matrix, each capture, the filters, the window, the counts."""
     s = doc["summary"]
     inputs = doc["inputs"]
-    para(
+    out.para(
         f"matrix {', '.join(inputs['rules'])}; inventory {inputs['inventory'] or 'none'}",
         0,
         first=f"portmatrix {doc['tool']['version']} check — ",
     )
     for cap in inputs["captures"]:
-        para(
+        out.para(
             f"{cap['path']}: {cap['format']}, {_size(cap['size'])}, {cap['frames']} frames, "
             f"sha256 {cap['sha256']}",
             2,
             first="capture ",
         )
     if inputs["filters"]:
-        para(
+        out.para(
             ", ".join(
                 f"{k} {v if isinstance(v, str) else ' '.join(map(str, v))}"
                 for k, v in inputs["filters"].items()
@@ -87,9 +107,9 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
             first="filters ",
         )
     if s["time_window"]:
-        para(f"{s['time_window']['first']} → {s['time_window']['last']}", 2, first="window  ")
+        out.para(f"{s['time_window']['first']} → {s['time_window']['last']}", 2, first="window  ")
     d = doc["decode"]
-    para(
+    out.para(
         f"{s['packets']} packets → {s['flows']} flows; decoded IP {d['ip']}, non-IP "
         f"{sum(d['non_ip'].values())}, unsupported link "
         f"{sum(d['unsupported_link_type'].values())}, undecodable "
@@ -97,81 +117,85 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
         2,
     )
     for notice in doc["notices"]:
-        para(notice, 2, "yellow", first="notice: ")
+        out.para(notice, 2, "yellow", first="notice: ")
 
-    for severity in ("error", "warning", "info"):
-        group = [f for f in doc["findings"] if f["severity"] == severity]
-        if not group:
-            continue
-        con.print()
-        con.print(f"[{STYLE[severity]}]{severity.upper()}S ({len(group)})[/]")
-        for f in group[:SHOWN]:
-            where = (
-                f"{f['initiator']} → {f['responder']} {service_text(f['proto'], f['port'])}"
-                if f["kind"] == "flow"
-                else f"rule {f['rule']}"
-            )
-            para(
-                f"{where}  {f['id']}",
-                1,
-                STYLE[severity],
-                first=f"{MARK[severity]} {_label(f)}  ",
-            )
-            para(f["message"], 3)
-            if f["kind"] == "flow":
-                para(
-                    f"{f['flows']} flow(s), frames {' '.join(f['frames'])}; filter: {f['filter']}",
-                    3,
-                    "dim",
-                )
-        if len(group) > SHOWN:
-            by_verdict: dict[str, int] = {}
-            for f in group[SHOWN:]:
-                by_verdict[f["verdict"]] = by_verdict.get(f["verdict"], 0) + 1
-            rest = ", ".join(f"{n} {v}" for v, n in sorted(by_verdict.items()))
-            para(
-                f"… and {len(group) - SHOWN} more ({rest}): every finding is in "
-                "--format json, csv or markdown",
-                1,
-                "bold",
-            )
 
-    required = [c for c in doc["coverage"] if c["required"]]
-    if required:
-        con.print()
-        table = Table(
-            title="Required services",
-            title_justify="left",
-            box=None,
-            pad_edge=False,
-            header_style="bold",
+def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
+    """The findings of one severity, the first SHOWN of them in full."""
+    if not group:
+        return
+    out.con.print()
+    out.con.print(f"[{STYLE[severity]}]{severity.upper()}S ({len(group)})[/]")
+    for f in group[:SHOWN]:
+        where = (
+            f"{f['initiator']} → {f['responder']} {service_text(f['proto'], f['port'])}"
+            if f["kind"] == "flow"
+            else f"rule {f['rule']}"
         )
-        for col, justify in (
-            ("rule", "left"),
-            ("port", "left"),
-            ("est.", "right"),
-            ("failed", "right"),
-            ("status", "left"),
-        ):
-            table.add_column(col, justify=justify, overflow="fold")
-        for c in required:
-            status = c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]"
-            table.add_row(
-                c["rule"],
-                f"{c['proto']}/{c['ports']}",
-                str(c["established"]),
-                str(c["failed"]),
-                status,
+        out.para(f"{where}  {f['id']}", 1, STYLE[severity], first=f"{MARK[severity]} {_label(f)}  ")
+        out.para(f["message"], 3)
+        if f["kind"] == "flow":
+            out.para(
+                f"{f['flows']} flow(s), frames {' '.join(f['frames'])}; filter: {f['filter']}",
+                3,
+                "dim",
             )
-        con.print(table)
-    con.print()
+    if len(group) > SHOWN:
+        by_verdict: dict[str, int] = {}
+        for f in group[SHOWN:]:
+            by_verdict[f["verdict"]] = by_verdict.get(f["verdict"], 0) + 1
+        rest = ", ".join(f"{n} {v}" for v, n in sorted(by_verdict.items()))
+        out.para(
+            f"… and {len(group) - SHOWN} more ({rest}): every finding is in "
+            "--format json, csv or markdown",
+            1,
+            "bold",
+        )
+
+
+def _required(out: _Writer, required: list[dict]) -> None:
+    """The coverage of required rules, as a table."""
+    from rich.table import Table
+
+    if not required:
+        return
+    out.con.print()
+    table = Table(
+        title="Required services",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for col, justify in (
+        ("rule", "left"),
+        ("port", "left"),
+        ("est.", "right"),
+        ("failed", "right"),
+        ("status", "left"),
+    ):
+        table.add_column(col, justify=justify, overflow="fold")
+    for c in required:
+        status = c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]"
+        table.add_row(
+            c["rule"],
+            f"{c['proto']}/{c['ports']}",
+            str(c["established"]),
+            str(c["failed"]),
+            status,
+        )
+    out.con.print(table)
+
+
+def _summary(out: _Writer, s: dict) -> None:
+    """The last line: flows by verdict, findings by severity."""
+    out.con.print()
     verdicts = " · ".join(f"{v} {k}" for k, v in s["verdicts"].items() if v)
     counts = s["findings"]
     known = f", {s['known_findings']} known (baseline)" if s["known_findings"] else ""
-    para(
+    out.para(
         f"{verdicts or 'no flows'} | {counts['error']} errors, {counts['warning']} "
         f"warnings, {counts['info']} info{known}",
         0,
         "bold",
     )
-    return "\n".join(line.rstrip() for line in buf.getvalue().split("\n"))

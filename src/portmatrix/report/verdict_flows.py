@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from portmatrix.check import Result
 from portmatrix.policy.lookup import VERDICTS
+from portmatrix.policy.roles import exception_rule
 from portmatrix.report.flow_rows import flow_columns
 from portmatrix.report.flows_view import render_csv, render_json
+from portmatrix.report.result import JudgedFlows
 
 
-def verdict_columns(result: Result) -> dict[str, list]:
+def verdict_columns(result: JudgedFlows) -> dict[str, list]:
     captures = result.traffic.captures
     columns = flow_columns(result.traffic.flows, len(captures) > 1, captures)
     cls = result.classified
@@ -17,7 +18,7 @@ def verdict_columns(result: Result) -> dict[str, list]:
     rule = []
     for k in cls.decision.tolist():
         d = decisions[k]
-        rule.append(f"exception:{d.exception}" if d.exception else d.rule)
+        rule.append(exception_rule(d.exception) if d.exception else d.rule)
     columns["rule"] = rule
     return columns
 
@@ -25,7 +26,17 @@ def verdict_columns(result: Result) -> dict[str, list]:
 FLOW_EXPORTS = (".csv", ".json", ".parquet")
 
 
-def render_flows(result: Result, path: str) -> str:
+def check_flow_export(path: str) -> None:
+    """Before reading: the export's format must show in its name."""
+    if not path.endswith(FLOW_EXPORTS):
+        from portmatrix.errors import PortmatrixError
+
+        raise PortmatrixError(
+            f"the flow export must end in {', '.join(FLOW_EXPORTS)}", where="--flows", file=path
+        )
+
+
+def render_flows(result: JudgedFlows, path: str) -> str:
     """The flow export as text (csv, or json when `path` ends in .json)."""
     columns = verdict_columns(result)
     if path.endswith(".json"):
@@ -33,23 +44,24 @@ def render_flows(result: Result, path: str) -> str:
     return render_csv(columns, result.traffic)
 
 
-def write_flows(result: Result, path: str) -> None:
-    """Write the flow export; Parquet (for DuckDB, Spark, ...) needs pyarrow."""
+def write_flows(result: JudgedFlows, path: str) -> None:
+    """Write the flow export, atomically; Parquet (for DuckDB, Spark, ...) needs pyarrow."""
+    from portmatrix.errors import PortmatrixError
+    from portmatrix.files import atomic, write_text
+
+    if not path.endswith(".parquet"):
+        write_text(path, render_flows(result, path), "--flows")
+        return
+    from portmatrix.lazy import require
+
+    require("pyarrow", extra="parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        if path.endswith(".parquet"):
-            from portmatrix.lazy import require
-
-            require("pyarrow", extra="parquet")
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.table(verdict_columns(result)), path)
-            return
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(render_flows(result, path))
+        with atomic(path, "wb") as fh:
+            pq.write_table(pa.table(verdict_columns(result)), fh)
     except OSError as exc:
-        from portmatrix.errors import PortmatrixError
-
         raise PortmatrixError(
             f"cannot write: {exc.strerror or exc}", file=path, where="--flows"
         ) from None

@@ -47,6 +47,16 @@ class Capture:
             except OSError as exc:
                 raise CaptureError(f"cannot open: {exc.strerror}", file=path) from None
         self._hashing = HashingReader(raw)
+        try:
+            self._open_reader(path, live)
+        except BaseException:
+            # A rejected input leaves no thread or file descriptor behind.
+            if path != "-":
+                self._hashing.close()
+            raise
+
+    def _open_reader(self, path: str, live: bool) -> None:
+        """Tell the format from the first bytes and set up its reader."""
         stream = self._hashing
         head = _read_head(stream) if live else _read_exactly(stream, 4096)
         compressed = head[:2] == GZIP_MAGIC

@@ -84,4 +84,8 @@ class HashingReader:
         return self.hash.hexdigest()
 
     def close(self) -> None:
+        """Stop the hashing thread (if any) and close the stream."""
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
         self.raw.close()

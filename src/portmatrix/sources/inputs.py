@@ -4,7 +4,9 @@ order, and their total size (the progress bar's total)."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
+import zlib
 from pathlib import Path
 
 from portmatrix.errors import CaptureError
@@ -20,29 +22,82 @@ def total_size(paths: list[str]) -> int:
     return total
 
 
-def expand_inputs(items: list[str] | tuple[str, ...]) -> list[str]:
-    """Files from paths, directories (their capture files) and globs, in a stable order."""
-    out: list[str] = []
+CAPTURE_MAGICS = (
+    b"\xd4\xc3\xb2\xa1",  # pcap, µs, little-endian
+    b"\xa1\xb2\xc3\xd4",  # pcap, µs, big-endian
+    b"\x4d\x3c\xb2\xa1",  # pcap, ns, little-endian
+    b"\xa1\xb2\x3c\x4d",  # pcap, ns, big-endian
+    b"\x0a\x0d\x0d\x0a",  # pcapng section header
+)
+
+
+class Inputs(list):
+    """The files to read, in order, and the files a folder or glob held that are
+    not captures (`skipped`: a README, notes, an evidence sidecar)."""
+
+    skipped: list[str]
+
+
+def is_capture(path: str | Path) -> bool:
+    """Does the file start as a capture does (pcap, pcapng, either gzip-compressed)?"""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head[:2] == b"\x1f\x8b":
+                fh.seek(0)
+                with gzip.open(fh) as inner:
+                    head = inner.read(4)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return head in CAPTURE_MAGICS
+
+
+def expand_inputs(items: list[str] | tuple[str, ...], captures: bool = True) -> Inputs:
+    """Files from paths, folders and globs, in a stable order.
+
+    A file named explicitly is read whatever it holds (and is an error if it is
+    no capture); files found in a folder or by a glob are taken only when they
+    are captures (`captures`), the others listed in `Inputs.skipped`. Hidden
+    files are left out of folders and globs.
+    """
+    out = Inputs()
+    out.skipped = []
     for item in items:
         path = Path(item)
         if item == "-" or path.is_file():
             out.append(item)
-        elif path.is_dir():
+            continue
+        if path.is_dir():
             found = sorted(
                 str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
             )
             if not found:
-                raise CaptureError("directory holds no files", file=item)
-            out += found
+                raise CaptureError("folder holds no files", file=item)
         elif any(ch in item for ch in "*?["):
             base, pattern = (Path("/"), item[1:]) if path.is_absolute() else (Path(), item)
-            # Hidden files are left out, as for a directory.
             found = sorted(
                 str(p) for p in base.glob(pattern) if p.is_file() and not p.name.startswith(".")
             )
             if not found:
                 raise CaptureError("no file matches this pattern", file=item)
-            out += found
         else:
             raise CaptureError("no such file", file=item, hint="check the path")
+        kept = [f for f in found if is_capture(f)] if captures else found
+        if not kept:
+            raise CaptureError(
+                f"no capture among its {len(found)} file(s)",
+                file=item,
+                hint="give pcap or pcapng files (or .gz of them)",
+            )
+        out += kept
+        out.skipped += [f for f in found if f not in set(kept)]
     return out
+
+
+def skipped_notice(inputs: list[str]) -> str:
+    """One sentence listing the files that were left out as not captures, or ""."""
+    skipped = getattr(inputs, "skipped", [])
+    if not skipped:
+        return ""
+    shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return f"{len(skipped)} file(s) in the folders given are not captures and were skipped: {shown}"

@@ -30,6 +30,16 @@ PERMISSION_HINT = (
 )
 
 
+def _die_with_parent() -> None:
+    """In a child, before exec: the kernel stops it when portmatrix dies, however
+    that happens (Linux; elsewhere the owner's cleanup is all there is)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def find_dumpcap(explicit: str | None = None) -> str | None:
     if explicit:
         if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
@@ -145,11 +155,22 @@ class DumpcapCapture:
         self.ifaces = ifaces
         self.stopping = False  # set by stop(): an exit after it is not a failure
         # Unbuffered: the reader waits on the pipe itself (select), nothing hides in a buffer.
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            preexec_fn=_die_with_parent,
+        )
         self._stderr: list[bytes] = []
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
-        # dumpcap writes its section header as soon as the interfaces are open.
-        self.capture = self._open()
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
+        try:
+            # dumpcap writes its section header as soon as the interfaces are open.
+            self.capture = self._open()
+        except BaseException:
+            self.kill()
+            raise
         self.info = self.capture.info
 
     def _drain_stderr(self) -> None:
@@ -185,8 +206,18 @@ class DumpcapCapture:
             self.proc.terminate()
 
     def kill(self) -> None:
+        """Make sure dumpcap is gone and its pipes closed (after `stop`, or instead)."""
         if self.proc.poll() is None:
-            self.proc.kill()
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        self._drain.join(timeout=3)
 
 
 class ScapyCapture:
@@ -306,6 +337,23 @@ class Ring:
                 self.proc.kill()
 
 
+def prepare_ring(folder: str) -> None:
+    """The ring's folder, made and checked writable before any capture starts."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise CaptureSetupError(
+            f"cannot create the ring folder: {exc.strerror}", file=folder, where="--ring"
+        ) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CaptureSetupError(
+            "no permission to write in the ring folder",
+            file=folder,
+            where="--ring",
+            hint="choose a folder dumpcap can write to",
+        )
+
+
 def start_ring(
     ifaces: list[str], bpf: str | None, dumpcap: str | None, folder: str, files: int, size_mb: int
 ) -> Ring:
@@ -314,12 +362,7 @@ def start_ring(
         raise CaptureSetupError(
             "--ring needs dumpcap", file="dumpcap", hint="apt install tshark (it provides dumpcap)"
         )
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise CaptureSetupError(
-            f"cannot create the ring folder: {exc.strerror}", file=folder, where="--ring"
-        ) from None
+    prepare_ring(folder)
     cmd = [
         exe,
         "-q",
@@ -334,4 +377,11 @@ def start_ring(
         cmd += ["-i", name]
     if bpf:
         cmd += ["-f", bpf]
-    return Ring(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return Ring(
+        subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+    )

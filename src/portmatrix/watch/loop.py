@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 from portmatrix.decode import decode
 from portmatrix.decode.dns import learn
@@ -30,86 +31,97 @@ _END = object()
 
 @dataclass
 class Outputs:
-    """Where a watch reports: lines for the terminal, JSON lines, metrics."""
+    """Where a running watch reports, all opened by its owner: lines for the
+    terminal, the JSON lines file, the metrics."""
 
     say: Callable[[str], None]
-    jsonl: str | None = None
-    metrics_port: int | None = None
+    jsonl: TextIO | None = None
+    metrics: Metrics | None = None
 
 
 def run_watch(
     source, watcher: Watcher, out: Outputs, *, duration: float | None, report_every: float
 ) -> tuple[WatchResult, str]:
-    """Watch until stopped; (final report, why the capture failed or "")."""
+    """Watch until stopped (SIGINT, SIGTERM, `duration`, or the capture ending);
+    (final report, why the capture failed or ""). The caller owns the source,
+    the outputs and the signal handlers (see `watch.service`); this only reads
+    and reports."""
     batches: queue.Queue = queue.Queue(maxsize=64)
+    stop = threading.Event()
 
     def read() -> None:
         try:
             for raw in source.batches():
-                batches.put(raw)
+                while not stop.is_set():
+                    try:
+                        batches.put(raw, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
         except BaseException as exc:
             batches.put(exc)
         batches.put(_END)
 
-    threading.Thread(target=read, daemon=True).start()
-    stop = threading.Event()
+    reader = threading.Thread(target=read, name="portmatrix-reader", daemon=True)
+    reader.start()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    jsonl = open(out.jsonl, "a", encoding="utf-8") if out.jsonl else None  # noqa: SIM115
-    metrics = Metrics(out.metrics_port) if out.metrics_port else None
+    try:
+        return _loop(source, watcher, out, batches, stop, duration, report_every)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        stop.set()
+
+
+def _loop(source, watcher, out, batches, stop, duration, report_every):
     drops_at_start = kernel_drops(source.ifaces)
     wire_bytes = 0
     start = time.monotonic()
     next_tick, next_report = start + 1.0, start + report_every
     failure = ""
     stopping = False
-    try:
-        while True:
-            try:
-                item = batches.get(timeout=0.2)
-            except queue.Empty:
-                item = None
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                failure = str(item)
-                break
-            if item is not None:
-                rows, counts = decode(item, label=source.info.label)
-                watcher.add(rows, counts, learn(item, rows, watcher.role_map.hostnames))
-                wire_bytes += int(item.wirelen.sum())
-            now = time.monotonic()
-            if now >= next_tick:
-                next_tick = now + 1.0
-                for event in watcher.tick(max(time.time_ns(), watcher.last_ts or 0)):
-                    _emit(event, out, jsonl, watcher)
-                drops = kernel_drops(source.ifaces) - drops_at_start
-                if metrics:
-                    metrics.update(watcher, drops, wire_bytes)
-            if now >= next_report:
-                next_report = now + report_every
-                out.say(summary_line(watcher, kernel_drops(source.ifaces) - drops_at_start))
-            if not stopping and (stop.is_set() or (duration and now - start >= duration)):
-                stopping = True  # let the capture end cleanly: the rest still arrives
-                source.stop()
-        failure = failure or source.died
-        result = watcher.finish([source.info], max(0, kernel_drops(source.ifaces) - drops_at_start))
-        for event in watcher.final_events(result):
-            _emit(event, out, jsonl, watcher)
-        return result, failure
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if jsonl:
-            jsonl.close()
-        source.kill()
+    while True:
+        try:
+            item = batches.get(timeout=0.2)
+        except queue.Empty:
+            item = None
+        if item is _END:
+            break
+        if isinstance(item, BaseException):
+            failure = str(item)
+            break
+        if item is not None:
+            rows, counts = decode(item, label=source.info.label)
+            watcher.add(rows, counts, learn(item, rows, watcher.role_map.hostnames))
+            wire_bytes += int(item.wirelen.sum())
+        now = time.monotonic()
+        if now >= next_tick:
+            next_tick = now + 1.0
+            for event in watcher.tick(max(time.time_ns(), watcher.last_ts or 0)):
+                _emit(event, out, watcher)
+            if out.metrics:
+                out.metrics.update(
+                    watcher, kernel_drops(source.ifaces) - drops_at_start, wire_bytes
+                )
+        if now >= next_report:
+            next_report = now + report_every
+            out.say(summary_line(watcher, kernel_drops(source.ifaces) - drops_at_start))
+        if not stopping and (stop.is_set() or (duration and now - start >= duration)):
+            stopping = True  # let the capture end cleanly: the rest still arrives
+            source.stop()
+    failure = failure or source.died
+    result = watcher.finish([source.info], max(0, kernel_drops(source.ifaces) - drops_at_start))
+    for event in watcher.final_events(result):
+        _emit(event, out, watcher)
+    return result, failure
 
 
-def _emit(event: Event, out: Outputs, jsonl, watcher: Watcher) -> None:
+def _emit(event: Event, out: Outputs, watcher: Watcher) -> None:
     out.say(event_line(event))
-    if jsonl:
+    if out.jsonl:
         record = ecs_finding(event.finding.to_dict(), watcher.matrix.name)
         record["event"]["reason"] = event.kind
-        jsonl.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
-        jsonl.flush()
+        out.jsonl.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+        out.jsonl.flush()

@@ -28,13 +28,19 @@ class Metrics:
         self.drops = g("capture_drops", "Packets the capture or the interfaces dropped")
         self.lag = g("processing_lag_seconds", "Wall clock minus the newest packet's time")
         try:
-            prom.start_http_server(port, registry=self.registry)
+            self._server, self._thread = prom.start_http_server(port, registry=self.registry)
         except OSError as exc:
             raise CaptureSetupError(
                 f"cannot serve metrics: {exc.strerror}",
                 where="--metrics-port",
                 hint="choose a free port",
             ) from None
+
+    def close(self) -> None:
+        """Stop serving: the port is free again and the server thread is gone."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
     def update(self, w: Watcher, drops: int, wire_bytes: int) -> None:
         self.packets.set(w.counts.frames)

@@ -21,6 +21,7 @@ from portmatrix.findings.coverage import CoverageTally
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import flow_findings
 from portmatrix.findings.model import SEVERITIES, Coverage, Finding, JudgedResult, sort_findings
+from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.health import CaptureHealth, one_way_tcp
 from portmatrix.flows.model import Flows
 from portmatrix.flows.table import FlowTable
@@ -57,6 +58,7 @@ class WatchTraffic(CaptureHealth):
     fragments_unresolved: int = 0
     fragments_incomplete: int = 0
     fragments_overlapping: int = 0
+    remarks: list[str] = field(default_factory=list)
 
     @property
     def packets(self) -> int:
@@ -79,6 +81,7 @@ class WatchResult(JudgedResult):
     verdicts: dict[str, int]
     notices: list[str] = field(default_factory=list)
     known: int = 0
+    filters: FlowFilter = field(default_factory=FlowFilter)  # watch narrows nothing
 
     def verdict_counts(self) -> dict[str, int]:
         return dict(self.verdicts)

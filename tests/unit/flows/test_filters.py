@@ -67,8 +67,8 @@ def test_port_matches_either_end(traffic):
 
 @pytest.mark.parametrize("text", ["yesterday", "2024-13-01", "+5 minutes"])
 def test_bad_time_is_a_clear_error(traffic, text):
-    with pytest.raises(PortmatrixError, match="is not a time") as err:
-        FlowFilter(since=text).window(traffic.first_ts)
+    with pytest.raises(PortmatrixError, match=r"is not a (time|duration)") as err:
+        FlowFilter(since=text)  # before anything is read
     assert err.value.where == "--since"
 
 

@@ -12,7 +12,7 @@ from scapy.layers.inet import UDP
 
 from portmatrix.errors import CaptureError
 from portmatrix.sources.capture import Capture
-from portmatrix.sources.inputs import expand_inputs
+from portmatrix.sources.inputs import expand_inputs, skipped_notice
 from portmatrix.testing.captures import (
     Pcapng,
     cut,
@@ -122,8 +122,9 @@ def test_missing_file_and_directory(tmp_path):
 def test_expand_inputs(tmp_path, monkeypatch):
     d = tmp_path / "caps"
     d.mkdir()
-    for name in ("b.pcap", "a.pcapng", ".hidden"):
-        (d / name).write_bytes(b"")
+    write_pcap(d / "b.pcap", packets(1))
+    (d / "a.pcapng").write_bytes(Pcapng().section().bytes())
+    (d / ".hidden").write_bytes(b"")
     (d / "sub").mkdir()
     monkeypatch.chdir(tmp_path)
 
@@ -137,6 +138,36 @@ def test_expand_inputs(tmp_path, monkeypatch):
         expand_inputs(["caps/missing.pcap"])
     with pytest.raises(CaptureError, match="holds no files"):
         expand_inputs([str(d / "sub")])
+
+
+def test_folders_and_globs_take_captures_and_skip_the_rest(tmp_path):
+    """A forensics folder holds notes, a README and evidence sidecars beside the
+    captures: those are skipped (and listed), never an error; a file named
+    explicitly is read whatever it is."""
+    d = tmp_path / "case-42"
+    d.mkdir()
+    write_pcap(d / "a.pcap", packets(1))
+    gzipped(write_pcap(d / "b.pcap", packets(1)), d / "b.pcap.gz")
+    (d / "b.pcap").unlink()
+    (d / "README").write_text("notes\n")
+    (d / "evidence.pcapng.json").write_text("{}")
+    gzipped(d / "README", d / "old-notes.gz")
+    found = expand_inputs([str(d)])
+    assert found == [str(d / "a.pcap"), str(d / "b.pcap.gz")]
+    assert found.skipped == [
+        str(d / "README"),
+        str(d / "evidence.pcapng.json"),
+        str(d / "old-notes.gz"),
+    ]
+    assert "3 file(s)" in skipped_notice(found) and "README" in skipped_notice(found)
+    assert expand_inputs([str(d / "*")]).skipped == found.skipped
+    assert expand_inputs([str(d / "README")]) == [str(d / "README")]  # named: read, and fail
+    assert skipped_notice(expand_inputs([str(d / "a.pcap")])) == ""
+    only_notes = tmp_path / "notes"
+    only_notes.mkdir()
+    (only_notes / "x.txt").write_text("x")
+    with pytest.raises(CaptureError, match="no capture among its 1 file"):
+        expand_inputs([str(only_notes)])
 
 
 def test_corrupt_deflate_data_mid_file(tmp_path):

@@ -42,13 +42,14 @@ def watch(tmp_path, source, **options):
     watcher = Watcher(matrix, load_inventory(DEMO_INVENTORY, matrix))
     lines: list[str] = []
     jsonl = tmp_path / "findings.jsonl"
-    result, failure = run_watch(
-        source,
-        watcher,
-        Outputs(lines.append, str(jsonl)),
-        duration=options.get("duration"),
-        report_every=0.0,
-    )
+    with open(jsonl, "a", encoding="utf-8") as out:
+        result, failure = run_watch(
+            source,
+            watcher,
+            Outputs(lines.append, out),
+            duration=options.get("duration"),
+            report_every=0.0,
+        )
     return result, failure, lines, [json.loads(x) for x in jsonl.read_text().splitlines()]
 
 
@@ -95,8 +96,7 @@ def test_prometheus_metrics_are_served(tmp_path):
     watcher = Watcher(matrix, load_inventory(DEMO_INVENTORY, matrix))
     for raw in Capture(DEMO).batches():
         watcher.add(*decode(raw))
-    for event in watcher.tick():
-        watcher.verdict_of[event.finding.id] = event.finding.verdict
+    watcher.tick()  # announces, and remembers each verdict itself
     metrics = Metrics(port)
     metrics.update(watcher, drops=3, wire_bytes=12345)
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()

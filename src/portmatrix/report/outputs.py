@@ -1,0 +1,104 @@
+"""Where a check (or watch) report goes: one or several outputs from one read.
+
+`-o report.html -o report.json -o -` writes three reports of the same result
+(as nmap's -oA spares a second pass over a large capture): the format of a
+file comes from its extension, `-` is standard output in `--format` (text
+by default). Every output is checked before anything is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from portmatrix.errors import PortmatrixError
+from portmatrix.files import check_writable
+
+FORMAT_OF_SUFFIX = {
+    ".txt": "text",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+}
+FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html")
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str  # "-" for standard output
+    fmt: str
+
+
+def plan_outputs(paths: tuple[str, ...], fmt: str | None, inputs: list[str]) -> list[Output]:
+    """The outputs asked for, each with its format; one-line errors for any that
+    cannot be written or whose format cannot be told."""
+    if not paths:
+        return [Output("-", fmt or "text")]
+    outputs = []
+    for path in paths:
+        if path == "-":
+            outputs.append(Output("-", fmt or "text"))
+            continue
+        known = FORMAT_OF_SUFFIX.get(Path(path).suffix.lower())
+        chosen = known or (fmt if len(paths) == 1 else None)
+        if chosen is None:
+            raise PortmatrixError(
+                "cannot tell the report format from the file name",
+                file=path,
+                where="--output",
+                hint=f"end it in {', '.join(sorted(set(FORMAT_OF_SUFFIX)))}, or give --format",
+            )
+        check_writable(path, "--output", inputs)
+        outputs.append(Output(path, chosen))
+    seen = [o.path for o in outputs]
+    twice = sorted({p for p in seen if seen.count(p) > 1})
+    if twice:
+        raise PortmatrixError(
+            "given twice", file=twice[0], where="--output", hint="give each output once"
+        )
+    return outputs
+
+
+def render(result, fmt: str, color: bool = False, width: int = 80) -> str:
+    """A report of `result` in `fmt`; text in colour and to the width asked."""
+    if fmt == "text":
+        from portmatrix.report.text import render_text
+
+        return render_text(result, color=color, width=max(80, min(width, 120)))
+    from portmatrix.report import CHECK_FORMATS
+
+    return CHECK_FORMATS[fmt](result)
+
+
+def write_outputs(result, outputs: list[Output]) -> list[Output]:
+    """Write every report; the outputs that went to files (for the summary line)."""
+    from portmatrix import console
+    from portmatrix.files import write_text
+
+    written = []
+    for output in outputs:
+        if output.path == "-":
+            import sys
+
+            console.out(
+                render(result, output.fmt, console.use_color(sys.stdout), console.width(sys.stdout))
+            )
+        else:
+            write_text(output.path, render(result, output.fmt), "--output")
+            written.append(output)
+    return written
+
+
+def wrote_line(written: list[Output], result) -> str:
+    """The one stderr line saying what was written where, and the counts."""
+    counts = result.severity_counts()
+    files = ", ".join(f"{o.path} ({o.fmt})" for o in written)
+    return (
+        f"portmatrix: wrote {files}: {result.traffic.flow_count} flows, "
+        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info"
+    )

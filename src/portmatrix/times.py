@@ -1,0 +1,67 @@
+"""Times and durations as people write them, read once for every option that takes
+one (--since, --until, --duration, --report-every, --idle-timeout, ...).
+
+Durations: plain seconds (90, 1.5) or compound units (90s, 10m, 1h30m, 2d4h,
+1h30m15s). Instants: ISO 8601 (UTC when no zone is given), epoch seconds
+(1709287200 or 1709287200.25), or an offset from the capture's start (+90s,
++1h30m). Light on purpose (no numpy): the CLI checks these before reading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+DURATION_HINT = "write seconds or units, e.g. 90, 30s, 10m, 1h30m, 2d"
+INSTANT_HINT = (
+    "write ISO 8601 (2024-03-01T10:00:00Z), epoch seconds (1709287200) or an offset "
+    "from the capture's start (+90s, +1h30m)"
+)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `text` (90, 1.5, 30s, 1h30m, 2d4h); ValueError when it is none."""
+    text = str(text).strip().lower()
+    if _NUMBER.fullmatch(text):
+        return float(text)
+    parts = _PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration")
+    units = [u for _, u in parts]
+    if len(set(units)) != len(units):
+        raise ValueError(f"{text!r} names a unit twice")
+    return sum(float(n) * UNITS[u] for n, u in parts)
+
+
+@dataclass(frozen=True)
+class Instant:
+    """A point in time: absolute (ns since the epoch) or an offset from the start."""
+
+    ns: int
+    relative: bool = False
+
+    def at(self, start_ns: int | None) -> int | None:
+        """The instant in ns since the epoch; a relative one needs the capture start."""
+        if not self.relative:
+            return self.ns
+        return None if start_ns is None else start_ns + self.ns
+
+
+def parse_instant(text: str) -> Instant:
+    """An Instant from `text`; ValueError when it is none of the accepted forms."""
+    text = str(text).strip()
+    if text.startswith("+"):
+        return Instant(int(parse_duration(text[1:]) * 1e9), relative=True)
+    if _NUMBER.fullmatch(text):
+        return Instant(int(float(text) * 1_000_000) * 1000)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)  # captures are in UTC; so are naive times
+    return Instant(int(when.timestamp() * 1_000_000) * 1000)

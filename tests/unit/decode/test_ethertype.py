@@ -1,0 +1,49 @@
+"""The layers under an Ethernet type (ethertype.LAYERS): VN-Tag, E-tag, PBB,
+pseudowires with and without a control word, LLC/SNAP, MACsec."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from scapy.layers.inet import IP, UDP
+
+from portmatrix.testing.captures import decode_packets, packet_rows
+from support import encapsulated as enc
+
+V4 = IP(src="192.0.2.1", dst="198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
+
+
+def decoded(frames, linktype):
+    rows, counts = decode_packets(frames, linktype)
+    counts.check()
+    return packet_rows(rows), counts
+
+
+@pytest.mark.parametrize(
+    ("frame", "vlan"),
+    [
+        (enc.vntag(V4), -1),
+        (enc.etag(V4), -1),
+        (enc.pbb(V4), 20),  # the backbone's S-tag
+        (enc.eompls(V4), -1),
+        (enc.eompls_no_cw(V4), -1),
+        (
+            enc._eth(b"", 100)[:12]
+            + struct.pack(">H", 8 + len(V4))
+            + b"\xaa\xaa\x03\0\0\0\x08\0"
+            + bytes(V4),
+            -1,
+        ),  # 802.3 with LLC/SNAP
+    ],
+    ids=["vn-tag", "802.1br", "pbb", "eompls", "eompls-no-cw", "snap"],
+)
+def test_ethernet_layers(frame, vlan):
+    rows, counts = decoded([frame], 1)
+    assert counts.ip == 1
+    assert (rows[0]["dport"], rows[0]["vlan"]) == (53, vlan)
+
+
+def test_macsec_is_counted_as_encrypted():
+    rows, counts = decoded([enc.macsec(V4)], 1)
+    assert rows == [] and counts.undecodable == {"encrypted (MACsec)": 1}

@@ -4,6 +4,7 @@
     python benchmarks/run.py memory  [--max-packets 10000000]
     python benchmarks/run.py jobs    [--packets 5000000] [--files 8] [--runs 3]
     python benchmarks/run.py startup [--runs 5]
+    python benchmarks/run.py decode  [--packets 1000000] [--runs 5]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
 benchmarks/out/, reused when present), runs `portmatrix check` on each and
@@ -11,7 +12,9 @@ benchmarks/out/, reused when present), runs `portmatrix check` on each and
 medians, packets per second and the ratio. `--one-core` pins everything to
 CPU 0 with taskset (the issue's "on one core"). `memory` prints peak RSS
 against packets at a fixed flow count and against flows at a fixed packet
-count. `startup` times `--help` and `check` on a 10-packet capture.
+count. `startup` times `--help` and `check` on a 10-packet capture. `decode`
+times the decoder alone on the 1M-packet pcap's batches (read once, in memory):
+the compiled fast path for common frames, and the numpy reference.
 """
 
 from __future__ import annotations
@@ -166,6 +169,29 @@ def startup(args) -> None:
         print(f"{name:32s} median {statistics.median(runs):.3f} s  (min {runs[0]:.3f})")
 
 
+def decode(args) -> None:
+    """The decoder alone: every batch of the generated pcap decoded, per run."""
+    from portmatrix.decode import decode as decode_batch
+    from portmatrix.sources.capture import Capture
+
+    n = args.packets
+    pcap = generate(OUT / f"bench-{n}.pcap", n)
+    batches = list(Capture(str(pcap)).batches())
+    for name, fast in (("decode, fast path", True), ("decode, numpy only", False)):
+        runs = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            for raw in batches:
+                decode_batch(raw, fast=fast)
+            runs.append(time.perf_counter() - start)
+        median = statistics.median(runs)
+        print(
+            f"{name:20s} median {median:6.3f} s  {n / median / 1e6:6.2f} Mpkt/s  "
+            f"runs {' '.join(f'{t:.3f}' for t in runs)}",
+            flush=True,
+        )
+
+
 def compile_package() -> None:
     """Byte-compile portmatrix once, as `pip install` does: runs then time the tool,
     not the compiling of its sources (which PYTHONDONTWRITEBYTECODE, or an editable
@@ -191,9 +217,19 @@ def main() -> None:
     j.add_argument("--runs", type=int, default=3)
     st = sub.add_parser("startup")
     st.add_argument("--runs", type=int, default=5)
+    d = sub.add_parser("decode")
+    d.add_argument("--packets", type=int, default=1_000_000)
+    d.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     compile_package()
-    {"speed": speed, "memory": memory, "jobs": jobs, "startup": startup}[args.what](args)
+    commands = {
+        "speed": speed,
+        "memory": memory,
+        "jobs": jobs,
+        "startup": startup,
+        "decode": decode,
+    }
+    commands[args.what](args)
 
 
 if __name__ == "__main__":

@@ -99,10 +99,24 @@ def _quiet_broken_pipe() -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=EXIT_HELP,
 )
-@click.version_option(__version__, prog_name="portmatrix", message="%(prog)s %(version)s")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _, value: _version(ctx) if value else None,
+    help="Show the version, and whether the compiled fast paths are active.",
+)
 @click.option(_TRACEBACK, is_flag=True, help="Show the Python traceback of an error.")
 def main(traceback: bool) -> None:
     """Check real network traffic against an allowed port matrix."""
+
+
+def _version(ctx: click.Context) -> None:
+    from portmatrix.compiled import describe
+
+    click.echo(f"portmatrix {__version__} ({describe()})")
+    ctx.exit(ExitCode.OK)
 
 
 # Option types ---------------------------------------------------------------------

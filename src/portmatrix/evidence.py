@@ -113,7 +113,10 @@ def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[Capture
             rows, _ = decode(raw)
             if not len(rows):
                 continue
-            fragments.resolve(rows)
+            rows = fragments.resolve(rows)
+            # Only this batch's frames have their bytes here: a later fragment that
+            # came before its first fragment, in an earlier batch, is left out.
+            rows = rows.take(np.flatnonzero(rows.frame >= raw.frame[0]))
             h, _, _ = packet_key(rows)
             pos = np.searchsorted(keys, h)
             hit = np.zeros(len(h), bool)

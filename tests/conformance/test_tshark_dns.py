@@ -13,7 +13,7 @@ import pytest
 from portmatrix.addresses import to_int
 from portmatrix.decode import decode, dns
 from portmatrix.sources.capture import Capture
-from support import tools
+from support.tshark import tshark
 
 
 def addr(text: str) -> int:
@@ -23,10 +23,9 @@ def addr(text: str) -> int:
 def tshark_answers(path: Path) -> dict[int, dict[str, set[int]]]:
     """frame -> {question name: A and AAAA records} for responses from port 53 with
     no authority or additional records (tshark lists those sections' addresses too)."""
-    tshark = tools.program("tshark", "Debian/Ubuntu: apt-get install tshark")
     out = subprocess.run(
         [
-            tshark,
+            tshark(),
             "-r",
             str(path),
             "-Y",

@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 
 from portmatrix.check import run_check
-from support import paths, tools
+from support import paths
+from support.tshark import tshark as tshark_path
 
 DEMO, INV = str(paths.DEMO), str(paths.DEMO_INVENTORY)
 
 
 def tshark(path: str, *args: str) -> list[str]:
-    exe = tools.program("tshark", "Debian/Ubuntu: apt-get install tshark")
-    out = subprocess.run([exe, "-r", path, *args], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [tshark_path(), "-r", path, *args], capture_output=True, text=True, check=True
+    )
     return out.stdout.split()
 
 

@@ -11,15 +11,25 @@ from scapy.layers.inet import ICMP
 from scapy.layers.inet6 import ICMPv6DestUnreach
 
 from portmatrix.testing.captures import ip, tcp_session
-from support import tools
 from support.packets import icmp_unreachable, numbered, udp
 from support.site import ADMIN, ADMIN_6, N1, N1_6, N2, N2_6, USER
+from support.tshark import tshark
 
 
 def tshark_frames(path, display_filter):
-    tshark = tools.program("tshark", "Debian/Ubuntu: apt-get install tshark")
     out = subprocess.run(
-        [tshark, "-n", "-r", str(path), "-Y", display_filter, "-T", "fields", "-e", "frame.number"],
+        [
+            tshark(),
+            "-n",
+            "-r",
+            str(path),
+            "-Y",
+            display_filter,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
         capture_output=True,
         text=True,
         check=True,

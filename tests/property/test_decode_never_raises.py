@@ -14,9 +14,10 @@ from scapy.layers.l2 import GRE
 from scapy.layers.vxlan import VXLAN
 
 from portmatrix.decode import decode
+from portmatrix.decode.link import LINKS
 from portmatrix.testing.captures import MAC_A, MAC_B, ether, raw_batch
 
-LINK_TYPES = (0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147)
+LINK_TYPES = (*sorted(LINKS), 147)  # every link type decoded, and one that is not
 
 
 @cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,50 @@ def screenshot(out: Path) -> None:
         )
 
 
+README = ROOT / "README.md"
+README_BEGIN = "<!-- output of the README's first command: begin -->\n```\n"
+README_END = "```\n<!-- output of the README's first command: end -->"
+README_COMMAND = (
+    "check",
+    "captures/thoughtspot-demo.pcap",
+    "--rules",
+    "thoughtspot",
+    "--inventory",
+    "captures/thoughtspot-demo.inventory.yaml",
+)
+
+
+def readme_block() -> str:
+    """The output block under the README's first command, as the README holds it."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(README_BEGIN) + len(README_BEGIN)
+    return text[start : text.index(README_END, start)]
+
+
+def readme_output() -> tuple[str, int]:
+    """(what the README's first command prints, piped, at 80 columns; its exit status),
+    run with the installed console script from the repository root."""
+    console_script = Path(sys.executable).parent / "portmatrix"
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
+    done = subprocess.run(
+        [str(console_script), *README_COMMAND],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    return done.stdout, done.returncode
+
+
+def update_readme() -> None:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(README_BEGIN) + len(README_BEGIN)
+    end = text.index(README_END, start)
+    output, _ = readme_output()
+    README.write_text(text[:start] + output + text[end:], encoding="utf-8")
+
+
 def _demo() -> tuple[str, str]:
     ((_, capture, inventory),) = [c for c in cases() if c[0] == "thoughtspot-demo"]
     return capture, inventory
@@ -127,8 +172,6 @@ def main(argv=None) -> int:
     if not (args.update or args.screenshot):
         parser.print_help()
         return 2
-    import os
-
     os.chdir(ROOT)
     for name, capture, inventory in cases() if args.update else ():
         folder = GOLDEN / name
@@ -136,6 +179,9 @@ def main(argv=None) -> int:
         for file, text in render(capture, inventory).items():
             (folder / file).write_text(text, encoding="utf-8")
         print(f"wrote {folder.relative_to(ROOT)}", file=sys.stderr)
+    if args.update:
+        update_readme()
+        print("wrote README.md's output block", file=sys.stderr)
     if args.screenshot:
         screenshot(Path(args.screenshot))
         print(f"wrote {args.screenshot}", file=sys.stderr)

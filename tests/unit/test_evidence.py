@@ -97,3 +97,24 @@ def test_bad_flow_spec(spec):
 
 def test_ipv6_flow_spec():
     assert parse_flow("udp [fd00::1]:53 -> [fd00::2]:5353") == (17, "fd00::1", 53, "fd00::2", 5353)
+
+
+def test_a_fragmented_flow_brings_every_fragment(run_cli, tmp_path):
+    """A datagram counts once in its flow, but its evidence is every fragment, the
+    later ones (here sent first, as Linux does) included."""
+    from scapy.layers.inet import IP, UDP, fragment
+
+    from portmatrix.testing.captures import ether, write_pcap
+
+    big = IP(src="10.0.0.1", dst="10.0.0.2", id=7) / UDP(sport=2049, dport=789) / (b"n" * 3000)
+    reply = IP(src="10.0.0.2", dst="10.0.0.1") / UDP(sport=789, dport=2049) / b"ok"
+    frames = [ether(f) for f in fragment(big, fragsize=1000)[::-1]] + [ether(reply)]
+    path = write_pcap(tmp_path / "frag.pcap", frames)
+    out = tmp_path / "ev.pcapng"
+    spec = "udp 10.0.0.1:2049 -> 10.0.0.2:789"
+    result = run_cli("evidence", str(path), "--flow", spec, "--output", str(out))
+    assert result.exit_code == 0, result.stderr
+    side = json.loads(Path(str(out) + ".json").read_text())
+    assert len(side["packets"]) == 5
+    (flow,) = json.loads(run_cli("flows", str(path), "--format", "json").stdout)["flows"]
+    assert (flow["packets_fwd"], flow["packets_rev"]) == (1, 1)

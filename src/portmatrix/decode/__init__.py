@@ -8,34 +8,48 @@ common frames take a compiled fast path first (`common`) when it was built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from portmatrix.decode import batch as b
-from portmatrix.decode import common, ip, link, transport, tunnels
+from portmatrix.decode import common, ethertype, ip, link, nflog, transport, tunnels
 from portmatrix.decode.batch import DecodeCounts, PacketBatch, RawBatch
 from portmatrix.decode.fields import any_of
 
 MAX_DEPTH = 3  # tunnels inside tunnels
 
 
-def decode(raw: RawBatch, fast: bool = True) -> tuple[PacketBatch, DecodeCounts]:
+def decode(
+    raw: RawBatch, fast: bool = True, label: Callable[[int, str], int] | None = None
+) -> tuple[PacketBatch, DecodeCounts]:
     """Rows of the IP packets in `raw`, in frame order, and where every frame went.
 
-    `fast=False` decodes every frame with numpy alone (the reference)."""
+    `fast=False` decodes every frame with numpy alone (the reference).
+    `label(link type, name)` gives the interface number that names a firewall
+    rule ("nflog:GROUP PREFIX"): an NFLOG row's `iface` is the rule that logged it
+    (the capture's `CaptureInfo.label`). Without it rows keep the capture's."""
     if not (fast and common.available() and len(raw)):
-        return _decode(raw)
+        rows, counts = _decode(raw, label)
+        counts.ts_carried = _carried(raw)
+        return rows, counts
     rows, non_ip, rest = common.split(raw)
     counts = DecodeCounts(frames=len(raw) - len(rest), ip=len(rows), non_ip=non_ip)
     if len(rest):
-        more, more_counts = _decode(raw.take(rest))
+        more, more_counts = _decode(raw.take(rest), label)
         counts.add(more_counts)
         if len(more):
             rows = rows.concat(more)
             rows = rows.take(np.argsort(rows.frame, kind="stable"))  # two sorted runs: a merge
+    counts.ts_carried = _carried(raw)
     return rows, counts
 
 
-def _decode(raw: RawBatch) -> tuple[PacketBatch, DecodeCounts]:
+def _carried(raw: RawBatch) -> int:
+    return 0 if raw.ts_carried is None else int(raw.ts_carried.sum())
+
+
+def _decode(raw: RawBatch, label=None) -> tuple[PacketBatch, DecodeCounts]:
     data = raw.data
     end = raw.offset + raw.caplen
     l3pos, kind, etype, vlan, status = link.decode(data, raw.offset, raw.caplen, raw.linktype)
@@ -53,7 +67,7 @@ def _decode(raw: RawBatch) -> tuple[PacketBatch, DecodeCounts]:
     rows = PacketBatch(
         frame=raw.frame[f],
         ts=raw.ts[f],
-        iface=raw.iface[f],
+        iface=_labelled(raw, label)[f],
         wirelen=raw.wirelen[f],
         vlan=vlan[f],
         **cols,
@@ -63,10 +77,23 @@ def _decode(raw: RawBatch) -> tuple[PacketBatch, DecodeCounts]:
     return rows, counts
 
 
+def _labelled(raw: RawBatch, label) -> np.ndarray:
+    """Each frame's interface; an NFLOG frame's is the rule that logged it."""
+    logged = np.flatnonzero(raw.linktype == nflog.NFLOG)
+    if label is None or not len(logged):
+        return raw.iface
+    ends = raw.offset[logged] + raw.caplen[logged]
+    index, names = nflog.labels(raw.data, raw.offset[logged], ends)
+    number = np.array([label(nflog.NFLOG, name) for name in names], np.int32)
+    iface = raw.iface.copy()
+    iface[logged] = number[index]
+    return iface
+
+
 def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) -> None:
     """Decode IP and transport at `pos`; append the rows; recurse into tunnels."""
     net = ip.network(data, pos, end, kind)
-    later = net.frag == b.LATER_FRAGMENT
+    later = net.frag >= b.LATER_FRAGMENT
     tr = transport.transport(data, net.l4pos, net.l4end, net.proto, later)
     bad = np.where(net.status != b.IP, net.status, tr.status)
     if depth == 0:
@@ -94,6 +121,8 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
         "kind": np.zeros(n, np.uint8),
         "frag": net.frag,
         "frag_id": net.frag_id,
+        "frag_off": net.frag_off,
+        "frag_len": net.frag_len,
     }
     _icmp_keys(row, tr.icmp_type, tr.icmp_id)
     _quoted(data, net, tr, row, ok)
@@ -102,21 +131,17 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
         return
     usable = ok & ~later & (row["kind"] == b.PACKET)
     t_rows, start, inner, code = tunnels.find(
-        data, net.proto, net.l4pos, net.l4end, tr.dport, usable
+        data, net.proto, net.l4pos, net.l4end, tr.sport, tr.dport, usable
     )
     for c in np.unique(code).tolist() if len(code) else ():
         sel = code == c
-        r, s, k = t_rows[sel], start[sel], inner[sel]
+        r, s = t_rows[sel], start[sel]
         stop = net.l4end[r]
-        eth = k == tunnels.ETH
-        if eth.any():
-            st = np.full(eth.sum(), b.IP, np.int8)
-            vl = np.full(eth.sum(), -1, np.int32)
-            p2, k2, _ = link.ethernet(data, s[eth], stop[eth], vl, st)
-            s = s.copy()
-            k = k.copy()
-            s[eth], k[eth] = p2, np.where(st == b.IP, k2, 0)
+        st = np.full(len(r), b.IP, np.int8)
+        vl = np.full(len(r), -1, np.int32)  # a tag inside a tunnel is not the frame's VLAN
+        s, k, _ = ethertype.follow(data, s, stop, inner[sel], vl, st)
         go = k > 0
+        counts.inner_undecodable += int(((st != b.IP) & (st != b.NON_IP)).sum())
         _ip_layers(data, fidx[r[go]], s[go], stop[go], k[go], c, depth + 1, parts, status, counts)
 
 
@@ -148,7 +173,7 @@ def _quoted(data, net, tr, row, ok) -> None:
     qpos = net.l4pos[err] + 8
     qkind = (data[np.clip(qpos, 0, len(data) - 1)] >> 4).astype(np.int64)
     q = ip.network(data, qpos, net.l4end[err], qkind, quoted=True)
-    qt = transport.transport(data, q.l4pos, q.l4end, q.proto, q.frag == b.LATER_FRAGMENT)
+    qt = transport.transport(data, q.l4pos, q.l4end, q.proto, q.frag >= b.LATER_FRAGMENT)
     good = (q.status == b.IP) & (qt.status == b.IP)
     rows, sel = err[good], good
     for name, src in (
@@ -161,6 +186,8 @@ def _quoted(data, net, tr, row, ok) -> None:
         ("dport", qt.dport),
         ("frag", q.frag),
         ("frag_id", q.frag_id),
+        ("frag_off", q.frag_off),
+        ("frag_len", q.frag_len),
     ):
         row[name][rows] = src[sel]
     row["tcp_flags"][rows] = 0

@@ -8,7 +8,8 @@
  * reads each header once while it is in cache.
  *
  * It decodes exactly those frames and leaves every other one (anything damaged,
- * cut short, fragmented, tunnelled, ICMP, MPLS, PPPoE, other link types, ...)
+ * cut short, fragmented, tunnelled, ICMP errors, MPLS, PPPoE, the other layers of
+ * decode/ethertype.py's table, LLC/SNAP, other link types, ...)
  * to the numpy decoder, which is also the reference: the tests check that the
  * two give identical rows. When in doubt, a frame is left to numpy.
  */
@@ -30,6 +31,18 @@ static inline uint64_t be(const unsigned char *p, int size) {
 
 static inline int is_vlan(int64_t etype) {
     return etype == 0x8100 || etype == 0x88A8 || etype == 0x9100 || etype == 0x9200;
+}
+
+/* The other layers of decode/ethertype.py's LAYERS: MPLS, PPPoE session, VN-Tag,
+ * E-tag, PBB, MACsec, bridged Ethernet. Frames reaching them are left to numpy
+ * (a test keeps this list equal to the table). */
+static const int64_t LAYERS[] = {0x8847, 0x8848, 0x8864, 0x8926, 0x893F, 0x88E7, 0x88E5, 0x6558};
+
+static inline int is_layer(int64_t etype) {
+    for (size_t k = 0; k < sizeof(LAYERS) / sizeof(LAYERS[0]); k++)
+        if (etype == LAYERS[k])
+            return 1;
+    return 0;
 }
 
 /* The query type an ICMP type pairs on (echo: 8 for request and reply), or -1;
@@ -62,9 +75,12 @@ static int frame(const unsigned char *d, int64_t pos, int64_t end, int32_t linkt
         if (pos + 14 > end)
             return 0;
         etype = (int64_t)be(d + pos + 12, 2);
-        if (etype < 0x0600) /* an 802.3 length: LLC follows, not IP */
-            etype = -1;
         pos += 14;
+        if (etype < 0x0600) { /* an 802.3 length: LLC follows; SNAP may carry IP */
+            if (pos + 3 <= end && d[pos] == 0xAA && d[pos + 1] == 0xAA && d[pos + 2] == 0x03)
+                return 0;
+            etype = -1;
+        }
     } else if (linktype == 113 || linktype == 276) { /* Linux cooked v1, v2 */
         int hdr = linktype == 113 ? 16 : 20;
         if (pos + hdr > end)
@@ -90,7 +106,7 @@ static int frame(const unsigned char *d, int64_t pos, int64_t end, int32_t linkt
         etype = (int64_t)be(d + pos + 2, 2);
         pos += 4;
     }
-    if (etype == 0x8847 || etype == 0x8848 || etype == 0x8864) /* MPLS, PPPoE */
+    if (is_layer(etype))
         return 0;
     uint64_t src_hi, src_lo, dst_hi, dst_lo;
     int64_t proto, l4pos, l4end;
@@ -131,8 +147,8 @@ static int frame(const unsigned char *d, int64_t pos, int64_t end, int32_t linkt
             return 0;
         sport = (int64_t)be(d + l4pos, 2);
         dport = (int64_t)be(d + l4pos + 2, 2);
-        if (proto == 17 && (dport == 4789 || dport == 6081)) /* VXLAN, Geneve */
-            return 0;
+        if (proto == 17 && (dport == 4789 || dport == 6081 || dport == 3544 || sport == 3544))
+            return 0; /* VXLAN, Geneve, Teredo: tunnels */
         if (proto == 6) {
             flags = d[l4pos + 13];
             if (flags & 0x02)

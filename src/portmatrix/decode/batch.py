@@ -21,6 +21,8 @@ BAD_IP_HEADER = 13
 TRUNC_TRANSPORT = 14
 BAD_MPLS = 15
 UNKNOWN_IFACE = 16
+ENCRYPTED_MACSEC = 17
+ENCRYPTED_WLAN = 18
 
 UNDECODABLE = {
     TRUNC_LINK: "link header cut short",
@@ -30,6 +32,23 @@ UNDECODABLE = {
     TRUNC_TRANSPORT: "transport ports cut short",
     BAD_MPLS: "MPLS payload not IP or Ethernet",
     UNKNOWN_IFACE: "packet names an interface the file never described",
+    ENCRYPTED_MACSEC: "encrypted (MACsec)",
+    ENCRYPTED_WLAN: "encrypted (802.11 protected frame)",
+}
+
+# Non-IP frames are counted by Ethernet type; frames of a link with no Ethernet
+# type get one of these (a PPP protocol number p is counted as -p).
+WLAN_MANAGEMENT = -0x10001
+WLAN_CONTROL = -0x10002
+WLAN_NO_DATA = -0x10003  # data frames that carry none (null function, QoS null)
+NETLINK = -0x10004
+NFLOG_OTHER = -0x10005  # an NFLOG record whose address family is neither IPv4 nor IPv6
+LINK_NON_IP = {
+    WLAN_MANAGEMENT: "802.11 management",
+    WLAN_CONTROL: "802.11 control",
+    WLAN_NO_DATA: "802.11 data frame without data",
+    NETLINK: "netlink",
+    NFLOG_OTHER: "NFLOG, not IP",
 }
 
 # Row kinds
@@ -37,10 +56,12 @@ PACKET = 0  # an ordinary packet of its flow
 ICMP_ERROR = 1  # an ICMP error; the row carries the *quoted* flow's addresses and ports
 
 # Encapsulations (the tunnel a row was found inside; 0 = not tunnelled)
-ENCAPS = {0: "", 1: "ipip", 2: "gre", 3: "vxlan", 4: "geneve", 5: "erspan"}
+ENCAPS = {0: "", 1: "ipip", 2: "gre", 3: "vxlan", 4: "geneve", 5: "erspan", 6: "teredo"}
 
-# Fragments
-NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT = 0, 1, 2
+# Fragments. Later fragments (LATER and LAST) carry no transport header; once
+# reassembly tracking has given one its datagram's ports it becomes JOINED: its
+# bytes count in the flow, the datagram itself is counted once (at its first).
+NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT, LAST_FRAGMENT, JOINED_FRAGMENT = 0, 1, 2, 3, 4
 
 
 @dataclass
@@ -60,13 +81,16 @@ class RawBatch:
     iface: np.ndarray  # int32, interface index (0 for classic pcap)
     frame: np.ndarray  # int64, 1-based frame number in the file
     file_offset: np.ndarray  # int64, byte offset of the record in the (uncompressed) file
+    # bool, or None when none is: frames whose record has no time of its own (pcapng
+    # simple packet blocks), given the time of the packet before.
+    ts_carried: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
 
     def take(self, index: np.ndarray) -> RawBatch:
         """Some of the frames (the chunk they are in stays shared)."""
-        per_frame = {k: v[index] for k, v in vars(self).items() if k != "data"}
+        per_frame = {k: v[index] for k, v in vars(self).items() if k != "data" and v is not None}
         return RawBatch(data=self.data, **per_frame)
 
 
@@ -94,8 +118,10 @@ class PacketBatch:
     icmp_req: np.ndarray  # int32: ICMP flows only, the query type the flow pairs on
     # (8 for echo request/reply, ...), else -1. For ICMP queries sport = dport = identifier.
     kind: np.ndarray  # uint8: PACKET or ICMP_ERROR
-    frag: np.ndarray  # uint8: NOT_FRAGMENT, FIRST_FRAGMENT, LATER_FRAGMENT
+    frag: np.ndarray  # uint8: NOT_FRAGMENT, FIRST_FRAGMENT, LATER_ or LAST_FRAGMENT, JOINED_
     frag_id: np.ndarray  # int64: fragments' IP identification (v4) or fragment id (v6)
+    frag_off: np.ndarray  # int32: fragments only, where their data sits in the datagram
+    frag_len: np.ndarray  # int32: ... and its length (as the IP header says, not as captured)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -120,6 +146,8 @@ class PacketBatch:
             "dst_lo": np.uint64,
             "kind": np.uint8,
             "frag": np.uint8,
+            "frag_off": np.int32,
+            "frag_len": np.int32,
             "encap": np.uint8,
         }
         return cls(**{f.name: np.zeros(0, dtype=kinds.get(f.name, np.int64)) for f in fields(cls)})
@@ -136,6 +164,7 @@ class DecodeCounts:
     undecodable: dict[str, int] | None = None  # reason -> frames
     l4_truncated: int = 0  # IP frames whose TCP flags were cut off by the snaplen
     inner_undecodable: int = 0  # tunnelled packets that could not be decoded (outer was)
+    ts_carried: int = 0  # frames without a time of their own: given the one before's
 
     def __post_init__(self) -> None:
         self.non_ip = self.non_ip or {}
@@ -147,6 +176,7 @@ class DecodeCounts:
         self.ip += other.ip
         self.l4_truncated += other.l4_truncated
         self.inner_undecodable += other.inner_undecodable
+        self.ts_carried += other.ts_carried
         for mine, theirs in (
             (self.non_ip, other.non_ip),
             (self.unsupported, other.unsupported),

@@ -70,6 +70,8 @@ def split(raw: RawBatch) -> tuple[PacketBatch, dict[int, int], np.ndarray]:
         kind=np.zeros(k, np.uint8),
         frag=np.zeros(k, np.uint8),
         frag_id=np.zeros(k, np.int64),
+        frag_off=np.zeros(k, np.int32),
+        frag_len=np.zeros(k, np.int32),
     )
     non_ip = {}
     if k < n:

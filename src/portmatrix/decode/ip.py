@@ -34,6 +34,8 @@ class Network:
     l4end: np.ndarray  # int64: end of the IP payload within what was captured
     frag: np.ndarray  # uint8
     frag_id: np.ndarray  # int64
+    frag_off: np.ndarray  # int32: bytes
+    frag_len: np.ndarray  # int32: bytes of data the header says this fragment holds
 
 
 def network(
@@ -56,6 +58,8 @@ def network(
         l4end=end.copy(),
         frag=np.zeros(n, np.uint8),
         frag_id=np.zeros(n, np.int64),
+        frag_off=np.zeros(n, np.int32),
+        frag_len=np.zeros(n, np.int32),
     )
     version = u8(data, pos) >> 4
     out.status[(pos + 1 > end)] = b.TRUNC_IP
@@ -88,10 +92,20 @@ def _ipv4(data, pos, end, out: Network, rows, quoted: bool) -> None:
         # A zero total length happens with TCP segmentation offload: trust the capture.
         claimed = np.where(total >= ihl, pos + total, end)
         out.l4end[rows] = np.minimum(end, claimed)
-    frag = np.where(offset > 0, b.LATER_FRAGMENT, np.where(more, b.FIRST_FRAGMENT, b.NOT_FRAGMENT))
-    out.frag[rows] = frag
-    pieces = frag != b.NOT_FRAGMENT  # the identification only matters to fragments
+    out.frag[rows] = _state(offset > 0, more)
+    pieces = np.flatnonzero(out.frag[rows] != b.NOT_FRAGMENT)  # only fragments need these
     out.frag_id[rows[pieces]] = be16(data, pos[pieces] + 4)
+    out.frag_off[rows[pieces]] = offset[pieces] * 8
+    out.frag_len[rows[pieces]] = np.maximum(total[pieces] - ihl[pieces], 0)
+
+
+def _state(later: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """NOT, FIRST, LATER or LAST_FRAGMENT from the offset and the more-fragments flag."""
+    return np.where(
+        later,
+        np.where(more, b.LATER_FRAGMENT, b.LAST_FRAGMENT),
+        np.where(more, b.FIRST_FRAGMENT, b.NOT_FRAGMENT),
+    ).astype(np.uint8)
 
 
 def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:
@@ -109,6 +123,8 @@ def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:
     p = pos + 40
     frag = np.zeros(len(rows), np.uint8)
     frag_id = np.zeros(len(rows), np.int64)
+    frag_off = np.zeros(len(rows), np.int32)
+    data_at = np.zeros(len(rows), np.int64)  # where a fragment's data starts
     stop = out.l4end[rows]
     live = np.flatnonzero((status == b.IP) & any_of(nh, EXT_8 + (FRAGMENT, AH)))
     for _ in range(MAX_EXT):
@@ -123,13 +139,10 @@ def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:
         fr = live[is_frag]
         if len(fr):
             field = be16(data, at[is_frag] + 2)
-            later = (field >> 3) > 0
-            more = (field & 1) != 0
-            frag[fr] = np.maximum(
-                frag[fr],
-                np.where(later, b.LATER_FRAGMENT, np.where(more, b.FIRST_FRAGMENT, b.NOT_FRAGMENT)),
-            )
+            frag[fr] = np.maximum(frag[fr], _state((field >> 3) > 0, (field & 1) != 0))
             frag_id[fr] = be32(data, at[is_frag] + 4)
+            frag_off[fr] = (field >> 3) * 8
+            data_at[fr] = at[is_frag] + 8
         size = np.where(
             is_frag,
             8,
@@ -142,7 +155,7 @@ def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:
         nh[live] = u8(data, at)
         p[live] = at + size
         # A later fragment's payload is not a header: stop walking there.
-        go_on = any_of(nh[live], EXT_8 + (FRAGMENT, AH)) & (frag[live] != b.LATER_FRAGMENT)
+        go_on = any_of(nh[live], EXT_8 + (FRAGMENT, AH)) & (frag[live] < b.LATER_FRAGMENT)
         live = live[go_on]
     status[p > stop] = np.where(status[p > stop] == b.IP, b.TRUNC_IP, status[p > stop])
     out.status[rows] = status
@@ -150,3 +163,8 @@ def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:
     out.l4pos[rows] = p
     out.frag[rows] = frag
     out.frag_id[rows] = frag_id
+    out.frag_off[rows] = frag_off
+    if not quoted:  # the datagram's payload, from the fragment header's end
+        pieces = frag != b.NOT_FRAGMENT
+        payload_end = pos[pieces] + 40 + be16(data, pos[pieces] + 4)
+        out.frag_len[rows[pieces]] = np.maximum(payload_end - data_at[pieces], 0)

@@ -31,7 +31,7 @@ def read_file(
     names: dict[str, set[int]] = {}
     seen = 0
     for raw in capture.batches():
-        rows, batch_counts = decode(raw)
+        rows, batch_counts = decode(raw, label=capture.info.label)
         counts.add(batch_counts)
         table.update(rows)
         for name, addrs in learn(raw, rows, wanted).items():

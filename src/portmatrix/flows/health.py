@@ -23,7 +23,7 @@ def one_way_tcp(flows: Flows) -> int:
 class CaptureHealth:
     """How far conclusions about missing services can be trusted, and the notices
     that say so (needs `captures`, `drops`, `counts`, `tcp_flows`, `tcp_one_way`,
-    `fragments_unresolved` and `remarks`, sentences a command adds)."""
+    the `fragments_*` counts and `remarks`, sentences a command adds)."""
 
     @property
     def mostly_one_way(self) -> bool:
@@ -55,6 +55,16 @@ class CaptureHealth:
             out.append(
                 f"{self.fragments_unresolved} IP fragments came without their "
                 "first fragment: counted in port-0 flows"
+            )
+        if self.fragments_incomplete:
+            out.append(
+                f"{self.fragments_incomplete} fragmented IP datagrams never arrived "
+                "whole (a fragment lost or not captured)"
+            )
+        if self.fragments_overlapping:
+            out.append(
+                f"{self.fragments_overlapping} fragmented IP datagrams had overlapping "
+                "fragments (invalid in IPv6; an evasion technique)"
             )
         if self.counts.l4_truncated:
             out.append(

@@ -9,7 +9,7 @@ responder; `fwd` is what the initiator sent, `rev` what the responder sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -86,7 +86,9 @@ class Flows:
     """Finished flows: the FLOW_COLUMNS, all of one length."""
 
     cols: dict[str, np.ndarray]
-    fragments_unresolved: int = 0
+    fragments_unresolved: int = 0  # IP fragments that never met their first fragment
+    fragments_incomplete: int = 0  # datagrams whose fragments never covered them
+    fragments_overlapping: int = 0  # datagrams whose fragments overlapped
 
     def __len__(self) -> int:
         return len(self.cols["proto"])
@@ -96,7 +98,7 @@ class Flows:
 
     def take(self, index: np.ndarray) -> Flows:
         """The flows at `index` (indices or a boolean mask)."""
-        return Flows({k: v[index] for k, v in self.cols.items()}, self.fragments_unresolved)
+        return replace(self, cols={k: v[index] for k, v in self.cols.items()})
 
     @classmethod
     def from_columns(cls, given: dict[str, np.ndarray]) -> Flows:

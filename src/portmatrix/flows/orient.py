@@ -37,8 +37,9 @@ def port_class(port: np.ndarray) -> np.ndarray:
     return np.select([port < 1024, port < 32768, port < 49152], [3, 2, 1], 0)
 
 
-def from_records(rec: Records, fragments_unresolved: int = 0) -> Flows:
-    """Orient settled records: decide each flow's initiator, outcome and close."""
+def from_records(rec: Records, **fragment_counts: int) -> Flows:
+    """Orient settled records: decide each flow's initiator, outcome and close.
+    `fragment_counts`: Flows' fragments_* counters."""
     init, by = _initiators(rec)
     swap = init == 1
     cols: dict[str, np.ndarray] = {"proto": rec["proto"].astype(np.int64)}
@@ -66,7 +67,7 @@ def from_records(rec: Records, fragments_unresolved: int = 0) -> Flows:
     for i in range(FRAMES):
         cols[f"frame{i}"] = rec[f"frame{i}"]
         cols[f"file{i}"] = rec[f"file{i}"].astype(np.int64)
-    return Flows(cols, fragments_unresolved)
+    return Flows(cols, **fragment_counts)
 
 
 def _initiators(rec: Records) -> tuple[np.ndarray, np.ndarray]:

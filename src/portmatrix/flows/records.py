@@ -182,8 +182,9 @@ def records_from_rows(rows: PacketBatch, file_id: int = 0) -> Records:
     out["first_ts"] = np.minimum.reduceat(r.ts, starts)
     out["last_ts"] = np.maximum.reduceat(r.ts, starts)
     # Per side: totals, and side B's share (d is 1 for B's packets).
-    count = pkt.astype(np.int64)
-    size = r.wirelen * count
+    # A fragmented datagram is one packet (its first fragment); the rest add bytes.
+    count = (pkt & (r.frag != b.JOINED_FRAGMENT)).astype(np.int64)
+    size = r.wirelen * pkt.astype(np.int64)  # every fragment's bytes
     from_b = d.astype(np.int64)
     out["pkts_b"] = np.add.reduceat(count * from_b, starts)
     out["pkts_a"] = np.add.reduceat(count, starts) - out["pkts_b"]

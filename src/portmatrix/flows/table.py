@@ -128,13 +128,21 @@ class FlowTable:
     def update(self, rows: PacketBatch) -> None:
         if not len(rows):
             return
-        self.fragments.resolve(rows)
-        self.merge_records(records_from_rows(rows, self.file_id))
+        rows = self.fragments.resolve(rows)
+        if len(rows):
+            self.merge_records(records_from_rows(rows, self.file_id))
+
+    def _flush_fragments(self) -> None:
+        """Fragments still waiting for their first fragment: the input has ended."""
+        rows = self.fragments.flush()
+        if len(rows):
+            self.merge_records(records_from_rows(rows, self.file_id))
 
     def merge(self, other: FlowTable) -> None:
         """Append `other`, a table of what came after this one (e.g. the next file)."""
         self.collisions += other.collisions
-        self.fragments.unresolved += other.fragments.unresolved
+        other._flush_fragments()
+        self.fragments.add_counts(other.fragments)
         self.merge_records(other.rec)
 
     def merge_records(self, new: Records) -> None:
@@ -235,10 +243,11 @@ class FlowTable:
         """
         if self._finished is not None:
             return self._finished
+        self._flush_fragments()
         rec = _settled(self.rec)
         self._store, self._used = Records.empty(), 0
         self.open_hash, self.open_idx = self.open_hash[:0], self.open_idx[:0]
-        self._finished = from_records(rec, self.fragments.unresolved)
+        self._finished = from_records(rec, **self.fragments.counts())
         return self._finished
 
     def changed(self) -> Flows:
@@ -250,7 +259,7 @@ class FlowTable:
         touched = self._touched[: self._used]
         rows = np.flatnonzero(np.isin(rec["hash"], rec["hash"][touched]))
         touched[:] = False
-        return from_records(_settled(rec.take(rows)), 0)
+        return from_records(_settled(rec.take(rows)))
 
     def evict(self, now: int, idle: int, grace: int) -> Flows:
         """Take out the flows that are over: closed (FIN both ways, or RST) for
@@ -258,14 +267,14 @@ class FlowTable:
         the live flows: what long captures and live watching need."""
         rec = self.rec
         if not len(self.open_idx):
-            return from_records(Records.empty(), 0)
+            return from_records(Records.empty())
         latest = self.open_idx
         last = rec["last_ts"][latest]
         fa, fb = rec["flags_a"][latest], rec["flags_b"][latest]
         closed = (((fa & FIN) != 0) & ((fb & FIN) != 0)) | (((fa | fb) & RST) != 0)
         over = (now - last > idle) | (closed & (now - last > grace))
         if not over.any():
-            return from_records(Records.empty(), 0)
+            return from_records(Records.empty())
         gone = self.open_hash[over]
         rows = np.isin(rec["hash"], gone)
         taken = rec.take(np.flatnonzero(rows))
@@ -278,7 +287,7 @@ class FlowTable:
         self._append(kept)
         self._touched[: len(kept)] = touched
         self.open_hash, self.open_idx = self.open_hash[~over], remap[self.open_idx[~over]]
-        return from_records(_settled(taken), 0)
+        return from_records(_settled(taken))
 
 
 def _settled(rec: Records) -> Records:

@@ -65,6 +65,14 @@ class Traffic(CaptureHealth):
         return self.flows.fragments_unresolved
 
     @property
+    def fragments_incomplete(self) -> int:
+        return self.flows.fragments_incomplete
+
+    @property
+    def fragments_overlapping(self) -> int:
+        return self.flows.fragments_overlapping
+
+    @property
     def first_ts(self) -> int | None:
         return int(self.flows["first_ts"].min()) if len(self.flows) else None
 

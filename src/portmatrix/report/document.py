@@ -17,7 +17,8 @@ Fields (schema_version 1):
                   undecodable (non_ip by ethertype, unsupported_link_type by link
                   type, undecodable by reason: counts); besides, among the ip frames,
                   tcp_flags_cut_by_snaplen and tunnelled_undecodable (outer packet
-                  decoded, inner one not)
+                  decoded, inner one not); timestamps_carried: frames whose record
+                  has no time (pcapng simple packet blocks), given the one before's
   capture_health  tcp_flows, tcp_one_way, drops, weakened (conclusions about missing
                   services are weaker)
   notices         sentences about what weakens the result

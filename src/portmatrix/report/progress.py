@@ -1,11 +1,16 @@
 """A progress bar on stderr for long reads: bytes read of the total, packets per
-second, time left. Shown only on a terminal, never when stderr is piped."""
+second, time left. Shown only on a terminal, never when stderr is piped, and
+only once a read has taken half a second: a small file prints its report
+without a bar flickering before it."""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
+
+DELAY = 0.5  # seconds of reading before the bar appears
 
 
 @contextlib.contextmanager
@@ -14,25 +19,54 @@ def progress(total_bytes: int, enabled: bool) -> Iterator[Callable[[int, int], N
     if not enabled or not sys.stderr.isatty() or total_bytes <= 0:
         yield None
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    bar = _Bar(total_bytes)
+    try:
+        yield bar.on_batch
+    finally:
+        bar.close()
 
-    packets = 0
-    columns = (
-        TextColumn("reading"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as bar:
-        task = bar.add_task("read", total=total_bytes, rate="")
 
-        def on_batch(nbytes: int, npackets: int) -> None:
-            nonlocal packets
-            packets += npackets
-            elapsed = bar.tasks[0].elapsed or 0
-            rate = f"{packets / elapsed / 1e6:.2f} Mpkt/s" if elapsed > 0.5 else ""
-            bar.update(task, advance=nbytes, rate=rate)
+class _Bar:
+    def __init__(self, total_bytes: int) -> None:
+        self.total = total_bytes
+        self.start = time.monotonic()
+        self.done = 0
+        self.packets = 0
+        self.shown = None  # (rich Progress, task) once started
 
-        yield on_batch
+    def on_batch(self, nbytes: int, npackets: int) -> None:
+        self.done += nbytes
+        self.packets += npackets
+        elapsed = time.monotonic() - self.start
+        if self.shown is None:
+            if elapsed < DELAY:
+                return
+            self.shown = self._show()
+        bar, task = self.shown
+        rate = f"{self.packets / elapsed / 1e6:.2f} Mpkt/s" if elapsed > 0.5 else ""
+        bar.update(task, completed=self.done, rate=rate)
+
+    def _show(self):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (
+            TextColumn("reading"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+        )
+        bar = Progress(*columns, console=Console(file=sys.stderr), transient=True)
+        bar.start()
+        return bar, bar.add_task("read", total=self.total, completed=self.done, rate="")
+
+    def close(self) -> None:
+        if self.shown is not None:
+            self.shown[0].stop()

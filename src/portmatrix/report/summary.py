@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portmatrix.decode.batch import DecodeCounts
+from portmatrix.decode.batch import LINK_NON_IP, DecodeCounts
 
 LINKTYPE_NAMES = {
     0: "NULL",
@@ -35,8 +35,8 @@ ETHERTYPE_NAMES = {
 
 
 def _ethertype(value: int) -> str:
-    if value in ETHERTYPE_NAMES:
-        return ETHERTYPE_NAMES[value]
+    if value in ETHERTYPE_NAMES or value in LINK_NON_IP:
+        return ETHERTYPE_NAMES.get(value) or LINK_NON_IP[value]
     return f"PPP 0x{-value:04x}" if value < -1 else f"0x{value:04x}"
 
 
@@ -53,6 +53,7 @@ def decode_document(counts: DecodeCounts) -> dict:
         "undecodable": dict(sorted(counts.undecodable.items())),
         "tcp_flags_cut_by_snaplen": counts.l4_truncated,
         "tunnelled_undecodable": counts.inner_undecodable,
+        "timestamps_carried": counts.ts_carried,
     }
 
 
@@ -73,6 +74,11 @@ def decode_summary(counts: DecodeCounts) -> list[str]:
     )
     bad = sum(doc["undecodable"].values())
     lines.append(f"undecodable: {bad}" + (f" ({detail(doc['undecodable'])})" if bad else ""))
+    if counts.ts_carried:
+        lines.append(
+            f"without a timestamp: {counts.ts_carried} (pcapng simple packet blocks: "
+            "given the time of the packet before)"
+        )
     return lines
 
 

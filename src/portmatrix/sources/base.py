@@ -45,6 +45,16 @@ class CaptureInfo:
     dns: dict[str, list[int]] = field(default_factory=dict)  # role hostname -> addresses answered
     dns_unread: int = 0  # DNS responses not read: over TCP, in tunnels, fragmented
 
+    def label(self, linktype: int, name: str) -> int:
+        """The number of the interface named `name` (of `linktype`), added when new:
+        decoders name what an interface alone does not say (the firewall rule
+        that logged an NFLOG packet)."""
+        for number, iface in enumerate(self.interfaces):
+            if (iface.linktype, iface.name) == (linktype, name):
+                return number
+        self.interfaces.append(Interface(linktype=linktype, name=name))
+        return len(self.interfaces) - 1
+
     @property
     def drops(self) -> int:
         """Packets the capture itself says it dropped (pcapng statistics)."""

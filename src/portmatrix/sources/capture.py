@@ -97,6 +97,7 @@ class Capture:
         return self._hashing.count
 
     def batches(self) -> Iterator[RawBatch]:
+        ended = False  # read to its end, or to damage: not interrupted
         try:
             yield from self.reader.batches()
             damage = self._stream.error
@@ -107,15 +108,20 @@ class Capture:
                     or f"stopped after record {self.info.frames} at byte "
                     f"{self.reader.file_pos}; analyzed up to there"
                 )
+            ended = True
         except CaptureError as exc:
             # Damage past the header: keep what was read and say where it stopped.
             where = f" at {exc.where}" if exc.where else ""
             self.info.truncated = f"{exc.what}{where}; analyzed up to there"
+            ended = True
         finally:
             self.reader.chunks.close()  # no more reads behind our back
             self.info.bytes_read = self.reader.file_pos
-            # The digest is of the whole file, even if reading stopped early.
-            self.info.sha256 = self._hashing.hexdigest()
+            if ended:  # the digest is of the whole file, even if damage stopped the read
+                self.info.sha256 = self._hashing.hexdigest()
+            # Interrupted (Ctrl-C, a consumer that stopped): no reading the rest of a
+            # stream that may never end; the thread stops, the file closes.
+            self._hashing.stop()
             if self.path != "-":
                 self._hashing.close()
 

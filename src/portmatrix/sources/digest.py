@@ -83,9 +83,13 @@ class HashingReader:
             self._thread.join()
         return self.hash.hexdigest()
 
-    def close(self) -> None:
-        """Stop the hashing thread (if any) and close the stream."""
+    def stop(self) -> None:
+        """Stop the hashing thread, if any (the digest is then of what was read)."""
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+
+    def close(self) -> None:
+        """Stop the hashing thread and close the stream."""
+        self.stop()
         self.raw.close()

@@ -64,7 +64,7 @@ def expand_inputs(items: list[str] | tuple[str, ...], captures: bool = True) -> 
     out.skipped = []
     for item in items:
         path = Path(item)
-        if item == "-" or path.is_file():
+        if item == "-" or (path.exists() and not path.is_dir()):  # a file, a FIFO, a device
             out.append(item)
             continue
         if path.is_dir():

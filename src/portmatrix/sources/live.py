@@ -31,11 +31,13 @@ PERMISSION_HINT = (
 
 
 def _die_with_parent() -> None:
-    """In a child, before exec: the kernel stops it when portmatrix dies, however
-    that happens (Linux; elsewhere the owner's cleanup is all there is)."""
+    """In a child, before exec: its own process group, so a Ctrl-C on the terminal
+    reaches portmatrix alone (which stops dumpcap cleanly, in order); and the
+    kernel stops it when portmatrix dies, however that happens (Linux)."""
     import ctypes
     import signal
 
+    os.setpgrp()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 

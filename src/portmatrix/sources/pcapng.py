@@ -6,7 +6,9 @@ by their length.
 
 from __future__ import annotations
 
+import os
 import struct
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -51,6 +53,7 @@ class PcapngReader:
         self.file_pos = 0  # file offset of the current chunk's first byte
         self.endian = "<"
         self.section = -1
+        self.last_ts: int | None = None  # of the last packet: simple blocks carry it on
         # Interfaces of the current section map to global interface numbers.
         self.section_ifaces: list[int] = []
 
@@ -176,6 +179,18 @@ class PcapngReader:
                     setattr(stats, names[code], struct.unpack(endian + "Q", value)[0])
             self.info.stats[stats.iface] = stats
 
+    def _carry_time(self, ts: np.ndarray, timed: np.ndarray) -> np.ndarray:
+        """A simple packet block has no timestamp: it gets the time of the packet
+        before it (of an earlier batch too); packets before any timed one get the
+        first timed one's, or, in a file without any, the file's modification time."""
+        index = np.maximum.accumulate(np.where(timed, np.arange(len(ts)), -1))
+        if self.last_ts is None:
+            first = np.flatnonzero(timed)
+            self.last_ts = int(ts[first[0]]) if len(first) else _fallback_time(self.info.path)
+        out = np.where(index >= 0, ts[np.maximum(index, 0)], self.last_ts)
+        self.last_ts = int(out[-1])
+        return out
+
     def _batch(self, data: np.ndarray, blocks: np.ndarray, first_frame: int) -> RawBatch:
         """Packet blocks, as the walk found them, into a batch."""
         pos, kind, blen, w8, w12, w16, w20, w24 = blocks.T
@@ -206,7 +221,14 @@ class PcapngReader:
         for i in present:
             rows = iface == i
             ts[rows] = _to_ns(ticks[rows], self.info.interfaces[i])
+        carried = None
+        if spb.any():
+            carried = spb
+            ts = self._carry_time(ts, timed)
+        elif count:
+            self.last_ts = int(ts[-1])
         return RawBatch(
+            ts_carried=carried,
             data=data,
             offset=start,
             caplen=caplen,
@@ -217,6 +239,15 @@ class PcapngReader:
             frame=np.arange(first_frame + 1, first_frame + count + 1, dtype=np.int64),
             file_offset=pos + self.file_pos,
         )
+
+
+def _fallback_time(path: str) -> int:
+    """A time for packets before any timed one: when the file was last written
+    (the capture ended then), or now for a stream."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return time.time_ns()
 
 
 def _to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:

@@ -93,7 +93,7 @@ def _loop(source, watcher, out, batches, stop, duration, report_every):
             failure = str(item)
             break
         if item is not None:
-            rows, counts = decode(item)
+            rows, counts = decode(item, label=source.info.label)
             watcher.add(rows, counts, learn(item, rows, watcher.role_map.hostnames))
             wire_bytes += int(item.wirelen.sum())
         now = time.monotonic()

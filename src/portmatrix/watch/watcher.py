@@ -56,6 +56,8 @@ class WatchTraffic(CaptureHealth):
     last_ts: int | None = None
     extra_drops: int = 0  # interface drops seen by the kernel, beyond the capture's own
     fragments_unresolved: int = 0
+    fragments_incomplete: int = 0
+    fragments_overlapping: int = 0
     remarks: list[str] = field(default_factory=list)
 
     @property

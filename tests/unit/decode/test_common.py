@@ -8,9 +8,8 @@ really take the frames it is meant for, or the comparison proves nothing.
 from __future__ import annotations
 
 import os
-from dataclasses import fields
+import struct
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,9 +18,11 @@ from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 from scapy.layers.l2 import ARP, LLC, Dot3, Ether
 
 from portmatrix.decode import common, decode
-from portmatrix.decode.batch import PacketBatch
+from portmatrix.decode.ethertype import LAYERS, VLAN_TAGS
 from portmatrix.sources.capture import Capture
 from portmatrix.testing.captures import MAC_A, MAC_B, ether, raw_batch
+from support import encapsulated as enc
+from support.decoders import assert_same
 from support.paths import REPO
 
 CAPTURES = sorted(
@@ -40,16 +41,6 @@ pytestmark = pytest.mark.skipif(
 
 def test_built_where_ci_runs():
     assert common.available(), "the C extension portmatrix.decode._common was not built"
-
-
-def assert_same(raw) -> None:
-    fast, fast_counts = decode(raw)
-    ref, ref_counts = decode(raw, fast=False)
-    for f in fields(PacketBatch):
-        a, b = getattr(fast, f.name), getattr(ref, f.name)
-        assert a.dtype == b.dtype, f.name
-        np.testing.assert_array_equal(a, b, err_msg=f.name)
-    assert fast_counts == ref_counts
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
@@ -117,3 +108,62 @@ def damaged(draw) -> bytes:
 @given(st.lists(st.tuples(damaged(), st.sampled_from(LINK_TYPES)), min_size=1, max_size=10))
 def test_same_rows_as_numpy_on_damaged_frames(cases):
     assert_same(raw_batch([f for f, _ in cases], [lt for _, lt in cases]))
+
+
+# Every link type and encapsulation of tests/support/encapsulated.py, damaged.
+
+V4 = IP(src="192.0.2.1", dst="198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
+
+
+@pytest.mark.parametrize("name", sorted(enc.WRAPS))
+def test_cut_short_at_every_length(name):
+    linktype, frames = enc.frames(name)
+    cut = [f[:n] for f in frames[:3] + frames[-1:] for n in range(len(f) + 1)]
+    raw = raw_batch(cut, linktype)
+    rows, counts = decode(raw)
+    counts.check()
+    assert counts.frames == len(cut)
+    # Only whole frames (and ones cut inside their payload) give rows; the others
+    # are counted as cut short.
+    assert counts.ip <= len(cut) and len(rows) >= 4
+    assert set(counts.undecodable) <= {
+        "link header cut short",
+        "IP header cut short",
+        "transport ports cut short",
+        "MPLS payload not IP or Ethernet",
+    }
+    assert_same(raw)
+
+
+WRAPPED = [(lt, f) for lt, w in enc.WRAPS.values() for f in [w(V4)]]
+
+
+@st.composite
+def damaged_wrapped(draw):
+    linktype, frame = draw(st.sampled_from(WRAPPED))
+    frame = bytearray(frame)
+    for _ in range(draw(st.integers(0, 4))):
+        frame[draw(st.integers(0, len(frame) - 1))] = draw(st.integers(0, 255))
+    return bytes(frame[: draw(st.integers(0, len(frame)))]), linktype
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(damaged_wrapped(), min_size=1, max_size=12))
+def test_damaged_frames_never_raise_and_both_decoders_agree(cases):
+    raw = raw_batch([f for f, _ in cases], [lt for _, lt in cases])
+    _, counts = decode(raw)
+    counts.check()
+    assert_same(raw)
+
+
+def test_the_fast_path_leaves_every_table_layer_to_numpy():
+    """_common.c's list of layers equals ethertype.LAYERS (bar the VLAN tags it reads)."""
+    if not common.available():
+        pytest.skip("built without a C compiler")
+    frames = [
+        struct.pack(">6s6sH", b"\2" * 6, b"\4" * 6, t) + bytes(V4)
+        for t in LAYERS
+        if t not in VLAN_TAGS
+    ]
+    _, non_ip, rest = common.split(raw_batch(frames))
+    assert non_ip == {} and rest.tolist() == list(range(len(frames)))

@@ -1,8 +1,11 @@
-"""What an Ethernet type leads to (decode/ethertype.py): VLAN and QinQ tag stacks
-(the outer tag is the frame's VLAN), MPLS label stacks and pseudowires, PPPoE
-sessions."""
+"""What an Ethernet type leads to (decode/ethertype.py, its LAYERS table): VLAN
+and QinQ tag stacks (the outer tag is the frame's VLAN), VN-Tag, E-tag, PBB, MPLS
+label stacks and pseudowires with and without a control word, PPPoE sessions,
+LLC/SNAP, MACsec."""
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 import pytest
@@ -14,13 +17,14 @@ from scapy.layers.ppp import PPP, PPPoE
 from portmatrix.decode import batch as b
 from portmatrix.decode.ethertype import follow
 from portmatrix.testing.captures import MAC_A, MAC_B, decode_packets, ether, ip, packet_rows
+from support import encapsulated as enc
 
 V4 = ip("192.0.2.1", "198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
 V6 = ip("2001:db8::1", "2001:db8::2") / TCP(sport=40000, dport=443, flags="S")
 
 
-def decoded(packets, linktype=1):
-    rows, counts = decode_packets(packets, linktype)
+def decoded(frames, linktype=1):
+    rows, counts = decode_packets(frames, linktype)
     counts.check()
     return packet_rows(rows), counts
 
@@ -154,3 +158,32 @@ def test_a_stack_deeper_than_any_real_one_is_not_followed_forever():
     assert len(rows) == 1
     # Past MAX_LAYERS the frame is counted by the type it stopped at, not raised.
     assert counts.non_ip == {0x8100: 1}
+
+
+@pytest.mark.parametrize(
+    ("frame", "vlan"),
+    [
+        (enc.vntag(V4), -1),
+        (enc.etag(V4), -1),
+        (enc.pbb(V4), 20),  # the backbone's S-tag
+        (enc.eompls(V4), -1),
+        (enc.eompls_no_cw(V4), -1),
+        (
+            enc._eth(b"", 100)[:12]
+            + struct.pack(">H", 8 + len(V4))
+            + b"\xaa\xaa\x03\0\0\0\x08\0"
+            + bytes(V4),
+            -1,
+        ),  # 802.3 with LLC/SNAP
+    ],
+    ids=["vn-tag", "802.1br", "pbb", "eompls", "eompls-no-cw", "snap"],
+)
+def test_ethernet_layers(frame, vlan):
+    rows, counts = decoded([frame], 1)
+    assert counts.ip == 1
+    assert (rows[0]["dport"], rows[0]["vlan"]) == (53, vlan)
+
+
+def test_macsec_is_counted_as_encrypted():
+    rows, counts = decoded([enc.macsec(V4)], 1)
+    assert rows == [] and counts.undecodable == {"encrypted (MACsec)": 1}

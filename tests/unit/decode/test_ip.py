@@ -90,7 +90,9 @@ def test_ipv4_fragments():
     assert len(frags) == 4
     rows, counts = decoded([ether(f) for f in frags])
     assert counts.ip == 4
-    assert [r["frag"] for r in rows] == [b.FIRST_FRAGMENT] + [b.LATER_FRAGMENT] * 3
+    assert [r["frag"] for r in rows] == [b.FIRST_FRAGMENT] + [b.LATER_FRAGMENT] * 2 + [
+        b.LAST_FRAGMENT
+    ]
     assert {r["frag_id"] for r in rows} == {4242}
     assert (rows[0]["sport"], rows[0]["dport"]) == (2049, 789)
     # Later fragments carry no transport header: the decoder leaves the ports at 0
@@ -157,7 +159,7 @@ def test_ipv6_fragments():
     frags = fragment6(big, 1280)
     assert len(frags) == 3
     rows, _ = decoded([ether(f) for f in frags])
-    assert [r["frag"] for r in rows] == [b.FIRST_FRAGMENT, b.LATER_FRAGMENT, b.LATER_FRAGMENT]
+    assert [r["frag"] for r in rows] == [b.FIRST_FRAGMENT, b.LATER_FRAGMENT, b.LAST_FRAGMENT]
     assert {r["frag_id"] for r in rows} == {0xABCDEF}
     assert (rows[0]["sport"], rows[0]["dport"]) == (9, 10)
     assert all(r["proto"] == 17 and r["sport"] == 0 for r in rows[1:])
@@ -174,5 +176,5 @@ def test_ipv6_fragment_after_other_headers():
     rows, _ = decoded([ether(f) for f in fragment6(big, 1280)])
     assert [(r["frag"], r["proto"], r["sport"]) for r in rows] == [
         (b.FIRST_FRAGMENT, 6, 80),
-        (b.LATER_FRAGMENT, 6, 0),
+        (b.LAST_FRAGMENT, 6, 0),
     ]

@@ -190,5 +190,5 @@ def test_tunnels_are_not_followed_in_later_fragments():
     assert [(r["frag"], r["encap"]) for r in rows] == [
         (b.FIRST_FRAGMENT, 0),
         (b.NOT_FRAGMENT, 2),  # the inner packet starts in the first fragment
-        (b.LATER_FRAGMENT, 0),
+        (b.LAST_FRAGMENT, 0),
     ]

@@ -59,14 +59,14 @@ def test_every_frame_is_counted(tmp_path):
     ]
     w = Pcapng()
     w.interface(1)
-    w.interface(105)
+    w.interface(195)
     w.packets(frames)
-    w.packet(b"\x80\x00" + bytes(30), iface=1)  # 802.11: not a link type we decode
+    w.packet(b"\x80\x00" + bytes(30), iface=1)  # 802.15.4: not a link type we decode
     path = w.write(tmp_path / "mixed.pcapng")
     traffic = read_traffic([str(path)])
     c = traffic.counts
     assert c.frames == traffic.packets == 12
-    assert (c.ip, c.non_ip, c.unsupported) == (9, {0x0806: 1}, {105: 1})
+    assert (c.ip, c.non_ip, c.unsupported) == (9, {0x0806: 1}, {195: 1})
     assert c.undecodable == {"IP header cut short": 1}
     assert c.inner_undecodable == 1
     assert any("1 tunnelled packets could not be decoded" in n for n in traffic.notices())

@@ -8,7 +8,14 @@ import sys
 
 import pytest
 
+from portmatrix.report import progress as progress_module
 from portmatrix.report.progress import progress
+
+
+@pytest.fixture(autouse=True)
+def _no_delay(monkeypatch):
+    """The bar waits half a second before it appears; these tests look at once."""
+    monkeypatch.setattr(progress_module, "DELAY", 0.0)
 
 
 class FakeTTY(io.StringIO):
@@ -35,6 +42,15 @@ def test_no_bar_when_quiet_or_nothing_to_read(monkeypatch, total, enabled):
     monkeypatch.setattr(sys, "stderr", tty)
     with progress(total, enabled) as on_batch:
         assert on_batch is None
+    assert tty.getvalue() == ""
+
+
+def test_a_short_read_shows_no_bar(monkeypatch):
+    monkeypatch.setattr(progress_module, "DELAY", 60.0)
+    tty = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", tty)
+    with progress(2_000, True) as on_batch:
+        on_batch(2_000, 100)
     assert tty.getvalue() == ""
 
 

@@ -22,16 +22,16 @@ from portmatrix.sources.live import (
     start_ring,
 )
 from portmatrix.testing.captures import Pcapng, ether, ip
-from support.dumpcap import fake_dumpcap as write_fake_dumpcap
+from support.fake_dumpcap import exiting_dumpcap
 
 
 @pytest.fixture
 def fake_dumpcap(tmp_path):
-    """`fake_dumpcap(capture=b"", stderr="", status=0)`: support.dumpcap's stand-in
+    """`fake_dumpcap(capture=b"", stderr="", status=0)`: support.fake_dumpcap's exiting stand-in
     in tmp_path (its arguments land in tmp_path/args.txt)."""
 
     def make(capture: bytes = b"", stderr: str = "", status: int = 0) -> str:
-        return write_fake_dumpcap(tmp_path, capture, stderr, status)
+        return exiting_dumpcap(tmp_path, capture, stderr, status)
 
     return make
 

@@ -9,7 +9,9 @@ import pytest
 from scapy.layers.inet import UDP
 
 from portmatrix.decode import decode
+from portmatrix.decode.batch import DecodeCounts
 from portmatrix.errors import CaptureError
+from portmatrix.report.summary import decode_summary
 from portmatrix.sources.capture import Capture
 from portmatrix.testing.captures import T0, Pcapng, cut, ether, ip, patch, read_frames
 
@@ -98,15 +100,39 @@ def test_several_sections_in_both_byte_orders(tmp_path):
     assert not info.truncated
 
 
+def test_simple_packet_blocks_carry_the_time_of_the_packet_before(tmp_path, request):
+    w = Pcapng()
+    w.interface(101)
+    w.simple(udp(0))  # before any timed packet: the first timed one's time
+    w.packet(udp(1), ts=T0 + 5_000)
+    w.simple(udp(2))
+    w.simple(udp(3))
+    w.packet(udp(4), ts=T0 + 9_000)
+    for i in range(5, 40):
+        w.simple(udp(i))
+    path = w.write(tmp_path / "spb.pcapng")
+    expected = [T0 + 5_000] * 4 + [T0 + 9_000] * 36
+    assert [g.ts for g in read_frames(path)[0]] == expected
+    request.getfixturevalue("small_chunks")  # across batches too
+    assert [g.ts for g in read_frames(path)[0]] == expected
+    counts = DecodeCounts()
+    for raw in Capture(str(path)).batches():
+        counts.add(decode(raw)[1])
+    assert counts.ts_carried == 38 and counts.frames == 40
+    assert "without a timestamp: 38" in "\n".join(decode_summary(counts))
+
+
 def test_simple_packet_blocks(tmp_path):
     w = Pcapng()
     w.interface(101, snaplen=64)
     w.interface(1)
     w.simple(udp(0))
     w.simple(udp(1, size=100)[:64], wirelen=len(udp(1, size=100)))  # cut by the snaplen
-    got, info = read_frames(w.write(tmp_path / "spb.pcapng"))
+    path = w.write(tmp_path / "spb.pcapng")
+    got, info = read_frames(path)
     assert [(g.iface, g.linktype) for g in got] == [(0, 101), (0, 101)]
-    assert [g.ts for g in got] == [0, 0]  # a simple packet block has no timestamp
+    # No packet in the file has a time: the file's modification time, never 1970.
+    assert [g.ts for g in got] == [path.stat().st_mtime_ns] * 2
     assert got[0].data == udp(0) and got[0].caplen == got[0].wirelen
     assert (got[1].caplen, got[1].wirelen) == (64, len(udp(1, size=100)))
     assert got[1].data == udp(1, size=100)[:64]

@@ -10,7 +10,7 @@ import pytest
 
 from portmatrix.errors import ExitCode, PortmatrixError
 from portmatrix.watch.service import WatchOptions, run
-from support.dumpcap import fake_dumpcap
+from support.fake_dumpcap import exiting_dumpcap
 from support.paths import DEMO, DEMO_INVENTORY
 
 
@@ -26,7 +26,7 @@ def options(dumpcap: str, **more) -> WatchOptions:
 
 
 def test_a_watch_to_the_end_of_the_capture(tmp_path, capsys):
-    exe = fake_dumpcap(tmp_path, capture=DEMO.read_bytes())
+    exe = exiting_dumpcap(tmp_path, capture=DEMO.read_bytes())
     report, jsonl = tmp_path / "final.json", tmp_path / "findings.jsonl"
     code = run(options(exe, outputs=(str(report),), jsonl=str(jsonl)))
     assert code == ExitCode.FINDINGS  # errors in the demo, --fail-on error
@@ -41,12 +41,12 @@ def test_a_watch_to_the_end_of_the_capture(tmp_path, capsys):
 
 
 def test_fail_on_never_exits_0(tmp_path, capsys):
-    exe = fake_dumpcap(tmp_path, capture=DEMO.read_bytes())
+    exe = exiting_dumpcap(tmp_path, capture=DEMO.read_bytes())
     assert run(options(exe, fail_on="never", outputs=(str(tmp_path / "r.txt"),))) == 0
 
 
 def test_outputs_are_checked_before_dumpcap_starts(tmp_path):
-    exe = fake_dumpcap(tmp_path, capture=DEMO.read_bytes())
+    exe = exiting_dumpcap(tmp_path, capture=DEMO.read_bytes())
     with pytest.raises(PortmatrixError, match="does not exist"):
         run(options(exe, outputs=(str(tmp_path / "no" / "r.json"),)))
     with pytest.raises(PortmatrixError, match="does not exist"):
@@ -60,7 +60,7 @@ def test_outputs_are_checked_before_dumpcap_starts(tmp_path):
 
 def test_a_capture_that_dies_reports_what_it_saw_and_exits_2(tmp_path, capsys):
     data = DEMO.read_bytes()
-    exe = fake_dumpcap(tmp_path, capture=data[: len(data) // 2], stderr="device gone", status=1)
+    exe = exiting_dumpcap(tmp_path, capture=data[: len(data) // 2], stderr="device gone", status=1)
     report = tmp_path / "r.json"
     assert run(options(exe, outputs=(str(report),))) == ExitCode.BAD_INPUT
     assert 0 < json.loads(report.read_text())["summary"]["flows"] < 40

@@ -1,6 +1,5 @@
-"""The terminal: colour by NO_COLOR / FORCE_COLOR / a real terminal, the width of
-the terminal, lines to stderr and text to stdout. The terminal cases run on a
-real pseudo-terminal, not a mock."""
+"""Colour and width, as no-color.org and terminals want them; the terminal cases
+also on a real pseudo-terminal, not only a stream that says it is one."""
 
 from __future__ import annotations
 
@@ -10,6 +9,35 @@ import os
 import pytest
 
 from portmatrix import console
+
+
+class TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("env", "tty", "color"),
+    [
+        ({}, True, True),
+        ({}, False, False),
+        ({"NO_COLOR": "1"}, True, False),
+        ({"NO_COLOR": ""}, True, True),  # set but empty: not asked (no-color.org)
+        ({"FORCE_COLOR": "1"}, False, True),
+        ({"FORCE_COLOR": "0"}, False, False),
+        ({"NO_COLOR": "1", "FORCE_COLOR": "1"}, True, False),
+    ],
+)
+def test_use_color(monkeypatch, env, tty, color):
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert console.use_color(TTY() if tty else io.StringIO()) is color
+
+
+def test_width_is_80_off_a_terminal():
+    assert console.width(io.StringIO()) == 80
 
 
 @pytest.fixture
@@ -22,45 +50,21 @@ def terminal():
     os.close(main_fd)
 
 
-@pytest.fixture(autouse=True)
-def no_colour_settings(monkeypatch):
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
-
-
-def test_colour_on_a_terminal_only(terminal):
-    assert console.use_color(terminal) is True
-    assert console.use_color(io.StringIO()) is False
-
-
-@pytest.mark.parametrize(
-    ("env", "on_terminal", "piped"),
-    [
-        ({"NO_COLOR": "1"}, False, False),
-        ({"NO_COLOR": ""}, True, False),  # set but empty: not asked (no-color.org)
-        ({"FORCE_COLOR": "1"}, True, True),
-        ({"FORCE_COLOR": "0"}, True, False),
-        ({"NO_COLOR": "1", "FORCE_COLOR": "1"}, False, False),  # "no" wins
-    ],
-)
-def test_colour_settings(monkeypatch, terminal, env, on_terminal, piped):
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    assert console.use_color(terminal) is on_terminal
-    assert console.use_color(io.StringIO()) is piped
-
-
-def test_width_of_the_terminal_or_80(monkeypatch, terminal):
+def test_colour_and_width_on_a_real_terminal(monkeypatch, terminal):
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "132")
+    assert console.use_color(terminal) is True
     assert console.width(terminal) == 132
     assert console.width(io.StringIO()) == 80  # not a terminal: whatever COLUMNS says
 
 
-def test_a_closed_stream_is_no_terminal():
+def test_a_closed_stream_or_no_stream_is_no_terminal(monkeypatch):
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
     stream = io.StringIO()
     stream.close()
     assert console.use_color(stream) is False and console.width(stream) == 80
-    assert console.use_color(object()) is False  # not a stream at all
+    assert console.use_color(object()) is False
 
 
 def test_say_and_out(capsys):

@@ -1,11 +1,9 @@
-"""`portmatrix flows` as a module call: flows of several inputs narrowed by the
-filters, to standard output or a file, and the remarks that say why a listing
-is empty. (The same command through the CLI: test_cli_flows.py.)"""
+"""`portmatrix flows` as a command: narrowed flows of one or several inputs (a
+folder's non-captures named), a word when a filter or a window selects nothing,
+outputs checked before reading. (Through the CLI: test_cli_flows.py.)"""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 import pytest
@@ -13,11 +11,46 @@ import pytest
 from portmatrix.errors import PortmatrixError
 from portmatrix.listing import FlowsOptions, run_command
 from portmatrix.testing.captures import ether, tcp_session, write_pcap
+from support.paths import CAPTURES
+
+DEMO = str(CAPTURES / "thoughtspot-demo.pcap")
+
+
+def listed(capsys, **options) -> dict:
+    assert run_command(FlowsOptions((DEMO,), fmt="json", quiet=True, **options)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_all_flows(capsys):
+    doc = listed(capsys)
+    assert len(doc["flows"]) == 40 and doc["notices"] == []
+
+
+def test_a_window_outside_the_capture_says_so(capsys):
+    doc = listed(capsys, filters={"since": "2031-01-01"})
+    assert doc["flows"] == []
+    assert any("holds none of the traffic" in n for n in doc["notices"])
+
+
+def test_a_host_that_matches_nothing_says_so(capsys):
+    doc = listed(capsys, filters={"hosts": ("192.0.2.99",)})
+    assert doc["flows"] == []
+    assert any(n.startswith("no flow matches the filters") for n in doc["notices"])
+
+
+def test_to_a_file_says_what_it_wrote(tmp_path, capsys):
+    out = tmp_path / "flows.csv"
+    assert run_command(FlowsOptions((DEMO,), fmt="csv", output=str(out))) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"portmatrix: wrote {out} (csv): 40 flows\n"
+    assert out.read_text().count("\n") == 41
 
 
 @pytest.fixture
-def captures(tmp_path):
-    """Two captures: ssh and https from 10.0.0.1 to 10.0.0.2, then dns to 10.0.0.3."""
+def folder(tmp_path):
+    """Two captures: ssh and https from 10.0.0.1 to 10.0.0.2, then dns to 10.0.0.3;
+    and notes beside them."""
     folder = tmp_path / "in"
     folder.mkdir()
     first = tcp_session("10.0.0.1", "10.0.0.2", 40000, 22) + tcp_session(
@@ -29,50 +62,26 @@ def captures(tmp_path):
     return folder
 
 
-def listed(capsys, **options) -> tuple[int, dict, str]:
-    code = run_command(FlowsOptions(quiet=True, fmt="json", **options))
-    out, err = capsys.readouterr()
-    return code, json.loads(out), err
+def from_folder(capsys, folder, **options) -> dict:
+    assert run_command(FlowsOptions((str(folder),), fmt="json", quiet=True, **options)) == 0
+    return json.loads(capsys.readouterr().out)
 
 
-def test_every_flow_of_every_input(captures, capsys):
-    code, doc, err = listed(capsys, inputs=(str(captures),))
-    assert code == 0 and err == ""
+def test_every_flow_of_a_folder_and_the_files_it_skipped(folder, capsys):
+    doc = from_folder(capsys, folder)
     assert sorted(f["responder_port"] for f in doc["flows"]) == [22, 53, 443]
+    skipped = "1 file(s) in the folders given are not captures and were skipped: "
+    assert doc["notices"] == [skipped + str(folder / "notes.txt")]
 
 
-def test_filters_narrow_the_listing(captures, capsys):
-    _, doc, _ = listed(capsys, inputs=(str(captures),), filters={"ports": (443, 53)})
+def test_filters_narrow_the_listing(folder, capsys):
+    doc = from_folder(capsys, folder, filters={"ports": (443, 53)})
     assert sorted(f["responder_port"] for f in doc["flows"]) == [53, 443]
-    _, doc, _ = listed(capsys, inputs=(str(captures),), filters={"hosts": ("10.0.0.3",)})
+    doc = from_folder(capsys, folder, filters={"hosts": ("10.0.0.3",)})
     assert [f["responder"] for f in doc["flows"]] == ["10.0.0.3"]
 
 
-def test_to_a_file_with_one_line_saying_so(captures, tmp_path, capsys):
-    out = tmp_path / "flows.csv"
-    code = run_command(FlowsOptions(inputs=(str(captures),), fmt="csv", output=str(out)))
-    assert code == 0
-    assert len(list(csv.DictReader(io.StringIO(out.read_text())))) == 3
-    stdout, stderr = capsys.readouterr()
-    assert stdout == ""
-    assert stderr.splitlines()[-1] == f"portmatrix: wrote {out} (csv): 3 flows"
-
-
-def test_an_output_that_is_an_input_is_refused_before_reading(captures):
-    target = str(captures / "a.pcap")
+def test_an_output_that_is_an_input_is_refused_before_reading(folder):
+    target = str(folder / "a.pcap")
     with pytest.raises(PortmatrixError, match="is one of the inputs"):
         run_command(FlowsOptions(inputs=(target,), output=target))
-
-
-def test_empty_listings_say_why(captures, capsys):
-    run_command(
-        FlowsOptions(inputs=(str(captures),), quiet=True, filters={"ports": (8080,)}),
-    )
-    text = capsys.readouterr().out
-    assert "no flow matches the filters ({'ports': [8080]})" in text
-    skipped = "1 file(s) in the folders given are not captures and were skipped: "
-    assert skipped + str(captures / "notes.txt") in text
-    run_command(FlowsOptions(inputs=(str(captures),), quiet=True, filters={"since": "+1h"}))
-    text = capsys.readouterr().out
-    assert "the time window (--since +1h) holds none of the traffic" in text
-    assert "no flow matches the filters" not in text  # the window said it already

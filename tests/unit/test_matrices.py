@@ -1,6 +1,4 @@
-"""`portmatrix rules show|lint` as module calls: what goes to standard output,
-what to standard error, and the exit status each returns. (Through the CLI,
-with every format and error: test_cli_rules.py.)"""
+"""`portmatrix rules show|lint` as commands."""
 
 from __future__ import annotations
 
@@ -12,7 +10,32 @@ from portmatrix.errors import ExitCode, MatrixError
 from portmatrix.matrices import lint, show
 
 
-def test_show_narrows_by_role_and_port(matrix, capsys):
+def test_show_narrows_by_role_and_port(capsys):
+    assert show(("thoughtspot",), "admins", 22, "json") == 0
+    rules = json.loads(capsys.readouterr().out)["rules"]
+    assert [r["id"] for r in rules] == ["ssh-from-admins"]
+
+
+def test_show_refuses_a_misspelt_role(capsys):
+    with pytest.raises(MatrixError, match="unknown role 'admin'") as err:
+        show(("thoughtspot",), "admin", None, "table")
+    assert err.value.hint.startswith("did you mean admins?")
+
+
+def test_lint_exit_statuses(capsys, write_yaml):
+    assert lint(("thoughtspot",), None) == 0
+    assert capsys.readouterr().out.startswith("0 problem(s) in thoughtspot (bundled)")
+    broken = write_yaml(
+        "m.yaml",
+        "name: m\nroles: {a: A}\n"
+        "rules:\n  - {id: r, service: s, proto: tcp, ports: 1, from: a, to: b}\n",
+    )
+    assert lint((str(broken),), None) == 2
+    captured = capsys.readouterr()
+    assert "unknown role 'b'" in captured.out and "cannot be used" in captured.err
+
+
+def test_show_by_role_or_port_alone(matrix, capsys):
     small = matrix("small")
     assert show((small,), "admins", None, "json") == 0
     ids = [r["id"] for r in json.loads(capsys.readouterr().out)["rules"]]
@@ -23,32 +46,22 @@ def test_show_narrows_by_role_and_port(matrix, capsys):
     assert capsys.readouterr().out.splitlines()[1:] == []  # a header, no rule
 
 
-def test_show_an_unknown_role_says_which_there_are(matrix, capsys):
-    with pytest.raises(MatrixError, match="unknown role 'admin'") as err:
-        show((matrix("small"),), "admin", None, "table")
-    assert err.value.where == "--role" and "admins" in err.value.hint
-    assert capsys.readouterr().out == ""
-
-
-def test_lint_warnings_exit_1_a_clean_matrix_0(site, capsys):
+def test_lint_warnings_exit_1(site, capsys):
     small = site("small")
     code = lint((str(small.matrix), str(small.exceptions)), str(small.inventory))
     out, err = capsys.readouterr()
-    # old-snmp expired in 2020: a warning, exit 1.
-    assert code == ExitCode.FINDINGS
+    assert code == ExitCode.FINDINGS  # old-snmp expired in 2020: a warning
     assert "exceptions.old-snmp.expires: expired on 2020-01-01" in out
     assert out.splitlines()[-1] == (
         f"1 problem(s) in {small.matrix}, {small.exceptions} with {small.inventory}: "
         "6 rules, 3 roles, 2 exceptions"
     )
     assert err == ""
-    assert lint((str(small.matrix),), None) == ExitCode.OK
-    assert capsys.readouterr().out.startswith("0 problem(s) in ")
 
 
-def test_lint_errors_are_listed_and_exit_2(write_yaml, matrix, capsys):
+def test_lint_errors_in_the_inventory_exit_2(write_yaml, matrix, capsys):
     inventory = write_yaml("i.yaml", "roles:\n  nodes: [10.0.0.300]\n  admins: [10.0.1.5]\n")
     assert lint((matrix("small"),), str(inventory)) == ExitCode.BAD_INPUT
     out, err = capsys.readouterr()
     assert f"error: {inventory}:2: roles.nodes: '10.0.0.300' is not an address" in out
-    assert err == ("portmatrix: error: 1 error(s): the files cannot be used as they are\n")
+    assert err == "portmatrix: error: 1 error(s): the files cannot be used as they are\n"

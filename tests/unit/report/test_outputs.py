@@ -1,6 +1,5 @@
-"""Where a report goes: several outputs from one read, each format told by its
-file's suffix (or --format), every output checked before anything is read, and
-the one line saying what was written."""
+"""Several reports from one read: formats from names, checked before reading,
+rendered for the terminal or a file, and the one line saying what went where."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from portmatrix.report.outputs import (
     FORMAT_OF_SUFFIX,
     FORMATS,
     Output,
+    check_outputs,
     plan_outputs,
     render,
     write_outputs,
@@ -24,52 +24,51 @@ from portmatrix.report.text import render_text
 from support.paths import DEMO, DEMO_INVENTORY
 
 
+def test_every_suffix_names_a_format_the_reports_have():
+    assert set(FORMAT_OF_SUFFIX.values()) == set(FORMATS) == set(CHECK_FORMATS)
+
+
+def test_formats_from_names_and_the_terminal():
+    assert plan_outputs((), None) == [Output("-", "text")]
+    assert plan_outputs((), "json") == [Output("-", "json")]
+    assert plan_outputs(("r.HTML", "r.json", "-"), "csv") == [
+        Output("r.HTML", "html"),
+        Output("r.json", "json"),
+        Output("-", "csv"),
+    ]
+    assert plan_outputs(("report",), "markdown") == [Output("report", "markdown")]
+
+
+@pytest.mark.parametrize(
+    ("paths", "fmt", "what"),
+    [
+        (("report",), None, "cannot tell the report format"),
+        (("report", "r.json"), "json", "cannot tell the report format"),
+        (("r.json", "r.json"), None, "given twice"),
+    ],
+)
+def test_what_cannot_be_planned(paths, fmt, what):
+    with pytest.raises(PortmatrixError, match=what) as err:
+        plan_outputs(paths, fmt)
+    assert err.value.where == "--output"
+
+
+def test_outputs_are_checked_against_the_inputs(tmp_path):
+    capture = tmp_path / "c.pcap"
+    capture.write_bytes(b"x")
+    with pytest.raises(PortmatrixError, match="is one of the inputs"):
+        check_outputs([Output(str(capture), "json")], [str(capture)])
+    check_outputs([Output("-", "text"), Output(str(tmp_path / "r.json"), "json")], [str(capture)])
+
+
 @pytest.fixture(scope="module")
 def demo():
     return run_check([str(DEMO)], ["thoughtspot"], str(DEMO_INVENTORY))
 
 
-def test_every_format_is_a_check_format_and_has_a_suffix():
-    assert set(FORMATS) == set(CHECK_FORMATS) == set(FORMAT_OF_SUFFIX.values())
-
-
-def test_standard_output_alone_by_default(tmp_path):
-    assert plan_outputs((), None, []) == [Output("-", "text")]
-    assert plan_outputs((), "json", []) == [Output("-", "json")]
-    assert plan_outputs(("-",), "csv", []) == [Output("-", "csv")]
-
-
-def test_formats_come_from_suffixes(tmp_path):
-    paths = (str(tmp_path / "a.HTML"), str(tmp_path / "b.ndjson"), "-", str(tmp_path / "c.md"))
-    assert plan_outputs(paths, "json", []) == [
-        Output(paths[0], "html"),
-        Output(paths[1], "jsonl"),
-        Output("-", "json"),  # --format is for standard output
-        Output(paths[3], "markdown"),
-    ]
-
-
-def test_an_unknown_suffix_takes_format_only_when_it_is_the_only_output(tmp_path):
-    report = str(tmp_path / "report.out")
-    assert plan_outputs((report,), "csv", []) == [Output(report, "csv")]
-    with pytest.raises(PortmatrixError, match="cannot tell the report format") as err:
-        plan_outputs((report, str(tmp_path / "b.json")), "csv", [])
-    assert err.value.where == "--output" and ".html" in err.value.hint
-    with pytest.raises(PortmatrixError, match="cannot tell the report format"):
-        plan_outputs((report,), None, [])
-
-
-def test_outputs_are_checked_before_reading(tmp_path):
-    capture = tmp_path / "c.json"  # an input that happens to end in .json
-    capture.write_text("{}")
-    with pytest.raises(PortmatrixError, match="is one of the inputs"):
-        plan_outputs((str(capture),), None, [str(capture)])
+def test_outputs_are_checked_for_folders_too(tmp_path):
     with pytest.raises(PortmatrixError, match="does not exist"):
-        plan_outputs((str(tmp_path / "no" / "r.json"),), None, [])
-    twice = str(tmp_path / "r.json")
-    with pytest.raises(PortmatrixError, match="given twice") as err:
-        plan_outputs((twice, "-", twice), None, [])
-    assert err.value.file == twice
+        check_outputs([Output(str(tmp_path / "no" / "r.json"), "json")], [])
 
 
 def test_render_text_keeps_to_a_readable_width(demo):
@@ -81,7 +80,7 @@ def test_render_text_keeps_to_a_readable_width(demo):
 
 def test_one_read_many_reports(demo, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FORCE_COLOR", raising=False)
-    outputs = plan_outputs((str(tmp_path / "r.json"), "-", str(tmp_path / "r.csv")), None, [])
+    outputs = plan_outputs((str(tmp_path / "r.json"), "-", str(tmp_path / "r.csv")), None)
     written = write_outputs(demo, outputs)
     assert written == [outputs[0], outputs[2]]
     assert json.loads((tmp_path / "r.json").read_text())["summary"]["flows"] == 40

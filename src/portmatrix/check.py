@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from portmatrix.addresses import to_text
-from portmatrix.errors import PortmatrixError
+from portmatrix.errors import ExitCode, PortmatrixError
 from portmatrix.findings.coverage import CoverageTally
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import flow_findings
@@ -140,16 +140,21 @@ def evaluate(
     tally = CoverageTally(matrix)
     tally.add(traffic.flows, cls)
     unheld = unheld_roles(matrix, role_map)
-    cov, cov_findings = tally.result(traffic.weakened, unheld)
-    missed = _window_missed(whole, filters)
+    missed = _nothing_to_judge(whole, filters)
+    cov, cov_findings = tally.result(traffic.weakened, unheld, judge=not missed)
     if missed:
-        cov_findings = []
         notices.append(missed)
+    elif filters.active and len(whole.flows) and not len(traffic.flows):
+        cov_findings = []
+        notices.append(
+            f"no flow matches the filters ({filters.text()}): the coverage of required "
+            "services is shown for no flows, and raises no findings"
+        )
     elif filters.narrows_services:
         cov_findings = []
         notices.append(
-            "filtered by host, port, verdict or role: the coverage of required "
-            "services is shown for the chosen flows only, without findings"
+            "filtered by host, port, verdict or role: the coverage of required services "
+            "is shown for the chosen flows only, and raises no findings of its own"
         )
     findings += cov_findings + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map, unheld, traffic)
@@ -177,8 +182,11 @@ def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
     return {r for r in used if r in matrix.roles and r not in held}
 
 
-def _window_missed(traffic: Traffic, filters: FlowFilter) -> str:
-    """A sentence when --since/--until select none of the traffic, else ""."""
+def _nothing_to_judge(traffic: Traffic, filters: FlowFilter) -> str:
+    """A sentence when there is no traffic to judge coverage by — none read at all,
+    or none in the time window asked for — else ""."""
+    if not traffic.packets and not len(traffic.flows):
+        return "no traffic at all: the coverage of required services is not evaluated"
     missed = filters.missed(traffic.first_ts, traffic.last_ts)
     if not missed:
         return ""
@@ -258,8 +266,15 @@ class CheckOptions:
 def run_command(opts: CheckOptions) -> int:
     """Check, write every report asked for, say where; the exit status."""
     from portmatrix import console
-    from portmatrix.files import check_writable
-    from portmatrix.report.outputs import check_outputs, plan_outputs, write_outputs, wrote_line
+    from portmatrix.files import check_writable, staged
+    from portmatrix.report.outputs import (
+        Output,
+        check_outputs,
+        plan_outputs,
+        show_outputs,
+        write_outputs,
+        wrote_line,
+    )
     from portmatrix.report.progress import progress
     from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
 
@@ -272,9 +287,12 @@ def run_command(opts: CheckOptions) -> int:
 
         check_flow_export(opts.flows_out)
     inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
-    check_outputs(outputs, inputs)
+    # No output may be any file the run reads: a capture, a matrix, the inventory,
+    # the baseline (the next run would compare against this one's report).
+    read = [*inputs, *opts.rules, *(f for f in (opts.inventory, opts.baseline) if f)]
+    check_outputs(outputs, read)
     if opts.flows_out:
-        check_writable(opts.flows_out, "--flows", inputs)
+        check_writable(opts.flows_out, "--flows", read)
     with progress(total_size(inputs), not opts.quiet) as on_batch:
         result = run_check(
             inputs,
@@ -287,12 +305,18 @@ def run_command(opts: CheckOptions) -> int:
         )
     if notice := skipped_notice(inputs):
         result.notices.insert(0, notice)
-    written = write_outputs(result, outputs)
-    if opts.flows_out:
-        from portmatrix.report.verdict_flows import write_flows
+    with staged() as batch:  # every file appears, or (interrupted) none does
+        written = write_outputs(result, outputs, batch)
+        if opts.flows_out:
+            from portmatrix.report.verdict_flows import stage_flows
 
-        write_flows(result, opts.flows_out)
-        written.append(type(outputs[0])(opts.flows_out, "flows"))
+            stage_flows(result, opts.flows_out, batch)
+            written.append(Output(opts.flows_out, "flows"))
+    show_outputs(result, outputs)
     if written and not opts.quiet:
         console.say(wrote_line(written, result))
+    if result.traffic.unreadable:  # the rest was analyzed and reported; these say why not all
+        for error in result.traffic.unreadable:
+            console.say(f"portmatrix: error: {error}")
+        return ExitCode.BAD_INPUT
     return result.exit_code(opts.fail_on)

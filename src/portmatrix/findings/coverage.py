@@ -66,15 +66,20 @@ class CoverageTally:
             ]
 
     def result(
-        self, weakened: bool, unheld: set[str] | frozenset[str] = frozenset()
+        self,
+        weakened: bool,
+        unheld: set[str] | frozenset[str] = frozenset(),
+        judge: bool = True,
     ) -> tuple[list[Coverage], list[Finding]]:
         """Coverage of every rule so far, and the findings for required rules not
         exercised (weaker when the capture is incomplete). A required rule whose
-        roles hold no address (`unheld`) is not evaluated: nothing could match it."""
+        roles hold no address (`unheld`) is not evaluated: nothing could match it;
+        nor is any when `judge` is false (no traffic at all, or a time window that
+        holds none of it: nothing was there to see)."""
         out, findings = [], []
         for rule in self.matrix.rules:
             cov = replace(self.rules[rule.id], examples=list(self.rules[rule.id].examples))
-            if rule.required and {rule.from_role, rule.to_role} & set(unheld):
+            if rule.required and (not judge or {rule.from_role, rule.to_role} & set(unheld)):
                 cov.status = NOT_EVALUATED
             elif rule.required:
                 cov.status = required_status(cov)

@@ -3,7 +3,8 @@ every other check report.
 
 Fields (schema_version 1):
   tool            {"name", "version"}
-  inputs          captures (path, format, size, sha256, frames, truncated, drops,
+  inputs          captures (path, format, size, sha256, frames, truncated, unreadable:
+                  why a file could not be read at all, else null, drops,
                   dns_names: role hostnames its DNS answers resolved, interfaces), rules
                   (files), matrix (name), inventory (path or null), filters (the
                   narrowing asked for: since, until, hosts, ports, verdicts, roles;

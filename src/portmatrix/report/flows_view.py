@@ -47,7 +47,7 @@ def summary_lines(traffic, flows: int) -> list[str]:
     out = [f"{flows} flows from {traffic.packets} frames in {len(traffic.captures)} file(s)"]
     out += [f"  {line}" for line in decode_summary(traffic.counts)]
     if traffic.filters:
-        out.append(f"filters: {traffic.filters.describe()}")
+        out.append(f"filters: {traffic.filters.text()}")
     out += [f"notice: {n}" for n in traffic.notices()]
     return out
 

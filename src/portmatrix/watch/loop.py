@@ -64,9 +64,14 @@ def run_watch(
 
     reader = threading.Thread(target=read, name="portmatrix-reader", daemon=True)
     reader.start()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+
+    def on_signal(sig, _frame) -> None:
+        if stop.is_set() and sig == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: quit now, without the report
+        stop.set()
+        out.say("portmatrix: stopping — writing the report (Ctrl-C again to quit without it)")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _loop(source, watcher, out, batches, stop, duration, report_every)
     finally:
@@ -113,6 +118,10 @@ def _loop(source, watcher, out, batches, stop, duration, report_every):
             source.stop()
     failure = failure or source.died
     result = watcher.finish([source.info], max(0, kernel_drops(source.ifaces) - drops_at_start))
+    if failure:
+        result.notices.insert(
+            0, f"the capture stopped: {failure}; this report covers what was captured until then"
+        )
     for event in watcher.final_events(result):
         _emit(event, out, watcher)
     return result, failure

@@ -40,10 +40,16 @@ def run(opts: WatchOptions) -> int:
     """Watch until stopped; write the final report; the exit status."""
     from portmatrix import console
     from portmatrix.errors import ExitCode
-    from portmatrix.files import check_writable
+    from portmatrix.files import check_writable, staged
     from portmatrix.policy.inventory import load_inventory
     from portmatrix.policy.matrix import load_matrix
-    from portmatrix.report.outputs import check_outputs, plan_outputs, write_outputs, wrote_line
+    from portmatrix.report.outputs import (
+        check_outputs,
+        plan_outputs,
+        show_outputs,
+        write_outputs,
+        wrote_line,
+    )
     from portmatrix.sources.live import open_live, prepare_ring, start_ring
     from portmatrix.watch.loop import Outputs, run_watch
     from portmatrix.watch.metrics import Metrics
@@ -52,9 +58,10 @@ def run(opts: WatchOptions) -> int:
     matrix = load_matrix(opts.rules)
     inv = load_inventory(opts.inventory, matrix) if opts.inventory else None
     outputs = plan_outputs(opts.outputs, opts.fmt)
-    check_outputs(outputs, [])
+    read = [*opts.rules, *([opts.inventory] if opts.inventory else [])]
+    check_outputs(outputs, read)
     if opts.jsonl:
-        check_writable(opts.jsonl, "--jsonl")
+        check_writable(opts.jsonl, "--jsonl", read)
     if opts.ring_dir:
         prepare_ring(opts.ring_dir)
     watcher = Watcher(matrix, inv, idle=opts.idle_timeout)
@@ -87,7 +94,9 @@ def run(opts: WatchOptions) -> int:
             duration=opts.duration,
             report_every=opts.report_every,
         )
-    written = write_outputs(result, outputs)
+    with staged() as batch:
+        written = write_outputs(result, outputs, batch)
+    show_outputs(result, outputs)
     if written:
         console.say(wrote_line(written, result))
     if failure:

@@ -66,7 +66,10 @@ def test_required_unreachable_only_with_failed_attempts(check_packets):
 
 
 def test_coverage_without_traffic(check_packets):
-    result = check_packets([])
+    nothing = check_packets([])  # no traffic at all: nothing to judge coverage by
+    assert {c.status for c in nothing.coverage if c.required} == {"not-evaluated"}
+    assert not [f for f in nothing.findings if f.kind == "coverage"]
+    result = check_packets(tcp_session(USER, N1, 40000, 8443))  # traffic, none of theirs
     findings = [f for f in result.findings if f.kind == "coverage"]
     assert {(f.rule, f.verdict, f.severity) for f in findings} == {
         ("node-rpc", "missing-required", "error"),

@@ -207,6 +207,7 @@ def test_a_capture_that_dies_says_why_and_reports_what_it_saw(tmp_path, capsys):
     assert run(options(exe, outputs=(str(report),))) == ExitCode.BAD_INPUT
     assert 0 < json.loads(report.read_text())["summary"]["flows"] < 40
     assert capsys.readouterr().err.splitlines()[-1] == (
-        "portmatrix: error: the capture stopped: device gone — the report covers "
+        "portmatrix: error: the capture stopped: dumpcap ended on its own (exit status 1): "
+        "device gone — the report covers "
         "what was captured until then"
     )

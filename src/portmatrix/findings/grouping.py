@@ -33,10 +33,19 @@ import datetime as dt
 
 import numpy as np
 
+from portmatrix.addresses import to_text
 from portmatrix.decode.keyhash import mix
 from portmatrix.findings.aggregate import aggregate
 from portmatrix.findings.columns import dense, first_k
-from portmatrix.findings.model import ERROR, INFO, WARNING, Coverage, Finding, Thresholds
+from portmatrix.findings.model import (
+    ERROR,
+    INFO,
+    WARNING,
+    Coverage,
+    Finding,
+    Thresholds,
+    stable_id,
+)
 from portmatrix.findings.scans import ScanTally
 from portmatrix.findings.wording import Problem, finding_of
 from portmatrix.flows.model import OUTCOMES, UNANSWERED, Flows
@@ -128,7 +137,9 @@ class Grouper:
         def side(r: int) -> str:
             if ikey[r] == MANY:
                 return "*"
-            return roles.text[i_real[r]] if i_real[r] >= 0 else f"{ihi[r]:x}:{ilo[r]:x}"
+            return roles.text[i_real[r]] if i_real[r] >= 0 else to_text(
+                (int(ihi[r]) << 64) | int(ilo[r])
+            )
 
         # Many forbidden ports between the same two sides: one finding.
         wide = self._reached(
@@ -186,9 +197,41 @@ class Grouper:
                 j=j,
                 thresholds=self.thresholds,
                 today=today or index.today,
+                host=g.initiator_hosts[j][0] if g.initiators[j] == 1 else None,
             )
             out.append(finding_of(problem))
         return out
+
+    def roll_up_of(self, p: Problem, f: Finding, only_host: str | None) -> str | None:
+        """The id of the roll-up (scan, many sources, many ports) that the finding `f`,
+        made earlier from problem `p` with the flows of one initiator `only_host`
+        (None: of several), belongs to by now; None if none."""
+        from dataclasses import replace
+
+        from portmatrix.findings.wording import finding_id
+
+        if f.kind != "flow":
+            return None
+        forbidden = p.verdict != "allowed"
+        if only_host and forbidden and only_host in self._scanner_texts():
+            return stable_id("scan", only_host)
+        host = f.initiator if not p.i_roles and not p.many_sources else None
+        d = p.decision
+        named = exception_rule(d.exception) if d.exception else d.rule
+        keyed_by_rule = p.verdict in ("allowed", "wrong-direction") and named
+        service = named if keyed_by_rule else str(p.port)
+        r_text = ",".join(p.r_roles)
+        if host and (p.verdict, r_text, p.proto_number, service) in self.sources.reached:
+            p = replace(p, many_sources=True)
+        side = "*" if p.many_sources else ",".join(p.i_roles) or host
+        if forbidden and not keyed_by_rule and not p.many_ports:
+            if (p.verdict, side, r_text, p.proto_number) in self.ports.reached:
+                p = replace(p, many_ports=True)
+        target = finding_id(p, "flow", f.proto, f.port)
+        return target if target != f.id else None
+
+    def _scanner_texts(self) -> set[str]:
+        return {to_text((hi << 64) | lo) for hi, lo in self.scans.scanners}
 
     @staticmethod
     def _reached(tally: DistinctTally, mask, cols, values, name) -> np.ndarray:

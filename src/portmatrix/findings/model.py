@@ -89,9 +89,9 @@ class Finding:
     rests_on: list[str] = field(default_factory=list)  # coverage: the flow findings behind it
     part_of: str | None = None  # a flow finding a coverage finding rests on: its id
     # Not reported: the finding's flows (indices into the flows it was found in), and
-    # the roll-up keys watch needs to fold findings made before a threshold was reached.
+    # the problem it was worded from (watch merges problems found tick after tick).
     members: np.ndarray | None = field(default=None, compare=False, repr=False)
-    keys: dict = field(default_factory=dict, compare=False, repr=False)
+    problem: object = field(default=None, compare=False, repr=False)
     fix: tuple[str, dict] | None = field(default=None, compare=False, repr=False)  # the
     # suggestion as data: ("rules" | "exceptions", the entry), for a suggestions file
 
@@ -109,7 +109,7 @@ class Finding:
         return out
 
 
-INTERNAL = ("members", "keys", "fix")
+INTERNAL = ("members", "problem", "fix")
 
 
 @dataclass

@@ -40,6 +40,7 @@ class Problem:
     j: int  # the problem's index in `groups`
     thresholds: Thresholds
     today: dt.date
+    host: str | None = None  # the initiator, when one host with no role is the problem
 
 
 def ranges_text(runs: list[tuple[int, int, int]], with_proto: bool = False) -> str:
@@ -155,7 +156,7 @@ def finding_of(p: Problem) -> Finding:
         message += " — no reply, which does not show it was blocked"
     if d.expired:
         message += f"; expired exception {', '.join(d.expired)} would have allowed it"
-    fid = _id(p, kind, proto, port)
+    fid = finding_id(p, kind, proto, port)
     fix = fix_of(p, kind, SEVERITIES[severity], fid, proto, port, what)
     return Finding(
         id=fid,
@@ -196,7 +197,7 @@ def finding_of(p: Problem) -> Finding:
         heuristic=p.heuristic,
         expired_exceptions=list(d.expired),
         members=g.members[j],
-        keys=_keys(p, kind),
+        problem=p,
         fix=fix.entry,
     )
 
@@ -224,19 +225,18 @@ def _service(p: Problem, what: str, kind: str) -> str | None:
     return what
 
 
-def _id(p: Problem, kind: str, proto: str, port: int | None) -> str:
+def finding_id(p: Problem, kind: str, proto: str, port: int | None) -> str:
     """Built from verdict, roles (the host when it has none), responder roles,
     protocol and service: never from the client's ephemeral port, nor from how many
     flows or hosts there were, so it stays the same from run to run."""
-    g, j = p.groups, p.j
     if kind == "scan":
-        return stable_id("scan", g.initiator_hosts[j][0])
+        return stable_id("scan", p.groups.initiator_hosts[p.j][0])
     if p.many_sources:
         initiator = "*"
     elif p.i_roles:
         initiator = ",".join(p.i_roles)
     else:
-        initiator = g.initiator_hosts[j][0]
+        initiator = p.groups.initiator_hosts[p.j][0] if p.groups else p.host
     if p.many_ports:
         service = "*"
     elif p.verdict in ("allowed", "wrong-direction") and (p.decision.rule or p.decision.exception):
@@ -245,10 +245,3 @@ def _id(p: Problem, kind: str, proto: str, port: int | None) -> str:
         service = p.port
     verdict = "allowed-failed" if p.verdict == "allowed" else p.verdict
     return stable_id(verdict, initiator, ",".join(p.r_roles), proto, service)
-
-
-def _keys(p: Problem, kind: str) -> dict:
-    """What watch needs to fold this finding into a roll-up reached later."""
-    if kind != "flow" or p.many_sources or p.i_roles:
-        return {}
-    return {"host": p.groups.initiator_hosts[p.j][0]}

@@ -41,13 +41,13 @@ def _hosts(ip_: str, field: str, hosts: list[str] | None) -> str | None:
         return None
     if len(hosts) == 1:
         return f"{ip_}.{field}=={hosts[0]}"
-    return f"{ip_}.{field} in {{{' '.join(hosts)}}}"
+    return f"{ip_}.{field} in {{{', '.join(hosts)}}}"
 
 
 def _ports(runs: list[tuple[int, int, int]]) -> str:
     values = [str(lo) if lo == hi else f"{lo}..{hi}" for _, lo, hi in runs]
     return f"=={values[0]}" if len(values) == 1 and ".." not in values[0] else (
-        f" in {{{' '.join(values)}}}"
+        f" in {{{', '.join(values)}}}"
     )
 
 

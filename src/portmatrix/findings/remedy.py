@@ -45,7 +45,10 @@ def fix_of(
     if severity == "info":
         return Fix("Nothing to change: the network blocked it, as the matrix wants.")
     entry = _entry(p, fid, proto)
-    pasted = "paste the YAML below into a site file (--rules site.yaml)"
+    pasted = (
+        f"allow it with the suggested {'rule' if entry[0] == 'rules' else 'exception'} "
+        "(-o site.yaml writes every suggestion)"
+    )
     if p.heuristic:
         action = "Capture the start of these connections to confirm who opened them; "
     elif p.silent:
@@ -100,9 +103,9 @@ def _scan(p: Problem, fid: str, proto: str) -> Fix:
     action = f"Find out who scans from {host}"
     if g.answered_ports[j]:
         action += "; close or block the forbidden ports that answered"
-    action += "; if it is an authorised scanner, declare it with the exception below."
+    action += "; if it is an authorised scanner, declare it with the suggested exception."
     if len(protos) != 1:
-        return Fix(action.replace(" with the exception below", " with an exception"))
+        return Fix(action.replace(" with the suggested exception", " with an exception"))
     from portmatrix.textforms import proto_name
 
     lo, hi = min(r[1] for r in runs), max(r[2] for r in runs)
@@ -116,7 +119,7 @@ def _scan(p: Problem, fid: str, proto: str) -> Fix:
         "expires": (p.today + EXPIRES_AFTER).isoformat(),
     }
     if entry["to"] is None:
-        return Fix(action.replace(" with the exception below", " with an exception"))
+        return Fix(action.replace(" with the suggested exception", " with an exception"))
     return Fix(action, _yaml(("exceptions", entry)), ("exceptions", entry))
 
 

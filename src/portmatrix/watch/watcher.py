@@ -13,6 +13,8 @@ update counters.
 from __future__ import annotations
 
 import datetime as dt
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from portmatrix.decode.batch import DecodeCounts, PacketBatch
@@ -129,6 +131,14 @@ class Watcher:
         self.tcp_one_way = 0
         self.first_ts: int | None = None
         self.last_ts: int | None = None
+
+    def now_text(self) -> str | None:
+        """The newest packet's time (ISO 8601 UTC): when a finding was seen."""
+        if self.last_ts is None:
+            return None
+        from portmatrix.textforms import iso
+
+        return str(iso(np.array([self.last_ts]))[0])
 
     @property
     def active(self) -> int:

@@ -85,8 +85,7 @@ def ecs_finding(
             "category": ["network"],
             "type": ["connection", "denied"] if _outcome(finding) == "failure" else
             ["connection"],
-            "action": f"{kind}-{finding['verdict']}" if kind in ("flow", "flood") else
-            finding["verdict"],
+            "action": finding["verdict"],
             "outcome": _outcome(finding),
             "severity": ECS_SEVERITY[finding["severity"]],
             "dataset": "portmatrix.findings",

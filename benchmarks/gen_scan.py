@@ -45,9 +45,9 @@ def scan_and_flood(flood: int, background: int, seed: int):
     first = np.r_[0, np.cumsum(per)[:-1]]
     idx = np.arange(len(flow)) - first[flow]
     opened = is_open[flow]
-    flags = np.select(
-        [idx == 0, opened & (idx == 1), idx == 1], [SYN, SYNACK, RSTACK], RST
-    ).astype(np.uint8)
+    flags = np.select([idx == 0, opened & (idx == 1), idx == 1], [SYN, SYNACK, RSTACK], RST).astype(
+        np.uint8
+    )
     t0 = SEED_START * 1_000_000
     order = rng.permutation(ns)  # scanners shuffle their targets
     start = np.empty(ns, np.int64)

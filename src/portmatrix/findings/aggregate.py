@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from portmatrix.findings.columns import dense, distinct_per, first_k, port_ranges
-from portmatrix.flows.community import community_ids
 from portmatrix.findings.model import EXAMPLE_FRAMES, TOP_PAIRS
+from portmatrix.flows.community import community_ids
 from portmatrix.flows.model import OUTCOMES, Flows
 from portmatrix.textforms import address_texts, iso
 

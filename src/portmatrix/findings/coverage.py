@@ -134,7 +134,8 @@ def coverage_finding(rule, cov: Coverage, weakened: bool) -> Finding:
         message=message,
         action=action,
         proto=rule.proto,
-        port=rule.ports[0][0] if len(rule.ports) == 1 and rule.ports[0][0] == rule.ports[0][1]
+        port=rule.ports[0][0]
+        if len(rule.ports) == 1 and rule.ports[0][0] == rule.ports[0][1]
         else None,
         ports=rule.ports_text or None,
         service=rule.service,

@@ -114,39 +114,52 @@ class Grouper:
         tried = np.isin(outcome[rows], FAILED)
         # Scans: failed forbidden attempts, counted across calls.
         c = forb & tried
-        self.scans.add(ihi[c], ilo[c], f["resp_hi"][rows][c], f["resp_lo"][rows][c],
-                       (proto[c] << 16) | port[c])  # fmt: skip
+        self.scans.add(
+            ihi[c], ilo[c], f["resp_hi"][rows][c], f["resp_lo"][rows][c], (proto[c] << 16) | port[c]
+        )
         scan = self.scans.is_scanner(ihi, ilo)
         roles = _RoleKeys(role_map)
         i_real = roles.key[cls.init_roles[rows]]
         r_real = roles.key[cls.resp_roles[rows]]
         services = _Services(cls, index)
-        svc = np.where(services.code[cls.decision[rows]] >= 0, services.code[cls.decision[rows]],
-                       port)  # fmt: skip
+        svc = np.where(
+            services.code[cls.decision[rows]] >= 0, services.code[cls.decision[rows]], port
+        )
         host = mix(ihi, ilo)
         hid = dense(ihi, ilo)[0]
         ikey = np.where(i_real >= 0, i_real, -2 - hid)
         # Many sources with no role on one service: one finding.
         many = self._reached(
-            self.sources, ~scan & (i_real < 0), (v, r_real, proto, svc), host,
-            lambda r: (VERDICTS[v[r]], roles.text[r_real[r]], int(proto[r]),
-                       services.text(int(svc[r]))),
-        )  # fmt: skip
+            self.sources,
+            ~scan & (i_real < 0),
+            (v, r_real, proto, svc),
+            host,
+            lambda r: (
+                VERDICTS[v[r]],
+                roles.text[r_real[r]],
+                int(proto[r]),
+                services.text(int(svc[r])),
+            ),
+        )
         ikey = np.where(many, MANY, ikey)
 
         def side(r: int) -> str:
             if ikey[r] == MANY:
                 return "*"
-            return roles.text[i_real[r]] if i_real[r] >= 0 else to_text(
-                (int(ihi[r]) << 64) | int(ilo[r])
+            return (
+                roles.text[i_real[r]]
+                if i_real[r] >= 0
+                else to_text((int(ihi[r]) << 64) | int(ilo[r]))
             )
 
         # Many forbidden ports between the same two sides: one finding.
         wide = self._reached(
-            self.ports, ~scan & forb & (services.code[cls.decision[rows]] < 0),
-            (v, ikey, r_real, proto), port.astype(np.uint64),
+            self.ports,
+            ~scan & forb & (services.code[cls.decision[rows]] < 0),
+            (v, ikey, r_real, proto),
+            port.astype(np.uint64),
             lambda r: (VERDICTS[v[r]], side(r), roles.text[r_real[r]], int(proto[r])),
-        )  # fmt: skip
+        )
         svc = np.where(wide, MANY, svc)
         kind = np.where(scan, SCAN, FLOW)
         zero = np.zeros(len(rows), np.int64)
@@ -224,9 +237,9 @@ class Grouper:
         if host and (p.verdict, r_text, p.proto_number, service) in self.sources.reached:
             p = replace(p, many_sources=True)
         side = "*" if p.many_sources else ",".join(p.i_roles) or host
-        if forbidden and not keyed_by_rule and not p.many_ports:
-            if (p.verdict, side, r_text, p.proto_number) in self.ports.reached:
-                p = replace(p, many_ports=True)
+        wide = (p.verdict, side, r_text, p.proto_number) in self.ports.reached
+        if forbidden and not keyed_by_rule and not p.many_ports and wide:
+            p = replace(p, many_ports=True)
         target = finding_id(p, "flow", f.proto, f.port)
         return target if target != f.id else None
 

@@ -135,7 +135,7 @@ def _entry(p: Problem, fid: str, proto: str) -> tuple[str, dict]:
     ports = _ports_value(runs, proto)
     i_side = p.i_roles[:1] or _hosts(g.initiator_hosts[j])
     r_side = p.r_roles[:1] or _hosts(g.responder_hosts[j])
-    if p.i_roles and p.r_roles or i_side is None or r_side is None:
+    if (p.i_roles and p.r_roles) or i_side is None or r_side is None:
         frm = p.i_roles[0] if p.i_roles else "any"
         to = p.r_roles[0] if p.r_roles else "any"
         rule = {

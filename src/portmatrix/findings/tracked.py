@@ -68,8 +68,10 @@ class Tracked:
                 np.unique(mix(flows["init_hi"][m], flows["init_lo"][m]))[:HOSTS_KEPT],
                 np.unique(mix(flows["resp_hi"][m], flows["resp_lo"][m]))[:HOSTS_KEPT],
             ),
-            named=(_named(g.initiator_hosts[j], g.initiators[j]),
-                   _named(g.responder_hosts[j], g.responders[j])),  # fmt: skip
+            named=(
+                _named(g.initiator_hosts[j], g.initiators[j]),
+                _named(g.responder_hosts[j], g.responders[j]),
+            ),
             pairs={(x["initiator"], x["responder"]): x["flows"] for x in g.pairs[j]},
             frames=list(g.frames[j]),
             community=list(g.community[j]),
@@ -136,8 +138,15 @@ class Tracked:
         p = self.problem
         cov = coverage.get(p.decision.rule) if p.verdict == "allowed" else None
         f = finding_of(
-            replace(p, groups=g, j=0, severity=self.severity, heuristic=self.heuristic,
-                    silent=self.silent, coverage=cov)  # fmt: skip
+            replace(
+                p,
+                groups=g,
+                j=0,
+                severity=self.severity,
+                heuristic=self.heuristic,
+                silent=self.silent,
+                coverage=cov,
+            )
         )
         return replace(f, members=None, problem=None)
 

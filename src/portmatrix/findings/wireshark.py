@@ -25,10 +25,13 @@ def wireshark_filter(
         return _family("", proto, None, None, runs)
     clauses = []
     for ip_ in ("ip", "ipv6"):
-        mine = [[h for h in side if (":" in h) == (ip_ == "ipv6")] if side else None
-                for side in (inits, resps)]  # fmt: skip
-        if any(side is not None and not kept for side, kept in zip((inits, resps), mine,
-                                                                   strict=True)):  # fmt: skip
+        mine = [
+            [h for h in side if (":" in h) == (ip_ == "ipv6")] if side else None
+            for side in (inits, resps)
+        ]
+        if any(
+            side is not None and not kept for side, kept in zip((inits, resps), mine, strict=True)
+        ):
             continue  # no host of this family on a named side
         clauses.append(_family(ip_, proto, mine[0], mine[1], runs))
     if len(clauses) == 1:
@@ -46,8 +49,10 @@ def _hosts(ip_: str, field: str, hosts: list[str] | None) -> str | None:
 
 def _ports(runs: list[tuple[int, int, int]]) -> str:
     values = [str(lo) if lo == hi else f"{lo}..{hi}" for _, lo, hi in runs]
-    return f"=={values[0]}" if len(values) == 1 and ".." not in values[0] else (
-        f" in {{{', '.join(values)}}}"
+    return (
+        f"=={values[0]}"
+        if len(values) == 1 and ".." not in values[0]
+        else (f" in {{{', '.join(values)}}}")
     )
 
 

@@ -44,7 +44,7 @@ class Problem:
 
 
 def ranges_text(runs: list[tuple[int, int, int]], with_proto: bool = False) -> str:
-    """"1-1024, 8443" (", and 3 more ranges" when cut); with the protocol names when
+    """ "1-1024, 8443" (", and 3 more ranges" when cut); with the protocol names when
     the runs are of several protocols."""
     parts, last = [], None
     for p, lo, hi in runs:
@@ -123,8 +123,10 @@ def finding_of(p: Problem) -> Finding:
             "hardly any answered (spoofed addresses, or a misbehaving client)"
         )
     elif p.verdict == "allowed":
-        by = f"exception {d.exception}" if d.exception else (
-            f"{'required ' if p.rule.required else ''}rule {p.rule.id} ({p.rule.service})"
+        by = (
+            f"exception {d.exception}"
+            if d.exception
+            else (f"{'required ' if p.rule.required else ''}rule {p.rule.id} ({p.rule.service})")
         )
         message = f"{who} → {whom} {what} is allowed by {by} but {happened}"
         cov = p.coverage
@@ -190,10 +192,11 @@ def finding_of(p: Problem) -> Finding:
         frames=g.frames[j],
         community_ids=g.community[j],
         filter=wireshark_filter(
-            None if kind == "scan" else proto, g.initiator_hosts[j] or None,
+            None if kind == "scan" else proto,
+            g.initiator_hosts[j] or None,
             g.responder_hosts[j] or None,
             [] if kind == "scan" or not has_ports else [r for r in runs if r[1] >= 0],
-        ),  # fmt: skip
+        ),
         heuristic=p.heuristic,
         expired_exceptions=list(d.expired),
         members=g.members[j],

@@ -24,9 +24,19 @@ ICMP, ICMPV6 = 1, 58
 # destination port, and such a pair is ordered like ports; other types are one way.
 ICMP_PAIRS = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
 ICMPV6_PAIRS = {
-    128: 129, 129: 128, 130: 131, 131: 130, 133: 134, 134: 133,
-    135: 136, 136: 135, 139: 140, 140: 139, 144: 145, 145: 144,
-}  # fmt: skip
+    128: 129,
+    129: 128,
+    130: 131,
+    131: 130,
+    133: 134,
+    134: 133,
+    135: 136,
+    136: 135,
+    139: 140,
+    140: 139,
+    144: 145,
+    145: 144,
+}
 
 
 def _pair_table(pairs: dict[int, int]) -> np.ndarray:
@@ -40,7 +50,7 @@ _ICMP, _ICMPV6 = _pair_table(ICMP_PAIRS), _pair_table(ICMPV6_PAIRS)
 
 
 def community_ids(flows: Flows) -> list[str]:
-    """"1:<base64 SHA-1>" per flow, initiator as source; "" where the flow has no
+    """ "1:<base64 SHA-1>" per flow, initiator as source; "" where the flow has no
     tuple to hash (an ICMP flow whose type is unknown)."""
     n = len(flows)
     if not n:

@@ -52,8 +52,12 @@ def render_json(result: Result) -> str:
 
 def observer(ifaces=()) -> dict:
     """Who saw the traffic: this host, and the capture interfaces (watch)."""
-    out = {"product": "portmatrix", "vendor": "portmatrix", "version": __version__,
-           "hostname": socket.gethostname()}  # fmt: skip
+    out = {
+        "product": "portmatrix",
+        "vendor": "portmatrix",
+        "version": __version__,
+        "hostname": socket.gethostname(),
+    }
     if ifaces:
         out["ingress"] = {"interface": {"name": ",".join(ifaces)}}
     return out
@@ -83,8 +87,7 @@ def ecs_finding(
         "event": {
             "kind": "alert",
             "category": ["network"],
-            "type": ["connection", "denied"] if _outcome(finding) == "failure" else
-            ["connection"],
+            "type": ["connection", "denied"] if _outcome(finding) == "failure" else ["connection"],
             "action": finding["verdict"],
             "outcome": _outcome(finding),
             "severity": ECS_SEVERITY[finding["severity"]],
@@ -145,9 +148,11 @@ def ecs_finding(
             entry["address"] = host
         if roles:
             entry["domain"] = ",".join(roles)
-        if side == "destination" and finding["port"] is not None and finding["proto"] in (
-            "tcp", "udp", "sctp"
-        ):  # fmt: skip
+        if (
+            side == "destination"
+            and finding["port"] is not None
+            and finding["proto"] in ("tcp", "udp", "sctp")
+        ):
             entry["port"] = finding["port"]
         if entry:
             event[side] = entry

@@ -187,16 +187,33 @@ def _role_matrix(result, doc: dict) -> str:
         "warning</span><span class='chip v-info'>info</span> — rows open, columns answer."
         "</p>"
     )
-    return (
-        f"{legend}<table id='role-matrix'><tr><th>from \\ to</th>{head}</tr>{body}</table>"
-    )
+    return f"{legend}<table id='role-matrix'><tr><th>from \\ to</th>{head}</tr>{body}</table>"
 
 
 def _ticks(start: float, end: float, n: int = 6) -> list[float]:
     """Round time ticks across [start, end]."""
     span = max(end - start, 1e-6)
-    steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200,
-             86400, 172800, 604800)  # fmt: skip
+    steps = (
+        1,
+        2,
+        5,
+        10,
+        15,
+        30,
+        60,
+        120,
+        300,
+        600,
+        900,
+        1800,
+        3600,
+        7200,
+        21600,
+        43200,
+        86400,
+        172800,
+        604800,
+    )
     step = next((s for s in steps if span / s <= n), steps[-1])
     first = (int(start // step) + 1) * step
     return [t for t in (first + k * step for k in range(n + 1)) if t <= end]

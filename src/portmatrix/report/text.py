@@ -9,7 +9,6 @@ import textwrap
 
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
-from portmatrix.textforms import service_text
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SHOWN = 25  # findings listed per severity; the machine formats carry all of them

@@ -60,9 +60,7 @@ def run(opts: WatchOptions) -> int:
         prepare_ring(opts.ring_dir)
     from portmatrix.findings.model import Thresholds
 
-    watcher = Watcher(
-        matrix, inv, idle=opts.idle_timeout, thresholds=Thresholds(**opts.thresholds)
-    )
+    watcher = Watcher(matrix, inv, idle=opts.idle_timeout, thresholds=Thresholds(**opts.thresholds))
     with contextlib.ExitStack() as owned:
         metrics = None
         if opts.metrics_port:

@@ -13,9 +13,9 @@ update counters.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 
 import numpy as np
-from dataclasses import dataclass, field
 
 from portmatrix.decode.batch import DecodeCounts, PacketBatch
 from portmatrix.decode.transport import TCP
@@ -221,11 +221,7 @@ class Watcher:
         # A live flow without an answer yet is undecided: allowed, it has not failed;
         # forbidden, it may still get through. Only what the wire settled is told now;
         # the rest when the flow is over.
-        return [
-            f
-            for f in found
-            if set(f.outcomes) - {"unanswered"} or f.kind in ("scan", "flood")
-        ]
+        return [f for f in found if set(f.outcomes) - {"unanswered"} or f.kind in ("scan", "flood")]
 
     def _retire(self, flows: Flows) -> None:
         """Flows that are over: into the permanent counters."""

@@ -24,8 +24,10 @@ def syn(src, dst, sport, dport):
 
 
 def refused(client, server, sport, dport):
-    return [syn(client, server, sport, dport),
-            ip(server, client) / TCP(sport=dport, dport=sport, flags="RA", ack=1001)]  # fmt: skip
+    return [
+        syn(client, server, sport, dport),
+        ip(server, client) / TCP(sport=dport, dport=sport, flags="RA", ack=1001),
+    ]
 
 
 def check(tmp_path, packets, thresholds=None):

@@ -61,8 +61,11 @@ def test_jsonl_is_one_ecs_event_per_finding(result):
         assert e["ecs"]["version"] and e["event"]["dataset"] == "portmatrix.findings"
         assert e["rule"]["name"] and e["rule"]["id"]
         if f.kind == "flow":
-            assert e["source"] == {"ip": f.initiator, "address": f.initiator,
-                                   "domain": ",".join(f.initiator_roles)}  # fmt: skip
+            assert e["source"] == {
+                "ip": f.initiator,
+                "address": f.initiator,
+                "domain": ",".join(f.initiator_roles),
+            }
             assert e["destination"]["ip"] == f.responder
             assert e["destination"].get("port") == (f.port if f.proto != "icmpv6" else None)
             assert e["network"]["packets"] == f.packets
@@ -76,9 +79,7 @@ def test_jsonl_is_one_ecs_event_per_finding(result):
             assert e["rule"]["id"] == f.rule
             assert e["@timestamp"] == doc["summary"]["time_window"]["first"]
     transports = {
-        (e["source"]["ip"], by_id[e["event"]["id"]] and e["event"]["id"]): e["network"][
-            "transport"
-        ]
+        (e["source"]["ip"], by_id[e["event"]["id"]] and e["event"]["id"]): e["network"]["transport"]
         for e in events
         if "ip" in e.get("source", {})
     }

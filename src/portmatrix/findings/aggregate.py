@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from portmatrix.findings.columns import dense, distinct_per, first_k, port_ranges
+from portmatrix.decode.keyhash import mix
+from portmatrix.findings.columns import first_k, port_ranges, unique
 from portmatrix.findings.model import EXAMPLE_FRAMES, TOP_PAIRS
 from portmatrix.flows.community import community_ids
 from portmatrix.flows.model import OUTCOMES, Flows
@@ -39,6 +40,8 @@ class Groups:
     community: list[list[str]]
     ports: list[list[tuple[int, int, int]]]  # (proto, first, last); (0, -1, n): n more runs
     answered_ports: list[list[tuple[int, int, int]]]
+    order: np.ndarray | None = None  # the flagged flows' positions, problem by problem
+    starts: np.ndarray | None = None  # where each problem starts in `order`
 
 
 def aggregate(
@@ -50,18 +53,16 @@ def aggregate(
     answered: np.ndarray,
     several_files: bool,
 ) -> Groups:
-    """`rows`: the flagged flows; `gid`: each one's problem; `port`: the matrix port of
-    every flow; `answered`: per flagged flow."""
+    """`rows`: the flagged flows, in flow order (that is, by first packet); `gid`: each
+    one's problem; `port`: the matrix port of every flow; `answered`: per flagged
+    flow."""
     f = flows
-    order = np.lexsort((rows, f["first_ts"][rows], gid))  # problem, then time
+    order = np.argsort(gid, kind="stable")  # problem by problem, in time within each
     s, g = rows[order], gid[order]
     answered = answered[order]
     starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
     sizes = np.diff(np.r_[starts, len(g)])
-    init_host = dense(f["init_hi"][s], f["init_lo"][s])[0]
-    resp_host = dense(f["resp_hi"][s], f["resp_lo"][s])[0]
-    n_init = distinct_per(g, init_host, groups)
-    n_resp = distinct_per(g, resp_host, groups)
+    pairs = _Pairs(f, s, g, groups)
     outcome_counts = np.add.reduceat(
         np.eye(len(OUTCOMES), dtype=np.int64)[f["outcome"][s]], starts
     ).tolist()
@@ -77,30 +78,71 @@ def aggregate(
         outcomes=[
             {o: c for o, c in zip(OUTCOMES, counts, strict=True) if c} for counts in outcome_counts
         ],
-        initiators=n_init.tolist(),
-        responders=n_resp.tolist(),
-        initiator_hosts=_hosts(f, s, g, init_host, n_init, groups, "init"),
-        responder_hosts=_hosts(f, s, g, resp_host, n_resp, groups, "resp"),
-        pairs=_pairs(f, s, g, init_host, resp_host, groups),
+        initiators=pairs.count["init"].tolist(),
+        responders=pairs.count["resp"].tolist(),
+        initiator_hosts=pairs.hosts["init"],
+        responder_hosts=pairs.hosts["resp"],
+        pairs=pairs.top(),
         frames=_frames(f, s, starts, sizes, several_files),
         community=_community(f, s, starts, sizes),
         ports=port_ranges(g, proto, ports, groups),
         answered_ports=port_ranges(g[answered], proto[answered], ports[answered], groups),
+        order=order,
+        starts=starts,
     )
 
 
-def _hosts(f, s, g, host, count, groups: int, side: str) -> list[list[str]]:
-    """The hosts of each problem that has at most NAMED_HOSTS of them."""
-    out: list[list[str]] = [[] for _ in range(groups)]
-    small = (count <= NAMED_HOSTS)[g]
-    _, _, first = dense(g[small], host[small])
-    at = np.flatnonzero(small)[first]
-    texts = address_texts(f[f"{side}_hi"][s[at]], f[f"{side}_lo"][s[at]])
-    for gi, text in zip(g[at].tolist(), texts, strict=True):
-        out[gi].append(text)
-    for hosts in out:
-        hosts.sort(key=_address_order)
-    return out
+class _Pairs:
+    """The distinct (initiator, responder) pairs of each problem, from one sort of
+    the flows; hosts counted and named from the pairs (far fewer than flows)."""
+
+    def __init__(self, f, s, g, groups: int) -> None:
+        self.f, self.s, self.groups = f, s, groups
+        ih = mix(f["init_hi"][s], f["init_lo"][s])
+        rh = mix(f["resp_hi"][s], f["resp_lo"][s])
+        first, _, self.flows = unique(mix(g.astype(np.uint64), ih, rh))
+        self.first, self.g = first, g[first]  # a row of each pair, and its problem
+        self.count, self.hosts = {}, {}
+        for side, h in (("init", ih), ("resp", rh)):
+            one, _, _ = unique(mix(self.g.astype(np.uint64), h[first]))
+            count = np.bincount(self.g[one], minlength=groups)
+            self.count[side] = count
+            self.hosts[side] = self._named(first[one], self.g[one], count, side)
+
+    def _named(self, at, owner, count, side: str) -> list[list[str]]:
+        """The hosts of each problem that has at most NAMED_HOSTS of them, in order."""
+        out: list[list[str]] = [[] for _ in range(self.groups)]
+        small = count[owner] <= NAMED_HOSTS
+        rows = self.s[at[small]]
+        texts = address_texts(self.f[f"{side}_hi"][rows], self.f[f"{side}_lo"][rows])
+        for gi, text in zip(owner[small].tolist(), texts, strict=True):
+            out[gi].append(text)
+        for hosts in out:
+            hosts.sort(key=_address_order)
+        return out
+
+    def top(self) -> list[list[dict]]:
+        """The TOP_PAIRS busiest pairs of each problem (ties: by addresses)."""
+        order = np.lexsort((-self.flows, self.g))
+        top = order[first_k(self.g[order], TOP_PAIRS)]
+        at = self.s[self.first[top]]
+        f = self.f
+        inits = address_texts(f["init_hi"][at], f["init_lo"][at])
+        resps = address_texts(f["resp_hi"][at], f["resp_lo"][at])
+        out: list[list[dict]] = [[] for _ in range(self.groups)]
+        for gi, a, b, c in zip(
+            self.g[top].tolist(), inits, resps, self.flows[top].tolist(), strict=True
+        ):
+            out[gi].append({"initiator": a, "responder": b, "flows": c})
+        for pairs in out:
+            pairs.sort(
+                key=lambda p: (
+                    -p["flows"],
+                    _address_order(p["initiator"]),
+                    _address_order(p["responder"]),
+                )
+            )
+        return out
 
 
 def _address_order(text: str) -> tuple[int, int]:
@@ -108,22 +150,6 @@ def _address_order(text: str) -> tuple[int, int]:
 
     a = ip_address(text)
     return a.version, int(a)
-
-
-def _pairs(f, s, g, init_host, resp_host, groups: int) -> list[list[dict]]:
-    """The TOP_PAIRS busiest (initiator, responder) pairs of each problem."""
-    pid, n, first = dense(g, init_host, resp_host)  # first: one row per pair
-    counts = np.bincount(pid, minlength=n)
-    pg = g[first]
-    order = np.lexsort((np.arange(n), -counts, pg))
-    top = order[first_k(pg[order], TOP_PAIRS)]
-    at = s[first[top]]
-    inits = address_texts(f["init_hi"][at], f["init_lo"][at])
-    resps = address_texts(f["resp_hi"][at], f["resp_lo"][at])
-    out: list[list[dict]] = [[] for _ in range(groups)]
-    for gi, a, b, c in zip(pg[top].tolist(), inits, resps, counts[top].tolist(), strict=True):
-        out[gi].append({"initiator": a, "responder": b, "flows": c})
-    return out
 
 
 def _examples(starts, sizes) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,7 @@ import numpy as np
 from portmatrix.addresses import to_text
 from portmatrix.decode.keyhash import mix
 from portmatrix.findings.aggregate import aggregate
-from portmatrix.findings.columns import dense, first_k
+from portmatrix.findings.columns import dense, unique
 from portmatrix.findings.model import (
     ERROR,
     INFO,
@@ -55,7 +55,6 @@ from portmatrix.policy.roles import RoleMap, exception_rule, real_roles
 
 FAILED = tuple(OUTCOMES.index(o) for o in ("refused", "unanswered", "blocked") if o in OUTCOMES)
 MANY = -1  # initiator key of "many sources with no role"; service key of "many ports"
-SCAN, FLOW = 1, 0
 
 
 class DistinctTally:
@@ -66,6 +65,10 @@ class DistinctTally:
         self.threshold = threshold
         self.seen: dict[tuple, set[int]] = {}
         self.reached: set[tuple] = set()
+
+    def reach(self, key: tuple) -> None:
+        self.reached.add(key)
+        self.seen.pop(key, None)
 
     def add(self, key: tuple, values: list[int]) -> bool:
         if key not in self.reached:
@@ -112,22 +115,22 @@ class Grouper:
         v = verdict[rows]
         forb = forbidden[rows]
         tried = np.isin(outcome[rows], FAILED)
+        host = mix(ihi, ilo)  # an initiator's identity
         # Scans: failed forbidden attempts, counted across calls.
         c = forb & tried
         self.scans.add(
             ihi[c], ilo[c], f["resp_hi"][rows][c], f["resp_lo"][rows][c], (proto[c] << 16) | port[c]
         )
-        scan = self.scans.is_scanner(ihi, ilo)
+        scan = self.scans.is_scanner(host)
         roles = _RoleKeys(role_map)
         i_real = roles.key[cls.init_roles[rows]]
         r_real = roles.key[cls.resp_roles[rows]]
         services = _Services(cls, index)
-        svc = np.where(
-            services.code[cls.decision[rows]] >= 0, services.code[cls.decision[rows]], port
-        )
-        host = mix(ihi, ilo)
-        hid = dense(ihi, ilo)[0]
-        ikey = np.where(i_real >= 0, i_real, -2 - hid)
+        code = services.code[cls.decision[rows]]
+        svc = np.where(code >= 0, code, port)
+        # The initiator side of a problem: its roles, or (-2) the host itself.
+        ikey = np.where(i_real >= 0, i_real, -2)
+        who = np.where(i_real >= 0, np.uint64(0), host)
         # Many sources with no role on one service: one finding.
         many = self._reached(
             self.sources,
@@ -142,39 +145,37 @@ class Grouper:
             ),
         )
         ikey = np.where(many, MANY, ikey)
+        who = np.where(many, np.uint64(0), who)
 
         def side(r: int) -> str:
             if ikey[r] == MANY:
                 return "*"
-            return (
-                roles.text[i_real[r]]
-                if i_real[r] >= 0
-                else to_text((int(ihi[r]) << 64) | int(ilo[r]))
-            )
+            if i_real[r] >= 0:
+                return roles.text[i_real[r]]
+            return to_text((int(ihi[r]) << 64) | int(ilo[r]))
 
         # Many forbidden ports between the same two sides: one finding.
         wide = self._reached(
             self.ports,
-            ~scan & forb & (services.code[cls.decision[rows]] < 0),
-            (v, ikey, r_real, proto),
+            ~scan & forb & (code < 0),
+            (v, ikey, who, r_real, proto),
             port.astype(np.uint64),
             lambda r: (VERDICTS[v[r]], side(r), roles.text[r_real[r]], int(proto[r])),
         )
         svc = np.where(wide, MANY, svc)
-        kind = np.where(scan, SCAN, FLOW)
         zero = np.zeros(len(rows), np.int64)
         gid, groups, _ = dense(
-            kind,
+            scan.astype(np.int64),
             np.where(scan, zero, v),
-            np.where(scan, -2 - hid, ikey),
+            np.where(scan, -3, ikey),
+            np.where(scan, host, who),
             np.where(scan, zero, r_real),
             np.where(scan, zero, proto),
             np.where(scan, zero, svc),
         )
         answered = cls.answered[rows]
         g = aggregate(f, rows, gid, groups, port_all, answered, several_files)
-        starts = np.r_[0, np.flatnonzero(np.diff(np.sort(gid))) + 1]
-        order = np.argsort(gid, kind="stable")
+        order, starts = g.order, g.starts
         per = {
             "sev": np.maximum.reduceat(sev[order], starts).tolist(),
             "heuristic": np.logical_and.reduceat(cls.heuristic[rows][order], starts).tolist(),
@@ -244,29 +245,33 @@ class Grouper:
         return target if target != f.id else None
 
     def _scanner_texts(self) -> set[str]:
-        return {to_text((hi << 64) | lo) for hi, lo in self.scans.scanners}
+        return {to_text((hi << 64) | lo) for hi, lo in self.scans.scanners.values()}
 
     @staticmethod
     def _reached(tally: DistinctTally, mask, cols, values, name) -> np.ndarray:
         """Rows (of `mask`) whose roll-up key (`cols`) has reached the tally's
-        threshold, counting `values` (kept up to the threshold per key); `name`
-        gives the key as the tally keeps it, from a row of that key."""
+        threshold, counting distinct `values` (uint64); `name` gives the key as the
+        tally keeps it, from a row of that key. Two sorts, and Python per key only."""
         out = np.zeros(len(mask), bool)
         at = np.flatnonzero(mask)
         if not len(at):
             return out
-        key_cols = [np.asarray(c)[at] for c in cols]
-        kid, n, rep = dense(*key_cols)
-        vals = np.asarray(values)[at]
-        _, _, first = dense(kid, vals)
-        order = first[np.argsort(kid[first], kind="stable")]
-        kept = order[first_k(kid[order], tally.threshold)]
+        kid, n, rep = dense(*(np.asarray(c)[at] for c in cols))
+        vals = np.asarray(values, np.uint64)[at]
+        first, _, _ = unique(mix(kid.astype(np.uint64), vals))
+        counts = np.bincount(kid[first], minlength=n)
+        few = first[counts[kid[first]] < tally.threshold]  # keys the tally must remember
         per_key: dict[int, list[int]] = {}
-        for k, value in zip(kid[kept].tolist(), vals[kept].tolist(), strict=True):
+        for k, value in zip(kid[few].tolist(), vals[few].tolist(), strict=True):
             per_key.setdefault(k, []).append(value)
         reached = np.zeros(n, bool)
         for k, r in enumerate(at[rep].tolist()):
-            reached[k] = tally.add(name(r), per_key.get(k, []))
+            key = name(r)
+            if counts[k] >= tally.threshold:
+                tally.reach(key)
+                reached[k] = True
+            else:
+                reached[k] = tally.add(key, per_key.get(k, []))
         out[at] = reached[kid]
         return out
 

@@ -159,7 +159,17 @@ def ecs_finding(
     if finding["packets"]:
         event["network"]["packets"] = finding["packets"]
         event["network"]["bytes"] = finding["bytes"]
-    return event
+    return _without_nulls(event)
+
+
+def _without_nulls(doc: dict) -> dict:
+    """ECS leaves absent fields out (an empty value is not a value); the portmatrix
+    namespace keeps its nulls, as the JSON report has them."""
+    return {
+        k: v if k == "portmatrix" or not isinstance(v, dict) else _without_nulls(v)
+        for k, v in doc.items()
+        if v is not None
+    }
 
 
 def _ip_type(finding: dict) -> str | None:

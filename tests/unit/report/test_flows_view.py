@@ -114,7 +114,9 @@ def test_json_includes_flows_buckets_inputs_and_notices(traffic):
 
 def test_jsonl_is_one_flow_per_line(traffic):
     lines = render("jsonl", traffic).splitlines()
-    assert [set(json.loads(line)) for line in lines] == [set(COLUMNS)] * 2
+    events = [json.loads(line) for line in lines]
+    assert [set(e["portmatrix"]) for e in events] == [set(COLUMNS)] * 2  # every column
+    assert all(e["event"]["dataset"] == "portmatrix.flows" for e in events)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))

@@ -6,9 +6,7 @@ benchmarks/gen_scan.py, as the benchmark does."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -16,17 +14,16 @@ import pytest
 
 from portmatrix.check import run_check
 from portmatrix.report.html import render_html
-from support import golden
+from support import golden, tools
 from support.paths import REPO
 
-if os.environ.get("CI") and not shutil.which("chromium"):
-    pytest.fail(
-        "CI must run the browser tests: scripts/setup.sh --test installs chromium", pytrace=False
-    )
-needs_chromium = pytest.mark.skipif(not shutil.which("chromium"), reason="needs chromium")
+
+@pytest.fixture(autouse=True)
+def chromium():
+    """scripts/setup.sh --test installs it."""
+    return tools.program("chromium", "Debian: apt-get install chromium")
 
 
-@needs_chromium
 def test_the_scan_capture_reads_as_a_handful_of_problems(tmp_path):
     capture = tmp_path / "scan.pcap"
     subprocess.run(

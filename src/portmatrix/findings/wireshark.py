@@ -74,6 +74,4 @@ def _family(ip_: str, proto: str | None, inits, resps, runs) -> str:
         parts.append(proto)
     elif proto and proto.isdigit():
         parts.append(f"ip.proto=={proto}" if ip_ == "ip" else f"ipv6.nxt=={proto}")
-    elif proto in PORTED:
-        parts.append(proto)
     return " && ".join(parts)

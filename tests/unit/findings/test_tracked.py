@@ -32,7 +32,8 @@ def test_numbers_add_up_across_ticks(site, check_packets):
     (t,) = w.done.values()
     assert (t.flows, len(t.hosts[0]), len(t.hosts[1])) == (3, 1, 3)
     worded = t.worded(w.coverage.rules)
-    whole = [f for f in check_packets(sum(sessions, [])).findings if f.kind == "flow"]
+    everything = [p for packets in sessions for p in packets]
+    whole = [f for f in check_packets(everything).findings if f.kind == "flow"]
     (check,) = whole
     assert (worded.id, worded.message, worded.flows, worded.pairs) == (
         check.id,

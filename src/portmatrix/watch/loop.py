@@ -121,10 +121,13 @@ def _loop(source, watcher, out, batches, stop, duration, report_every):
 def _emit(event: Event, out: Outputs, watcher: Watcher, ifaces=()) -> None:
     out.say(event_line(event))
     if out.jsonl:
+        import datetime as dt
+
         record = ecs_finding(
             event.finding.to_dict(),
             watcher.matrix.name,
             when=watcher.now_text(),
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             observer=observer(ifaces),
         )
         record["event"]["reason"] = event.kind

@@ -18,10 +18,10 @@ import numpy as np
 
 from portmatrix.addresses import to_text
 from portmatrix.errors import ExitCode, PortmatrixError
-from portmatrix.findings.coverage import CoverageTally
+from portmatrix.findings.coverage import CoverageTally, link_coverage
 from portmatrix.findings.expired import matrix_findings
-from portmatrix.findings.grouping import flow_findings
-from portmatrix.findings.model import Coverage, Finding, JudgedResult, sort_findings
+from portmatrix.findings.grouping import Grouper
+from portmatrix.findings.model import Coverage, Finding, JudgedResult, Thresholds, sort_findings
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.flows.traffic import Traffic
@@ -45,6 +45,9 @@ class Result(JudgedResult):
     known: int = 0  # findings suppressed because the baseline has them
     notices: list[str] = field(default_factory=list)
     filters: FlowFilter = field(default_factory=lambda: FlowFilter())
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    command: list[str] | None = None  # the command line, when run from one
+    created: str | None = None  # when the report was made (ISO 8601 UTC), likewise
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
@@ -94,6 +97,7 @@ def run_check(
     reading: Reading | None = None,
     filters: FlowFilter | None = None,
     zeek: bool = False,
+    thresholds: Thresholds | None = None,
 ) -> Result:
     """Check `inputs` (capture files, or Zeek conn.log files when `zeek`)."""
     # Inputs that are cheap to check fail before the long read.
@@ -112,7 +116,7 @@ def run_check(
         traffic = read_traffic(
             inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
         )
-    return evaluate(traffic, matrix, inv, known_ids, today, filters)
+    return evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds)
 
 
 def evaluate(
@@ -122,6 +126,7 @@ def evaluate(
     known_ids: set[str] | frozenset[str] = frozenset(),
     today: dt.date | None = None,
     filters: FlowFilter | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Result:
     role_map = build_role_map(matrix, inv, traffic.dns_names)
     index = RuleIndex(matrix, today)
@@ -134,11 +139,12 @@ def evaluate(
         traffic = replace(traffic, flows=traffic.flows.take(keep))
         cls = cls.take(keep)
     notices = traffic.notices()
-    findings = flow_findings(
-        traffic.flows, cls, role_map, index, several_files=len(traffic.captures) > 1
-    )
+    thresholds = thresholds or Thresholds()
     tally = CoverageTally(matrix)
     tally.add(traffic.flows, cls)
+    findings = Grouper(thresholds).findings(
+        traffic.flows, cls, role_map, index, tally.rules, len(traffic.captures) > 1
+    )
     unheld = unheld_roles(matrix, role_map)
     missed = _nothing_to_judge(whole, filters)
     cov, cov_findings = tally.result(traffic.weakened, unheld, judge=not missed)
@@ -158,8 +164,9 @@ def evaluate(
         )
     findings += cov_findings + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map, unheld, traffic)
+    link_coverage(findings)
     findings = sort_findings(findings)
-    new = [f for f in findings if f.id not in known_ids]
+    new = [f for f in findings if f.id not in known_ids and f.part_of not in known_ids]
     return Result(
         traffic,
         matrix,
@@ -172,6 +179,7 @@ def evaluate(
         known=len(findings) - len(new),
         notices=notices,
         filters=filters,
+        thresholds=thresholds,
     )
 
 
@@ -261,6 +269,8 @@ class CheckOptions:
     dask: str | None = None
     quiet: bool = False
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports, verdicts, roles
+    thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
+    command: list[str] | None = None
 
 
 def run_command(opts: CheckOptions) -> int:
@@ -302,7 +312,10 @@ def run_command(opts: CheckOptions) -> int:
             reading=Reading(on_batch, opts.jobs, opts.dask),
             filters=filters,
             zeek=opts.zeek,
+            thresholds=Thresholds(**opts.thresholds),
         )
+    result.command = opts.command
+    result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     if notice := skipped_notice(inputs):
         result.notices.insert(0, notice)
     with staged() as batch:  # every file appears, or (interrupted) none does

@@ -17,7 +17,7 @@ from portmatrix.errors import EXIT_HELP, EXIT_HELP_PLAIN, ExitCode, PortmatrixEr
 
 # policy.lookup.VERDICTS, copied so that --help loads no numpy (a test keeps them equal)
 _VERDICTS = ("allowed", "wrong-direction", "unexpected-source", "unexpected-port", "out-of-scope")
-_REPORT_FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html")
+_REPORT_FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html", "suggestions")
 _TRACEBACK = "--traceback"
 
 
@@ -329,6 +329,35 @@ _REPORT = _options(
         help="Exit 1 when a finding is at least this severe.",
     ),
 )
+_ROLL_UPS = _options(
+    click.option(
+        "--scan-ports",
+        type=click.IntRange(2),
+        default=15,
+        show_default=True,
+        help="An initiator whose forbidden attempts failed on this many ports of one "
+        "host is a scan (one finding).",
+    ),
+    click.option(
+        "--scan-hosts",
+        type=click.IntRange(2),
+        default=25,
+        show_default=True,
+        help="... or on this many hosts on one port.",
+    ),
+    click.option(
+        "--many-sources",
+        type=click.IntRange(2),
+        default=10,
+        show_default=True,
+        help="This many initiators with no role on one service (or forbidden ports "
+        "between two roles) are one finding.",
+    ),
+)
+
+
+def _thresholds(rest: dict) -> dict:
+    return {k: rest.pop(k) for k in ("scan_ports", "scan_hosts", "many_sources")}
 
 
 # flows ----------------------------------------------------------------------------
@@ -389,6 +418,7 @@ def flows_cmd(captures, fmt, outputs, jobs, dask, quiet, **filters) -> int:
 @_READING
 @_WINDOW_AND_HOSTS
 @_VERDICT_AND_ROLE
+@_ROLL_UPS
 def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **rest) -> int:
     """Check captures against the matrix: a verdict for every flow, coverage of
     required services, findings by severity."""
@@ -397,6 +427,7 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
     if bool(captures) == bool(zeek_logs):
         raise click.UsageError("give capture files, or Zeek conn.log files with --zeek")
     reading = {k: rest.pop(k) for k in ("flows_out", "baseline", "jobs", "dask", "quiet")}
+    thresholds = _thresholds(rest)
     return run_command(
         CheckOptions(
             inputs=captures or zeek_logs,
@@ -407,6 +438,8 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
             outputs=outputs,
             fail_on=fail_on,
             filters=rest,
+            thresholds=thresholds,
+            command=["portmatrix", *sys.argv[1:]],
             **reading,
         )
     )
@@ -480,12 +513,23 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
     help="Kernel capture buffer (dumpcap -B).",
 )
 @_REPORT
+@_ROLL_UPS
 def watch_cmd(ifaces, rules_, inventory, **rest) -> int:
     """Monitor live traffic (a span port) against the matrix until stopped (Ctrl-C,
     SIGTERM or --duration); new findings as they appear, then the final report."""
     from portmatrix.watch.service import WatchOptions, run
 
-    return run(WatchOptions(ifaces=ifaces, rules=rules_, inventory=inventory, **rest))
+    thresholds = _thresholds(rest)
+    return run(
+        WatchOptions(
+            ifaces=ifaces,
+            rules=rules_,
+            inventory=inventory,
+            thresholds=thresholds,
+            command=["portmatrix", *sys.argv[1:]],
+            **rest,
+        )
+    )
 
 
 # evidence -------------------------------------------------------------------------

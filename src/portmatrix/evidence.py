@@ -278,7 +278,7 @@ def flows_of_findings(result, ids: list[str]) -> tuple[np.ndarray, list[dict]]:
     for fid in ids:
         f = by_id[fid]
         mine = np.zeros(len(chosen), bool)
-        if f.kind == "flow":
+        if f.members is not None:  # flow, scan and flood findings: their flows
             mine[f.members] = True
         elif f.kind == "coverage":
             covering = [k for k, d in enumerate(cls.decisions) if f.rule in d.covers]

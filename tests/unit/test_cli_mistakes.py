@@ -178,7 +178,7 @@ def test_several_reports_from_one_read(run_cli, tmp_path):
     assert json.loads(js.read_text())["summary"]["flows"] == 40
     assert "Required services" in result.stdout  # - : the text report
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"portmatrix: wrote {html} (html), {js} (json): 40 flows, 9 errors")
+    assert line.startswith(f"portmatrix: wrote {html} (html), {js} (json): 40 flows, 7 errors")
     quiet = run_cli(*CHECK, "-q", "-o", js)
     assert quiet.stderr == "" and quiet.stdout == ""
 

@@ -77,12 +77,15 @@ def read_traffic(
     else:
         parts = (read_file(i, p, on_batch, wanted) for i, p in zip(ids, paths, strict=True))
     parts = list(parts)
-    table = FlowTable()
     counts = DecodeCounts()
     # Merge in time order (files from several sensors, or given out of order); the
-    # reports list the inputs as given.
-    for part, part_counts, _ in sorted(parts, key=_first_packet):
-        table.merge(part)
+    # reports list the inputs as given. The earliest table takes the others in (not
+    # a new empty one: that would hold every flow twice while merging).
+    ordered = sorted(parts, key=_first_packet)
+    table = ordered[0][0] if ordered else FlowTable()
+    for k, (part, part_counts, _) in enumerate(ordered):
+        if k:
+            table.merge(part)
         counts.add(part_counts)
     infos = [info for _, _, info in parts]
     counts.check()

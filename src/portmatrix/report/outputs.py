@@ -24,8 +24,10 @@ FORMAT_OF_SUFFIX = {
     ".markdown": "markdown",
     ".html": "html",
     ".htm": "html",
+    ".yaml": "suggestions",
+    ".yml": "suggestions",
 }
-FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html")
+FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html", "suggestions")
 
 
 @dataclass(frozen=True)

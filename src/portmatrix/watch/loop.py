@@ -20,7 +20,7 @@ from typing import TextIO
 
 from portmatrix.decode import decode
 from portmatrix.decode.dns import learn
-from portmatrix.report.formats import ecs_finding
+from portmatrix.report.formats import ecs_finding, observer
 from portmatrix.sources.live import kernel_drops
 from portmatrix.watch.lines import event_line, summary_line
 from portmatrix.watch.metrics import Metrics
@@ -105,7 +105,7 @@ def _loop(source, watcher, out, batches, stop, duration, report_every):
         if now >= next_tick:
             next_tick = now + 1.0
             for event in watcher.tick(max(time.time_ns(), watcher.last_ts or 0)):
-                _emit(event, out, watcher)
+                _emit(event, out, watcher, source.ifaces)
             if out.metrics:
                 out.metrics.update(
                     watcher, kernel_drops(source.ifaces) - drops_at_start, wire_bytes
@@ -123,14 +123,22 @@ def _loop(source, watcher, out, batches, stop, duration, report_every):
             0, f"the capture stopped: {failure}; this report covers what was captured until then"
         )
     for event in watcher.final_events(result):
-        _emit(event, out, watcher)
+        _emit(event, out, watcher, source.ifaces)
     return result, failure
 
 
-def _emit(event: Event, out: Outputs, watcher: Watcher) -> None:
+def _emit(event: Event, out: Outputs, watcher: Watcher, ifaces=()) -> None:
     out.say(event_line(event))
     if out.jsonl:
-        record = ecs_finding(event.finding.to_dict(), watcher.matrix.name)
+        import datetime as dt
+
+        record = ecs_finding(
+            event.finding.to_dict(),
+            watcher.matrix.name,
+            when=watcher.now_text(),
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            observer=observer(ifaces),
+        )
         record["event"]["reason"] = event.kind
         out.jsonl.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
         out.jsonl.flush()

@@ -12,7 +12,7 @@ command (dumpcap is also told by the kernel to stop when portmatrix dies).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -34,6 +34,8 @@ class WatchOptions:
     fmt: str | None = None
     outputs: tuple[str, ...] = ()
     fail_on: str = "error"
+    thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
+    command: list[str] | None = None
 
 
 def run(opts: WatchOptions) -> int:
@@ -64,7 +66,9 @@ def run(opts: WatchOptions) -> int:
         check_writable(opts.jsonl, "--jsonl", read)
     if opts.ring_dir:
         prepare_ring(opts.ring_dir)
-    watcher = Watcher(matrix, inv, idle=opts.idle_timeout)
+    from portmatrix.findings.model import Thresholds
+
+    watcher = Watcher(matrix, inv, idle=opts.idle_timeout, thresholds=Thresholds(**opts.thresholds))
     with contextlib.ExitStack() as owned:
         metrics = None
         if opts.metrics_port:
@@ -94,6 +98,10 @@ def run(opts: WatchOptions) -> int:
             duration=opts.duration,
             report_every=opts.report_every,
         )
+    import datetime as dt
+
+    result.command = opts.command
+    result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     with staged() as batch:
         written = write_outputs(result, outputs, batch)
     show_outputs(result, outputs)

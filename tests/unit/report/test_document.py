@@ -36,7 +36,7 @@ def test_inputs_summary_and_findings(check, tmp_path):
     result = check([path])
     doc = document(result)
 
-    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["tool"]["name"] == "portmatrix"
     (cap,) = doc["inputs"]["captures"]
     data = path.read_bytes()

@@ -6,7 +6,10 @@ Addresses come from a small ThoughtSpot-like site (nodes, admins, users) plus
 outside hosts, so `portmatrix check` finds allowed traffic and violations.
 
     python benchmarks/gen_capture.py OUT.pcap --packets 1000000 [--flows 60000]
-        [--format pcap|pcapng] [--seed 1]
+        [--format pcap|pcapng] [--seed 1] [--start EPOCH] [--span SECONDS]
+
+Flows start within `--span` seconds (60) of `--start` (2024-03-01T10:00:00Z);
+each flow's packets follow 50 µs to 2 ms apart.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def plan_flows(rng: np.random.Generator, n_flows: int):
     return kind, src, dst, sport, dport
 
 
-def build(packets: int, flows: int, seed: int):
+def build(packets: int, flows: int, seed: int, start_s: float = SEED_START, span_s: float = 60):
     rng = np.random.default_rng(seed)
     kind, src, dst, sport, dport = plan_flows(rng, flows)
     # Packets per flow: TCP gets the bulk, sized so the total is close to `packets`.
@@ -89,7 +92,7 @@ def build(packets: int, flows: int, seed: int):
     reply = np.where(
         k == 0, np.where(idx == last - 1, True, np.where(idx == last, False, reply)), reply
     )
-    start = SEED_START * 1_000_000 + rng.integers(0, 60_000_000, flows)  # µs, 60 s window
+    start = int(start_s * 1_000_000) + rng.integers(0, max(1, int(span_s * 1e6)), flows)  # µs
     ts = start[flow] + idx * rng.integers(50, 2000, total)
     payload = np.where(
         k == 0,
@@ -264,10 +267,12 @@ def main(argv=None) -> int:
     ap.add_argument("--flows", type=int, default=60_000)
     ap.add_argument("--format", choices=("pcap", "pcapng"), default=None)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--start", type=float, default=SEED_START, help="epoch seconds")
+    ap.add_argument("--span", type=float, default=60, help="seconds in which flows start")
     args = ap.parse_args(argv)
     fmt = args.format or ("pcapng" if ".pcapng" in args.out else "pcap")
     t0 = time.perf_counter()
-    p = build(args.packets, args.flows, args.seed)
+    p = build(args.packets, args.flows, args.seed, args.start, args.span)
     n = write_capture(args.out, fmt, p)
     print(
         f"wrote {n} packets, {args.flows} flows to {args.out} in {time.perf_counter() - t0:.1f} s",

@@ -10,9 +10,18 @@ mid-stream, before anything this table saw): such boundaries stay *tentative*
 until a merge with the earlier table or `finish()` decides them. This makes
 `merge` exact and associative, so batches, files and workers combine in any
 grouping with the same result.
+
+Live watching ends flows as it goes (`evict`): each open key has a time at
+which it is next looked at (the earliest it could be over), kept in a timer
+wheel of one-second buckets, as Zeek and nfstream do; a tick looks only at
+the keys whose time came, so its cost follows the flows that end, not the
+flows that live. Records of ended flows are marked dead and the store is
+compacted once they outnumber the living, so that too is paid per flow ended.
 """
 
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
@@ -87,29 +96,47 @@ def _combine(p: Records, r: Records) -> Records:
     return out
 
 
+BUCKET = 1_000_000_000  # ns: the timer wheel's resolution
+UNSCHEDULED = np.iinfo(np.int64).max
+
+
 class FlowTable:
     """Flows so far. `update(batch)` adds packets; `merge(other)` adds a later table."""
+
+    COMPACT_AT = 1 << 16  # dead records kept before compacting, at least (and the living)
 
     def __init__(self, file_id: int = 0) -> None:
         self.file_id = file_id
         self._store = Records.empty()  # capacity grows by doubling; `rec` is the used part
         self._used = 0
         self._touched = np.zeros(0, bool)  # per stored record: changed since changed()
+        self._prev = np.zeros(0, np.int64)  # per stored record: the key's record before, -1
+        self._dead = np.zeros(0, bool)  # per stored record: its flow was evicted
+        self._n_dead = 0
         self._finished: Flows | None = None  # set by finish(): the table is spent
         self.open_hash = np.zeros(0, np.uint64)  # sorted keys ...
-        self.open_idx = np.zeros(0, np.int64)  # ... and the index of their latest record
+        self.open_idx = np.zeros(0, np.int64)  # ... the index of their latest record ...
+        self.open_check = np.zeros(0, np.int64)  # ... and when to look at them next (ns)
+        self._timeouts: tuple[int, int, int] | None = None  # idle, grace, half-open (ns)
+        self._wheel: dict[int, list[np.ndarray]] = {}  # bucket -> keys to look at then
+        self._buckets: list[int] = []  # heap of the wheel's buckets
         self.fragments = FragmentPorts()
         self.collisions = 0
 
     def __len__(self) -> int:
-        return self._used
+        return self._used - self._n_dead
 
     @property
     def rec(self) -> Records:
         """The flow records so far (views into the store: writes go through)."""
+        self._compact()
+        return self._view()
+
+    def _view(self) -> Records:
+        """The stored records, the dead among them (see `_dead`) included."""
         return Records({k: v[: self._used] for k, v in self._store.items()})
 
-    def _append(self, added: Records) -> None:
+    def _append(self, added: Records, prev: np.ndarray) -> None:
         need = self._used + len(added)
         if need > len(self._store):
             size = max(need, 2 * len(self._store), 1024)
@@ -117,12 +144,15 @@ class FlowTable:
             for k in RECORD:
                 grown[k][: self._used] = self._store[k][: self._used]
             self._store = grown
-            self._touched = np.concatenate(
-                [self._touched[: self._used], np.zeros(size - self._used, bool)]
-            )
+            more = size - self._used
+            self._touched = np.concatenate([self._touched[: self._used], np.zeros(more, bool)])
+            self._prev = np.concatenate([self._prev[: self._used], np.full(more, -1, np.int64)])
+            self._dead = np.concatenate([self._dead[: self._used], np.zeros(more, bool)])
         for k in RECORD:
             self._store[k][self._used : need] = added[k]
         self._touched[self._used : need] = True
+        self._prev[self._used : need] = prev
+        self._dead[self._used : need] = False
         self._used = need
 
     def update(self, rows: PacketBatch) -> None:
@@ -174,7 +204,7 @@ class FlowTable:
             found = self.open_hash[clipped] == keys
         t_idx = np.where(found, self.open_idx[clipped] if len(self.open_idx) else 0, -1)
         if found.any():
-            rec = self.rec
+            rec = self._view()
             f = np.flatnonzero(found)
             t, b1 = t_idx[f], first[f]
             same = np.ones(len(f), bool)
@@ -208,10 +238,16 @@ class FlowTable:
                 consumed[b2] = True
         new["tentative"] = tentative
         keep = np.flatnonzero(~consumed)
-        base = len(self.rec)
+        base = self._used
         added = new.take(keep)
         added["seq"] = np.arange(base, base + len(keep), dtype=np.int64)
-        self._append(added)
+        # Each added record follows the key's latest record: the table's, or the one
+        # added just before it.
+        group = np.repeat(np.arange(len(keys)), last - first + 1)[keep]
+        starts = np.r_[True, group[1:] != group[:-1]] if len(keep) else np.zeros(0, bool)
+        before = np.where(found, t_idx, -1)[group]
+        prev = np.where(starts, before, base + np.arange(len(keep)) - 1)
+        self._append(added, prev)
         # The latest record of each key: its last unconsumed new record, if any.
         new_index = np.full(len(new), -1, np.int64)
         new_index[keep] = base + np.arange(len(keep))
@@ -229,6 +265,9 @@ class FlowTable:
             )
             self.open_hash = np.insert(self.open_hash, pos[ins], keys[ins])
             self.open_idx = np.insert(self.open_idx, pos[ins], latest[ins])
+            self.open_check = np.insert(self.open_check, pos[ins], UNSCHEDULED)
+        if self._timeouts is not None:
+            self._schedule(np.searchsorted(self.open_hash, keys))
 
     def _assign(self, idx: np.ndarray, values: Records) -> None:
         for k, v in values.items():
@@ -247,6 +286,8 @@ class FlowTable:
         rec = _settled(self.rec)
         self._store, self._used = Records.empty(), 0
         self.open_hash, self.open_idx = self.open_hash[:0], self.open_idx[:0]
+        self.open_check = self.open_check[:0]
+        self._wheel, self._buckets = {}, []
         self._finished = from_records(rec, **self.fragments.counts())
         return self._finished
 
@@ -255,39 +296,125 @@ class FlowTable:
         them, leaving the table as it is: what live watching re-judges each tick
         (most live flows are idle; nothing about them changed). Earlier flows of
         the same endpoints and ports come too: settling a flow needs them."""
-        rec = self.rec
         touched = self._touched[: self._used]
-        rows = np.flatnonzero(np.isin(rec["hash"], rec["hash"][touched]))
+        rows = self._with_earlier(np.flatnonzero(touched))
         touched[:] = False
-        return from_records(_settled(rec.take(rows)))
+        return from_records(_settled(self._view().take(rows)))
 
-    def evict(self, now: int, idle: int, grace: int) -> Flows:
-        """Take out the flows that are over: closed (FIN both ways, or RST) for
-        `grace` ns, or idle for `idle` ns, as of `now` (ns). Memory then stays with
-        the live flows: what long captures and live watching need."""
-        rec = self.rec
-        if not len(self.open_idx):
+    def _with_earlier(self, rows: np.ndarray) -> np.ndarray:
+        """`rows` and every earlier record of their keys, sorted."""
+        found, step = [rows], rows
+        while len(step):
+            step = self._prev[step]
+            step = step[step >= 0]
+            found.append(step)
+        return np.unique(np.concatenate(found))
+
+    def evict(self, now: int, idle: int, grace: int, half_open: int | None = None) -> Flows:
+        """Take out the flows that are over as of `now` (ns): closed (FIN both ways,
+        or RST) for `grace` ns; one-sided (no packet came back: an unanswered SYN, a
+        spoofed source) for `half_open` ns, as conntrack and Zeek age out attempts
+        early; any other idle for `idle` ns. Memory then stays with the live flows:
+        what long captures and live watching need. Only the keys whose time came are
+        looked at (see the module docstring), as of the start of `now`'s second: a
+        flow ends at most a second after its time (ticks come once a second anyway)."""
+        timeouts = (idle, grace, idle if half_open is None else half_open)
+        if timeouts != self._timeouts:  # the first call, or new timeouts: all anew
+            self._timeouts = timeouts
+            self._wheel, self._buckets = {}, []
+            self.open_check[:] = UNSCHEDULED
+            self._schedule(np.arange(len(self.open_hash)))
+        now = now // BUCKET * BUCKET  # as of the start of its second, as the wheel sees it
+        due_keys = self._due_keys(now)
+        if not len(due_keys):
             return from_records(Records.empty())
-        latest = self.open_idx
-        last = rec["last_ts"][latest]
-        fa, fb = rec["flags_a"][latest], rec["flags_b"][latest]
+        pos = np.searchsorted(self.open_hash, due_keys)
+        inside = pos < len(self.open_hash)
+        pos, due_keys = pos[inside], due_keys[inside]
+        pos = pos[self.open_hash[pos] == due_keys]  # not ended already
+        pos = pos[self.open_check[pos] < now]  # not moved to a later bucket
+        due = self._due(self.open_idx[pos])
+        over = due < now
+        self.open_check[pos[~over]] = due[~over]
+        self._add_to_wheel(self.open_hash[pos[~over]], due[~over])
+        return self._take(pos[over])
+
+    def _take(self, pos: np.ndarray) -> Flows:
+        """End the open keys at positions `pos`: their flows, settled."""
+        if not len(pos):
+            return from_records(Records.empty())
+        rows = self._with_earlier(self.open_idx[pos])
+        taken = self._view().take(rows)
+        self._dead[rows] = True
+        self._touched[rows] = False
+        self._n_dead += len(rows)
+        self.open_hash = np.delete(self.open_hash, pos)
+        self.open_idx = np.delete(self.open_idx, pos)
+        self.open_check = np.delete(self.open_check, pos)
+        if self._n_dead > max(self._used - self._n_dead, self.COMPACT_AT):
+            self._compact()
+        return from_records(_settled(taken))
+
+    def _due(self, latest: np.ndarray) -> np.ndarray:
+        """When the keys whose latest records are `latest` will be over (ns)."""
+        idle, grace, half_open = self._timeouts
+        st = self._store
+        fa, fb = st["flags_a"][latest], st["flags_b"][latest]
         closed = (((fa & FIN) != 0) & ((fb & FIN) != 0)) | (((fa | fb) & RST) != 0)
-        over = (now - last > idle) | (closed & (now - last > grace))
-        if not over.any():
-            return from_records(Records.empty())
-        gone = self.open_hash[over]
-        rows = np.isin(rec["hash"], gone)
-        taken = rec.take(np.flatnonzero(rows))
-        keep = np.flatnonzero(~rows)
-        remap = np.cumsum(~rows) - 1
-        kept = rec.take(keep)
+        one_sided = (st["pkts_a"][latest] == 0) | (st["pkts_b"][latest] == 0)
+        wait = np.where(closed, grace, np.where(one_sided, min(half_open, idle), idle))
+        return st["last_ts"][latest] + wait
+
+    def _schedule(self, pos: np.ndarray) -> None:
+        """Open keys at `pos` just changed: look at them when they could be over, if
+        that is earlier than planned (a later time is found when the planned comes)."""
+        if not len(pos):
+            return
+        due = self._due(self.open_idx[pos])
+        sooner = due < self.open_check[pos]
+        pos, due = pos[sooner], due[sooner]
+        self.open_check[pos] = due
+        self._add_to_wheel(self.open_hash[pos], due)
+
+    def _add_to_wheel(self, keys: np.ndarray, when: np.ndarray) -> None:
+        if not len(keys):
+            return
+        bucket = when // BUCKET
+        order = np.argsort(bucket, kind="stable")
+        bucket, keys = bucket[order], keys[order]
+        cuts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+        for lo, hi in zip(cuts, np.r_[cuts[1:], len(keys)], strict=True):
+            b = int(bucket[lo])
+            if b not in self._wheel:
+                self._wheel[b] = []
+                heapq.heappush(self._buckets, b)
+            self._wheel[b].append(keys[lo:hi])
+
+    def _due_keys(self, now: int) -> np.ndarray:
+        """The keys in the buckets before `now`'s, taken off the wheel."""
+        parts = []
+        while self._buckets and self._buckets[0] < now // BUCKET:
+            parts += self._wheel.pop(heapq.heappop(self._buckets))
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
+
+    def _compact(self) -> None:
+        """Drop the records of evicted flows from the store."""
+        if not self._n_dead:
+            return
+        alive = ~self._dead[: self._used]
+        keep = np.flatnonzero(alive)
+        remap = np.cumsum(alive) - 1
+        kept = self._view().take(keep)
         kept["seq"] = np.arange(len(kept), dtype=np.int64)  # store order is seq order
         touched = self._touched[keep]
-        self._store, self._used = Records.empty(), 0
-        self._append(kept)
+        prev = self._prev[keep]
+        prev = np.where(prev >= 0, remap[np.maximum(prev, 0)], -1)
+        self._store, self._used, self._n_dead = Records.empty(), 0, 0
+        self._touched, self._dead = np.zeros(0, bool), np.zeros(0, bool)
+        self._prev = np.zeros(0, np.int64)
+        self._append(kept, prev)
         self._touched[: len(kept)] = touched
-        self.open_hash, self.open_idx = self.open_hash[~over], remap[self.open_idx[~over]]
-        return from_records(_settled(taken))
+        self.open_idx = remap[self.open_idx]
 
 
 def _settled(rec: Records) -> Records:

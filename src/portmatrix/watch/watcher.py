@@ -108,6 +108,7 @@ class Watcher:
         inventory: Inventory | None,
         idle: float = 120.0,
         grace: float = 5.0,
+        half_open: float = 10.0,
         today: dt.date | None = None,
         thresholds: Thresholds | None = None,
     ) -> None:
@@ -119,6 +120,7 @@ class Watcher:
         self.names: dict[str, set[int]] = {}  # role hostnames -> addresses DNS answered
         self.idle = int(idle * 1e9)
         self.grace = int(grace * 1e9)
+        self.half_open = int(half_open * 1e9)
         self.table = FlowTable()
         self.counts = DecodeCounts()
         self.done: dict[str, Tracked] = {}  # problems of flows that are over, by id
@@ -173,7 +175,7 @@ class Watcher:
         now = self.last_ts if now is None else now
         if now is None:
             return []
-        self._retire(self.table.evict(now, self.idle, self.grace))
+        self._retire(self.table.evict(now, self.idle, self.grace, self.half_open))
         return self._announce(self._findings(self.table.changed()))
 
     def finish(

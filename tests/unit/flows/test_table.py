@@ -227,3 +227,47 @@ def test_eviction_keeps_what_the_live_flows_touched():
     gone = table.evict(late, idle=50 * second, grace=second)  # 1001 idle for 100 s: out
     assert gone["init_port"].tolist() == [1001]
     assert touched(table) == [(1003, 1)]  # 1002 stays, untouched since the last call
+
+
+def test_one_sided_flows_end_sooner_than_answered_ones():
+    """A SYN nobody answered (a spoofed flood) ends after `half_open`; a connection
+    that got answers lives on to the idle timeout."""
+    second = 10**9
+    table = FlowTable()
+    packets = [tcp(C, S, 1001, 80, "S"), tcp(C, S, 1002, 80, "S"), tcp(S, C, 80, 1002, "SA")]
+    table.update(decode(raw_batch([ether(p) for p in packets]))[0])
+    gone = table.evict(T0 + 12 * second, idle=60 * second, grace=second, half_open=10 * second)
+    assert gone["init_port"].tolist() == [1001]
+    assert len(table.open_hash) == 1
+    gone = table.evict(T0 + 62 * second, idle=60 * second, grace=second, half_open=10 * second)
+    assert gone["init_port"].tolist() == [1002]
+
+
+def test_evicted_flows_are_gone_from_changed_and_finish():
+    second = 10**9
+    table = FlowTable()
+    ports = range(2000, 2300)
+    table.update(decode(raw_batch([ether(tcp(C, S, p, 80, "S")) for p in ports]))[0])
+    touched(table)
+    late = T0 + 100 * second
+    table.update(decode(raw_batch([ether(tcp(C, S, 1, 80, "S"))], start=late))[0])
+    table.update(decode(raw_batch([ether(tcp(S, C, 80, 2000, "SA"))], start=late))[0])
+    gone = table.evict(late + second, idle=50 * second, grace=second)
+    # 2000 got its answer late (the same flow: nothing closed it); the rest were over.
+    assert sorted(gone["init_port"].tolist()) == list(ports)[1:]
+    assert touched(table) == [(1, 1), (2000, 2)]
+    assert sorted(table.finish()["init_port"].tolist()) == [1, 2000]
+
+
+def test_a_store_mostly_of_ended_flows_is_compacted(monkeypatch):
+    monkeypatch.setattr(FlowTable, "COMPACT_AT", 100)
+    second = 10**9
+    table = FlowTable()
+    n = 300
+    batch = raw_batch([ether(tcp(C, S, 1000 + i, 80, "S")) for i in range(n)])
+    table.update(decode(batch)[0])
+    table.update(decode(raw_batch([ether(tcp(C, S, 7, 9, "S"))], start=T0 + 90 * second))[0])
+    gone = table.evict(T0 + 100 * second, idle=50 * second, grace=second)
+    assert len(gone) == n and len(table) == 1
+    assert len(table.rec) == 1  # the dead records were dropped from the store
+    assert table.finish()["init_port"].tolist() == [7]

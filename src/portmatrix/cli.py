@@ -448,7 +448,29 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
 # watch ----------------------------------------------------------------------------
 
 
+def _watch_config(ctx: click.Context, _param, path: str | None) -> None:
+    """--config: the file's options become the defaults the command line overrides."""
+    if path:
+        from portmatrix.watch.config import load
+
+        ctx.default_map = {**(ctx.default_map or {}), **load(path, ctx)}
+
+
 @main.command("watch", epilog=EXIT_HELP)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=_watch_config,
+    help="Read options from this TOML file (keys: the long option names, e.g. "
+    'report-every = "1m"); the command line overrides it.',
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Show the options merged from --config and the command line, as TOML, and exit.",
+)
 @click.option(
     "-i",
     "--interface",
@@ -466,7 +488,14 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
     type=_Duration(),
     default="60s",
     show_default=True,
-    help="How often to print a summary line.",
+    help="How often to judge required services, print a summary and save --state.",
+)
+@click.option(
+    "--coverage-window",
+    type=_Duration(),
+    default="10m",
+    show_default=True,
+    help="A required service with no established flow for this long raises an alarm.",
 )
 @click.option(
     "--idle-timeout",
@@ -476,14 +505,44 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
     help="A flow with no packet for this long is over.",
 )
 @click.option(
+    "--half-open-timeout",
+    type=_Duration(),
+    default="10s",
+    show_default=True,
+    help="... and one that got no answer at all (an unanswered SYN, a spoofed source).",
+)
+@click.option(
     "--jsonl",
     metavar="FILE",
-    help="Append each new finding here as a JSON line (ECS), flushed at once.",
+    help="Append each new finding here as a JSON line (ECS), flushed at once; reopened on SIGHUP.",
+)
+@click.option(
+    "--log",
+    metavar="FILE",
+    help="Append the live lines (findings, summaries) here too; reopened on SIGHUP.",
+)
+@click.option(
+    "--syslog",
+    metavar="[udp://|tcp://]HOST[:PORT]|SOCKET",
+    help="Send each new finding as an RFC 5424 message (UDP unless told; port 514).",
 )
 @click.option(
     "--metrics-port",
     type=click.IntRange(1, 65535),
-    help="Serve Prometheus metrics on this port (pip install 'portmatrix[metrics]').",
+    help="Serve Prometheus metrics on this port.",
+)
+@click.option(
+    "--metrics-address",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDR",
+    help="... on this address (0.0.0.0: every interface).",
+)
+@click.option(
+    "--state",
+    metavar="FILE",
+    help="Keep announced findings and counters here across restarts (saved every "
+    "--report-every and on exit).",
 )
 @click.option(
     "--ring",
@@ -514,9 +573,15 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
 )
 @_REPORT
 @_ROLL_UPS
-def watch_cmd(ifaces, rules_, inventory, **rest) -> int:
+@click.pass_context
+def watch_cmd(ctx, print_config, ifaces, rules_, inventory, **rest) -> int:
     """Monitor live traffic (a span port) against the matrix until stopped (Ctrl-C,
     SIGTERM or --duration); new findings as they appear, then the final report."""
+    if print_config:
+        from portmatrix.watch.config import render
+
+        click.echo(render(ctx, ctx.params), nl=False)
+        return 0
     from portmatrix.watch.service import WatchOptions, run
 
     thresholds = _thresholds(rest)

@@ -47,6 +47,14 @@ class CoverageTally:
             cov.failed += int((mine & cls.failed).sum())
             self._add_pairs(cov, flows, np.flatnonzero(mine), keys)
 
+    def pairs_of(self, rule_id: str) -> np.ndarray:
+        """The distinct endpoint pairs of a rule, as hashes (a watch's state keeps them)."""
+        return self._pairs.get(rule_id, np.zeros(0, np.uint64))
+
+    def restore_pairs(self, rule_id: str, pairs: np.ndarray) -> None:
+        self._pairs[rule_id] = np.unique(pairs)
+        self.rules[rule_id].pairs = len(self._pairs[rule_id])
+
     def _add_pairs(self, cov: Coverage, flows: Flows, rows: np.ndarray, keys: np.ndarray) -> None:
         """Distinct pairs: one hash per flow is far cheaper than a row-wise unique."""
         uniq, first = np.unique(keys[rows], return_index=True)

@@ -46,7 +46,7 @@ class Capture:
                 ) from None
             except OSError as exc:
                 raise CaptureError(f"cannot open: {exc.strerror}", file=path) from None
-        self._hashing = HashingReader(raw)
+        self._hashing = HashingReader(raw, enabled=not live)
         try:
             self._open_reader(path, live)
         except BaseException:

@@ -18,15 +18,17 @@ class HashingReader:
     cache misses, so each buffer is hashed as it is read, while it is in cache.
     """
 
-    def __init__(self, raw) -> None:
+    def __init__(self, raw, enabled: bool = True) -> None:
+        """`enabled` False: count only (a live stream is no file to tie a digest to)."""
         import queue
         import threading
 
         self.raw = raw
         self.hash = hashlib.sha256()
         self.count = 0
+        self.enabled = enabled
         self._thread = None
-        if usable_cpus() > 1:
+        if enabled and usable_cpus() > 1:
             self._queue: queue.SimpleQueue = queue.SimpleQueue()
             self._thread = threading.Thread(target=self._work, daemon=True)
             self._thread.start()
@@ -36,6 +38,8 @@ class HashingReader:
             self.hash.update(data)
 
     def _hash(self, data) -> None:
+        if not self.enabled:
+            return
         if self._thread is None:
             self.hash.update(data)
         else:
@@ -81,7 +85,7 @@ class HashingReader:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
-        return self.hash.hexdigest()
+        return self.hash.hexdigest() if self.enabled else ""
 
     def stop(self) -> None:
         """Stop the hashing thread, if any (the digest is then of what was read)."""

@@ -9,6 +9,7 @@ dumpcap — are CaptureSetupErrors with the fix in the hint.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
@@ -23,6 +24,8 @@ from portmatrix.errors import CaptureSetupError
 from portmatrix.sources.base import CaptureInfo, Interface
 from portmatrix.sources.capture import Capture
 
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1 << 20  # the most an unprivileged process may ask (fs.pipe-max-size)
 PERMISSION_HINT = (
     "run as root, or let your user capture: sudo dpkg-reconfigure "
     "wireshark-common (answer yes), sudo usermod -aG wireshark $USER, log in "
@@ -76,18 +79,6 @@ def _raise_for(stderr: str, what: str) -> None:
         file=what,
         hint="check the interface and the capture filter",
     )
-
-
-def kernel_drops(ifaces: list[str]) -> int:
-    """Packets the interfaces themselves dropped (Linux counters), for the summary."""
-    total = 0
-    for name in ifaces:
-        try:
-            with open(f"/sys/class/net/{name}/statistics/rx_dropped") as fh:
-                total += int(fh.read())
-        except (OSError, ValueError):
-            pass
-    return total
 
 
 class _Peeked:
@@ -164,6 +155,8 @@ class DumpcapCapture:
             bufsize=0,
             preexec_fn=_die_with_parent,
         )
+        with contextlib.suppress(OSError):  # room for a second's burst while watch is busy
+            fcntl.fcntl(self.proc.stdout.fileno(), F_SETPIPE_SZ, PIPE_SIZE)
         self._stderr: list[bytes] = []
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drain.start()

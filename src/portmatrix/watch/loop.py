@@ -1,144 +1,248 @@
 """The `watch` loop: a live source feeding a Watcher, with its outputs.
 
-A reader thread takes batches from the capture; the main loop decodes them,
-ticks the watcher once a second (new findings out at once: a line on the
-terminal, an ECS object appended and flushed to the JSON lines file), prints a
-summary every `report_every` seconds, and stops on SIGINT, SIGTERM, the
-duration, or the capture ending. It then returns the final report.
+A reader thread takes batches from the capture; the main loop decodes them and
+once a second ticks the watcher (new findings out at once: a stamped line, an
+ECS object in the JSON lines file, a syslog message), reads the drop counters
+and publishes the metrics. Every `report_every` it judges the required services
+over their window, prints a summary (rates and drops since the last one) and
+saves the state. SIGHUP reopens the log files. It stops on SIGINT, SIGTERM, the
+duration, or the capture ending: after a stop, one more second of packets is
+analysed (GRACE), and what still arrives is counted, not analysed, so a watch
+far behind a flood still stops on time. It then returns the final report.
+
+The watch's clock is the wall clock while it keeps up, and the newest packet's
+time while batches wait to be read: flows are not ended for silence that is
+only the watch being behind.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass
-from typing import TextIO
 
 from portmatrix.decode import decode
 from portmatrix.decode.dns import learn
-from portmatrix.report.formats import ecs_finding, observer
-from portmatrix.sources.live import kernel_drops
-from portmatrix.watch.lines import event_line, summary_line
-from portmatrix.watch.metrics import Metrics
-from portmatrix.watch.watcher import Event, Watcher, WatchResult
+from portmatrix.watch.drops import DropMeter
+from portmatrix.watch.lines import Totals, summary_line
+from portmatrix.watch.outputs import Outputs
+from portmatrix.watch.watcher import Watcher, WatchResult
 
 _END = object()
+TICK = 1.0  # seconds between ticks
+GRACE = 1.0  # seconds of analysis after a stop; later packets are counted only
+STOP_WAIT = 10.0  # seconds to wait for the capture to end after a stop
 
 
 @dataclass
-class Outputs:
-    """Where a running watch reports, all opened by its owner: lines for the
-    terminal, the JSON lines file, the metrics."""
-
-    say: Callable[[str], None]
-    jsonl: TextIO | None = None
-    metrics: Metrics | None = None
+class Schedule:
+    duration: float | None = None
+    report_every: float = 60.0
 
 
 def run_watch(
-    source, watcher: Watcher, out: Outputs, *, duration: float | None, report_every: float
+    source,
+    watcher: Watcher,
+    out: Outputs,
+    schedule: Schedule,
+    meter: DropMeter | None = None,
+    state=None,
 ) -> tuple[WatchResult, str]:
-    """Watch until stopped (SIGINT, SIGTERM, `duration`, or the capture ending);
-    (final report, why the capture failed or ""). The caller owns the source,
-    the outputs and the signal handlers (see `watch.service`); this only reads
-    and reports."""
-    batches: queue.Queue = queue.Queue(maxsize=64)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for raw in source.batches():
-                while not stop.is_set():
-                    try:
-                        batches.put(raw, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-        except BaseException as exc:
-            batches.put(exc)
-        batches.put(_END)
-
-    reader = threading.Thread(target=read, name="portmatrix-reader", daemon=True)
-    reader.start()
-
-    def on_signal(sig, _frame) -> None:
-        if stop.is_set() and sig == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: quit now, without the report
-        stop.set()
-        out.say("portmatrix: stopping — writing the report (Ctrl-C again to quit without it)")
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    """Watch until stopped (SIGINT, SIGTERM, the duration, or the capture ending);
+    (final report, why the capture failed or ""). The caller owns the source, the
+    outputs, the meter's counter and the state file (see `watch.service`); this
+    reads, reports, and sets the signal handlers back as they were."""
+    meter = meter or DropMeter(list(source.ifaces), None, 0)
+    loop = _Loop(source, watcher, out, schedule, meter, state)
+    handlers = {
+        signal.SIGINT: loop.on_stop,
+        signal.SIGTERM: loop.on_stop,
+        signal.SIGHUP: loop.on_hup,
+    }
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
-        return _loop(source, watcher, out, batches, stop, duration, report_every)
+        return loop.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        stop.set()
+        loop.done.set()
 
 
-def _loop(source, watcher, out, batches, stop, duration, report_every):
-    drops_at_start = kernel_drops(source.ifaces)
-    wire_bytes = 0
-    start = time.monotonic()
-    next_tick, next_report = start + 1.0, start + report_every
-    failure = ""
-    stopping = False
-    while True:
+class _Loop:
+    def __init__(self, source, watcher, out, schedule, meter, state) -> None:
+        self.source, self.watcher, self.out = source, watcher, out
+        self.schedule, self.meter, self.state = schedule, meter, state
+        self.batches: queue.Queue = queue.Queue(maxsize=64)
+        self.stop = threading.Event()  # asked to stop (a signal)
+        self.done = threading.Event()  # the loop is over: the reader gives up too
+        self.hup = threading.Event()
+        self.wire_bytes = 0
+        self.lag = 0.0
+        self.first_batch = True
+        self.totals = Totals(at=time.monotonic())
+        self.drop_marks: deque[tuple[int, int]] = deque()  # (ns, drops) at each report
+
+    # signals ---------------------------------------------------------------------
+
+    def on_stop(self, sig, _frame) -> None:
+        if self.stop.is_set() and sig == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: quit now, without the report
+        self.stop.set()
+        self.out.say("portmatrix: stopping — writing the report (Ctrl-C again to quit without it)")
+
+    def on_hup(self, _sig, _frame) -> None:
+        self.hup.set()  # reopened by the loop, between two lines
+
+    # the loop --------------------------------------------------------------------
+
+    def _read(self) -> None:
         try:
-            item = batches.get(timeout=0.2)
-        except queue.Empty:
-            item = None
-        if item is _END:
-            break
-        if isinstance(item, BaseException):
-            failure = str(item)
-            break
-        if item is not None:
-            rows, counts = decode(item, label=source.info.label)
-            watcher.add(rows, counts, learn(item, rows, watcher.role_map.hostnames))
-            wire_bytes += int(item.wirelen.sum())
-        now = time.monotonic()
-        if now >= next_tick:
-            next_tick = now + 1.0
-            for event in watcher.tick(max(time.time_ns(), watcher.last_ts or 0)):
-                _emit(event, out, watcher, source.ifaces)
-            if out.metrics:
-                out.metrics.update(
-                    watcher, kernel_drops(source.ifaces) - drops_at_start, wire_bytes
-                )
-        if now >= next_report:
-            next_report = now + report_every
-            out.say(summary_line(watcher, kernel_drops(source.ifaces) - drops_at_start))
-        if not stopping and (stop.is_set() or (duration and now - start >= duration)):
-            stopping = True  # let the capture end cleanly: the rest still arrives
-            source.stop()
-    failure = failure or source.died
-    result = watcher.finish([source.info], max(0, kernel_drops(source.ifaces) - drops_at_start))
-    if failure:
-        result.notices.insert(
-            0, f"the capture stopped: {failure}; this report covers what was captured until then"
-        )
-    for event in watcher.final_events(result):
-        _emit(event, out, watcher, source.ifaces)
-    return result, failure
+            for raw in self.source.batches():
+                while True:
+                    try:
+                        self.batches.put(raw, timeout=0.5)
+                        break
+                    except queue.Full:
+                        if self.done.is_set():
+                            return
+        except BaseException as exc:
+            self.batches.put(exc)
+        self.batches.put(_END)
 
+    def run(self) -> tuple[WatchResult, str]:
+        reader = threading.Thread(target=self._read, name="portmatrix-reader", daemon=True)
+        reader.start()
+        start = time.monotonic()
+        next_tick, next_report = start + TICK, start + self.schedule.report_every
+        failure, stopped_at, analysing = "", None, True
+        while True:
+            try:
+                item = self.batches.get(timeout=0.2)
+            except queue.Empty:
+                item = None
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                failure = str(item)
+                break
+            if item is not None:
+                self._batch(item) if analysing else self._count_only(item)
+            if self.hup.is_set():
+                self.hup.clear()
+                self.out.reopen()
+            now = time.monotonic()
+            if stopped_at is None:
+                if now >= next_tick:
+                    next_tick = now + TICK
+                    self._tick()
+                if now >= next_report:
+                    next_report = now + self.schedule.report_every
+                    self._report()
+                duration = self.schedule.duration
+                if self.stop.is_set() or (duration and now - start >= duration):
+                    stopped_at = now
+                    self.meter.sample(time.time_ns())  # what was offered until the stop
+                    self.source.stop()  # the capture ends cleanly: the rest still arrives
+            elif analysing and now - stopped_at > GRACE:
+                analysing = False
+            elif now - stopped_at > STOP_WAIT:
+                failure = "the capture did not end within 10 s of the stop"
+                break
+        return self._finish(failure)
 
-def _emit(event: Event, out: Outputs, watcher: Watcher, ifaces=()) -> None:
-    out.say(event_line(event))
-    if out.jsonl:
-        import datetime as dt
+    def _batch(self, raw) -> None:
+        started = time.perf_counter()
+        if self.first_batch:
+            self.first_batch = False
+            self.meter.check_names([i.name for i in self.source.info.interfaces])
+        rows, counts = decode(raw, label=self.source.info.label)
+        w = self.watcher
+        w.add(rows, counts, learn(raw, rows, w.role_map.hostnames))
+        self.wire_bytes += int(raw.wirelen.sum())
+        self.meter.captured_batch(raw.iface, raw.ts)
+        if len(raw.ts):
+            self.lag = max(0.0, time.time() - int(raw.ts.max()) / 1e9)
+        if self.out.metrics:
+            self.out.metrics.batch.observe(time.perf_counter() - started)
+            self.out.metrics.publish(
+                packets=w.counts.frames,
+                bytes=self.wire_bytes,
+                last_packet=w.last_ts / 1e9 if w.last_ts else None,
+                lag=self.lag,
+            )
 
-        record = ecs_finding(
-            event.finding.to_dict(),
-            watcher.matrix.name,
-            when=watcher.now_text(),
-            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            observer=observer(ifaces),
-        )
-        record["event"]["reason"] = event.kind
-        out.jsonl.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
-        out.jsonl.flush()
+    def _count_only(self, raw) -> None:
+        self.meter.captured_batch(raw.iface, raw.ts)
+        self.meter.unanalysed += len(raw.ts)
+
+    def _now(self) -> int:
+        """The watch's clock (ns): wall time when nothing waits, else packet time."""
+        last = self.watcher.last_ts or 0
+        return max(time.time_ns(), last) if self.batches.empty() else max(last, 1)
+
+    def _tick(self) -> None:
+        started = time.perf_counter()
+        for event in self.watcher.tick(self._now()):
+            self._emit(event)
+        quiet = self.batches.empty()
+        self.meter.sample(time.time_ns(), quiet)
+        if quiet:
+            self.lag = 0.0
+        m = self.out.metrics
+        if m:
+            m.tick.observe(time.perf_counter() - started)
+            m.publish(**self._figures())
+
+    def _figures(self) -> dict:
+        w = self.watcher
+        open_: dict[tuple[str, str], int] = {}
+        for fid, severity in dict(w.announced).items():
+            key = (w.verdict_of.get(fid, ""), severity)
+            open_[key] = open_.get(key, 0) + 1
+        return {
+            "active": w.active,
+            "verdicts": dict(w.verdicts),
+            "open": open_,
+            "dropped": self.meter.by_interface(),
+            "backlog": dict(zip(self.meter.ifaces, self.meter.backlog().tolist(), strict=True)),
+            "rules_up": w.window.up() if w.window.started is not None else {},
+            "lag": self.lag,
+        }
+
+    def _report(self) -> None:
+        now = self._now()
+        drops = self.meter.total()
+        self.drop_marks.append((now, drops))
+        while self.drop_marks and self.drop_marks[0][0] < now - self.watcher.window.window:
+            self.drop_marks.popleft()
+        weakened = drops > self.drop_marks[0][1] or self.watcher.one_way()
+        for event in self.watcher.judge(now, weakened):
+            self._emit(event)
+        self.out.line(summary_line(self.watcher, self.meter, self.totals, self.wire_bytes))
+        if self.state:
+            self.state.save(self.watcher, self.meter)
+        if self.out.metrics:
+            self.out.metrics.publish(**self._figures())
+
+    def _emit(self, event) -> None:
+        self.out.event(event, self.watcher.matrix.name, self.watcher.now_text())
+
+    def _finish(self, failure: str) -> tuple[WatchResult, str]:
+        failure = failure or self.source.died
+        if not failure:
+            self.meter.settle_all()
+        self.meter.from_statistics(self.source.info.stats)
+        result = self.watcher.finish([self.source.info], self.meter.total(), self.meter.remarks())
+        if failure:
+            result.notices.insert(
+                0,
+                f"the capture stopped: {failure}; this report covers what was captured until then",
+            )
+        for event in self.watcher.final_events(result):
+            self._emit(event)
+        if self.state:
+            self.state.save(self.watcher, self.meter)
+        return result, failure

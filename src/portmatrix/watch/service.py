@@ -1,11 +1,12 @@
 """`portmatrix watch` as a command: everything checked before capture starts, and
 every process, thread, socket and file it starts owned on every path.
 
-Outputs (-o, --jsonl, the --ring folder, the --metrics-port bind) are checked
-or opened before dumpcap starts, so a typo never costs a capture. One
-ExitStack owns the metrics server, the JSON lines file, dumpcap, the ring's
-dumpcap and (in `loop.run_watch`) the signal handlers: whatever fails, they
-are closed, stopped or killed in reverse order, and no child outlives the
+Outputs (-o, --jsonl, --log, --state, the --ring folder, the metrics bind, the
+syslog server) are checked or opened, and a --state file read, before dumpcap
+starts, so a typo never costs a capture. One ExitStack owns the metrics
+server, the syslog connection, the log files, the drop counter, dumpcap, the
+ring's dumpcap and (in `loop.run_watch`) the signal handlers: whatever fails,
+they are closed, stopped or killed in reverse order, and no child outlives the
 command (dumpcap is also told by the kernel to stop when portmatrix dies).
 """
 
@@ -24,8 +25,14 @@ class WatchOptions:
     duration: float | None = None
     report_every: float = 60.0
     idle_timeout: float = 120.0
+    half_open_timeout: float = 10.0
+    coverage_window: float = 600.0
     jsonl: str | None = None
+    log: str | None = None
+    syslog: str | None = None
     metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    state: str | None = None
     ring_dir: str | None = None
     ring_files: int = 10
     ring_size: int = 100
@@ -38,11 +45,26 @@ class WatchOptions:
     command: list[str] | None = None
 
 
+def capture_filter(opts: WatchOptions) -> str:
+    """The capture filter: the user's, without the metrics server's own traffic (a
+    scrape is not a finding)."""
+    parts = [f"({opts.bpf})"] if opts.bpf else []
+    if opts.metrics_port:
+        address = opts.metrics_address
+        host = "" if address in ("", "0.0.0.0", "::") else f" and host {address}"
+        parts.append(f"not (tcp port {opts.metrics_port}{host})")
+    return " and ".join(parts)
+
+
 def run(opts: WatchOptions) -> int:
     """Watch until stopped; write the final report; the exit status."""
+    import datetime as dt
+    import time
+
     from portmatrix import console
     from portmatrix.errors import ExitCode
     from portmatrix.files import check_writable, staged
+    from portmatrix.findings.model import Thresholds
     from portmatrix.policy.inventory import load_inventory
     from portmatrix.policy.matrix import load_matrix
     from portmatrix.report.outputs import (
@@ -53,8 +75,12 @@ def run(opts: WatchOptions) -> int:
         wrote_line,
     )
     from portmatrix.sources.live import open_live, prepare_ring, start_ring
-    from portmatrix.watch.loop import Outputs, run_watch
-    from portmatrix.watch.metrics import Metrics
+    from portmatrix.sources.offered import open_counter
+    from portmatrix.watch.drops import DropMeter
+    from portmatrix.watch.loop import Schedule, run_watch
+    from portmatrix.watch.outputs import LineFile, Outputs
+    from portmatrix.watch.state import StateFile
+    from portmatrix.watch.syslog import Syslog, parse_target
     from portmatrix.watch.watcher import Watcher
 
     matrix = load_matrix(opts.rules)
@@ -62,44 +88,72 @@ def run(opts: WatchOptions) -> int:
     outputs = plan_outputs(opts.outputs, opts.fmt)
     read = [*opts.rules, *([opts.inventory] if opts.inventory else [])]
     check_outputs(outputs, read)
-    if opts.jsonl:
-        check_writable(opts.jsonl, "--jsonl", read)
+    for path, option in ((opts.jsonl, "--jsonl"), (opts.log, "--log"), (opts.state, "--state")):
+        if path:
+            check_writable(path, option, read)
+    syslog_target = parse_target(opts.syslog) if opts.syslog else None
     if opts.ring_dir:
         prepare_ring(opts.ring_dir)
-    from portmatrix.findings.model import Thresholds
-
-    watcher = Watcher(matrix, inv, idle=opts.idle_timeout, thresholds=Thresholds(**opts.thresholds))
+    watcher = Watcher(
+        matrix,
+        inv,
+        idle=opts.idle_timeout,
+        half_open=opts.half_open_timeout,
+        thresholds=Thresholds(**opts.thresholds),
+        coverage_window=opts.coverage_window,
+    )
+    state = StateFile(opts.state) if opts.state else None
+    resumed = state.load(watcher) if state else False
+    bpf = capture_filter(opts)
+    ifaces = list(opts.ifaces)
     with contextlib.ExitStack() as owned:
-        metrics = None
+        out = Outputs(console.say, ifaces=ifaces)
         if opts.metrics_port:
-            metrics = Metrics(opts.metrics_port)
-            owned.callback(metrics.close)
-        jsonl = None
-        if opts.jsonl:
-            jsonl = owned.enter_context(open(opts.jsonl, "a", encoding="utf-8"))
-        ifaces = list(opts.ifaces)
-        source, warning = open_live(ifaces, opts.bpf, opts.dumpcap, opts.buffer_size)
+            from portmatrix.watch.metrics import Metrics
+
+            out.metrics = Metrics(opts.metrics_port, opts.metrics_address)
+            owned.callback(out.metrics.close)
+        if syslog_target:
+            out.syslog = Syslog(syslog_target)
+            owned.callback(out.syslog.close)
+        for path, option, name in ((opts.jsonl, "--jsonl", "jsonl"), (opts.log, "--log", "log")):
+            if path:
+                setattr(out, name, LineFile(path, option))
+                owned.callback(getattr(out, name).close)
+        counter, why = open_counter(ifaces, bpf)
+        if counter:
+            owned.callback(counter.close)
+        source, warning = open_live(ifaces, bpf or None, opts.dumpcap, opts.buffer_size)
         owned.callback(source.kill)
+        if counter:
+            counter.reset()  # dumpcap runs: count from here
+        meter = DropMeter(ifaces, counter, time.time_ns())
         if warning:
             console.say(f"portmatrix: warning: {warning}")
         if opts.ring_dir:
             ring = start_ring(
-                ifaces, opts.bpf, opts.dumpcap, opts.ring_dir, opts.ring_files, opts.ring_size
+                ifaces, bpf or None, opts.dumpcap, opts.ring_dir, opts.ring_files, opts.ring_size
             )
             owned.callback(ring.stop)
         console.say(
             f"portmatrix: watching {', '.join(ifaces)} against {', '.join(matrix.files)}"
             + (f" for {opts.duration:g} s" if opts.duration else " until Ctrl-C")
         )
+        if resumed:
+            console.say(
+                f"portmatrix: resumed from {opts.state}: {len(watcher.announced)} findings "
+                f"announced since {watcher.since} are not announced again"
+            )
+        if not counter:
+            console.say(f"portmatrix: note: drops are known when the capture ends: {why}")
         result, failure = run_watch(
             source,
             watcher,
-            Outputs(console.say, jsonl, metrics),
-            duration=opts.duration,
-            report_every=opts.report_every,
+            out,
+            Schedule(opts.duration, opts.report_every),
+            meter,
+            state,
         )
-    import datetime as dt
-
     result.command = opts.command
     result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     with staged() as batch:

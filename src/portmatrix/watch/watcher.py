@@ -7,7 +7,8 @@ flows that changed since the last tick are classified too, without leaving, so
 a violation is reported while it happens, not when it ends (idle ones are not
 judged again: nothing about them changed). A finding is announced once, the
 first time its id is seen (and again only if its severity rises); repeats only
-update counters.
+update counters. Required services are judged over a sliding window as it runs
+(`watch.coverage`): an alarm when one stops, an event when it comes back.
 """
 
 from __future__ import annotations
@@ -41,15 +42,22 @@ from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix
 from portmatrix.policy.roles import build_role_map
 from portmatrix.sources.base import CaptureInfo
+from portmatrix.watch.coverage import CoverageWindow
 
 PAIRS_KEPT = 10_000  # distinct endpoint pairs remembered per rule (beyond: counted as seen)
 
 
+EVENT_KINDS = ("new", "escalated", "recovered")
+"""new: a finding seen for the first time (or a required service that stopped);
+escalated: a finding announced before got more severe; recovered: a required
+service that had stopped is established again."""
+
+
 @dataclass
 class Event:
-    """Something to tell the user now: a new finding, or one that got worse."""
+    """Something to tell the user now (EVENT_KINDS)."""
 
-    kind: str  # new | escalated
+    kind: str
     finding: Finding
 
 
@@ -64,7 +72,7 @@ class WatchTraffic(CaptureHealth):
     tcp_one_way: int = 0
     first_ts: int | None = None
     last_ts: int | None = None
-    extra_drops: int = 0  # interface drops seen by the kernel, beyond the capture's own
+    lost: int | None = None  # packets lost, all counted (watch.drops); None: the captures'
     fragments_unresolved: int = 0
     fragments_incomplete: int = 0
     fragments_overlapping: int = 0
@@ -76,7 +84,7 @@ class WatchTraffic(CaptureHealth):
 
     @property
     def drops(self) -> int:
-        return sum(c.drops for c in self.captures) + self.extra_drops
+        return sum(c.drops for c in self.captures) if self.lost is None else self.lost
 
 
 @dataclass
@@ -111,6 +119,7 @@ class Watcher:
         half_open: float = 10.0,
         today: dt.date | None = None,
         thresholds: Thresholds | None = None,
+        coverage_window: float = 600.0,
     ) -> None:
         self.matrix = matrix
         self.grouper = Grouper(thresholds)
@@ -128,11 +137,16 @@ class Watcher:
         self.verdict_of: dict[str, str] = {}  # finding id -> verdict, of those announced
         self.verdicts = dict.fromkeys(VERDICTS, 0)
         self.coverage = CoverageTally(matrix, pairs_kept=PAIRS_KEPT)
+        self.window = CoverageWindow(matrix, int(coverage_window * 1e9))
         self.flows_done = 0
         self.tcp_flows = 0
         self.tcp_one_way = 0
         self.first_ts: int | None = None
         self.last_ts: int | None = None
+        # Across restarts (watch.state): since when, over how many runs, drops before.
+        self.since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.runs = 1
+        self.carried_drops = 0
 
     def now_text(self) -> str | None:
         """The newest packet's time (ISO 8601 UTC): when a finding was seen."""
@@ -145,6 +159,10 @@ class Watcher:
     @property
     def active(self) -> int:
         return len(self.table.open_idx)
+
+    def one_way(self) -> bool:
+        """Most TCP flows so far were seen in one direction only (CaptureHealth)."""
+        return self.tcp_flows >= 4 and self.tcp_one_way * 2 > self.tcp_flows
 
     def add(
         self, rows: PacketBatch, counts: DecodeCounts, names: dict[str, set[int]] | None = None
@@ -168,7 +186,11 @@ class Watcher:
             fresh |= not names[name] <= known
             known |= names[name]
         if fresh:
-            self.role_map = build_role_map(self.matrix, self.inventory, self.names)
+            self.relearn()
+
+    def relearn(self) -> None:
+        """Look up roles anew with the addresses learnt from DNS (`names`)."""
+        self.role_map = build_role_map(self.matrix, self.inventory, self.names)
 
     def tick(self, now: int | None = None) -> list[Event]:
         """Retire flows that are over, look at the live ones; what to announce."""
@@ -178,11 +200,35 @@ class Watcher:
         self._retire(self.table.evict(now, self.idle, self.grace, self.half_open))
         return self._announce(self._findings(self.table.changed()))
 
+    def judge(self, now: int, weakened: bool = False) -> list[Event]:
+        """Required services over the sliding window, as of `now` (ns): alarms
+        raised (announced once) and ended."""
+        from portmatrix.check import unheld_roles
+
+        events = []
+        for change in self.window.judge(
+            now, weakened, frozenset(unheld_roles(self.matrix, self.role_map))
+        ):
+            f = change.finding
+            if change.kind == "recovered":
+                self.announced.pop(f.id, None)
+                self.verdict_of.pop(f.id, None)
+                events.append(Event("recovered", f))
+            else:
+                events += self._announce([f])
+        return events
+
     def finish(
-        self, captures: list[CaptureInfo] | None = None, extra_drops: int = 0
+        self,
+        captures: list[CaptureInfo] | None = None,
+        drops: int | None = None,
+        remarks: list[str] | None = None,
     ) -> WatchResult:
         """Retire every flow and build the final report of the window. `captures`
-        and `extra_drops` (interface drops) say how complete the capture was."""
+        and `drops` (every packet lost, `watch.drops`; the captures' own count when
+        None) say how complete the capture was; `remarks` join the notices."""
+        from portmatrix.check import unheld_roles
+
         self._retire(self.table.finish())
         traffic = WatchTraffic(
             self.counts,
@@ -192,11 +238,24 @@ class Watcher:
             tcp_one_way=self.tcp_one_way,
             first_ts=self.first_ts,
             last_ts=self.last_ts,
-            extra_drops=extra_drops,
+            lost=None if drops is None else drops + self.carried_drops,
+            remarks=list(remarks or []) + self._carried(),
         )
-        covs, cov_findings = self.coverage.result(traffic.weakened)
+        seen = bool(self.counts.frames or self.flows_done)
+        unheld = unheld_roles(self.matrix, self.role_map)
+        covs, cov_findings = self.coverage.result(traffic.weakened, unheld, judge=seen)
+        judged = {f.rule for f in cov_findings}
+        # A service that stopped while watching: the whole window saw it, the end did not.
+        cov_findings += [
+            self.window.alarm_finding(rule, traffic.weakened)
+            for rule in self.window.active().values()
+            if rule not in judged
+        ]
         self._fold()
-        flows = [t.worded(self.coverage.rules) for t in self.done.values()]
+        flows = [
+            t.worded(self.coverage.rules) if t.problem is not None else t.finding
+            for t in self.done.values()
+        ]
         findings = flows + cov_findings + matrix_findings(self.matrix, self.index)
         link_coverage(findings)
         findings = sort_findings(findings)
@@ -211,6 +270,15 @@ class Watcher:
             thresholds=self.grouper.thresholds,
         )
 
+    def _carried(self) -> list[str]:
+        if self.runs == 1:
+            return []
+        return [
+            f"this report counts since {self.since}, over {self.runs} runs of watch (its "
+            "state file carried the findings and counters across restarts; the time it "
+            "was not running is not covered)"
+        ]
+
     def final_events(self, result: WatchResult) -> list[Event]:
         """What the end settled: flows retired at the end, and the coverage findings."""
         return self._announce([f for f in result.findings if f.kind in ("coverage", "matrix")])
@@ -219,6 +287,7 @@ class Watcher:
         if not len(flows):
             return []
         cls = classify(flows, self.index, self.role_map)
+        self.window.add(flows, cls, settled=False)
         found = self.grouper.findings(flows, cls, self.role_map, self.index, self.coverage.rules)
         # A live flow without an answer yet is undecided: allowed, it has not failed;
         # forbidden, it may still get through. Only what the wire settled is told now;
@@ -236,12 +305,17 @@ class Watcher:
         self.tcp_flows += int((flows["proto"] == TCP).sum())
         self.tcp_one_way += one_way_tcp(flows)
         self.coverage.add(flows, cls)
+        self.window.add(flows, cls, settled=True)
         for f in self.grouper.findings(flows, cls, self.role_map, self.index, self.coverage.rules):
             t = Tracked.of(f, flows, cls.answered)
-            if f.id in self.done:
-                self.done[f.id].add(t)
-            else:
+            before = self.done.get(f.id)
+            if before is None:
                 self.done[f.id] = t
+            elif before.problem is None:  # carried over a restart: the new one words it
+                t.add(before)
+                self.done[f.id] = t
+            else:
+                before.add(t)
 
     def _fold(self) -> None:
         """Findings made for one host before its roll-up reached its threshold (many
@@ -249,6 +323,8 @@ class Watcher:
         capture would have grouped them."""
         for _ in range(2):  # a host's finding into many sources, that into many ports
             for fid, t in list(self.done.items()):
+                if t.problem is None:  # carried over a restart, as it was folded then
+                    continue
                 into = self.grouper.roll_up_of(t.problem, t.finding, t.only_initiator)
                 if into and into != fid and into in self.done:
                     self.done[into].add(self.done.pop(fid))

@@ -8,6 +8,9 @@ test can check that no stand-in outlived the watch that started it.
 `exiting_dumpcap`: writes its capture, says what it is told on standard error
 and exits with the status it is told (a capture that ends, fails to start, or
 dies); every start appends its arguments to a file.
+
+`paced_dumpcap`: like `fake_dumpcap`, but streams a classic pcap at the pace of
+its timestamps (a live link replayed in real time), then waits.
 """
 
 from __future__ import annotations
@@ -86,3 +89,44 @@ def exiting_dumpcap(folder: Path, capture: bytes = b"", stderr: str = "", status
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return str(script)
+
+
+PACED = """\
+#!{python}
+import os, signal, struct, sys, time
+with open({pids!r}, "a") as fh:
+    fh.write(f"{{os.getpid()}}\\n")
+args = sys.argv[1:]
+if "-D" in args:
+    print("1. eth0\\n2. lo (Loopback)")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+data = open({capture!r}, "rb").read()
+out = sys.stdout.buffer
+out.write(data[:24])
+out.flush()
+offset, first, start = 24, None, time.monotonic()
+while offset + 16 <= len(data):
+    sec, usec, size, _ = struct.unpack_from("<IIII", data, offset)
+    ts = sec + usec / 1e6
+    first = ts if first is None else first
+    wait = start + (ts - first) - time.monotonic()
+    if wait > 0:
+        out.flush()
+        time.sleep(wait)
+    out.write(data[offset : offset + 16 + size])
+    offset += 16 + size
+out.flush()
+while True:
+    time.sleep(0.1)
+"""
+
+
+def paced_dumpcap(folder: Path, capture: Path) -> tuple[Path, Path]:
+    """(path of the stand-in, file of the pids it started as) in `folder`: it streams
+    the classic pcap `capture` in real time, as its timestamps say."""
+    script = folder / "dumpcap"
+    pids = folder / "dumpcap.pids"
+    script.write_text(PACED.format(python=sys.executable, pids=str(pids), capture=str(capture)))
+    script.chmod(0o755)
+    return script, pids

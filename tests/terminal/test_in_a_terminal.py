@@ -8,6 +8,7 @@ Every path that depends on a terminal is here, because CliRunner is never one
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -173,8 +174,11 @@ def test_watch_live_lines_and_final_report_in_a_terminal(tmp_path):
     assert run.status == 1, run.text
     text = run.text
     assert "portmatrix: watching lo" in text
-    assert "NEW error wrong-direction 10.20.0.11 → 10.30.0.5 tcp/22" in text
-    assert "packets; flows:" in text  # a periodic summary
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"  # every live line says when, in UTC
+    assert re.search(rf"(?m)^{stamp} NEW error wrong-direction 10.20.0.11 → 10.30.0.5 tcp/22", text)
+    assert re.search(
+        rf"(?m)^{stamp} 268 packets \([\d,]+/s, .*; flows: .*; dropped 0 \(\+0\)", text
+    )
     assert "Required services" in text and ESC in run.output  # the final report, coloured
     assert alive(pids) == []
 

@@ -39,6 +39,7 @@ class RuleState:
     failed_since_ok: int = 0  # failed attempts since the last established one
     alarm: str | None = None  # MISSING | UNREACHABLE while raised
     alarm_since: int | None = None  # ns: when it was raised
+    alarm_last_ok: int | None = None  # ns: last established before the alarm
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -99,8 +100,8 @@ class CoverageWindow:
             s = self.state[rid]
             if s.last_ok is not None and s.last_ok >= since:
                 if s.alarm:
-                    out.append(Change("recovered", self._recovered(rule, s, now)))
-                    s.alarm, s.alarm_since = None, None
+                    out.append(Change("recovered", self._recovered(rule, s)))
+                    s.alarm, s.alarm_since, s.alarm_last_ok = None, None, None
                 continue
             if not (watched_long_enough and traffic) or {rule.from_role, rule.to_role} & unheld:
                 continue
@@ -109,7 +110,7 @@ class CoverageWindow:
             )
             if STRONGER[status] <= STRONGER[s.alarm]:
                 continue  # raised already (an unreachable one stays until it recovers)
-            s.alarm, s.alarm_since = status, now
+            s.alarm, s.alarm_since, s.alarm_last_ok = status, now, s.last_ok
             out.append(Change("raised", self.alarm_finding(rid, weakened)))
         return out
 
@@ -140,13 +141,14 @@ class CoverageWindow:
         f.last_seen = _when(s.last_ok)
         return f
 
-    def _recovered(self, rule: Rule, s: RuleState, now: int) -> Finding:
+    def _recovered(self, rule: Rule, s: RuleState) -> Finding:
         f = self.alarm_finding(rule.id)
-        down = _span(max(0, s.last_ok - (s.alarm_since or s.last_ok)) + self.window)
+        before = s.alarm_last_ok if s.alarm_last_ok is not None else self.started
+        down = f"after {_span(s.last_ok - before)} without" if before is not None else ""
         f.severity = "info"
         f.message = (
             f"required rule {rule.id} ({rule.service}) is established again at "
-            f"{_when(s.last_ok)}, after about {down} without"
+            f"{_when(s.last_ok)}, {down}".rstrip(", ")
         )
         f.action = ""
         f.outcomes = {}
@@ -176,9 +178,10 @@ def _when(ns: int | None) -> str | None:
 
 
 def _span(ns: int) -> str:
-    seconds = ns / 1e9
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:g} s"
+    """10 s, 10 min, 2.5 h: as a person says a stretch of time."""
+    seconds = max(0, ns) / 1e9
+    if seconds >= 5400:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 90:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds)} s"

@@ -10,9 +10,9 @@ duration, or the capture ending: after a stop, one more second of packets is
 analysed (GRACE), and what still arrives is counted, not analysed, so a watch
 far behind a flood still stops on time. It then returns the final report.
 
-The watch's clock is the wall clock while it keeps up, and the newest packet's
-time while batches wait to be read: flows are not ended for silence that is
-only the watch being behind.
+The watch's clock is packet time: the newest packet's, moved on by the wall
+clock while nothing waits to be read. Flows are not ended for a silence that is
+only the watch being behind, and a quiet link still ends them.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ class _Loop:
         self.hup = threading.Event()
         self.wire_bytes = 0
         self.lag = 0.0
+        self.arrived = 0  # ns, wall clock: when the newest batch was read
         self.first_batch = True
         self.totals = Totals(at=time.monotonic())
         self.drop_marks: deque[tuple[int, int]] = deque()  # (ns, drops) at each report
@@ -165,6 +166,7 @@ class _Loop:
         self.meter.captured_batch(raw.iface, raw.ts)
         if len(raw.ts):
             self.lag = max(0.0, time.time() - int(raw.ts.max()) / 1e9)
+            self.arrived = time.time_ns()
         if self.out.metrics:
             self.out.metrics.batch.observe(time.perf_counter() - started)
             self.out.metrics.publish(
@@ -179,9 +181,15 @@ class _Loop:
         self.meter.unanalysed += len(raw.ts)
 
     def _now(self) -> int:
-        """The watch's clock (ns): wall time when nothing waits, else packet time."""
-        last = self.watcher.last_ts or 0
-        return max(time.time_ns(), last) if self.batches.empty() else max(last, 1)
+        """The watch's clock (ns): the newest packet's time, moved on by the wall
+        clock since it arrived when nothing waits to be read (a quiet link still
+        ends flows and misses services); the wall clock before any packet."""
+        last = self.watcher.last_ts
+        if last is None:
+            return time.time_ns()
+        if not self.batches.empty():
+            return last
+        return last + max(0, time.time_ns() - self.arrived)
 
     def _tick(self) -> None:
         started = time.perf_counter()

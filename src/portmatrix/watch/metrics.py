@@ -45,6 +45,7 @@ class Metrics:
         from portmatrix.compiled import describe
 
         self._counter, self._gauge = CounterMetricFamily, GaugeMetricFamily
+        prom.disable_created_metrics()  # no *_created series beside each histogram
         self.registry = prom.CollectorRegistry()
         prom.ProcessCollector(registry=self.registry)
         prom.PlatformCollector(registry=self.registry)
@@ -137,7 +138,9 @@ class Metrics:
             told.add_metric(list(labels), n)
         yield told
         open_ = gauge(
-            "portmatrix_findings_open", "Findings announced and standing", ["verdict", "severity"]
+            "portmatrix_findings_open",
+            "Findings announced and standing",
+            labels=["verdict", "severity"],
         )
         for labels, n in s.get("open", {}).items():
             open_.add_metric(list(labels), n)

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from scapy.layers.inet import TCP
 
 from portmatrix.check import run_check
 from portmatrix.decode import decode
+from portmatrix.findings.model import stable_id
 from portmatrix.policy.inventory import load_inventory
 from portmatrix.policy.matrix import load_matrix
 from portmatrix.sources.capture import Capture
-from portmatrix.testing.captures import ether, ip, raw_batch, tcp_session
+from portmatrix.testing.captures import T0, ether, ip, raw_batch, tcp_session
+from portmatrix.textforms import iso
 from portmatrix.watch.watcher import Watcher
 from support import paths
+from support.live_traffic import SECOND, service_stops
 from support.site import N1, N2, USER
 
 DEMO, DEMO_INVENTORY = str(paths.DEMO), str(paths.DEMO_INVENTORY)
-SECOND = 1_000_000_000
 
 
 def demo_watcher() -> Watcher:
@@ -146,11 +149,95 @@ def test_bad_duration_is_a_usage_error(run_cli):
 
 def test_drops_weaken_the_final_coverage_and_say_so():
     w = demo_watcher()
-    result = w.finish(extra_drops=5123)  # nothing seen, and the interfaces dropped packets
+    for raw in Capture(DEMO).batches():
+        w.add(*decode(raw))
+    result = w.finish(drops=5123)  # the capture lost packets
     assert result.traffic.weakened
     coverage = [f for f in result.findings if f.kind == "coverage"]
-    assert coverage and {f.severity for f in coverage} == {"warning"}
+    assert coverage and all("the capture is incomplete" in f.message for f in coverage)
+    # Warnings, unless a failed flow of the rule makes one an error (it rests on them).
+    assert {f.severity for f in coverage if not f.rests_on} == {"warning"}
     assert any("5123 dropped packets" in n for n in result.notices)
+
+
+def test_no_traffic_at_all_judges_no_coverage():
+    result = demo_watcher().finish()
+    assert not [f for f in result.findings if f.kind == "coverage"]
+
+
+# Required services over a sliding window ------------------------------------------
+
+
+def watch_seconds(w: Watcher, seconds) -> list[tuple[int, str, str, str]]:
+    """Feed each second's frames, tick and judge half a second later; (second, event,
+    verdict, rule) of every coverage event."""
+    out = []
+    for t, frames_of_t in enumerate(seconds):
+        w.add(*decode(raw_batch(frames_of_t, first_frame=1 + 100 * t)))
+        now = T0 + t * SECOND + SECOND // 2
+        for e in w.tick(now) + w.judge(now):
+            if e.finding.kind == "coverage":
+                out.append((t, e.kind, e.finding.verdict, e.finding.rule))
+    return out
+
+
+def test_a_required_service_that_stops_half_way_raises_once_and_recovers(site_watcher):
+    w = site_watcher(coverage_window=10)
+    events = watch_seconds(w, service_stops(70, gap=(30, 60)))
+    # Last established early in second 29: judged missing at 39.5 s, back at 60.
+    assert events == [
+        (39, "new", "missing-required", "node-rpc"),
+        (60, "recovered", "missing-required", "node-rpc"),
+    ]
+
+
+def test_an_alarm_says_when_the_service_was_last_seen(site_watcher):
+    w = site_watcher(coverage_window=10)
+    raised = []
+    for t, frames_of_t in enumerate(service_stops(45, gap=(30, 60))):
+        w.add(*decode(raw_batch(frames_of_t, first_frame=1 + 100 * t)))
+        now = T0 + t * SECOND + SECOND // 2
+        w.tick(now)
+        raised += [e.finding for e in w.judge(now)]
+    (alarm,) = raised
+    last = iso(np.array([T0 + 29 * SECOND]))[0][:19]  # the session of second 29 ...
+    assert f"no established flow in the last 10 s (last established {last}" in alarm.message
+    assert alarm.last_seen.startswith(last) and alarm.severity == "error"
+    assert alarm.id == stable_id("missing-required", "node-rpc")  # as check names it
+
+
+def test_refused_attempts_make_it_required_unreachable(site_watcher):
+    w = site_watcher(coverage_window=10)
+    events = watch_seconds(w, service_stops(70, gap=(30, 60), during_gap="refused"))
+    assert events[0] == (39, "new", "required-unreachable", "node-rpc")
+    assert events[-1] == (60, "recovered", "required-unreachable", "node-rpc")
+    assert len(events) == 2
+
+
+def test_nothing_is_raised_before_a_whole_window_was_watched(site_watcher):
+    w = site_watcher(coverage_window=30)
+    events = watch_seconds(w, service_stops(25, gap=(0, 25)))  # rpc never seen at all
+    assert events == []
+    events = watch_seconds(w, service_stops(40, gap=(0, 40), start=T0))
+    assert events[0][1:] == ("new", "missing-required", "node-rpc")
+
+
+def test_a_silent_capture_raises_nothing(site_watcher):
+    """No packet at all in the window: the span broke, not every service."""
+    w = site_watcher(coverage_window=10)
+    watch_seconds(w, service_stops(5, gap=(0, 0)))
+    assert w.judge(T0 + 60 * SECOND) == []
+
+
+def test_a_service_down_at_the_end_is_in_the_final_report(site_watcher):
+    w = site_watcher(coverage_window=10)
+    watch_seconds(w, service_stops(50, gap=(30, 50)))
+    result = w.finish()
+    (cov,) = [c for c in result.coverage if c.rule == "node-rpc"]
+    assert cov.status == "ok"  # the whole window saw it established ...
+    (alarm,) = [f for f in result.findings if f.kind == "coverage"]
+    assert (alarm.rule, alarm.verdict) == ("node-rpc", "missing-required")  # ... not the end
+    assert w.final_events(result) == []  # announced when raised, not again
 
 
 def test_a_dns_answer_seen_live_gives_a_role_its_address(site_watcher):

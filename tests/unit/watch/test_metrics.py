@@ -129,10 +129,10 @@ def test_metrics_on_a_busy_port_is_a_clear_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        with pytest.raises(PortmatrixError, match="cannot serve metrics on 127.0.0.1:"):
+        with pytest.raises(PortmatrixError, match=r"cannot serve metrics on 127\.0\.0\.1:"):
             Metrics(s.getsockname()[1])
 
 
 def test_an_address_not_of_this_host_is_a_clear_error():
-    with pytest.raises(PortmatrixError, match="cannot serve metrics on 192.0.2.1"):
+    with pytest.raises(PortmatrixError, match=r"cannot serve metrics on 192\.0\.2\.1"):
         Metrics(free_port(), "192.0.2.1")

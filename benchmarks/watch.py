@@ -9,16 +9,18 @@ flows all start within one second) and ten older half-open ones, then times a
 tick that ends those ten, and ticks with nothing to end (median of `--runs`).
 
 `ceiling` points `watch --dumpcap` at a stand-in that streams a generated
-pcapng (timestamps shifted to the present with the interface's if_tsoffset, so
-flows live and end as on a real link) as fast as a pipe allows; watch is
-pinned to CPU 0 and the stand-in to CPU 1. It prints packets per second over
-the stream (watch's CPU time and wall time), and watch's RSS sampled every
-0.2 s, so a rise over the run shows.
+pcapng `--loops` times (each time as a new section whose if_tsoffset moves the
+timestamps on, from the present: flows live and end as on a real link) as fast
+as a pipe allows; watch is pinned to CPU 0 and the stand-in to CPU 1. It
+prints packets per second over the stream (per second of watch's own CPU time,
+and of wall time), and watch's RSS sampled every 0.2 s: the peak of the first
+third against the last third shows whether memory stays flat.
 
-`flood` streams gen_scan.py's SYN flood (`--sources` spoofed sources, one SYN
-each, ordinary traffic underneath) the same way, with `--duration` shorter
-than the stream: peak RSS, the number of findings and NEW lines, and how long
-watch took to stop after its duration.
+`flood` streams gen_scan.py's capture (a SYN flood from `--sources` spoofed
+sources, one SYN each; a port scan of six nodes; ordinary traffic underneath)
+`--loops` times the same way, with a `--duration` shorter than the stream:
+peak RSS, the findings and NEW lines, and how long after its duration watch
+had stopped and written its report.
 
 Every line carries the load average: the machine is shared, and wall times
 mean little without it.
@@ -108,9 +110,10 @@ def tick(args) -> None:
 
 STAND_IN = """\
 #!{python}
-# dumpcap's stand-in: -D lists eth0; a capture streams {capture} as fast as the pipe
-# takes it, timestamps shifted to now (a new section header and an interface block
-# with if_tsoffset), from CPU 1.
+# dumpcap's stand-in: -D lists eth0; a capture streams {capture} {loops} times as
+# fast as the pipe takes it, from CPU 1, each time as a new section whose interface
+# block shifts the timestamps (if_tsoffset) to follow on from the last: a long,
+# live-looking stream from one file.
 import os, struct, sys, time
 if "-D" in sys.argv:
     print("1. eth0")
@@ -120,28 +123,35 @@ try:
 except OSError:
     pass
 out = sys.stdout.buffer
-shb = struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
 offset = int(time.time()) + 1 - {base}
-opts = struct.pack("<HHq", 14, 8, offset) + struct.pack("<HH", 0, 0)
-idb_len = 20 + len(opts)
-idb = struct.pack("<IIHHI", 1, idb_len, 1, 0, 262144) + opts + struct.pack("<I", idb_len)
-out.write(shb + idb)
 with open({capture!r}, "rb") as fh:
-    fh.seek(48)  # gen_capture's own section header (28) and interface block (20)
-    while chunk := fh.read(1 << 20):
-        out.write(chunk)
+    shb_len = struct.unpack("<I", fh.read(8)[4:])[0]
+    fh.seek(shb_len)
+    skip = shb_len + struct.unpack("<I", fh.read(8)[4:])[0]
+    for loop in range({loops}):
+        shb = struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+        opts = struct.pack("<HHq", 14, 8, offset + loop * {every}) + struct.pack("<HH", 0, 0)
+        size = 20 + len(opts)
+        idb = struct.pack("<IIHHI", 1, size, 1, 0, 262144) + opts + struct.pack("<I", size)
+        out.write(shb + idb)
+        fh.seek(skip)  # the file's own section header and interface block
+        while chunk := fh.read(1 << 20):
+            out.write(chunk)
 out.flush()
 """
 
 
-def stand_in(folder: Path, capture: Path) -> Path:
+def stand_in(folder: Path, capture: Path, loops: int = 1, every: int = 0) -> Path:
+    """`loops` times the capture, each `every` seconds after the one before."""
     script = folder / "dumpcap"
-    script.write_text(STAND_IN.format(python=PYTHON, capture=str(capture), base=BASE))
+    script.write_text(
+        STAND_IN.format(python=PYTHON, capture=str(capture), base=BASE, loops=loops, every=every)
+    )
     script.chmod(0o755)
     return script
 
 
-def run_watch(folder: Path, capture: Path, *extra: str) -> dict:
+def run_watch(folder: Path, capture: Path, *extra: str, loops: int = 1, every: int = 0) -> dict:
     """Watch the stand-in's stream to its end, pinned to CPU 0: what it took."""
     report, log = folder / "report.json", folder / "watch.log"
     cmd = [
@@ -153,7 +163,7 @@ def run_watch(folder: Path, capture: Path, *extra: str) -> dict:
         "-i",
         "eth0",
         "--dumpcap",
-        str(stand_in(folder, capture)),
+        str(stand_in(folder, capture, loops, every)),
         "--rules",
         "thoughtspot",
         "--inventory",
@@ -170,20 +180,25 @@ def run_watch(folder: Path, capture: Path, *extra: str) -> dict:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
         started = time.monotonic()
         rss, cpu_at = [], {}
-        while proc.poll() is None:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
             try:
                 status = Path(f"/proc/{proc.pid}/status").read_text()
                 stat = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 break
-            rss.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
+            found = re.search(r"VmRSS:\s+(\d+)", status)
+            if not found:  # exiting: its memory is gone already
+                continue
+            rss.append(int(found.group(1)) / 1024)
             cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
             text = log.read_text()
             if "watching" in text and "first" not in cpu_at:
                 cpu_at["first"] = (time.monotonic(), cpu)
             cpu_at["last"] = (time.monotonic(), cpu)
             time.sleep(0.2)
-        _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
     doc = json.loads(report.read_text())
     lines = log.read_text().splitlines()
@@ -195,6 +210,7 @@ def run_watch(folder: Path, capture: Path, *extra: str) -> dict:
         "stream_cpu": cpu_at["last"][1] - cpu_at["first"][1] if "first" in cpu_at else 0,
         "rss": rss,
         "findings": len(doc["findings"]),
+        "kinds": [f["kind"] for f in doc["findings"]],
         "new_lines": sum(" NEW " in f" {line} " for line in lines),
         "log": lines,
     }
@@ -207,9 +223,14 @@ def ceiling(args) -> None:
         *("--packets", str(n), "--flows", str(n // 25), "--span", str(n / 1e6)),
         *("--format", "pcapng"),
     )
+    span = round(n / 1e6)
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as tmp:
-            r = run_watch(Path(tmp), capture)
+            # Flows end within the run (an idle timeout shorter than the stream's
+            # time span), so the flow table reaches its steady size.
+            r = run_watch(
+                Path(tmp), capture, "--idle-timeout", "10s", loops=args.loops, every=span + 1
+            )
         rss = r["rss"]
         third = max(1, len(rss) // 3)
         print(
@@ -226,23 +247,27 @@ def flood(args) -> None:
     capture = OUT / f"flood-{args.sources}.pcapng"
     if not capture.exists():
         OUT.mkdir(exist_ok=True)
-        pcap = OUT / f"flood-{args.sources}.pcap"
         subprocess.run(
-            [PYTHON, str(HERE / "gen_scan.py"), str(pcap), "--flood", str(args.sources)],
+            [PYTHON, str(HERE / "gen_scan.py"), str(capture), "--flood", str(args.sources)],
             check=True,
+            cwd=HERE,
         )
-        subprocess.run(["editcap", "-F", "pcapng", str(pcap), str(capture)], check=True)
-        pcap.unlink()
     with tempfile.TemporaryDirectory() as tmp:
-        r = run_watch(Path(tmp), capture)
+        r = run_watch(
+            Path(tmp), capture, "--duration", f"{args.duration}s", loops=args.loops, every=61
+        )
+    overrun = r["stream_wall"] - args.duration
+    floods = r["kinds"].count("flood")
     print(
-        f"{r['packets']:,} packets, {args.sources:,} spoofed sources: peak RSS "
-        f"{max(r['rss']):.0f} MB, {r['findings']} findings, {r['new_lines']} NEW lines, "
+        f"{r['packets']:,} packets analysed of {args.loops} x {args.sources:,} spoofed SYNs "
+        f"(and a port scan): peak RSS {max(r['rss']):.0f} MB, {r['findings']} findings, "
+        f"{floods} of them floods, {r['new_lines']} NEW lines; --duration "
+        f"{args.duration} s: ended {overrun:+.1f} s after it (report written); "
         f"{r['packets'] / r['stream_cpu'] / 1e6:.2f} Mpkt/s per CPU second; {load()}"
     )
     for line in r["log"]:
-        if " NEW " in f" {line} ":
-            print("  ", line[:160])
+        if " NEW " in f" {line} " or "dropped" in line or "not analysed" in line:
+            print("  ", line[:200])
 
 
 def main() -> None:
@@ -254,8 +279,11 @@ def main() -> None:
     c = sub.add_parser("ceiling")
     c.add_argument("--packets", type=int, default=5_000_000)
     c.add_argument("--runs", type=int, default=3)
+    c.add_argument("--loops", type=int, default=6, help="times the capture is streamed")
     f = sub.add_parser("flood")
     f.add_argument("--sources", type=int, default=500_000)
+    f.add_argument("--loops", type=int, default=8, help="times the flood is streamed")
+    f.add_argument("--duration", type=int, default=6, help="watch's --duration, seconds")
     args = ap.parse_args()
     {"tick": tick, "ceiling": ceiling, "flood": flood}[args.what](args)
 

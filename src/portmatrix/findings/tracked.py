@@ -19,6 +19,7 @@ from portmatrix.findings.columns import port_ranges
 from portmatrix.findings.model import SEVERITIES, TOP_PAIRS, Coverage, Finding
 from portmatrix.findings.wording import Problem, finding_of
 from portmatrix.flows.model import Flows
+from portmatrix.flows.table import distinct
 from portmatrix.policy.classify import matrix_port
 
 HOSTS_KEPT = 10_000
@@ -65,8 +66,8 @@ class Tracked:
             heuristic=p.heuristic,
             silent=p.silent,
             hosts=(
-                np.unique(mix(flows["init_hi"][m], flows["init_lo"][m]))[:HOSTS_KEPT],
-                np.unique(mix(flows["resp_hi"][m], flows["resp_lo"][m]))[:HOSTS_KEPT],
+                distinct(mix(flows["init_hi"][m], flows["init_lo"][m]))[:HOSTS_KEPT],
+                distinct(mix(flows["resp_hi"][m], flows["resp_lo"][m]))[:HOSTS_KEPT],
             ),
             named=(
                 _named(g.initiator_hosts[j], g.initiators[j]),
@@ -75,8 +76,8 @@ class Tracked:
             pairs={(x["initiator"], x["responder"]): x["flows"] for x in g.pairs[j]},
             frames=list(g.frames[j]),
             community=list(g.community[j]),
-            ports=np.unique(key),
-            answered=np.unique(key[answered[m]]),
+            ports=distinct(key),
+            answered=distinct(key[answered[m]]),
         )
 
     @property
@@ -97,7 +98,7 @@ class Tracked:
         self.heuristic &= o.heuristic
         self.silent &= o.silent
         self.hosts = tuple(
-            np.union1d(a, b)[:HOSTS_KEPT] for a, b in zip(self.hosts, o.hosts, strict=True)
+            distinct(np.r_[a, b])[:HOSTS_KEPT] for a, b in zip(self.hosts, o.hosts, strict=True)
         )
         self.named = tuple(
             sorted(set(a) | set(b))[: NAMED_HOSTS + 1]
@@ -107,8 +108,8 @@ class Tracked:
             self.pairs[k] = self.pairs.get(k, 0) + v
         if len(self.pairs) > PAIRS_KEPT:
             self.pairs = dict(sorted(self.pairs.items(), key=lambda kv: -kv[1])[:PAIRS_KEPT])
-        self.ports = np.union1d(self.ports, o.ports)
-        self.answered = np.union1d(self.answered, o.answered)
+        self.ports = distinct(np.r_[self.ports, o.ports])
+        self.answered = distinct(np.r_[self.answered, o.answered])
         if SEVERITIES.index(o.finding.severity) >= SEVERITIES.index(self.finding.severity):
             self.finding = o.finding
 

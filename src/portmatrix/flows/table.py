@@ -22,6 +22,7 @@ compacted once they outnumber the living, so that too is paid per flow ended.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -96,6 +97,13 @@ def _combine(p: Records, r: Records) -> Records:
     return out
 
 
+def distinct(a: np.ndarray) -> np.ndarray:
+    """The distinct values of `a`, sorted: `np.unique` by a sort (numpy 2 hashes
+    instead, several times slower on hundreds of thousands of 64-bit keys)."""
+    s = np.sort(a)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
 BUCKET = 1_000_000_000  # ns: the timer wheel's resolution
 UNSCHEDULED = np.iinfo(np.int64).max
 
@@ -139,11 +147,13 @@ class FlowTable:
     def _append(self, added: Records, prev: np.ndarray) -> None:
         need = self._used + len(added)
         if need > len(self._store):
-            size = max(need, 2 * len(self._store), 1024)
-            grown = Records({k: np.zeros(size, dtype=RECORD[k]) for k in RECORD})
-            for k in RECORD:
-                grown[k][: self._used] = self._store[k][: self._used]
-            self._store = grown
+            size = max(need, len(self._store) * 3 // 2, 1024)  # grows by half
+            store = Records(self._store)
+            for k in RECORD:  # a column at a time: the old one goes as the new one comes
+                grown = np.zeros(size, dtype=RECORD[k])
+                grown[: self._used] = store[k][: self._used]
+                store[k] = grown
+            self._store = store
             more = size - self._used
             self._touched = np.concatenate([self._touched[: self._used], np.zeros(more, bool)])
             self._prev = np.concatenate([self._prev[: self._used], np.full(more, -1, np.int64)])
@@ -187,6 +197,8 @@ class FlowTable:
             raise RuntimeError("this flow table is finished; merge into a new one")
         if not len(new):
             return
+        if self._n_dead * 4 >= self._used and self._used + len(new) > len(self._store):
+            self._compact()  # room from ended flows, before growing the store
         order = np.lexsort((new["seq"], new["hash"]))
         new = new.take(order)
         h = new["hash"]
@@ -291,33 +303,57 @@ class FlowTable:
         self._finished = from_records(rec, **self.fragments.counts())
         return self._finished
 
-    def changed(self) -> Flows:
+    def changed(self, answered: bool = False) -> Flows:
         """The flows that got packets since the last call, as `finish()` would give
         them, leaving the table as it is: what live watching re-judges each tick
         (most live flows are idle; nothing about them changed). Earlier flows of
-        the same endpoints and ports come too: settling a flow needs them."""
+        the same endpoints and ports come too: settling a flow needs them. With
+        `answered`, only flows that heard from both sides (or got an ICMP error):
+        a flood's one-sided attempts are judged when they end, not every tick."""
+        return next(self.changes(answered, piece=None), from_records(Records.empty()))
+
+    def changes(self, answered: bool = False, piece: int | None = None) -> Iterator[Flows]:
+        """`changed()` in pieces of at most `piece` changed flows (and their earlier
+        ones), so judging them needs memory for a piece, not for all. A key touched
+        twice may come in two pieces: what judges them must not add them up."""
         touched = self._touched[: self._used]
-        rows = self._with_earlier(np.flatnonzero(touched))
+        rows = np.flatnonzero(touched)
         touched[:] = False
-        return from_records(_settled(self._view().take(rows)))
+        if answered:
+            st = self._store
+            both = (st["pkts_a"][rows] > 0) & (st["pkts_b"][rows] > 0)
+            rows = rows[both | (st["err_dir"][rows] >= 0)]
+        step = piece or max(len(rows), 1)
+        for lo in range(0, len(rows), step):
+            part = self._with_earlier(rows[lo : lo + step])
+            yield from_records(_settled(self._view().take(part)))
 
     def _with_earlier(self, rows: np.ndarray) -> np.ndarray:
-        """`rows` and every earlier record of their keys, sorted."""
+        """`rows` (sorted) and every earlier record of their keys, sorted."""
         found, step = [rows], rows
         while len(step):
             step = self._prev[step]
             step = step[step >= 0]
             found.append(step)
-        return np.unique(np.concatenate(found))
+        return rows if len(found) == 2 else distinct(np.concatenate(found))
 
-    def evict(self, now: int, idle: int, grace: int, half_open: int | None = None) -> Flows:
+    def evict(
+        self,
+        now: int,
+        idle: int,
+        grace: int,
+        half_open: int | None = None,
+        limit: int | None = None,
+    ) -> Flows:
         """Take out the flows that are over as of `now` (ns): closed (FIN both ways,
         or RST) for `grace` ns; one-sided (no packet came back: an unanswered SYN, a
         spoofed source) for `half_open` ns, as conntrack and Zeek age out attempts
         early; any other idle for `idle` ns. Memory then stays with the live flows:
         what long captures and live watching need. Only the keys whose time came are
         looked at (see the module docstring), as of the start of `now`'s second: a
-        flow ends at most a second after its time (ticks come once a second anyway)."""
+        flow ends at most a second after its time (ticks come once a second anyway).
+        At most `limit` flows are taken per call (the rest wait on the wheel for the
+        next call), so a flood's end is handed over in bounded pieces."""
         timeouts = (idle, grace, idle if half_open is None else half_open)
         if timeouts != self._timeouts:  # the first call, or new timeouts: all anew
             self._timeouts = timeouts
@@ -335,6 +371,8 @@ class FlowTable:
         pos = pos[self.open_check[pos] < now]  # not moved to a later bucket
         due = self._due(self.open_idx[pos])
         over = due < now
+        if limit is not None and over.sum() > limit:  # the rest at the next call
+            over[np.flatnonzero(over)[limit:]] = False
         self.open_check[pos[~over]] = due[~over]
         self._add_to_wheel(self.open_hash[pos[~over]], due[~over])
         return self._take(pos[over])
@@ -343,7 +381,7 @@ class FlowTable:
         """End the open keys at positions `pos`: their flows, settled."""
         if not len(pos):
             return from_records(Records.empty())
-        rows = self._with_earlier(self.open_idx[pos])
+        rows = self._with_earlier(np.sort(self.open_idx[pos]))
         taken = self._view().take(rows)
         self._dead[rows] = True
         self._touched[rows] = False
@@ -395,25 +433,26 @@ class FlowTable:
         parts = []
         while self._buckets and self._buckets[0] < now // BUCKET:
             parts += self._wheel.pop(heapq.heappop(self._buckets))
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
+        return distinct(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
 
     def _compact(self) -> None:
-        """Drop the records of evicted flows from the store."""
+        """Drop the records of evicted flows from the store, in place (a column at a
+        time: memory stays at the store's, however many flows ended)."""
         if not self._n_dead:
             return
         alive = ~self._dead[: self._used]
         keep = np.flatnonzero(alive)
         remap = np.cumsum(alive) - 1
-        kept = self._view().take(keep)
-        kept["seq"] = np.arange(len(kept), dtype=np.int64)  # store order is seq order
-        touched = self._touched[keep]
+        n = len(keep)
+        for k in RECORD:
+            column = self._store[k]
+            column[:n] = column[keep]
+        self._store["seq"][:n] = np.arange(n)  # store order is seq order
+        self._touched[:n] = self._touched[keep]
         prev = self._prev[keep]
-        prev = np.where(prev >= 0, remap[np.maximum(prev, 0)], -1)
-        self._store, self._used, self._n_dead = Records.empty(), 0, 0
-        self._touched, self._dead = np.zeros(0, bool), np.zeros(0, bool)
-        self._prev = np.zeros(0, np.int64)
-        self._append(kept, prev)
-        self._touched[: len(kept)] = touched
+        self._prev[:n] = np.where(prev >= 0, remap[np.maximum(prev, 0)], -1)
+        self._dead[: self._used] = False
+        self._used, self._n_dead = n, 0
         self.open_idx = remap[self.open_idx]
 
 

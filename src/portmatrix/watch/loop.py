@@ -3,7 +3,8 @@
 A reader thread takes batches from the capture; the main loop decodes them and
 once a second ticks the watcher (new findings out at once: a stamped line, an
 ECS object in the JSON lines file, a syslog message), reads the drop counters
-and publishes the metrics. Every `report_every` it judges the required services
+and publishes the metrics (once a second of packet time too, when packets come
+faster than they happened). Every `report_every` it judges the required services
 over their window, prints a summary (rates and drops since the last one) and
 saves the state. SIGHUP reopens the log files. It stops on SIGINT, SIGTERM, the
 duration, or the capture ending: after a stop, one more second of packets is
@@ -35,6 +36,8 @@ _END = object()
 TICK = 1.0  # seconds between ticks
 GRACE = 1.0  # seconds of analysis after a stop; later packets are counted only
 STOP_WAIT = 10.0  # seconds to wait for the capture to end after a stop
+SLICE = 32_768  # packets decoded at once
+QUEUED = 2  # batches read ahead (up to 8 MB each); beyond, the kernel's buffer waits
 
 
 @dataclass
@@ -75,13 +78,14 @@ class _Loop:
     def __init__(self, source, watcher, out, schedule, meter, state) -> None:
         self.source, self.watcher, self.out = source, watcher, out
         self.schedule, self.meter, self.state = schedule, meter, state
-        self.batches: queue.Queue = queue.Queue(maxsize=64)
+        self.batches: queue.Queue = queue.Queue(maxsize=QUEUED)
         self.stop = threading.Event()  # asked to stop (a signal)
         self.done = threading.Event()  # the loop is over: the reader gives up too
         self.hup = threading.Event()
         self.wire_bytes = 0
         self.lag = 0.0
         self.arrived = 0  # ns, wall clock: when the newest batch was read
+        self.ticked_at = 0  # ns, packet time: the newest packet at the last tick
         self.first_batch = True
         self.totals = Totals(at=time.monotonic())
         self.drop_marks: deque[tuple[int, int]] = deque()  # (ns, drops) at each report
@@ -136,7 +140,11 @@ class _Loop:
                 self.out.reopen()
             now = time.monotonic()
             if stopped_at is None:
-                if now >= next_tick:
+                # Once a second of the wall clock, or of packet time when the capture
+                # is read faster than it happened (a backlog, a replay): flows end
+                # when their time comes, however fast the packets arrive.
+                packets_ahead = (self.watcher.last_ts or 0) - self.ticked_at >= TICK * 1e9
+                if now >= next_tick or packets_ahead:
                     next_tick = now + TICK
                     self._tick()
                 if now >= next_report:
@@ -155,6 +163,13 @@ class _Loop:
         return self._finish(failure)
 
     def _batch(self, raw) -> None:
+        """A batch read, decoded and added in slices of at most SLICE packets (a
+        flood's small packets fill a block with a hundred thousand: the memory to
+        decode them follows the slice, not the block)."""
+        for lo in range(0, len(raw), SLICE):
+            self._slice(raw if len(raw) <= SLICE else raw.take(slice(lo, lo + SLICE)))
+
+    def _slice(self, raw) -> None:
         started = time.perf_counter()
         if self.first_batch:
             self.first_batch = False
@@ -193,6 +208,7 @@ class _Loop:
 
     def _tick(self) -> None:
         started = time.perf_counter()
+        self.ticked_at = self.watcher.last_ts or 0
         for event in self.watcher.tick(self._now()):
             self._emit(event)
         quiet = self.batches.empty()

@@ -34,7 +34,7 @@ from portmatrix.findings.model import (
 from portmatrix.findings.tracked import Tracked
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.health import CaptureHealth, one_way_tcp
-from portmatrix.flows.model import Flows
+from portmatrix.flows.model import UNANSWERED, Flows
 from portmatrix.flows.table import FlowTable
 from portmatrix.policy.classify import classify
 from portmatrix.policy.inventory import Inventory
@@ -45,6 +45,15 @@ from portmatrix.sources.base import CaptureInfo
 from portmatrix.watch.coverage import CoverageWindow
 
 PAIRS_KEPT = 10_000  # distinct endpoint pairs remembered per rule (beyond: counted as seen)
+PIECE = 16_384  # flows judged at once: a tick's memory does not grow with a flood
+
+
+def _pieces(flows: Flows):
+    """`flows` in pieces of at most PIECE."""
+    for lo in range(0, len(flows), PIECE):
+        yield (
+            flows if len(flows) <= PIECE else flows.take(np.arange(lo, min(lo + PIECE, len(flows))))
+        )
 
 
 EVENT_KINDS = ("new", "escalated", "recovered")
@@ -197,8 +206,15 @@ class Watcher:
         now = self.last_ts if now is None else now
         if now is None:
             return []
-        self._retire(self.table.evict(now, self.idle, self.grace, self.half_open))
-        return self._announce(self._findings(self.table.changed()))
+        while True:  # a flood's end in pieces: memory stays bounded by PIECE
+            gone = self.table.evict(now, self.idle, self.grace, self.half_open, PIECE)
+            for piece in _pieces(gone):
+                self._retire(piece)
+            if len(gone) < PIECE:
+                break
+        changed = self.table.changes(answered=True, piece=PIECE)
+        live = [f for piece in changed for f in self._findings(piece)]
+        return self._announce(live)
 
     def judge(self, now: int, weakened: bool = False) -> list[Event]:
         """Required services over the sliding window, as of `now` (ns): alarms
@@ -284,15 +300,19 @@ class Watcher:
         return self._announce([f for f in result.findings if f.kind in ("coverage", "matrix")])
 
     def _findings(self, flows: Flows) -> list[Finding]:
+        """Live flows that changed: what the wire has settled about them.
+
+        A live flow without an answer yet is undecided: allowed, it has not failed;
+        forbidden, it may still get through. Only flows the wire settled (answered,
+        refused) are judged now; the rest when they are over. So a flood of
+        unanswered SYNs is told when its attempts time out (--half-open-timeout),
+        and costs nothing while it lasts."""
+        flows = flows.take(np.flatnonzero(flows["outcome"] != UNANSWERED))
         if not len(flows):
             return []
         cls = classify(flows, self.index, self.role_map)
         self.window.add(flows, cls, settled=False)
-        found = self.grouper.findings(flows, cls, self.role_map, self.index, self.coverage.rules)
-        # A live flow without an answer yet is undecided: allowed, it has not failed;
-        # forbidden, it may still get through. Only what the wire settled is told now;
-        # the rest when the flow is over.
-        return [f for f in found if set(f.outcomes) - {"unanswered"} or f.kind in ("scan", "flood")]
+        return self.grouper.findings(flows, cls, self.role_map, self.index, self.coverage.rules)
 
     def _retire(self, flows: Flows) -> None:
         """Flows that are over: into the permanent counters."""

@@ -51,3 +51,40 @@ def test_memory_is_bounded(monkeypatch):
     for k in range(5):
         t.add(*attempts(10 + k, 1, np.arange(8)))
     assert len(t._rows["target"]) == 10  # the newest attempts
+
+
+def test_across_calls_as_a_plain_count_would(monkeypatch):
+    """The incremental counts against a slow, obvious reference: per host, its
+    distinct (responder, port) attempts, checked after every call."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    calls = st.lists(
+        st.lists(st.tuples(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6)), max_size=12),
+        max_size=8,
+    )
+
+    @settings(max_examples=150, deadline=None)
+    @given(calls)
+    def check(batches):
+        t = scans.ScanTally(Thresholds(scan_ports=4, scan_hosts=3))
+        seen: dict[int, set] = {}
+        scanners: set[int] = set()
+        for batch in batches:
+            for src, dst, port in batch:
+                if src not in scanners:
+                    seen.setdefault(src, set()).add((dst, port))
+            for src, tried in seen.items():
+                ports = {d: {p for dd, p in tried if dd == d} for d, _ in tried}
+                hosts = {p: {d for d, pp in tried if pp == p} for _, p in tried}
+                if max(map(len, ports.values())) >= 4 or max(map(len, hosts.values())) >= 3:
+                    scanners.add(src)
+            for src in scanners:
+                seen.pop(src, None)
+            if batch:
+                src, dst, port = (np.array(c) for c in zip(*batch, strict=True))
+                z = np.zeros(len(src), np.uint64)
+                t.add(z, V4 | src.astype(np.uint64), z, V4 | dst.astype(np.uint64), port)
+            assert {s for s in range(1, 5) if scanner(t, s)} == scanners
+
+    check()

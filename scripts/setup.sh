@@ -15,9 +15,13 @@ command -v dumpcap >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if [ -n "$extras" ]; then
-    # The tests also replay traffic and render the HTML report in a real browser.
+    # The tests also replay traffic, render the HTML report in a real browser, and
+    # check contrib/'s service files with the tools that read them.
     command -v tcpreplay >/dev/null 2>&1 || need+=(tcpreplay)
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
+    command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+    command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
+    command -v ip >/dev/null 2>&1 || need+=(iproute2)  # the drop test floods a veth pair
 fi
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""

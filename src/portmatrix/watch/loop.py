@@ -37,7 +37,7 @@ TICK = 1.0  # seconds between ticks
 GRACE = 1.0  # seconds of analysis after a stop; later packets are counted only
 STOP_WAIT = 10.0  # seconds to wait for the capture to end after a stop
 SLICE = 32_768  # packets decoded at once
-QUEUED = 2  # batches read ahead (up to 8 MB each); beyond, the kernel's buffer waits
+QUEUED = 2  # batches read ahead (up to 4 MB each); beyond, the kernel's buffer waits
 
 
 @dataclass

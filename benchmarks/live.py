@@ -1,22 +1,33 @@
-"""`portmatrix watch` under load: replay a capture onto loopback at fixed rates.
+"""`portmatrix watch` under load on a real interface: tcpreplay floods a veth pair
+in a network namespace of its own (nothing else on the machine sees it, and
+nothing else is in its count) while watch captures on the other end.
 
-    sudo .venv/bin/python benchmarks/live.py rates [--rates 50000 200000 500000] [--seconds 10]
-    sudo .venv/bin/python benchmarks/live.py soak [--rate 50000] [--minutes 30]
+    sudo .venv/bin/python benchmarks/live.py rates [--rates 50000 100000 200000 0] [--seconds 10]
+    sudo .venv/bin/python benchmarks/live.py soak  [--rate 0] [--minutes 30]
 
-`rates` replays a generated capture with tcpreplay at each rate for N seconds
-while `watch -i lo` runs, and prints packets sent, packets processed, capture
-drops (dumpcap's statistics) and watch's CPU time; the highest rate with zero
-drops and nothing lost is the one to quote. `soak` replays at a steady rate and
-samples watch's RSS every 30 s: memory must stay flat. Needs root (capture and
-replay on lo), tcpreplay (apt install tcpreplay) and dumpcap.
+`rates` replays a generated capture at each rate (0: as fast as tcpreplay can)
+for N seconds and prints packets sent, analysed and lost (watch's own count,
+each packet once: sent = analysed + lost), watch's CPU time and peak RSS.
+
+`soak` replays at one rate for `--minutes` while watch runs as a service would:
+--state, --jsonl and --log; a third of the way in, the files are moved away and
+watch gets SIGHUP (logrotate); half way, it is stopped (SIGTERM) and started
+again on the same state. It prints RSS every 30 s, then per run: packets
+analysed and lost, findings announced (the second run must announce none the
+first did), and whether every log line and JSON line is in the moved or the new
+file; and the packets sent while no watch ran (the restart). Needs root,
+tcpreplay, dumpcap and iproute2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,180 +38,229 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 PYTHON = sys.executable
 REPLAY = OUT / "replay-200k.pcap"
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
+
+
+def load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def capture_for_replay() -> Path:
     if not REPLAY.exists():
         OUT.mkdir(exist_ok=True)
         subprocess.run(
-            [
-                PYTHON,
-                str(HERE / "gen_capture.py"),
-                str(REPLAY),
-                "--packets",
-                "200000",
-                "--flows",
-                "12000",
-            ],
+            [PYTHON, str(HERE / "gen_capture.py"), str(REPLAY), "--packets", "200000"]
+            + ["--flows", "12000"],
             check=True,
         )
     return REPLAY
 
 
-def start_watch(report: Path, seconds: float) -> subprocess.Popen:
+@contextlib.contextmanager
+def namespace():
+    """A network namespace with a veth pair vA <-> vB, up, without IPv6 chatter."""
+    name = f"pm-bench-{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(
+            ["ip", "-n", name, "link", "add", "vA", "type", "veth", "peer", "name", "vB"],
+            check=True,
+        )
+        for dev in ("lo", "vA", "vB"):
+            subprocess.run(["ip", "-n", name, "link", "set", dev, "up"], check=True)
+            subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    name,
+                    "sysctl",
+                    "-qw",
+                    f"net.ipv6.conf.{dev}.disable_ipv6=1",
+                ],
+                capture_output=True,
+            )
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def start_watch(ns: str, folder: Path, *extra: str) -> tuple[subprocess.Popen, Path]:
+    err = folder / f"stderr-{time.monotonic_ns()}.txt"
     cmd = [
-        PYTHON,
-        "-m",
-        "portmatrix",
-        "watch",
-        "-i",
-        "lo",
-        "--rules",
-        "thoughtspot",
-        "--inventory",
-        str(HERE / "site.inventory.yaml"),
-        "--duration",
-        f"{seconds}s",
-        "--report-every",
-        "5s",
-        "--idle-timeout",
-        "30s",
-        "--buffer-size",
-        "256",
-        "--filter",
-        "not port 9107",
-        "--format",
-        "json",
-        "--output",
-        str(report),
+        *("ip", "netns", "exec", ns, PYTHON, "-m", "portmatrix", "watch", "-i", "vB"),
+        *("--rules", "thoughtspot", "--inventory", str(HERE / "site.inventory.yaml")),
+        *("--report-every", "10s", "--idle-timeout", "30s", "--buffer-size", "64"),
+        *("--format", "json", *extra),
     ]
-    log = report.with_suffix(".log")
-    with open(log, "w") as err:  # a file, not a pipe: thousands of lines must not block it
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-    for _ in range(100):
-        if "watching" in log.read_text():
+    with open(err, "w") as fh:  # a file, not a pipe: thousands of lines must not block it
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=fh)
+    for _ in range(300):
+        if "watching" in err.read_text():
             break
         if proc.poll() is not None:
-            raise SystemExit(f"watch did not start: {log.read_text()}")
+            raise SystemExit(f"watch did not start: {err.read_text()}")
         time.sleep(0.1)
-    time.sleep(1.5)
-    return proc
+    time.sleep(1.0)
+    return proc, err
 
 
-def replay(pcap: Path, rate: int, seconds: float) -> int:
-    """Packets tcpreplay sent."""
-    out = subprocess.run(
+def replay(ns: str, pcap: Path, rate: int, seconds: float) -> subprocess.Popen:
+    speed = ["--topspeed"] if rate == 0 else ["--pps", str(rate)]
+    return subprocess.Popen(
         [
-            "tcpreplay",
-            "-i",
-            "lo",
-            "--pps",
-            str(rate),
-            "--duration",
-            str(seconds),
-            "--loop",
-            "0",
-            str(pcap),
+            *("ip", "netns", "exec", ns, "tcpreplay", "-i", "vA", *speed),
+            *("--duration", str(int(seconds)), "--loop", "0", str(pcap)),
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
-    sent = re.search(r"Actual: (\d+) packets", out.stdout)
-    if not sent:
-        raise SystemExit(f"tcpreplay failed: {out.stdout}{out.stderr}")
-    return int(sent.group(1))
 
 
-def wait(proc: subprocess.Popen) -> tuple[float, int]:
-    """CPU seconds (user + system) of the finished watch and its own peak RSS (kB).
+def sent_by(player: subprocess.Popen) -> int:
+    out, _ = player.communicate()
+    found = re.search(r"Actual: (\d+) packets", out)
+    if not found:
+        raise SystemExit(f"tcpreplay failed: {out}")
+    return int(found.group(1))
 
-    The peak is watch's VmHWM, sampled while it runs: the rusage maximum would be
-    dumpcap's, whose capture buffer (--buffer-size) dwarfs everything else."""
-    peak, cpu = 0, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    while proc.poll() is None:
-        try:
-            with open(f"/proc/{proc.pid}/status") as fh:
-                peak = max(peak, int(re.search(r"VmHWM:\s+(\d+)", fh.read()).group(1)))
-            with open(f"/proc/{proc.pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            cpu = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-        except (OSError, AttributeError, IndexError):
-            pass
-        time.sleep(0.1)
-    return cpu, peak
+
+def sample(pid: int) -> tuple[float, int]:
+    """(CPU seconds, RSS kB) of a running process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu, int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
 
 
 def rates(args) -> None:
     pcap = capture_for_replay()
-    print(
-        f"{'rate':>9} {'sent':>10} {'processed':>10} {'lost':>8} {'drops':>7} "
-        f"{'cpu s':>6} {'cpu %':>6} {'RSS MB':>7}"
-    )
-    for rate in args.rates:
-        with tempfile.TemporaryDirectory() as tmp:
-            report = Path(tmp) / "report.json"
-            proc = start_watch(report, args.seconds + 6)
-            sent = replay(pcap, rate, args.seconds)
-            cpu, rss = wait(proc)
-            doc = json.loads(report.read_text())
-        processed = doc["summary"]["packets"]
-        drops = doc["capture_health"]["drops"]
-        lost = max(0, sent - processed)
-        print(
-            f"{rate:>9,} {sent:>10,} {processed:>10,} {lost:>8,} {drops:>7,} "
-            f"{cpu:>6.1f} {100 * cpu / (args.seconds + 6):>5.0f}% {rss / 1024:>7.0f}",
-            flush=True,
-        )
+    print(f"{'rate':>9} {'sent':>10} {'analysed':>10} {'lost':>9} {'cpu s':>6} {'RSS MB':>7}")
+    with namespace() as ns:
+        for rate in args.rates:
+            with tempfile.TemporaryDirectory() as tmp:
+                report = Path(tmp) / "report.json"
+                proc, _ = start_watch(ns, Path(tmp), "-o", str(report))
+                player = replay(ns, pcap, rate, args.seconds)
+                peak, cpu = 0, 0.0
+                while player.poll() is None:
+                    with contextlib.suppress(OSError, AttributeError):
+                        cpu, rss = sample(proc.pid)
+                        peak = max(peak, rss)
+                    time.sleep(0.2)
+                sent = sent_by(player)
+                time.sleep(2)
+                stop(proc)
+                doc = json.loads(report.read_text())
+            analysed, lost = doc["summary"]["packets"], doc["capture_health"]["drops"]
+            label = "topspeed" if rate == 0 else f"{rate:,}"
+            print(
+                f"{label:>9} {sent:>10,} {analysed:>10,} {lost:>9,} {cpu:>6.1f} {peak / 1024:>7.0f}"
+                f"   ({sent / args.seconds:,.0f} pkt/s offered; unaccounted "
+                f"{sent - analysed - lost:+,}; {load()})",
+                flush=True,
+            )
 
 
 def soak(args) -> None:
     pcap = capture_for_replay()
     seconds = args.minutes * 60
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
-        proc = start_watch(report, seconds + 10)
-        player = subprocess.Popen(
-            [
-                "tcpreplay",
-                "-i",
-                "lo",
-                "--pps",
-                str(args.rate),
-                "--duration",
-                str(seconds),
-                "--loop",
-                "0",
-                str(pcap),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with namespace() as ns, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        files = [
+            *("--state", str(folder / "state.json"), "--jsonl", str(folder / "f.jsonl")),
+            *("--log", str(folder / "w.log")),
+        ]
+        runs = []
+        proc, err = start_watch(ns, folder, *files, "-o", str(folder / "r1.json"))
+        player = replay(ns, pcap, args.rate, seconds)
         start = time.monotonic()
-        print("minutes  RSS MB")
+        rotated = restarted = False
+        gap_started = gap = 0.0
+        print(f"{'minutes':>7} {'RSS MB':>7} {'CPU s':>7}  ({load()})", flush=True)
+        next_sample = 0.0
         while player.poll() is None:
-            with open(f"/proc/{proc.pid}/status") as fh:
-                rss = int(re.search(r"VmRSS:\s+(\d+)", fh.read()).group(1))
-            print(f"{(time.monotonic() - start) / 60:7.1f}  {rss / 1024:6.0f}", flush=True)
-            time.sleep(30)
-        cpu, peak = wait(proc)
-        doc = json.loads(report.read_text())
+            elapsed = time.monotonic() - start
+            if elapsed >= next_sample:
+                next_sample += 30
+                with contextlib.suppress(OSError, AttributeError):
+                    cpu, rss = sample(proc.pid)
+                    print(
+                        f"{elapsed / 60:7.1f} {rss / 1024:7.0f} {cpu:7.0f}  ({load()})", flush=True
+                    )
+            if not rotated and elapsed >= seconds / 3:
+                rotated = True
+                for name in ("f.jsonl", "w.log"):
+                    (folder / name).rename(folder / f"{name}.1")
+                proc.send_signal(signal.SIGHUP)
+                print(f"{elapsed / 60:7.1f}  rotated the files, SIGHUP", flush=True)
+            if not restarted and elapsed >= seconds / 2:
+                restarted = True
+                gap_started = time.monotonic()
+                stop(proc)
+                runs.append(err)
+                proc, err = start_watch(ns, folder, *files, "-o", str(folder / "r2.json"))
+                gap = time.monotonic() - gap_started
+                print(f"{elapsed / 60:7.1f}  restarted on the same state ({gap:.1f} s)", flush=True)
+            time.sleep(1)
+        sent = sent_by(player)
+        time.sleep(3)
+        stop(proc)
+        runs.append(err)
+        _summarize(folder, runs, sent, seconds, gap)
+
+
+def _summarize(folder: Path, runs: list[Path], sent: int, seconds: float, gap: float) -> None:
+    analysed = lost = 0
+    announced: list[set[str]] = []
+    for k, (err, report) in enumerate(zip(runs, ("r1.json", "r2.json"), strict=True), 1):
+        doc = json.loads((folder / report).read_text())
+        lines = err.read_text().splitlines()
+        ids = {m.group(1) for x in lines if (m := re.search(r" NEW \S+ .*? \[(PM-\w+)\]", x))}
+        announced.append(ids)
+        # The report of a resumed run counts since the first: this run's share.
+        mine_a = doc["summary"]["packets"] - analysed
+        mine_l = doc["capture_health"]["drops"] - lost
+        analysed, lost = analysed + mine_a, lost + mine_l
         print(
-            f"processed {doc['summary']['packets']:,} packets, drops "
-            f"{doc['capture_health']['drops']}, peak RSS {peak / 1024:.0f} MB, "
-            f"CPU {cpu:.0f} s"
+            f"run {k}: analysed {mine_a:,}, lost {mine_l:,}; {len(ids)} findings announced; "
+            f"report: {len(doc['findings'])} findings"
         )
+    again = announced[1] & announced[0]
+    print(f"announced again after the restart: {len(again)} {sorted(again)[:5]}")
+    stamped = [x for err in runs for x in err.read_text().splitlines() if STAMP.match(x)]
+    logged = []
+    for name in ("w.log.1", "w.log"):
+        logged += (folder / name).read_text().splitlines()
+    print(
+        f"log lines: {len(logged):,} in the files, {len(stamped):,} said; "
+        f"the same: {logged == stamped}"
+    )
+    events = sum(len((folder / n).read_text().splitlines()) for n in ("f.jsonl.1", "f.jsonl"))
+    told = sum(1 for x in stamped if re.match(r"\S+ (NEW|WORSE|RECOVERED) ", x))
+    print(f"JSON lines: {events:,}; events said: {told:,}")
+    print(
+        f"sent {sent:,} in {seconds / 60:.0f} min ({sent / seconds:,.0f} pkt/s); analysed "
+        f"{analysed:,} + lost {lost:,} = {analysed + lost:,}; not captured by either run "
+        f"(the {gap:.1f} s restart and its start-up): {sent - analysed - lost:,}; {load()}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
     r = sub.add_parser("rates")
-    r.add_argument("--rates", type=int, nargs="+", default=[50_000, 200_000, 500_000])
+    r.add_argument("--rates", type=int, nargs="+", default=[50_000, 100_000, 200_000, 0])
     r.add_argument("--seconds", type=int, default=10)
     s = sub.add_parser("soak")
-    s.add_argument("--rate", type=int, default=50_000)
-    s.add_argument("--minutes", type=int, default=30)
+    s.add_argument("--rate", type=int, default=0, help="packets per second; 0: top speed")
+    s.add_argument("--minutes", type=float, default=30)
     args = ap.parse_args()
     {"rates": rates, "soak": soak}[args.what](args)
 

@@ -127,6 +127,12 @@ class ScanTally:
         self._rows = {c: v[~gone] for c, v in self._rows.items()}
         self._age = self._age[~gone]
 
+    def known(self, scanners: dict[int, tuple[int, int]]) -> None:
+        """Hosts known to scan already (a watch's state, after a restart)."""
+        self.scanners.update(scanners)
+        self._keys = np.array(sorted(self.scanners), np.uint64)
+        self._drop(np.isin(self._rows["host"], self._keys))
+
     def is_scanner(self, host: np.ndarray) -> np.ndarray:
         """Per row, whether its initiator (a `mix(hi, lo)` hash) scans."""
         return np.isin(host, self._keys)

@@ -4,7 +4,8 @@ Three counts, none overlapping:
 - at the capture (`TapCounter`, see sources/offered.py): packets the kernel
   offered minus packets that reached portmatrix. Offered up to a moment t is
   compared with the packets captured with a timestamp up to t, once the capture
-  has delivered everything up to t (a later packet of that interface arrived,
+  has delivered everything up to t (a packet of that interface half a second
+  later arrived — CPUs stamp packets side by side, so a few come out of order —
   or the link has been quiet for a while): what is still in dumpcap's buffer or
   the pipe is `backlog`, not lost;
 - at the interface: what the card could not take in (`interface_drops`);
@@ -19,6 +20,7 @@ copies of each packet and so counts every lost packet twice.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 import numpy as np
@@ -26,6 +28,7 @@ import numpy as np
 from portmatrix.sources.offered import TapCounter, interface_drops, is_loopback
 
 QUIET = 1_500_000_000  # ns with nothing to read after which all before is delivered
+ORDER = 500_000_000  # ns: how far out of time order packets may come (CPUs side by side)
 MAX_PENDING = 3600  # moments waiting to be settled (an hour of ticks)
 
 
@@ -41,9 +44,9 @@ class DropMeter:
         self.nic_start = np.array(interface_drops(self.ifaces), np.int64)
         self.at_interface = np.zeros(n, np.int64)
         self.unanalysed = 0
-        self.newest = np.full(n, -1, np.int64)  # newest captured timestamp, by interface
-        self._pending: deque[tuple[int, np.ndarray]] = deque()  # (t, offered at t)
-        self._next = np.zeros(n, np.int64)  # per interface: pending index to settle next
+        # Moments to settle: (t, offered at t, captured with a time up to t so far,
+        # per interface whether settled).
+        self._pending: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = deque()
         self.isb_used = False
 
     @property
@@ -58,6 +61,7 @@ class DropMeter:
         if self.counter is not None and names[: len(self.ifaces)] != self.ifaces:
             self.counter.close()
             self.counter = None
+            self._pending.clear()
 
     def captured_batch(self, iface: np.ndarray, ts: np.ndarray) -> None:
         """A batch read from the capture (its interface numbers and timestamps)."""
@@ -66,54 +70,62 @@ class DropMeter:
         keep = ts >= self.start
         iface, ts = iface[keep], ts[keep]
         for i in range(n) if len(ts) else ():
-            mine = ts[iface == i]
+            mine = np.sort(ts[iface == i])
             if not len(mine):
                 continue
-            newest = int(mine.max())
-            # Moments this batch passes: everything up to them has been delivered.
-            while self._next[i] < len(self._pending):
-                t, offered = self._pending[self._next[i]]
-                if t >= newest:
-                    break
-                got = self.captured[i] + int((mine <= t).sum())
-                self.at_capture[i] = max(self.at_capture[i], int(offered[i]) - got)
-                self._next[i] += 1
             self.captured[i] += len(mine)
-            self.newest[i] = max(self.newest[i], newest)
+            if not self._pending:
+                continue
+            moments = np.array([t for t, _, _, _ in self._pending])
+            upto = np.searchsorted(mine, moments, side="right")
+            newest = int(mine[-1])
+            for (t, offered, got, done), k in zip(self._pending, upto.tolist(), strict=True):
+                if done[i]:
+                    continue
+                got[i] += k
+                # Packets come nearly in time order (CPUs stamp them side by side):
+                # once one ORDER later than t came, all up to t have.
+                if newest > t + ORDER:
+                    self._settle(i, offered, got, done)
         self._forget_settled()
 
-    def sample(self, now_ns: int, quiet: bool = False) -> None:
-        """Read the counters (once a tick). `quiet`: nothing waits to be read, so
-        what was offered long enough ago has arrived or is lost."""
+    def _settle(self, i: int, offered, got, done) -> None:
+        self.at_capture[i] = max(self.at_capture[i], int(offered[i] - got[i]))
+        done[i] = True
+
+    def sample(self, now_ns: int | None = None, quiet: bool = False) -> None:
+        """Read the counters (once a tick). The moment is taken after the reading
+        (`now_ns` stands in for it in tests): every packet counted by then was
+        stamped before it. `quiet`: nothing waits to be read, so what was offered
+        long enough ago has arrived or is lost."""
         self.at_interface = np.array(interface_drops(self.ifaces), np.int64) - self.nic_start
         if self.counter is None:
             return
         self.offered = np.array(self.counter.read(), np.int64)
+        now_ns = time.time_ns() if now_ns is None else now_ns
         if len(self._pending) < MAX_PENDING:
-            self._pending.append((now_ns, self.offered.copy()))
+            n = len(self.ifaces)
+            # Whatever was read before now was stamped before now.
+            self._pending.append(
+                (now_ns, self.offered.copy(), self.captured.copy(), np.zeros(n, bool))
+            )
         if quiet:
-            for i in range(len(self.ifaces)):
-                while self._next[i] < len(self._pending):
-                    t, offered = self._pending[self._next[i]]
-                    if now_ns - t < QUIET:
-                        break
-                    self.at_capture[i] = max(self.at_capture[i], int(offered[i] - self.captured[i]))
-                    self._next[i] += 1
+            for t, offered, got, done in self._pending:
+                if now_ns - t < QUIET:
+                    break
+                for i in np.flatnonzero(~done).tolist():
+                    self._settle(i, offered, got, done)
         self._forget_settled()
 
     def _forget_settled(self) -> None:
-        done = int(self._next.min()) if len(self._next) else 0
-        for _ in range(done):
+        while self._pending and self._pending[0][3].all():
             self._pending.popleft()
-        self._next -= done
 
     def settle_all(self) -> None:
         """The capture has ended and everything it delivered was read."""
-        for i in range(len(self.ifaces)):
-            while self._next[i] < len(self._pending):
-                offered = self._pending[self._next[i]][1]
-                self.at_capture[i] = max(self.at_capture[i], int(offered[i] - self.captured[i]))
-                self._next[i] += 1
+        for _, offered, got, done in self._pending:
+            for i in np.flatnonzero(~done).tolist():
+                self._settle(i, offered, got, done)
         self._forget_settled()
 
     def from_statistics(self, stats: dict) -> None:

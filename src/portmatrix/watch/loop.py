@@ -153,7 +153,7 @@ class _Loop:
                 duration = self.schedule.duration
                 if self.stop.is_set() or (duration and now - start >= duration):
                     stopped_at = now
-                    self.meter.sample(time.time_ns())  # what was offered until the stop
+                    self.meter.sample()  # what was offered until the stop
                     self.source.stop()  # the capture ends cleanly: the rest still arrives
             elif analysing and now - stopped_at > GRACE:
                 analysing = False
@@ -212,7 +212,7 @@ class _Loop:
         for event in self.watcher.tick(self._now()):
             self._emit(event)
         quiet = self.batches.empty()
-        self.meter.sample(time.time_ns(), quiet)
+        self.meter.sample(quiet=quiet)
         if quiet:
             self.lag = 0.0
         m = self.out.metrics

@@ -4,10 +4,12 @@ Saved atomically (a temporary file beside it, flushed to disk, renamed over it)
 every report and on exit; read at start, before the capture. A restart then
 announces nothing it announced before (a finding that gets worse still is),
 and the final report still holds what earlier runs found, with their
-counters: the findings (their flows, packets, hosts, ports...), the coverage of
-every rule, the required services' alarms, the traffic totals and drops, and
-the addresses DNS gave the roles' hostnames. The time watch was not running is
-not covered, and the report says since when it counts.
+counters: the findings (their flows, packets, hosts, ports...), the roll-ups
+reached (many sources, many ports, scanners: their hosts are not told one by
+one again), the coverage of every rule, the required services' alarms, the
+traffic totals and drops, and the addresses DNS gave the roles' hostnames.
+The time watch was not running is not covered, and the report says since when
+it counts.
 
 The file is JSON: `{"portmatrix-watch-state": 1, "matrix": NAME, ...}`. One
 that is not (damaged, or another program's), or that a watch of another
@@ -121,6 +123,11 @@ def snapshot(w: Watcher, drops: int) -> dict:
             for rid, c in tally.rules.items()
         },
         "window": w.window.to_dict(),
+        "roll_ups": {
+            "sources": sorted(list(k) for k in w.grouper.sources.reached),
+            "ports": sorted(list(k) for k in w.grouper.ports.reached),
+            "scanners": [[h, hi, lo] for h, (hi, lo) in sorted(w.grouper.scans.scanners.items())],
+        },
         "names": {name: sorted(addresses) for name, addresses in w.names.items()},
         "traffic": {
             "frames": counts.frames,
@@ -159,6 +166,10 @@ def restore(w: Watcher, doc: dict) -> None:
             cov.examples = [str(e) for e in c["examples"]]
             w.coverage.restore_pairs(rid, _unarray(c["pairs"], np.uint64))
     w.window.restore(doc["window"])
+    roll_ups = doc["roll_ups"]
+    w.grouper.sources.reached |= {tuple(k) for k in roll_ups["sources"]}
+    w.grouper.ports.reached |= {tuple(k) for k in roll_ups["ports"]}
+    w.grouper.scans.known({int(h): (int(hi), int(lo)) for h, hi, lo in roll_ups["scanners"]})
     w.names = {str(n): {int(a) for a in addresses} for n, addresses in doc["names"].items()}
     if w.names:
         w.relearn()

@@ -47,6 +47,10 @@ def test_a_restored_watch_reports_what_the_first_found(tmp_path):
     second = watcher()
     assert state.load(second)
     assert second.announced == first.announced and second.runs == 2
+    # Roll-ups reached stay reached: their hosts are not told one by one again.
+    assert second.grouper.sources.reached == first.grouper.sources.reached
+    assert second.grouper.ports.reached == first.grouper.ports.reached
+    assert second.grouper.scans.scanners == first.grouper.scans.scanners
     after = second.finish(drops=0)
     assert [(f.id, f.flows, f.packets, f.severity) for f in after.findings] == [
         (f.id, f.flows, f.packets, f.severity) for f in before.findings

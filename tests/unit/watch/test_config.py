@@ -11,6 +11,7 @@ import pytest
 
 from portmatrix.cli import main
 from portmatrix.watch.config import duration_text, keys
+from support.paths import REPO
 
 CONFIG = """\
 interface = "eth1"
@@ -125,3 +126,10 @@ def test_a_missing_file_is_one_line(run_cli, tmp_path):
 )
 def test_durations_are_written_as_people_write_them(seconds, text):
     assert duration_text(seconds) == text
+
+
+def test_every_option_is_in_the_service_guide():
+    """docs/watch.md lists what a configuration file may hold: every watch option."""
+    guide = (REPO / "docs" / "watch.md").read_text(encoding="utf-8")
+    missing = [key for key in keys(main.commands["watch"]) if f"`--{key}" not in guide]
+    assert missing == []

@@ -13,6 +13,7 @@ from portmatrix import __version__
 from portmatrix.errors import PortmatrixError
 from portmatrix.watch.metrics import Metrics
 from portmatrix.watch.watcher import Event
+from support.paths import REPO
 
 
 def free_port() -> int:
@@ -136,3 +137,12 @@ def test_metrics_on_a_busy_port_is_a_clear_error():
 def test_an_address_not_of_this_host_is_a_clear_error():
     with pytest.raises(PortmatrixError, match=r"cannot serve metrics on 192\.0\.2\.1"):
         Metrics(free_port(), "192.0.2.1")
+
+
+def test_every_metric_is_explained_in_the_service_guide(metrics, demo_watch):
+    """docs/watch.md says what each portmatrix metric means: none served without."""
+    guide = (REPO / "docs" / "watch.md").read_text(encoding="utf-8")
+    metrics.publish(dropped={"eth0": 0}, backlog={"eth0": 0}, last_packet=1.0)
+    names = {n for n in scrape(port_of(metrics)) if n.startswith("portmatrix_")}
+    assert len(names) >= 14
+    assert [n for n in sorted(names) if f"`{n}" not in guide] == []

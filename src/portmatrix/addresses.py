@@ -167,6 +167,15 @@ class AddressIndex:
     def set_of(self, set_id: int) -> frozenset[str]:
         return self.sets[set_id]
 
+    def addresses_of(self, label: str) -> list[tuple[int, int]]:
+        """The intervals (first, last) of the addresses holding `label`."""
+        ends = [*self._starts[1:], 1 << 128]
+        return [
+            (start, end - 1)
+            for start, end, set_id in zip(self._starts, ends, self._ids, strict=True)
+            if label in self.sets[set_id]
+        ]
+
 
 def split_int(values: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Columns (hi, lo) of uint64 from 128-bit address integers."""

@@ -126,6 +126,7 @@ def _outcome_phrase(outcomes: dict[str, int]) -> str:
         "refused": "refused",
         "unanswered": "left unanswered",
         "midstream": "seen mid-stream",
+        "blocked": "blocked by a security group or firewall",
     }
     parts = [
         phrases[o] if n == 1 and len(outcomes) == 1 else f"{n} {phrases[o]}"

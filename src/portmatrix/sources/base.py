@@ -44,6 +44,7 @@ class CaptureInfo:
     notices: list[str] = field(default_factory=list)
     dns: dict[str, list[int]] = field(default_factory=dict)  # role hostname -> addresses answered
     dns_unread: int = 0  # DNS responses not read: over TCP, in tunnels, fragmented
+    gaps: int = 0  # flow records the exporter says are incomplete (AWS SKIPDATA, sampled)
 
     def label(self, linktype: int, name: str) -> int:
         """The number of the interface named `name` (of `linktype`), added when new:

@@ -1,0 +1,108 @@
+"""Arrow columns into numpy: the conversions every columnar flow-record reader
+needs — addresses parsed once per distinct value, numbers with their absent
+values, and the rows that could not be read, by line.
+
+pyarrow is optional (`pip install 'portmatrix[flowlogs]'`) and imported here,
+on first use.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import numpy as np
+
+from portmatrix.addresses import to_int
+from portmatrix.lazy import require
+
+
+def pyarrow():
+    """pyarrow, or an error naming the extra that installs it."""
+    return require("pyarrow", extra="flowlogs")
+
+
+def address_columns(array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hi, lo, ok) of an Arrow column of address texts: each distinct address is
+    parsed once (a day of flow logs holds few distinct addresses and many rows).
+    `ok` is False where the value is absent or not an address."""
+    pa = pyarrow()
+    pc = require("pyarrow.compute", extra="flowlogs")
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array)
+    values = array.dictionary.to_pylist()
+    hi = np.zeros(len(values) + 1, np.uint64)  # the last slot stands for "absent"
+    lo = np.zeros(len(values) + 1, np.uint64)
+    good = np.zeros(len(values) + 1, bool)
+    for i, text in enumerate(values):
+        try:
+            value = to_int(ipaddress.ip_address(str(text).strip()))
+        except ValueError:
+            continue
+        hi[i], lo[i], good[i] = value >> 64, value & 0xFFFFFFFFFFFFFFFF, True
+    at = array.indices.fill_null(len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return hi[at], lo[at], good[at]
+
+
+def numbers(array, absent: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(values as int64, present) of an Arrow column of integers (or of digit
+    strings); absent and malformed values are `absent`, with present False."""
+    pa = pyarrow()
+    pc = require("pyarrow.compute", extra="flowlogs")
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        array = pc.utf8_trim_whitespace(array)
+        digits = pc.match_substring_regex(array, r"^-?[0-9]{1,18}$")
+        array = pc.if_else(digits, array, None).cast(pa.int64())
+    elif pa.types.is_floating(array.type):
+        array = pc.floor(array).cast(pa.int64())
+    else:
+        array = array.cast(pa.int64())
+    present = np.asarray(array.is_valid())
+    values = array.fill_null(absent).to_numpy(zero_copy_only=False)
+    return values.astype(np.int64, copy=False), present
+
+
+def texts_equal(array, *choices: str) -> np.ndarray:
+    """Bool per row: the text (trimmed, any case) is one of `choices`."""
+    pa = pyarrow()
+    pc = require("pyarrow.compute", extra="flowlogs")
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        words = [str(w).strip().upper() for w in array.dictionary.to_pylist()]
+        hit = np.array([w in choices for w in words] + [False])
+        idx = array.indices.fill_null(len(words)).to_numpy(zero_copy_only=False)
+        return hit[idx.astype(np.int64)]
+    upper = pc.utf8_upper(pc.utf8_trim_whitespace(array.cast(pa.string())))
+    return np.asarray(pc.is_in(upper, value_set=pa.array(list(choices))).fill_null(False))
+
+
+def require_module(name: str):
+    """A pyarrow submodule (csv, compute, parquet, json), or the install hint."""
+    return require(name, extra="flowlogs")
+
+
+_ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)?$"
+
+
+def times(array) -> tuple[np.ndarray, np.ndarray]:
+    """(ns since the epoch, present) of an Arrow column of RFC 3339 texts (UTC when
+    no zone is given); malformed values are 0 with present False."""
+    pa = pyarrow()
+    pc = require_module("pyarrow.compute")
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_timestamp(array.type):
+        stamps = array.cast(pa.timestamp("ns", tz="UTC"))
+    else:
+        array = pc.utf8_trim_whitespace(array.cast(pa.string()))
+        valid = pc.match_substring_regex(array, _ISO)
+        stamps = pc.if_else(valid, array, None).cast(pa.timestamp("ns", tz="UTC"))
+    present = np.asarray(stamps.is_valid())
+    values = stamps.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    return values.astype(np.int64, copy=False), present

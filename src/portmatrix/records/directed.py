@@ -1,0 +1,368 @@
+"""One-direction flow records joined into flows: the engine that AWS, Azure, GCP
+and NetFlow records share (docs/flow-records.md says what each source maps to).
+
+A flow log says, per *observer* (an ENI, a NIC, the VM that reported, an
+exporter) and per time window, what one direction of a connection carried.
+Joining them is three steps, all columnar:
+
+1. `reduce`: the records of one direction at one observer, merged over time
+   windows (a long connection spans many) — a record that starts more than
+   `GAP` after the last one of its direction ended begins a new flow. Reducing
+   file by file keeps memory bounded by flows, not records; reducing reduced
+   records again gives the same result (the reduction is associative).
+2. `join`: both directions of a connection (keyed by protocol and the two
+   endpoints, as captures are) and every observer that saw them become one
+   flow. Traffic between two logged interfaces is seen twice, once at each:
+   per direction the observer that saw the most is kept, never the sum.
+3. Orientation and outcome, from the strongest evidence the records carry: a
+   source that names the initiator (Azure), a pure SYN or a SYN-ACK (AWS
+   tcp-flags, NetFlow), an ICMP query, the first record in time, and last the
+   ports (the side with the service-like port is the responder). A record
+   that says its packets were dropped (AWS REJECT, Azure D, NetFlow's
+   forwarding status) makes the flow `blocked` unless an answer got through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from portmatrix.decode.fields import any_of
+from portmatrix.decode.keyhash import mix
+from portmatrix.decode.transport import ICMP, ICMP_QUERY_REPLY, ICMPV6, TCP
+from portmatrix.flows.model import (
+    BLOCKED,
+    BY_FIRST,
+    BY_PORT,
+    BY_RECORD,
+    BY_REQUEST,
+    BY_SYN,
+    BY_SYNACK,
+    ESTABLISHED,
+    MIDSTREAM,
+    NOT_TCP,
+    REFUSED,
+    UNANSWERED,
+    Flows,
+)
+from portmatrix.flows.orient import port_class
+from portmatrix.flows.records import FIN, RST, SYN
+
+GAP = 600  # seconds: records of one direction further apart than this are two flows
+NS = 1_000_000_000
+
+DIRECTED = {
+    "proto": np.int16,
+    "src_hi": np.uint64,
+    "src_lo": np.uint64,
+    "dst_hi": np.uint64,
+    "dst_lo": np.uint64,
+    "sport": np.int32,  # 0 for ICMP: sources that give its type put it in `icmp`
+    "dport": np.int32,
+    "icmp": np.int16,  # ICMP type the sender sent, -1 unknown or not ICMP
+    "first": np.int64,  # ns since the epoch
+    "last": np.int64,
+    "pkts": np.int64,
+    "bytes": np.int64,
+    "acc_pkts": np.int64,  # packets that were not dropped (all of them unless rejected)
+    "flags": np.int16,  # TCP flags OR-ed over the records; 0 when not known
+    "flags_known": np.bool_,  # the source gives TCP flags
+    "synack": np.bool_,  # a SYN-ACK certainly among them (AWS: ACK only reported with SYN)
+    "opened": np.int8,  # 1 + INITIATOR_BY code when the source says the sender opened
+    "rejected": np.bool_,  # some of the packets were dropped by a security group / ACL
+    "sampled": np.bool_,  # the source samples packets: silence and direction prove nothing
+    "observer": np.uint64,  # hash of who logged it (interface, NIC, reporter, exporter)
+    "file": np.int32,
+    "records": np.int64,  # source records merged into this one
+}
+"""The columns of directed records, as every flow-record reader produces them."""
+
+_KEY = ("proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "observer")
+_SUM = ("pkts", "bytes", "acc_pkts", "records")
+_ANY = ("flags_known", "synack", "rejected", "sampled")
+
+
+def directed(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Directed records from a reader's columns: every column of DIRECTED, with its
+    dtype; a column not given gets its neutral value."""
+    n = len(cols["proto"])
+    defaults = {"icmp": -1, "records": 1}
+    out = {}
+    for name, dtype in DIRECTED.items():
+        if name in cols:
+            out[name] = np.asarray(cols[name]).astype(dtype, copy=False)
+        elif name == "acc_pkts":
+            out[name] = np.asarray(cols["pkts"], np.int64).copy()
+        else:
+            out[name] = np.full(n, defaults.get(name, 0), dtype)
+    return out
+
+
+def empty() -> dict[str, np.ndarray]:
+    return {name: np.zeros(0, dtype) for name, dtype in DIRECTED.items()}
+
+
+def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    parts = [p for p in parts if len(p["proto"])]
+    if not parts:
+        return empty()
+    return {name: np.concatenate([p[name] for p in parts]) for name in DIRECTED}
+
+
+def _take(cols: dict[str, np.ndarray], index) -> dict[str, np.ndarray]:
+    return {k: v[index] for k, v in cols.items()}
+
+
+def _segments(key_cols: list[np.ndarray], first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Where each segment starts, in rows sorted by key then first: a new key, or a
+    row that starts more than GAP after every earlier row of its key ended."""
+    n = len(first)
+    new_key = np.zeros(n, bool)
+    if not n:
+        return new_key
+    new_key[0] = True
+    for col in key_cols:
+        new_key[1:] |= col[1:] != col[:-1]
+    # The running end per key: keys numbered upwards pack above the (relative)
+    # seconds, so one running maximum never crosses from one key into the next.
+    t0 = int(first.min())
+    rel_first = (first - t0) // NS
+    rel_last = np.clip((np.maximum(last, first) - t0) // NS + 1, 0, 0xFFFFFFFF)
+    packed = ((np.cumsum(new_key) - 1).astype(np.int64) << 32) | rel_last
+    running = np.maximum.accumulate(packed) & 0xFFFFFFFF
+    late = np.zeros(n, bool)
+    late[1:] = rel_first[1:] > running[:-1] + GAP
+    return new_key | late
+
+
+def _fold(cols: dict[str, np.ndarray], starts: np.ndarray) -> dict[str, np.ndarray]:
+    """One row per segment (`starts` into rows sorted by segment)."""
+    out = {k: cols[k][starts] for k in _KEY}
+    out["first"] = np.minimum.reduceat(cols["first"], starts)
+    out["last"] = np.maximum.reduceat(cols["last"], starts)
+    for k in _SUM:
+        out[k] = np.add.reduceat(cols[k], starts)
+    for k in _ANY:
+        out[k] = np.logical_or.reduceat(cols[k], starts)
+    out["flags"] = np.bitwise_or.reduceat(cols["flags"], starts)
+    out["opened"] = np.maximum.reduceat(cols["opened"], starts)
+    out["icmp"] = np.maximum.reduceat(cols["icmp"], starts)
+    out["file"] = np.minimum.reduceat(cols["file"], starts)
+    return {name: out[name].astype(dtype, copy=False) for name, dtype in DIRECTED.items()}
+
+
+def reduce(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The records of each direction at each observer merged over time windows."""
+    if not len(cols["proto"]):
+        return cols
+    h = mix(*(cols[k] for k in _KEY))
+    order = np.lexsort((cols["first"], h))
+    rows = _take(cols, order)
+    starts = np.flatnonzero(
+        _segments([h[order]] + [rows[k] for k in _KEY], rows["first"], rows["last"])
+    )
+    return _fold(rows, starts)
+
+
+def join(cols: dict[str, np.ndarray]) -> Flows:
+    """Flows from directed records (reduced or not): both directions and every
+    observer of a connection become one flow, oriented, with its outcome."""
+    n = len(cols["proto"])
+    if not n:
+        return Flows.from_columns({"proto": np.zeros(0, np.int64)})
+    src_first = _not_after(
+        (cols["src_hi"], cols["src_lo"], cols["sport"]),
+        (cols["dst_hi"], cols["dst_lo"], cols["dport"]),
+    )
+    side = (~src_first).astype(np.int64)  # 0: the record's sender is side A
+    ends = {
+        "a_hi": np.where(src_first, cols["src_hi"], cols["dst_hi"]),
+        "a_lo": np.where(src_first, cols["src_lo"], cols["dst_lo"]),
+        "b_hi": np.where(src_first, cols["dst_hi"], cols["src_hi"]),
+        "b_lo": np.where(src_first, cols["dst_lo"], cols["src_lo"]),
+        "a_port": np.where(src_first, cols["sport"], cols["dport"]),
+        "b_port": np.where(src_first, cols["dport"], cols["sport"]),
+    }
+    key = [cols["proto"], *ends.values()]
+    h = mix(*key)
+    order = np.lexsort((cols["first"], h))
+    rows = _take(cols, order)
+    ends = _take(ends, order)
+    side = side[order]
+    new = _segments([h[order]] + [k[order] for k in key], rows["first"], rows["last"])
+    flow = np.cumsum(new) - 1
+    heads = np.flatnonzero(new)
+    sides = _per_side(rows, flow, side, len(heads))
+    head_ends = {k: v[heads] for k, v in ends.items()}
+    return _flows(rows["proto"][heads].astype(np.int64), head_ends, sides)
+
+
+def _not_after(a: tuple, b: tuple) -> np.ndarray:
+    """Row-wise a <= b for (hi, lo, port) tuples: is `a` the canonical side A?"""
+    ahi, alo, ap = a
+    bhi, blo, bp = b
+    return (ahi < bhi) | ((ahi == bhi) & ((alo < blo) | ((alo == blo) & (ap <= bp))))
+
+
+def _per_side(rows, flow, side, flows: int) -> dict[str, np.ndarray]:
+    """Per flow and side (shape (flows, 2)): what that direction carried. Counts
+    are the observer's that saw the most; flags, rejects and times over all."""
+    order = np.lexsort((rows["observer"], side, flow))
+    r = _take(rows, order)
+    f, s, obs = flow[order], side[order], r["observer"]
+    new_cell = np.ones(len(f), bool)
+    new_cell[1:] = (f[1:] != f[:-1]) | (s[1:] != s[:-1])
+    new_obs = new_cell.copy()
+    new_obs[1:] |= obs[1:] != obs[:-1]
+    cells, observers = np.flatnonzero(new_cell), np.flatnonzero(new_obs)
+    slot = f[cells] * 2 + s[cells]  # where each (flow, side) goes, flattened
+    # The observers' sums, then the largest observer of each (flow, side).
+    cell_of_obs = np.searchsorted(cells, observers, side="right") - 1
+    obs_cells = np.flatnonzero(np.r_[True, cell_of_obs[1:] != cell_of_obs[:-1]])
+    out = {}
+
+    def spread(values, fill) -> np.ndarray:
+        full = np.full(flows * 2, fill, values.dtype)
+        full[slot] = values
+        return full.reshape(flows, 2)
+
+    for k in ("pkts", "bytes", "acc_pkts"):
+        per_obs = np.add.reduceat(r[k], observers)
+        out[k] = spread(np.maximum.reduceat(per_obs, obs_cells), 0)
+    big = np.iinfo(np.int64).max
+    out["first"] = spread(np.minimum.reduceat(r["first"], cells), big)
+    out["last"] = spread(np.maximum.reduceat(r["last"], cells), -big)
+    out["records"] = spread(np.add.reduceat(r["records"], cells), 0)
+    out["flags"] = spread(np.bitwise_or.reduceat(r["flags"].astype(np.int64), cells), 0)
+    out["icmp"] = spread(np.maximum.reduceat(r["icmp"].astype(np.int64), cells), -1)
+    out["opened"] = spread(np.maximum.reduceat(r["opened"].astype(np.int64), cells), 0)
+    out["file"] = spread(np.minimum.reduceat(r["file"].astype(np.int64), cells), big)
+    for k in _ANY:
+        out[k] = spread(np.logical_or.reduceat(r[k], cells), False)
+    out["present"] = out["records"] > 0
+    return out
+
+
+def _flows(proto: np.ndarray, ends: dict, s: dict) -> Flows:
+    """Oriented flows from the per-side columns (see the module docstring)."""
+    init, by = _orient(proto, ends, s)
+    rows = np.arange(len(proto))
+    fwd, rev = init, 1 - init
+
+    def pick(name, at):
+        return s[name][rows, at]
+
+    cols = {"proto": proto}
+    for end, at in (("init", fwd), ("resp", rev)):
+        cols[f"{end}_hi"] = np.where(at == 0, ends["a_hi"], ends["b_hi"])
+        cols[f"{end}_lo"] = np.where(at == 0, ends["a_lo"], ends["b_lo"])
+        cols[f"{end}_port"] = np.where(at == 0, ends["a_port"], ends["b_port"])
+    known = s["flags_known"][:, 0] | s["flags_known"][:, 1]
+    tcp = proto == TCP
+    for name, at in (("fwd", fwd), ("rev", rev)):
+        cols[f"pkts_{name}"] = pick("pkts", at)
+        cols[f"bytes_{name}"] = pick("bytes", at)
+        cols[f"flags_{name}"] = np.where(tcp & known, pick("flags", at), 0)
+    present = s["present"]
+    cols["first_ts"] = np.where(present, s["first"], np.iinfo(np.int64).max).min(axis=1)
+    cols["last_ts"] = np.where(present, s["last"], np.iinfo(np.int64).min).max(axis=1)
+    icmp = any_of(proto, (ICMP, ICMPV6))
+    sent = pick("icmp", fwd)
+    cols["icmp_req"] = np.where(icmp & _is_query(proto, sent), sent, -1)
+    cols["outcome"] = _outcome(proto, by, cols, s, fwd, rev, known)
+    all_flags = s["flags"][:, 0] | s["flags"][:, 1]
+    close = np.full(len(proto), NOT_TCP, np.int8)
+    close[tcp & known] = 0
+    close[tcp & known & ((all_flags & FIN) != 0)] = 1
+    close[tcp & known & ((all_flags & RST) != 0)] = 2
+    cols["close"] = close
+    cols["initiator_by"] = by
+    cols["file0"] = s["file"].min(axis=1)
+    cols["records"] = s["records"].sum(axis=1)
+    flows = Flows.from_columns(cols)
+    return flows.take(np.lexsort((flows["resp_port"], flows["file0"], flows["first_ts"])))
+
+
+def _is_query(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(proto), bool)
+    for p, pairs in ICMP_QUERY_REPLY.items():
+        out |= (proto == p) & any_of(icmp_type, list(pairs))
+    return out
+
+
+def _is_reply(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(proto), bool)
+    for p, pairs in ICMP_QUERY_REPLY.items():
+        out |= (proto == p) & any_of(icmp_type, list(pairs.values()))
+    return out
+
+
+def _orient(proto: np.ndarray, ends: dict, s: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per flow, the initiator's side (0 = A, 1 = B) and how it was decided; each
+    rule below overrides the weaker ones before it."""
+    tcp = proto == TCP
+    icmp = any_of(proto, (ICMP, ICMPV6))
+    big = np.iinfo(np.int64).max
+    first_a = np.where(s["present"][:, 0], s["first"][:, 0], big)
+    first_b = np.where(s["present"][:, 1], s["first"][:, 1], big)
+    earlier = np.where(first_a < first_b, 0, np.where(first_b < first_a, 1, -1))
+    ca, cb = port_class(ends["a_port"]), port_class(ends["b_port"])
+    port_init = np.where(ca > cb, 1, 0)  # B opened towards A's service port
+    decisive = (ca != cb) & ~icmp
+    # The first record in time; a tie (same second) goes to the ports.
+    init = np.where(earlier >= 0, earlier, np.where(decisive, port_init, 0))
+    by = np.where((earlier < 0) & decisive, BY_PORT, BY_FIRST).astype(np.int8)
+    # Not TCP: the ports, where they clearly say otherwise (as for captures).
+    use = ~tcp & ~icmp & decisive & (port_init != init)
+    init[use], by[use] = port_init[use], BY_PORT
+    # TCP without a SYN: the ports.
+    use = tcp & decisive
+    init[use], by[use] = port_init[use], BY_PORT
+    # A SYN on one side only, or on both (NetFlow ORs the flags) and one earlier.
+    syn = s["flags_known"] & ((s["flags"] & SYN) != 0)
+    use = tcp & (syn[:, 0] ^ syn[:, 1])
+    init[use], by[use] = np.where(syn[:, 0], 0, 1)[use], BY_SYN
+    use = tcp & syn[:, 0] & syn[:, 1] & (earlier >= 0)
+    init[use], by[use] = earlier[use], BY_SYN
+    # A certain SYN-ACK: the other side opened; a certain pure SYN: this side did.
+    answer = s["synack"]
+    use = tcp & (answer[:, 0] ^ answer[:, 1])
+    init[use], by[use] = np.where(answer[:, 0], 1, 0)[use], BY_SYNACK
+    opened = s["opened"] == BY_SYN + 1
+    use = tcp & (opened[:, 0] ^ opened[:, 1])
+    init[use], by[use] = np.where(opened[:, 0], 0, 1)[use], BY_SYN
+    # ICMP: the sender of a query, else the receiver of a reply.
+    sent = s["icmp"]
+    query = np.stack([_is_query(proto, sent[:, i]) for i in (0, 1)], axis=1)
+    reply = np.stack([_is_reply(proto, sent[:, i]) for i in (0, 1)], axis=1)
+    use = icmp & ~(query[:, 0] | query[:, 1]) & (reply[:, 0] ^ reply[:, 1])
+    init[use], by[use] = np.where(reply[:, 0], 1, 0)[use], BY_SYNACK
+    use = icmp & (query[:, 0] ^ query[:, 1])
+    init[use], by[use] = np.where(query[:, 0], 0, 1)[use], BY_REQUEST
+    # The source names the initiator (its own connection tracking).
+    named = s["opened"] == BY_RECORD + 1
+    use = named[:, 0] ^ named[:, 1]
+    init[use], by[use] = np.where(named[:, 0], 0, 1)[use], BY_RECORD
+    # Sampled records: whatever the direction, it is a guess.
+    by[s["sampled"][:, 0] | s["sampled"][:, 1]] = BY_PORT
+    return init.astype(np.int64), by
+
+
+def _outcome(proto, by, cols, s, fwd, rev, known) -> np.ndarray:
+    """Per flow, its OUTCOMES code (see the module docstring)."""
+    rows = np.arange(len(proto))
+    tcp = proto == TCP
+    pkts_fwd, pkts_rev = cols["pkts_fwd"], cols["pkts_rev"]
+    rev_flags = s["flags"][rows, rev]
+    outcome = np.where(pkts_rev > 0, ESTABLISHED, UNANSWERED).astype(np.int8)
+    opened = tcp & known & any_of(by, (BY_SYN, BY_SYNACK, BY_RECORD))
+    rev_syn = (rev_flags & SYN) != 0
+    outcome[opened & rev_syn] = ESTABLISHED
+    outcome[opened & ~rev_syn & ((rev_flags & RST) != 0)] = REFUSED
+    # No SYN in any record: the connection began before the log did.
+    outcome[tcp & known & ~opened] = MIDSTREAM
+    sampled = s["sampled"][:, 0] | s["sampled"][:, 1]
+    outcome[sampled & (pkts_rev == 0)] = MIDSTREAM
+    outcome[(pkts_fwd == 0) & (pkts_rev == 0)] = MIDSTREAM  # no counters: not said
+    rejected = s["rejected"][:, 0] | s["rejected"][:, 1]
+    outcome[rejected & (s["acc_pkts"][rows, rev] == 0)] = BLOCKED
+    return outcome

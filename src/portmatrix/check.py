@@ -30,6 +30,7 @@ from portmatrix.policy.inventory import Inventory, load_inventory
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix, check_role_names, load_matrix
 from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
+from portmatrix.records.unlogged import not_observable
 
 
 @dataclass
@@ -94,8 +95,11 @@ def run_check(
     reading: Reading | None = None,
     filters: FlowFilter | None = None,
     zeek: bool = False,
+    records: str | None = None,
 ) -> Result:
-    """Check `inputs` (capture files, or Zeek conn.log files when `zeek`)."""
+    """Check `inputs`: capture files, or flow-record files when `records` is given
+    ("auto": each file's format from its content, else a records.formats name;
+    `zeek` is records="zeek")."""
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
@@ -103,10 +107,12 @@ def run_check(
     filters = filters or FlowFilter()
     check_role_names(filters.roles, matrix, "--role")
     reading = reading or Reading()
-    if zeek:
-        from portmatrix.records.zeek import read_conn_logs
+    records = "zeek" if zeek else records
+    if records:
+        from portmatrix.records.formats import read_records
 
-        traffic = read_conn_logs(inputs)
+        fmt = None if records == "auto" else records
+        traffic = read_records(inputs, fmt, jobs=reading.jobs, on_batch=reading.on_batch)
     else:
         wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
         traffic = read_traffic(
@@ -141,6 +147,7 @@ def evaluate(
     tally.add(traffic.flows, cls)
     unheld = unheld_roles(matrix, role_map)
     cov, cov_findings = tally.result(traffic.weakened, unheld)
+    cov, cov_findings = not_observable(cov, cov_findings, matrix, role_map, traffic.captures)
     missed = _window_missed(whole, filters)
     if missed:
         cov_findings = []
@@ -243,7 +250,9 @@ class CheckOptions:
     inputs: tuple[str, ...]
     rules: tuple[str, ...]
     inventory: str | None = None
-    zeek: bool = False
+    zeek: bool = False  # the inputs are Zeek conn.log files (flowlog with format zeek)
+    flowlog: bool = False  # the inputs are flow records (records.formats)
+    flowlog_format: str | None = None  # ... all of this format, else detected per file
     fmt: str | None = None
     outputs: tuple[str, ...] = ()
     fail_on: str = "error"
@@ -264,7 +273,20 @@ def run_command(opts: CheckOptions) -> int:
     from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
 
     filters = FlowFilter(**opts.filters)  # times and hosts checked before anything is read
-    inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
+    records = "zeek" if opts.zeek else opts.flowlog_format or ("auto" if opts.flowlog else None)
+    if records:
+        from portmatrix.records.formats import check_inputs, input_kind
+
+        if opts.dask:
+            raise PortmatrixError(
+                "--dask reads captures; flow records are read on this machine",
+                hint="leave out --dask (--jobs reads the files in parallel)",
+            )
+        fmt = None if records == "auto" else records
+        inputs = expand_inputs(opts.inputs, kind=input_kind(fmt))
+        check_inputs(inputs, fmt)
+    else:
+        inputs = expand_inputs(opts.inputs)
     outputs = plan_outputs(opts.outputs, opts.fmt, inputs)
     if opts.flows_out:
         from portmatrix.report.verdict_flows import check_flow_export
@@ -279,7 +301,7 @@ def run_command(opts: CheckOptions) -> int:
             baseline=opts.baseline,
             reading=Reading(on_batch, opts.jobs, opts.dask),
             filters=filters,
-            zeek=opts.zeek,
+            records=records,
         )
     if notice := skipped_notice(inputs):
         result.notices.insert(0, notice)

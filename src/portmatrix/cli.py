@@ -18,6 +18,8 @@ from portmatrix.errors import EXIT_HELP, ExitCode, PortmatrixError
 # policy.lookup.VERDICTS, copied so that --help loads no numpy (a test keeps them equal)
 _VERDICTS = ("allowed", "wrong-direction", "unexpected-source", "unexpected-port", "out-of-scope")
 _REPORT_FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html")
+# records.formats.FORMATS, copied likewise
+_FLOWLOG_FORMATS = ("netflow", "aws", "azure", "gcp", "zeek")
 _TRACEBACK = "--traceback"
 
 
@@ -350,12 +352,26 @@ def flows_cmd(captures, fmt, output, jobs, dask, quiet, **filters) -> int:
 @main.command("check", epilog=EXIT_HELP)
 @click.argument("captures", nargs=-1, metavar="CAPTURE...")
 @click.option(
+    "--flowlog",
+    "flowlogs",
+    multiple=True,
+    metavar="FILE|DIR|GLOB",
+    help="Flow records as the flows, instead of captures (repeatable): AWS VPC, Azure "
+    "and GCP flow logs, NetFlow/IPFIX in nfdump files, Zeek conn.log; each file's "
+    "format is told from its content, folders are walked (S3 layouts too).",
+)
+@click.option(
+    "--flowlog-format",
+    type=_OneOf(_FLOWLOG_FORMATS),
+    help="Read every --flowlog file as this format instead of telling it from the content.",
+)
+@click.option(
     "--zeek",
     "zeek_logs",
     multiple=True,
     type=click.Path(),
     help="Zeek conn.log files (TSV or JSON, .gz, rotated: a folder or glob) as "
-    "the flows, instead of captures.",
+    "the flows, instead of captures (as --flowlog with --flowlog-format zeek).",
 )
 @_MATRIX
 @_REPORT
@@ -373,20 +389,29 @@ def flows_cmd(captures, fmt, output, jobs, dask, quiet, **filters) -> int:
 @_READING
 @_WINDOW_AND_HOSTS
 @_VERDICT_AND_ROLE
-def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **rest) -> int:
-    """Check captures against the matrix: a verdict for every flow, coverage of
-    required services, findings by severity."""
+def check_cmd(
+    captures, flowlogs, flowlog_format, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **rest
+) -> int:
+    """Check captures (or flow records) against the matrix: a verdict for every
+    flow, coverage of required services, findings by severity."""
     from portmatrix.check import CheckOptions, run_command
 
-    if bool(captures) == bool(zeek_logs):
-        raise click.UsageError("give capture files, or Zeek conn.log files with --zeek")
+    if sum(map(bool, (captures, flowlogs, zeek_logs))) != 1:
+        raise click.UsageError(
+            "give capture files, or flow records with --flowlog (Zeek conn.log with --zeek), "
+            "not both — repeat --flowlog for several, or quote a glob: --flowlog 'logs/*.gz'"
+        )
+    if flowlog_format and not flowlogs:
+        raise click.UsageError("--flowlog-format names the format of --flowlog files")
     reading = {k: rest.pop(k) for k in ("flows_out", "baseline", "jobs", "dask", "quiet")}
     return run_command(
         CheckOptions(
-            inputs=captures or zeek_logs,
+            inputs=captures or flowlogs or zeek_logs,
             rules=rules_,
             inventory=inventory,
             zeek=bool(zeek_logs),
+            flowlog=bool(flowlogs),
+            flowlog_format=flowlog_format,
             fmt=fmt,
             outputs=outputs,
             fail_on=fail_on,

@@ -94,8 +94,34 @@ def detect(path: str) -> str | None:
     return None
 
 
-def is_flow_record(path: str) -> bool:
-    return detect(path) is not None
+def input_kind(fmt: str | None = None):
+    """What folders and globs keep for --flowlog (walked with sub-folders, for the S3
+    layouts of AWS): files whose content is a known format, or `fmt`."""
+    from portmatrix.sources.inputs import InputKind
+
+    if fmt:
+        sniff = FORMATS[fmt].sniff
+        noun = "Zeek log" if fmt == "zeek" else f"{fmt} flow log"
+        return InputKind(noun, lambda path: sniff(head(path)), HINT, recursive=True)
+    return InputKind("flow log", lambda path: detect(path) is not None, HINT, recursive=True)
+
+
+def check_inputs(paths: list[str], fmt: str | None = None) -> None:
+    """Before the long read: every file named is one portmatrix can read."""
+    for path in paths:
+        if path == "-":
+            raise CaptureError(
+                "flow records are read from files, not standard input",
+                file="-",
+                hint="save them to a file and give its path",
+            )
+        if fmt is None and detect(path) is None:
+            raise CaptureError(
+                "not a flow log of a known format (AWS, Azure or GCP flow logs, nfdump "
+                "files, Zeek conn.log)",
+                file=path,
+                hint="check the file, or name its format with --flowlog-format",
+            )
 
 
 def read_file(file_id: int, path: str, fmt: str | None) -> tuple[dict, Flows | None, object, dict]:

@@ -15,7 +15,8 @@ The source is the initiator (Azure tracks the connection: `record`); B begins
 a flow (no counters), C continues it, E ends it (counters since the last
 tuple), D (or decision D) denies it: `blocked`. Counters in both directions
 make a flow established, counters one way only unanswered. A TCP reset is a
-packet like any other to these counters: refused cannot be told.
+packet like any other to these counters: only a lone answered packet (a
+handshake takes the initiator two) is taken as refused.
 
 The JSON is walked in Python only down to the tuple lists (a few per
 interface and rule); the tuples themselves are parsed columnar.
@@ -35,8 +36,9 @@ from portmatrix.records.directed import NS, directed
 from portmatrix.records.source import FileRead, observer_id, open_text
 
 REMARK = (
-    "Azure flow logs count a TCP reset as an answer: a refused connection shows as "
-    "established (or unanswered), never as refused"
+    "Azure flow logs carry no TCP flags: a connection whose initiator sent one packet "
+    "that was answered is taken as refused (a handshake takes two), and a reset after "
+    "more than one packet reads as established"
 )
 BAD_TUPLE = "an address, the time or the protocol is malformed"
 HINT = "give Azure VNet or NSG flow logs (JSON, as Network Watcher writes them)"

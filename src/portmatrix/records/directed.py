@@ -45,7 +45,7 @@ from portmatrix.flows.model import (
     Flows,
 )
 from portmatrix.flows.orient import port_class
-from portmatrix.flows.records import FIN, RST, SYN
+from portmatrix.flows.records import ACK, FIN, RST, SYN
 
 GAP = 600  # seconds: records of one direction further apart than this are two flows
 NS = 1_000_000_000
@@ -308,19 +308,28 @@ def _orient(proto: np.ndarray, ends: dict, s: dict) -> tuple[np.ndarray, np.ndar
     ca, cb = port_class(ends["a_port"]), port_class(ends["b_port"])
     port_init = np.where(ca > cb, 1, 0)  # B opened towards A's service port
     decisive = (ca != cb) & ~icmp
-    # The first record in time; a tie (same second) goes to the ports.
+    # The first record in time; a tie (the same second, or millisecond) is a guess:
+    # the ports where they tell, else the canonical order.
     init = np.where(earlier >= 0, earlier, np.where(decisive, port_init, 0))
-    by = np.where((earlier < 0) & decisive, BY_PORT, BY_FIRST).astype(np.int8)
+    by = np.where(earlier < 0, BY_PORT, BY_FIRST).astype(np.int8)
     # Not TCP: the ports, where they clearly say otherwise (as for captures).
     use = ~tcp & ~icmp & decisive & (port_init != init)
     init[use], by[use] = port_init[use], BY_PORT
     # TCP without a SYN: the ports.
     use = tcp & decisive
     init[use], by[use] = port_init[use], BY_PORT
-    # A SYN on one side only, or on both (NetFlow ORs the flags) and one earlier.
+    # A SYN on one side only: that side opened — unless it also acknowledged and the
+    # other side sent packets without a SYN: then it was a SYN-ACK whose SYN the
+    # exporter missed. A SYN on both sides (NetFlow ORs the flags): the earlier.
     syn = s["flags_known"] & ((s["flags"] & SYN) != 0)
-    use = tcp & (syn[:, 0] ^ syn[:, 1])
-    init[use], by[use] = np.where(syn[:, 0], 0, 1)[use], BY_SYN
+    acked = (s["flags"] & ACK) != 0
+    one = tcp & (syn[:, 0] ^ syn[:, 1])
+    side = np.where(syn[:, 0], 0, 1)
+    rows = np.arange(len(proto))
+    answer_only = acked[rows, side] & s["present"][rows, 1 - side]
+    init[one], by[one] = side[one], BY_SYN
+    use = one & answer_only
+    init[use], by[use] = 1 - side[use], BY_SYNACK
     use = tcp & syn[:, 0] & syn[:, 1] & (earlier >= 0)
     init[use], by[use] = earlier[use], BY_SYN
     # A certain SYN-ACK: the other side opened; a certain pure SYN: this side did.
@@ -354,13 +363,22 @@ def _outcome(proto, by, cols, s, fwd, rev, known) -> np.ndarray:
     pkts_fwd, pkts_rev = cols["pkts_fwd"], cols["pkts_rev"]
     rev_flags = s["flags"][rows, rev]
     outcome = np.where(pkts_rev > 0, ESTABLISHED, UNANSWERED).astype(np.int8)
-    opened = tcp & known & any_of(by, (BY_SYN, BY_SYNACK, BY_RECORD))
+    # A SYN seen (or a source that names the initiator): the handshake was logged.
+    syn_seen = ((s["flags"][:, 0] | s["flags"][:, 1]) & SYN) != 0
+    opened = tcp & known & (syn_seen | (by == BY_RECORD))
     rev_syn = (rev_flags & SYN) != 0
     outcome[opened & rev_syn] = ESTABLISHED
     outcome[opened & ~rev_syn & ((rev_flags & RST) != 0)] = REFUSED
+    # Nothing came back, yet the initiator acknowledged something (NetFlow's flags
+    # carry ACK): the exporter saw one direction only, as a half-mirrored span.
+    fwd_ack = (s["flags"][rows, fwd] & ACK) != 0
+    outcome[opened & (pkts_rev == 0) & fwd_ack] = ESTABLISHED
     # No SYN in any record: the connection began before the log did.
     outcome[tcp & known & ~opened] = MIDSTREAM
     sampled = s["sampled"][:, 0] | s["sampled"][:, 1]
+    # No flags (Azure, AWS without tcp-flags): a handshake takes the initiator two
+    # packets (SYN, ACK), so a lone packet that was answered was refused (a RST).
+    outcome[tcp & ~known & ~sampled & (pkts_fwd == 1) & (pkts_rev > 0)] = REFUSED
     outcome[sampled & (pkts_rev == 0)] = MIDSTREAM
     outcome[(pkts_fwd == 0) & (pkts_rev == 0)] = MIDSTREAM  # no counters: not said
     rejected = s["rejected"][:, 0] | s["rejected"][:, 1]

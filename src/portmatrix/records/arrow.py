@@ -12,7 +12,7 @@ import ipaddress
 
 import numpy as np
 
-from portmatrix.addresses import to_int
+from portmatrix.addresses import V4_MAPPED, to_int
 from portmatrix.lazy import require
 
 
@@ -23,26 +23,49 @@ def pyarrow():
 
 def address_columns(array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hi, lo, ok) of an Arrow column of address texts: each distinct address is
-    parsed once (a day of flow logs holds few distinct addresses and many rows).
-    `ok` is False where the value is absent or not an address."""
+    parsed once (a day of flow logs holds few distinct addresses and many rows),
+    IPv4 ones with array operations. `ok` is False where the value is absent or
+    not an address."""
     pa = pyarrow()
-    pc = require("pyarrow.compute", extra="flowlogs")
+    pc = require_module("pyarrow.compute")
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if not pa.types.is_dictionary(array.type):
         array = pc.dictionary_encode(array)
-    values = array.dictionary.to_pylist()
-    hi = np.zeros(len(values) + 1, np.uint64)  # the last slot stands for "absent"
-    lo = np.zeros(len(values) + 1, np.uint64)
-    good = np.zeros(len(values) + 1, bool)
-    for i, text in enumerate(values):
+    values = array.dictionary
+    n = len(values)
+    hi = np.zeros(n + 1, np.uint64)  # the last slot stands for "absent"
+    lo = np.zeros(n + 1, np.uint64)
+    good = np.zeros(n + 1, bool)
+    v4, quads = _ipv4(values)
+    lo[:n][v4] = quads[v4] | np.uint64(V4_MAPPED)
+    good[:n][v4] = True
+    for i in np.flatnonzero(~v4).tolist():  # IPv6, or not an address
         try:
-            value = to_int(ipaddress.ip_address(str(text).strip()))
+            value = to_int(ipaddress.ip_address(str(values[i].as_py()).strip()))
         except ValueError:
             continue
         hi[i], lo[i], good[i] = value >> 64, value & 0xFFFFFFFFFFFFFFFF, True
-    at = array.indices.fill_null(len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
+    at = array.indices.fill_null(n).to_numpy(zero_copy_only=False).astype(np.int64)
     return hi[at], lo[at], good[at]
+
+
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_QUAD = rf"^{_OCTET}(\.{_OCTET}){{3}}$"
+
+
+def _ipv4(values) -> tuple[np.ndarray, np.ndarray]:
+    """(is a dotted quad, its 32-bit value) for Arrow strings, as array operations."""
+    pa = pyarrow()
+    pc = require_module("pyarrow.compute")
+    values = values.cast(pa.string())
+    ok = np.asarray(pc.match_substring_regex(values, _QUAD).fill_null(False))
+    quads = np.zeros(len(values), np.uint64)
+    if ok.any():
+        parts = pc.list_flatten(pc.split_pattern(values.filter(pa.array(ok)), "."))
+        octets = parts.cast(pa.uint64()).to_numpy().reshape(-1, 4)
+        quads[ok] = (octets[:, 0] << 24) | (octets[:, 1] << 16) | (octets[:, 2] << 8) | octets[:, 3]
+    return ok, quads
 
 
 def numbers(array, absent: int = 0) -> tuple[np.ndarray, np.ndarray]:

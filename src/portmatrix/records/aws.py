@@ -26,7 +26,7 @@ from portmatrix.errors import CaptureError
 from portmatrix.flows.model import BY_SYN
 from portmatrix.records import arrow
 from portmatrix.records.directed import NS, directed
-from portmatrix.records.source import FileRead, observer_id, open_text
+from portmatrix.records.source import FileRead, observer_id, open_text, read_all
 
 DEFAULT = (
     *("version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport"),
@@ -98,10 +98,12 @@ def read(file_id: int, path: str, out: FileRead) -> None:
 def _text(path: str, out: FileRead):
     pa = arrow.pyarrow()
     csv = arrow.require_module("pyarrow.csv")
-    with open_text(path) as fh:
-        first = fh.readline()
-    names = header(first.rstrip(b"\r\n"))
-    if names is None and not _DEFAULT_LINE.match(first.rstrip(b"\r\n")):
+    data, cut = read_all(path)
+    if cut:
+        out.cut_short(cut)
+    first = data[: data.find(b"\n")].rstrip(b"\r") if b"\n" in data[:65536] else data[:65536]
+    names = header(first)
+    if names is None and not _DEFAULT_LINE.match(first):
         raise CaptureError(
             "no header line naming AWS flow log fields (srcaddr, dstaddr, ...)",
             file=path,
@@ -112,52 +114,34 @@ def _text(path: str, out: FileRead):
     names = names or list(DEFAULT)
     _check_fields(names, path)
     wanted = [n for n in USED if n in names]
-    text = pa.dictionary(pa.int32(), pa.string())
-    types = {n: (pa.int64() if n in NUMBERS else text) for n in wanted}
     invalid: list[str] = []
 
     def skip(row) -> str:
         invalid.append(row.text)
         return "skip"
 
-    read_options = csv.ReadOptions(
-        column_names=None if out.header else names,
-        block_size=8 << 20,
-        use_threads=True,
-    )
+    read_options = csv.ReadOptions(column_names=None if out.header else names, block_size=4 << 20)
     parse = csv.ParseOptions(delimiter=" ", quote_char=False, invalid_row_handler=skip)
-
-    def convert(typed: bool):
-        return csv.ConvertOptions(
-            column_types=types if typed else {n: pa.string() for n in wanted},
-            include_columns=wanted,
-            null_values=["-"],
-            strings_can_be_null=True,
+    table = None
+    for typed in (True, False):  # a malformed number: read again as text, checked row by row
+        types = {n: (pa.int64() if typed and n in NUMBERS else pa.string()) for n in wanted}
+        convert = csv.ConvertOptions(
+            column_types=types, include_columns=wanted, null_values=["-"], strings_can_be_null=True
         )
-
-    done = 0  # rows already given, when a malformed number makes us read again
-    for typed in (True, False):
-        stream = pa.input_stream(path, compression="gzip" if out.gzip else None)
-        skip_rows = done
+        invalid.clear()
         try:
-            for batch in csv.open_csv(stream, read_options, parse, convert(typed)):
-                if skip_rows >= batch.num_rows:
-                    skip_rows -= batch.num_rows
-                    continue
-                batch, skip_rows = batch.slice(skip_rows), 0
-                done += batch.num_rows
-                yield batch
+            table = csv.read_csv(pa.py_buffer(data), read_options, parse, convert)
             break
         except pa.ArrowInvalid as exc:
             if typed and "conversion error" in str(exc):
-                invalid.clear()  # counted again in the second read
-                continue  # a malformed number: read again as text, checked row by row
-            out.cut_short(f"cannot read past here ({exc})")
-            break
-        except (OSError, EOFError) as exc:  # a .gz cut short
-            out.cut_short(f"compressed data ends early ({exc}); analyzed up to there")
-            break
+                continue
+            if "Empty CSV file" in str(exc):
+                return
+            raise CaptureError(
+                f"cannot read it as text fields ({exc})", file=path, hint=HINT
+            ) from None
     out.invalid_rows += invalid
+    yield from table.combine_chunks().to_batches()  # one batch: per-call costs once per file
 
 
 def _check_fields(names: list[str], path: str) -> None:

@@ -5,15 +5,16 @@ A flow log says, per *observer* (an ENI, a NIC, the VM that reported, an
 exporter) and per time window, what one direction of a connection carried.
 Joining them is three steps, all columnar:
 
-1. `reduce`: the records of one direction at one observer, merged over time
-   windows (a long connection spans many) — a record that starts more than
-   `GAP` after the last one of its direction ended begins a new flow. Reducing
-   file by file keeps memory bounded by flows, not records; reducing reduced
-   records again gives the same result (the reduction is associative).
+1. `reduce`: the records of one direction at one observer, merged over the
+   time windows of each GAP-long slot (a long connection spans many windows).
+   Reducing file by file keeps memory bounded by flows, not records; reducing
+   reduced records again gives the same result (the reduction is associative).
 2. `join`: both directions of a connection (keyed by protocol and the two
    endpoints, as captures are) and every observer that saw them become one
-   flow. Traffic between two logged interfaces is seen twice, once at each:
-   per direction the observer that saw the most is kept, never the sum.
+   flow; a record that starts more than `GAP` after every earlier one of its
+   connection ended begins a new flow. Traffic between two logged interfaces
+   is seen twice, once at each: per direction the observer that saw the most
+   is kept, never the sum.
 3. Orientation and outcome, from the strongest evidence the records carry: a
    source that names the initiator (Azure), a pure SYN or a SYN-ACK (AWS
    tcp-flags, NetFlow), an ICMP query, the first record in time, and last the
@@ -151,20 +152,26 @@ def _fold(cols: dict[str, np.ndarray], starts: np.ndarray) -> dict[str, np.ndarr
 
 
 def reduce(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The records of each direction at each observer merged over time windows."""
+    """The records of each direction at each observer merged within each GAP-long
+    time slot: records of one slot are never more than GAP apart, so merging them
+    is what `join` would do; `join` then merges the slots of a long connection.
+    Reducing is a group-by, so it needs no time order: one sort of one hash."""
     if not len(cols["proto"]):
         return cols
-    h = mix(*(cols[k] for k in _KEY))
-    order = np.lexsort((cols["first"], h))
+    slot = cols["first"] // (GAP * NS)
+    h = mix(*(cols[k] for k in _KEY), slot)
+    order = np.argsort(h)
     rows = _take(cols, order)
-    starts = np.flatnonzero(
-        _segments([h[order]] + [rows[k] for k in _KEY], rows["first"], rows["last"])
-    )
-    return _fold(rows, starts)
+    new = np.ones(len(order), bool)
+    hs, slots = h[order], slot[order]
+    new[1:] = (hs[1:] != hs[:-1]) | (slots[1:] != slots[:-1])
+    for k in _KEY:  # rows whose hashes collide are told apart by their key
+        new[1:] |= rows[k][1:] != rows[k][:-1]
+    return _fold(rows, np.flatnonzero(new))
 
 
 def join(cols: dict[str, np.ndarray]) -> Flows:
-    """Flows from directed records (reduced or not): both directions and every
+    """Flows from reduced directed records (`reduce`): both directions and every
     observer of a connection become one flow, oriented, with its outcome."""
     n = len(cols["proto"])
     if not n:
@@ -173,7 +180,6 @@ def join(cols: dict[str, np.ndarray]) -> Flows:
         (cols["src_hi"], cols["src_lo"], cols["sport"]),
         (cols["dst_hi"], cols["dst_lo"], cols["dport"]),
     )
-    side = (~src_first).astype(np.int64)  # 0: the record's sender is side A
     ends = {
         "a_hi": np.where(src_first, cols["src_hi"], cols["dst_hi"]),
         "a_lo": np.where(src_first, cols["src_lo"], cols["dst_lo"]),
@@ -186,14 +192,12 @@ def join(cols: dict[str, np.ndarray]) -> Flows:
     h = mix(*key)
     order = np.lexsort((cols["first"], h))
     rows = _take(cols, order)
-    ends = _take(ends, order)
-    side = side[order]
-    new = _segments([h[order]] + [k[order] for k in key], rows["first"], rows["last"])
-    flow = np.cumsum(new) - 1
-    heads = np.flatnonzero(new)
-    sides = _per_side(rows, flow, side, len(heads))
-    head_ends = {k: v[heads] for k, v in ends.items()}
-    return _flows(rows["proto"][heads].astype(np.int64), head_ends, sides)
+    side = ~src_first[order]  # True: the record's sender is side B
+    heads = np.flatnonzero(
+        _segments([h[order]] + [k[order] for k in key], rows["first"], rows["last"])
+    )
+    head_ends = {k: v[order[heads]] for k, v in ends.items()}
+    return _flows(rows["proto"][heads].astype(np.int64), head_ends, _per_side(rows, side, heads))
 
 
 def _not_after(a: tuple, b: tuple) -> np.ndarray:
@@ -203,41 +207,34 @@ def _not_after(a: tuple, b: tuple) -> np.ndarray:
     return (ahi < bhi) | ((ahi == bhi) & ((alo < blo) | ((alo == blo) & (ap <= bp))))
 
 
-def _per_side(rows, flow, side, flows: int) -> dict[str, np.ndarray]:
-    """Per flow and side (shape (flows, 2)): what that direction carried. Counts
-    are the observer's that saw the most; flags, rejects and times over all."""
-    order = np.lexsort((rows["observer"], side, flow))
-    r = _take(rows, order)
-    f, s, obs = flow[order], side[order], r["observer"]
-    new_cell = np.ones(len(f), bool)
-    new_cell[1:] = (f[1:] != f[:-1]) | (s[1:] != s[:-1])
-    new_obs = new_cell.copy()
-    new_obs[1:] |= obs[1:] != obs[:-1]
-    cells, observers = np.flatnonzero(new_cell), np.flatnonzero(new_obs)
-    slot = f[cells] * 2 + s[cells]  # where each (flow, side) goes, flattened
-    # The observers' sums, then the largest observer of each (flow, side).
-    cell_of_obs = np.searchsorted(cells, observers, side="right") - 1
-    obs_cells = np.flatnonzero(np.r_[True, cell_of_obs[1:] != cell_of_obs[:-1]])
+_BIG = np.iinfo(np.int64).max
+_PER_SIDE = {  # column: (how the rows of one side combine, the value of a side with none)
+    "pkts": (np.maximum, 0),  # rows are per observer: the one that saw the most, not a sum
+    "bytes": (np.maximum, 0),
+    "acc_pkts": (np.maximum, 0),
+    "first": (np.minimum, _BIG),
+    "last": (np.maximum, -_BIG),
+    "records": (np.add, 0),
+    "flags": (np.bitwise_or, 0),
+    "icmp": (np.maximum, -1),
+    "opened": (np.maximum, 0),
+    "file": (np.minimum, _BIG),
+    **{k: (np.logical_or, False) for k in _ANY},
+}
+
+
+def _per_side(rows, side: np.ndarray, heads: np.ndarray) -> dict[str, np.ndarray]:
+    """Per flow and side (shape (flows, 2)) what that direction carried, from rows
+    sorted by flow (`heads`: where each flow starts). The rows are reduced, one
+    per observer: counts are the observer's that saw the most (traffic between
+    two logged interfaces is seen at both); flags, rejects and times over all."""
     out = {}
-
-    def spread(values, fill) -> np.ndarray:
-        full = np.full(flows * 2, fill, values.dtype)
-        full[slot] = values
-        return full.reshape(flows, 2)
-
-    for k in ("pkts", "bytes", "acc_pkts"):
-        per_obs = np.add.reduceat(r[k], observers)
-        out[k] = spread(np.maximum.reduceat(per_obs, obs_cells), 0)
-    big = np.iinfo(np.int64).max
-    out["first"] = spread(np.minimum.reduceat(r["first"], cells), big)
-    out["last"] = spread(np.maximum.reduceat(r["last"], cells), -big)
-    out["records"] = spread(np.add.reduceat(r["records"], cells), 0)
-    out["flags"] = spread(np.bitwise_or.reduceat(r["flags"].astype(np.int64), cells), 0)
-    out["icmp"] = spread(np.maximum.reduceat(r["icmp"].astype(np.int64), cells), -1)
-    out["opened"] = spread(np.maximum.reduceat(r["opened"].astype(np.int64), cells), 0)
-    out["file"] = spread(np.minimum.reduceat(r["file"].astype(np.int64), cells), big)
-    for k in _ANY:
-        out[k] = spread(np.logical_or.reduceat(r[k], cells), False)
+    for name, (how, none) in _PER_SIDE.items():
+        values = rows[name]
+        if values.dtype.kind in "iu":
+            values = values.astype(np.int64, copy=False)
+        both = [how.reduceat(np.where(side == s, values, none), heads) for s in (False, True)]
+        out[name] = np.stack(both, axis=1)
     out["present"] = out["records"] > 0
     return out
 

@@ -80,6 +80,7 @@ FORMATS: dict[str, Format] = {
 }
 """Every format, in the order detection tries them (keep cli._FLOWLOG_FORMATS equal)."""
 
+FOLD = 4 << 20  # reduced records (~110 bytes each) worth reducing again, to merge them
 HINT = "give AWS, Azure or GCP flow logs, nfdump files or Zeek conn.log — or --flowlog-format"
 
 
@@ -125,8 +126,8 @@ def check_inputs(paths: list[str], fmt: str | None = None) -> None:
 
 
 def read_file(file_id: int, path: str, fmt: str | None) -> tuple[dict, Flows | None, object, dict]:
-    """One file: its reduced records (or ready-made flows), its CaptureInfo and what
-    the notices sum up over files. The unit of parallel work."""
+    """One file: its reduced directed records (or ready-made flows), its
+    CaptureInfo, and what the notices sum up over files. The unit of parallel work."""
     name = fmt or detect(path)
     if name is None:
         raise CaptureError("not a flow log of a known format", file=path, hint=HINT)
@@ -144,7 +145,23 @@ def read_file(file_id: int, path: str, fmt: str | None) -> tuple[dict, Flows | N
         "skipdata": out.skipdata,
         "no_flags": out.tcp and not out.flags_known and name == "aws",
     }
-    return out.records(), out.flows, info, summary
+    return reduce(out.records()), out.flows, info, summary
+
+
+class _Pending:
+    """The reduced records of the files read so far, merged (reduced again) once
+    they pass FOLD rows: memory grows with flows, not with records."""
+
+    def __init__(self) -> None:
+        self.parts: list[dict] = []
+
+    def add(self, cols: dict) -> None:
+        self.parts.append(cols)
+        if len(self.parts) > 1 and sum(len(p["proto"]) for p in self.parts) > FOLD:
+            self.parts = [reduce(concat(self.parts))]
+
+    def table(self) -> dict:
+        return self.parts[0] if len(self.parts) == 1 else reduce(concat(self.parts))
 
 
 def read_records(
@@ -161,23 +178,16 @@ def read_records(
         parts = _in_processes(workers, ids, paths, fmt)
     else:
         parts = (read_file(i, p, fmt) for i, p in zip(ids, paths, strict=True))
-    table, pending, ready, infos, summaries = None, [], [], [], []
+    pending, ready, infos, summaries = _Pending(), [], [], []
     for records, flows, info, summary in parts:
         if on_batch:
             on_batch(info.size or 0, info.frames)
-        pending.append(records)
+        pending.add(records)
         if flows is not None:
             ready.append(flows)
         infos.append(info)
         summaries.append(summary)
-        # Reduce when the pending records outgrow the table: memory stays with flows.
-        if sum(len(p["proto"]) for p in pending) > max(
-            1 << 20, len(table["proto"]) if table else 0
-        ):
-            table = reduce(concat([table, *pending] if table else pending))
-            pending = []
-    table = reduce(concat([table, *pending] if table else pending))
-    flows = _concat_flows([join(table), *ready])
+    flows = _concat_flows([join(pending.table()), *ready])
     traffic = Traffic(flows=flows, counts=DecodeCounts(), captures=infos)
     traffic.remarks += remarks(summaries)
     return traffic

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from portmatrix.errors import CaptureError
-from portmatrix.records.directed import concat, empty, reduce
+from portmatrix.records.directed import concat, empty
 from portmatrix.sources.base import CaptureInfo
 
 SHOWN = 5  # damaged lines named one by one; the rest are counted
@@ -36,6 +36,42 @@ def open_text(path: str):
 def observer_id(text: str) -> int:
     """A 64-bit id for who logged a record (an ENI, a NIC), the same in every file."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def read_all(path: str) -> tuple[bytes, str]:
+    """The whole (decompressed) content, and why it stops early ("" when it does
+    not): a gzip file cut short or damaged gives what came before the damage, to
+    its last whole line."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] != b"\x1f\x8b":
+        return raw, ""
+    whole = zlib.decompressobj(31)
+    try:
+        data = whole.decompress(raw)
+        if whole.eof and not whole.unused_data:
+            return data, ""  # the usual case: one whole member, one copy
+    except zlib.error:
+        pass
+    parts: list[bytes] = []
+    rest, why = raw, ""
+    while rest and not why:  # members of a multi-member gzip, one after the other
+        inflate = zlib.decompressobj(31)
+        for at in range(0, len(rest), 1 << 20):
+            try:
+                parts.append(inflate.decompress(rest[at : at + (1 << 20)]))
+            except zlib.error as exc:
+                why = f"compressed data is damaged ({exc}); analyzed up to there"
+                break
+            if inflate.eof:
+                break
+        else:
+            why = why or ("" if inflate.eof else "compressed data ends early; analyzed up to there")
+        rest = inflate.unused_data if inflate.eof else b""
+    data = b"".join(parts)
+    if why:
+        data = data[: data.rfind(b"\n") + 1]
+    return data, why
 
 
 def head(path: str, size: int = 64 << 10) -> bytes:
@@ -96,8 +132,8 @@ class FileRead:
         self.truncated = why
 
     def records(self) -> dict:
-        """The file's directed records, reduced (one per direction, observer and flow)."""
-        return reduce(concat(self.parts)) if self.parts else empty()
+        """The file's directed records."""
+        return concat(self.parts) if self.parts else empty()
 
     def info(self) -> CaptureInfo:
         """What the reports say about the file."""

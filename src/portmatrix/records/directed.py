@@ -125,9 +125,9 @@ def _segments(key_cols: list[np.ndarray], first: np.ndarray, last: np.ndarray) -
         new_key[1:] |= col[1:] != col[:-1]
     # The running end per key: keys numbered upwards pack above the (relative)
     # seconds, so one running maximum never crosses from one key into the next.
-    t0 = int(first.min())
-    rel_first = (first - t0) // NS
-    rel_last = np.clip((np.maximum(last, first) - t0) // NS + 1, 0, 0xFFFFFFFF)
+    t0 = int(first.min()) // NS
+    rel_first = first // NS - t0  # whole seconds, from the earliest
+    rel_last = np.clip(np.maximum(last, first) // NS + 1 - t0, 0, 0xFFFFFFFF)
     packed = ((np.cumsum(new_key) - 1).astype(np.int64) << 32) | rel_last
     running = np.maximum.accumulate(packed) & 0xFFFFFFFF
     late = np.zeros(n, bool)
@@ -208,10 +208,8 @@ def _not_after(a: tuple, b: tuple) -> np.ndarray:
 
 
 _BIG = np.iinfo(np.int64).max
+_COUNTS = ("pkts", "bytes", "acc_pkts")  # summed per observer, then the largest observer
 _PER_SIDE = {  # column: (how the rows of one side combine, the value of a side with none)
-    "pkts": (np.maximum, 0),  # rows are per observer: the one that saw the most, not a sum
-    "bytes": (np.maximum, 0),
-    "acc_pkts": (np.maximum, 0),
     "first": (np.minimum, _BIG),
     "last": (np.maximum, -_BIG),
     "records": (np.add, 0),
@@ -225,9 +223,10 @@ _PER_SIDE = {  # column: (how the rows of one side combine, the value of a side 
 
 def _per_side(rows, side: np.ndarray, heads: np.ndarray) -> dict[str, np.ndarray]:
     """Per flow and side (shape (flows, 2)) what that direction carried, from rows
-    sorted by flow (`heads`: where each flow starts). The rows are reduced, one
-    per observer: counts are the observer's that saw the most (traffic between
-    two logged interfaces is seen at both); flags, rejects and times over all."""
+    sorted by flow (`heads`: where each flow starts). Counts are summed per
+    observer and the observer that saw the most is kept (traffic between two
+    logged interfaces is seen at both); flags, rejects and times over all rows."""
+    flows = len(heads)
     out = {}
     for name, (how, none) in _PER_SIDE.items():
         values = rows[name]
@@ -236,6 +235,21 @@ def _per_side(rows, side: np.ndarray, heads: np.ndarray) -> dict[str, np.ndarray
         both = [how.reduceat(np.where(side == s, values, none), heads) for s in (False, True)]
         out[name] = np.stack(both, axis=1)
     out["present"] = out["records"] > 0
+    # (flow, side, observer) groups: one sort of one hash, sums, then the largest.
+    flow = np.zeros(len(side), np.int64)
+    flow[heads[1:]] = 1
+    cell = np.cumsum(flow) * 2 + side
+    g = mix(cell, rows["observer"])
+    order = np.argsort(g)
+    cells, observers = cell[order], rows["observer"][order]
+    new = np.ones(len(order), bool)
+    new[1:] = (g[order][1:] != g[order][:-1]) | (cells[1:] != cells[:-1])
+    new[1:] |= observers[1:] != observers[:-1]
+    starts = np.flatnonzero(new)
+    for name in _COUNTS:
+        best = np.zeros(flows * 2, np.int64)
+        np.maximum.at(best, cells[starts], np.add.reduceat(rows[name][order], starts))
+        out[name] = best.reshape(flows, 2)
     return out
 
 

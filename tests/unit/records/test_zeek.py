@@ -98,7 +98,9 @@ def test_cli(run_cli, tmp_path):
     (source,) = json.loads(out.read_text())["inputs"]["captures"]
     assert source["format"] == "zeek-conn" and source["frames"] == 5 and source["sha256"]
     both = run_cli("check", PCAP, "--zeek", str(LOG), "--rules", "thoughtspot")
-    assert both.exit_code == 2 and "give capture files, or flow records with --flowlog" in both.stderr
+    assert (
+        both.exit_code == 2 and "give capture files, or flow records with --flowlog" in both.stderr
+    )
 
 
 FIELDS = (

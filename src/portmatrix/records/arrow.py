@@ -90,6 +90,20 @@ def numbers(array, absent: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return values.astype(np.int64, copy=False), present
 
 
+def malformed(array) -> np.ndarray:
+    """Bool per row: a value is given, but is no (whole) number."""
+    pa = pyarrow()
+    pc = require_module("pyarrow.compute")
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return np.zeros(len(array), bool)
+    number = pc.match_substring_regex(pc.utf8_trim_whitespace(array), r"^-?[0-9]{1,18}$")
+    return np.asarray(array.is_valid()) & ~np.asarray(number.fill_null(False))
+
+
 def texts_equal(array, *choices: str) -> np.ndarray:
     """Bool per row: the text (trimmed, any case) is one of `choices`."""
     pa = pyarrow()

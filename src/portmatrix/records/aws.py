@@ -193,9 +193,11 @@ def _batch(batch, file_id: int, out: FileRead, lines_before: int) -> None:
             phi, plo, pok = arrow.address_columns(col[name])
             hi[pok], lo[pok], ok[pok] = phi[pok], plo[pok], True
     nums, present = {}, {}
+    garbled = np.zeros(n, bool)
     for name in NUMBERS:
         if name in col:
             nums[name], present[name] = arrow.numbers(col[name])
+            garbled |= arrow.malformed(col[name])
         else:
             nums[name], present[name] = np.zeros(n, np.int64), np.zeros(n, bool)
     if "log-status" not in col:  # no status field: a row without addresses had no data
@@ -203,7 +205,7 @@ def _batch(batch, file_id: int, out: FileRead, lines_before: int) -> None:
         out.nodata += int(empty.sum())
         status_ok &= ~empty
     proto = nums["protocol"]
-    good = status_ok & src_ok & dst_ok & present["protocol"] & present["start"]
+    good = status_ok & src_ok & dst_ok & present["protocol"] & present["start"] & ~garbled
     good &= (proto >= 0) & (proto <= 255)
     out.damaged(np.flatnonzero(status_ok & ~good) + lines_before + 1, BAD_ROW)
     tcp = proto == TCP
@@ -238,7 +240,7 @@ def _batch(batch, file_id: int, out: FileRead, lines_before: int) -> None:
     out.tcp |= bool(tcp[good].any())
 
 
-BAD_ROW = "an address, the protocol or the start time is missing or malformed"
+BAD_ROW = "an address, the protocol or the start time is missing, or a number is malformed"
 
 
 def _locate(path: str, out: FileRead) -> None:

@@ -270,3 +270,14 @@ def test_netflow_of_the_shared_captures(tmp_path, name):
         assert {r["initiator_by"] for r in rows(flow_columns(logged.traffic.flows))} == {"port"}
         return
     compare("netflow", capture, logged)
+
+
+def test_a_damaged_nfdump_file_says_so(tmp_path):
+    files = netflow_of(Path(sample("thoughtspot-demo")[0]), tmp_path / "nf")
+    cut = tmp_path / "cut" / "nfcapd.202403011000"
+    cut.parent.mkdir()
+    data = Path(files[0]).read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    traffic = run_check([str(cut)], ["thoughtspot"], None, records="auto").traffic
+    assert traffic.captures[0].truncated.startswith("nfdump says:")
+    assert any("nfdump says" in n for n in traffic.notices())

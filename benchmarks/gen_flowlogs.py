@@ -9,7 +9,11 @@ shows up twice), with version 5 fields in a custom order and tcp-flags. Files
 are gzip text with a header line, one per hour, in the S3 layout
 (AWSLogs/<account>/vpcflowlogs/<region>/YYYY/MM/DD/), plus NODATA records.
 
-    python benchmarks/gen_flowlogs.py OUT_DIR --records 5000000 [--seed 1]
+    python benchmarks/gen_flowlogs.py OUT_DIR --records 5000000 [--layout v5|default] [--seed 1]
+
+`--layout default` writes the version 2 default format (14 fields, no
+tcp-flags: about half the bytes per record); `v5` (the default) 21 fields of
+versions 2 to 5 in a custom order.
 """
 
 from __future__ import annotations
@@ -118,7 +122,10 @@ def records(n_records: int, seed: int) -> dict[str, np.ndarray]:
     return {k: v[order] for k, v in out.items()}
 
 
-def table(rec: dict[str, np.ndarray]) -> pa.Table:
+LAYOUTS = {"v5": FIELDS, "default": FIELDS[:14]}
+
+
+def table(rec: dict[str, np.ndarray], fields=FIELDS) -> pa.Table:
     n = len(rec["start"])
     src, dst = _ip(rec["src"]), _ip(rec["dst"])
     values = {
@@ -144,17 +151,18 @@ def table(rec: dict[str, np.ndarray]) -> pa.Table:
         "pkt-dstaddr": dst,
         "flow-direction": rec["direction"],
     }
-    return pa.table({k: pa.array(values[k]) for k in FIELDS})
+    return pa.table({k: pa.array(values[k]) for k in fields})
 
 
-def _nodata(start: int) -> bytes:
+def _nodata(start: int, fields=FIELDS) -> bytes:
     """A NODATA record: an interface that had no traffic in a window."""
     given = {"version": "5", "account-id": ACCOUNT, "interface-id": "eni-0a14000b"}
     given |= {"start": str(start), "end": str(start + 59), "log-status": "NODATA"}
-    return (" ".join(given.get(f, "-") for f in FIELDS) + "\n").encode()
+    return (" ".join(given.get(f, "-") for f in fields) + "\n").encode()
 
 
-def write_day(out: Path, n_records: int, seed: int = 1) -> list[Path]:
+def write_day(out: Path, n_records: int, seed: int = 1, layout: str = "v5") -> list[Path]:
+    fields = LAYOUTS[layout]
     rec = records(n_records, seed)
     folder = out / "AWSLogs" / ACCOUNT / "vpcflowlogs" / "eu-west-1" / "2024" / "03" / "01"
     folder.mkdir(parents=True, exist_ok=True)
@@ -162,7 +170,7 @@ def write_day(out: Path, n_records: int, seed: int = 1) -> list[Path]:
     paths = []
     for h in range(24):
         sel = np.flatnonzero(hour == h)
-        part = table({k: v[sel] for k, v in rec.items()})
+        part = table({k: v[sel] for k, v in rec.items()}, fields)
         buf = io.BytesIO()
         pacsv.write_csv(
             part,
@@ -170,7 +178,7 @@ def write_day(out: Path, n_records: int, seed: int = 1) -> list[Path]:
             pacsv.WriteOptions(include_header=True, delimiter=" ", quoting_style="none"),
         )
         text = buf.getvalue().replace(b'"', b"")  # the header row is quoted by the writer
-        text += _nodata(DAY + h * 3600)
+        text += _nodata(DAY + h * 3600, fields)
         stamp = f"20240301T{h:02d}00Z"
         path = folder / f"{ACCOUNT}_vpcflowlogs_eu-west-1_fl-0a1b2c3d_{stamp}_{seed:08x}.log.gz"
         path.write_bytes(gzip.compress(text, compresslevel=6))
@@ -183,9 +191,10 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--records", type=int, default=5_000_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--layout", choices=sorted(LAYOUTS), default="v5")
     args = ap.parse_args()
     t = time.perf_counter()
-    paths = write_day(args.out, args.records, args.seed)
+    paths = write_day(args.out, args.records, args.seed, args.layout)
     size = sum(p.stat().st_size for p in paths)
     print(f"wrote {len(paths)} files, {size / 1e6:.1f} MB, in {time.perf_counter() - t:.1f} s")
 

@@ -5,6 +5,7 @@
     python benchmarks/run.py jobs    [--packets 5000000] [--files 8] [--runs 3]
     python benchmarks/run.py startup [--runs 5]
     python benchmarks/run.py decode  [--packets 1000000] [--runs 5]
+    python benchmarks/run.py flowlogs [--records 5000000] [--layout v5|default] [--one-core]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
 benchmarks/out/, reused when present), runs `portmatrix check` on each and
@@ -14,7 +15,9 @@ CPU 0 with taskset (the issue's "on one core"). `memory` prints peak RSS
 against packets at a fixed flow count and against flows at a fixed packet
 count. `startup` times `--help` and `check` on a 10-packet capture. `decode`
 times the decoder alone on the 1M-packet pcap's batches (read once, in memory):
-the compiled fast path for common frames, and the numpy reference.
+the compiled fast path for common frames, and the numpy reference. `flowlogs`
+generates a day of AWS VPC flow logs (gen_flowlogs.py) and times the reader
+alone and `check --flowlog` end to end, in records per second.
 """
 
 from __future__ import annotations
@@ -192,6 +195,61 @@ def decode(args) -> None:
         )
 
 
+def flowlogs(args) -> None:
+    """A day of AWS VPC flow logs (gen_flowlogs.py, gzip text in the S3 layout):
+    records per second of the reader alone (in this process, CPU time, pinned to
+    one core with --one-core) and of `portmatrix check --flowlog` end to end."""
+    import glob
+
+    sys.path.insert(0, str(HERE))
+    from gen_flowlogs import write_day
+
+    from portmatrix.records.formats import read_records
+
+    folder = OUT / f"aws-day-{args.layout}-{args.records}"
+    if not folder.exists():
+        write_day(folder, args.records, layout=args.layout)
+    paths = sorted(glob.glob(str(folder / "**" / "*.log.gz"), recursive=True))
+    size = sum(os.path.getsize(p) for p in paths)
+    if args.one_core and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    cpu, wall, records, flows = [], [], 0, 0
+    for _ in range(args.runs):
+        t, c = time.perf_counter(), time.process_time()
+        traffic = read_records(paths, jobs=1)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - t)
+        records, flows = sum(i.frames for i in traffic.captures), len(traffic.flows)
+    print(f"{len(paths)} files, {size / 1e6:.0f} MB gzip, {records} records -> {flows} flows")
+    for name, times in (("reader, CPU", cpu), ("reader, wall", wall)):
+        best = statistics.median(times)
+        print(f"  {name:14} {best:6.2f} s  {records / best / 1e6:5.2f} M records/s")
+    cmd = [
+        *PORTMATRIX,
+        "check",
+        "--flowlog",
+        str(folder),
+        "--rules",
+        "thoughtspot",
+        "--inventory",
+        str(INVENTORY),
+        "--format",
+        "json",
+        "-o",
+        "/dev/null",
+        "-q",
+    ]
+    for label, extra in (("check -j 1", ["-j", "1"]), ("check -j all", [])):
+        runs = [
+            timed(cmd + extra, one_core=args.one_core and extra == ["-j", "1"])
+            for _ in range(args.runs)
+        ]
+        best = statistics.median(r[0] for r in runs)
+        rss = max(r[1] for r in runs) / 1024
+        rate = records / best / 1e6
+        print(f"  {label:14} {best:6.2f} s  {rate:5.2f} M records/s  peak {rss:.0f} MB")
+
+
 def compile_package() -> None:
     """Byte-compile portmatrix once, as `pip install` does: runs then time the tool,
     not the compiling of its sources (which PYTHONDONTWRITEBYTECODE, or an editable
@@ -220,6 +278,11 @@ def main() -> None:
     d = sub.add_parser("decode")
     d.add_argument("--packets", type=int, default=1_000_000)
     d.add_argument("--runs", type=int, default=5)
+    f = sub.add_parser("flowlogs")
+    f.add_argument("--records", type=int, default=5_000_000)
+    f.add_argument("--layout", choices=("v5", "default"), default="v5")
+    f.add_argument("--runs", type=int, default=3)
+    f.add_argument("--one-core", action="store_true")
     args = ap.parse_args()
     compile_package()
     commands = {
@@ -228,6 +291,7 @@ def main() -> None:
         "jobs": jobs,
         "startup": startup,
         "decode": decode,
+        "flowlogs": flowlogs,
     }
     commands[args.what](args)
 

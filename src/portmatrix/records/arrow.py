@@ -21,6 +21,11 @@ def pyarrow():
     return require("pyarrow", extra="flowlogs")
 
 
+def require_module(name: str):
+    """A pyarrow submodule (csv, compute, parquet, json), or the install hint."""
+    return require(name, extra="flowlogs")
+
+
 def address_columns(array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(hi, lo, ok) of an Arrow column of address texts: each distinct address is
     parsed once (a day of flow logs holds few distinct addresses and many rows),
@@ -72,7 +77,7 @@ def numbers(array, absent: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(values as int64, present) of an Arrow column of integers (or of digit
     strings); absent and malformed values are `absent`, with present False."""
     pa = pyarrow()
-    pc = require("pyarrow.compute", extra="flowlogs")
+    pc = require_module("pyarrow.compute")
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
@@ -83,11 +88,14 @@ def numbers(array, absent: int = 0) -> tuple[np.ndarray, np.ndarray]:
         array = pc.if_else(digits, array, None).cast(pa.int64())
     elif pa.types.is_floating(array.type):
         array = pc.floor(array).cast(pa.int64())
-    else:
+    elif array.type != pa.int64():
         array = array.cast(pa.int64())
+    # The values buffer as it is; absent slots are masked here, not filled by a kernel.
+    values = np.frombuffer(array.buffers()[1], np.int64, len(array), array.offset * 8)
+    if not array.null_count:
+        return values, np.ones(len(array), bool)
     present = np.asarray(array.is_valid())
-    values = array.fill_null(absent).to_numpy(zero_copy_only=False)
-    return values.astype(np.int64, copy=False), present
+    return np.where(present, values, absent), present
 
 
 def malformed(array) -> np.ndarray:
@@ -104,24 +112,29 @@ def malformed(array) -> np.ndarray:
     return np.asarray(array.is_valid()) & ~np.asarray(number.fill_null(False))
 
 
-def texts_equal(array, *choices: str) -> np.ndarray:
-    """Bool per row: the text (trimmed, any case) is one of `choices`."""
+def words(array) -> tuple[np.ndarray, list[str]]:
+    """(index per row, the distinct words) of a text column, trimmed and in upper
+    case; absent values point one past the words. Encoded once, asked often."""
     pa = pyarrow()
-    pc = require("pyarrow.compute", extra="flowlogs")
+    pc = require_module("pyarrow.compute")
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        words = [str(w).strip().upper() for w in array.dictionary.to_pylist()]
-        hit = np.array([w in choices for w in words] + [False])
-        idx = array.indices.fill_null(len(words)).to_numpy(zero_copy_only=False)
-        return hit[idx.astype(np.int64)]
-    upper = pc.utf8_upper(pc.utf8_trim_whitespace(array.cast(pa.string())))
-    return np.asarray(pc.is_in(upper, value_set=pa.array(list(choices))).fill_null(False))
+    if not pa.types.is_dictionary(array.type):
+        array = pc.dictionary_encode(array.cast(pa.string()))
+    found = [str(w).strip().upper() for w in array.dictionary.to_pylist()]
+    at = array.indices.fill_null(len(found)).to_numpy(zero_copy_only=False)
+    return at.astype(np.int64, copy=False), found
 
 
-def require_module(name: str):
-    """A pyarrow submodule (csv, compute, parquet, json), or the install hint."""
-    return require(name, extra="flowlogs")
+def among(encoded: tuple[np.ndarray, list[str]], *choices: str) -> np.ndarray:
+    """Bool per row: the word is one of `choices` (of a `words` encoding)."""
+    at, found = encoded
+    return np.array([w in choices for w in found] + [False])[at]
+
+
+def texts_equal(array, *choices: str) -> np.ndarray:
+    """Bool per row: the text (trimmed, any case) is one of `choices`."""
+    return among(words(array), *choices)
 
 
 _ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)?$"

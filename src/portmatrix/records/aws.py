@@ -27,6 +27,7 @@ from portmatrix.flows.model import BY_SYN
 from portmatrix.records import arrow
 from portmatrix.records.directed import NS, directed
 from portmatrix.records.source import FileRead, observer_id, open_text, read_all
+from portmatrix.sources.workers import usable_cpus
 
 DEFAULT = (
     *("version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport"),
@@ -120,7 +121,11 @@ def _text(path: str, out: FileRead):
         invalid.append(row.text)
         return "skip"
 
-    read_options = csv.ReadOptions(column_names=None if out.header else names, block_size=4 << 20)
+    read_options = csv.ReadOptions(
+        column_names=None if out.header else names,
+        block_size=4 << 20,
+        use_threads=usable_cpus() > 1,  # pinned to one core, threads only take turns
+    )
     parse = csv.ParseOptions(delimiter=" ", quote_char=False, invalid_row_handler=skip)
     table = None
     for typed in (True, False):  # a malformed number: read again as text, checked row by row
@@ -178,9 +183,10 @@ def _batch(batch, file_id: int, out: FileRead, lines_before: int) -> None:
     n = batch.num_rows
     col = {name: batch.column(name) for name in names}
     if "log-status" in col:
-        status_ok = arrow.texts_equal(col["log-status"], "OK")
-        out.nodata += int(arrow.texts_equal(col["log-status"], "NODATA").sum())
-        out.skipdata += int(arrow.texts_equal(col["log-status"], "SKIPDATA").sum())
+        status = arrow.words(col["log-status"])
+        status_ok = arrow.among(status, "OK")
+        out.nodata += int(arrow.among(status, "NODATA").sum())
+        out.skipdata += int(arrow.among(status, "SKIPDATA").sum())
     else:
         status_ok = np.ones(n, bool)
     src_hi, src_lo, src_ok = arrow.address_columns(col["srcaddr"])
@@ -235,7 +241,8 @@ def _batch(batch, file_id: int, out: FileRead, lines_before: int) -> None:
         "observer": _observers(col.get("interface-id"), n),
         "file": np.full(n, file_id),
     }
-    out.add(directed({k: v[good] for k, v in cols.items()}), int(good.sum()))
+    rows = cols if good.all() else {k: v[good] for k, v in cols.items()}
+    out.add(directed(rows), int(good.sum()))
     out.flags_known |= bool(known.any())
     out.tcp |= bool(tcp[good].any())
 

@@ -104,8 +104,8 @@ def empty() -> dict[str, np.ndarray]:
 
 def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     parts = [p for p in parts if len(p["proto"])]
-    if not parts:
-        return empty()
+    if len(parts) <= 1:
+        return parts[0] if parts else empty()
     return {name: np.concatenate([p[name] for p in parts]) for name in DIRECTED}
 
 
@@ -191,13 +191,15 @@ def join(cols: dict[str, np.ndarray]) -> Flows:
     key = [cols["proto"], *ends.values()]
     h = mix(*key)
     order = np.lexsort((cols["first"], h))
-    rows = _take(cols, order)
-    side = ~src_first[order]  # True: the record's sender is side B
-    heads = np.flatnonzero(
-        _segments([h[order]] + [k[order] for k in key], rows["first"], rows["last"])
-    )
+    first, last = cols["first"][order], cols["last"][order]
+    heads = np.flatnonzero(_segments([h[order]] + [k[order] for k in key], first, last))
+    flow = np.zeros(n, np.int64)  # per row, in the original order: its flow
+    starts = np.zeros(n, np.int64)
+    starts[heads[1:]] = 1
+    flow[order] = np.cumsum(starts)
     head_ends = {k: v[order[heads]] for k, v in ends.items()}
-    return _flows(rows["proto"][heads].astype(np.int64), head_ends, _per_side(rows, side, heads))
+    proto = cols["proto"][order[heads]].astype(np.int64)
+    return _flows(proto, head_ends, _per_side(cols, flow * 2 + ~src_first, len(heads)))
 
 
 def _not_after(a: tuple, b: tuple) -> np.ndarray:
@@ -221,35 +223,40 @@ _PER_SIDE = {  # column: (how the rows of one side combine, the value of a side 
 }
 
 
-def _per_side(rows, side: np.ndarray, heads: np.ndarray) -> dict[str, np.ndarray]:
-    """Per flow and side (shape (flows, 2)) what that direction carried, from rows
-    sorted by flow (`heads`: where each flow starts). Counts are summed per
+def _per_side(cols, cell: np.ndarray, flows: int) -> dict[str, np.ndarray]:
+    """Per flow and side (shape (flows, 2)) what that direction carried; `cell` is
+    each row's flow * 2 + side (1: the sender is side B). Counts are summed per
     observer and the observer that saw the most is kept (traffic between two
     logged interfaces is seen at both); flags, rejects and times over all rows."""
-    flows = len(heads)
+    # Rows grouped by (cell, observer): one sort of one hash.
+    key = mix(cell, cols["observer"])
+    order = np.argsort(key)
+    cells, observers = cell[order], cols["observer"][order]
+    new = np.ones(len(order), bool)
+    new[1:] = (key[order][1:] != key[order][:-1]) | (cells[1:] != cells[:-1])
+    new[1:] |= observers[1:] != observers[:-1]
+    groups = np.flatnonzero(new)
+    # The groups by cell (few per cell), and where each cell's groups start.
+    by_cell = np.argsort(cells[groups], kind="stable")
+    group_cells = cells[groups][by_cell]
+    first = np.flatnonzero(np.r_[True, group_cells[1:] != group_cells[:-1]])
+    slot = group_cells[first]
+
+    def spread(values: np.ndarray, none) -> np.ndarray:
+        full = np.full(flows * 2, none, values.dtype)
+        full[slot] = values
+        return full.reshape(flows, 2)
+
     out = {}
-    for name, (how, none) in _PER_SIDE.items():
-        values = rows[name]
+    for name, (how, none) in {**_PER_SIDE, **dict.fromkeys(_COUNTS, (np.add, 0))}.items():
+        values = cols[name][order]
         if values.dtype.kind in "iu":
             values = values.astype(np.int64, copy=False)
-        both = [how.reduceat(np.where(side == s, values, none), heads) for s in (False, True)]
-        out[name] = np.stack(both, axis=1)
+        per_group = how.reduceat(values, groups)[by_cell]
+        # Counts: the largest observer; everything else combines over the observers.
+        per_cell = (np.maximum if name in _COUNTS else how).reduceat(per_group, first)
+        out[name] = spread(per_cell, none)
     out["present"] = out["records"] > 0
-    # (flow, side, observer) groups: one sort of one hash, sums, then the largest.
-    flow = np.zeros(len(side), np.int64)
-    flow[heads[1:]] = 1
-    cell = np.cumsum(flow) * 2 + side
-    g = mix(cell, rows["observer"])
-    order = np.argsort(g)
-    cells, observers = cell[order], rows["observer"][order]
-    new = np.ones(len(order), bool)
-    new[1:] = (g[order][1:] != g[order][:-1]) | (cells[1:] != cells[:-1])
-    new[1:] |= observers[1:] != observers[:-1]
-    starts = np.flatnonzero(new)
-    for name in _COUNTS:
-        best = np.zeros(flows * 2, np.int64)
-        np.maximum.at(best, cells[starts], np.add.reduceat(rows[name][order], starts))
-        out[name] = best.reshape(flows, 2)
     return out
 
 
@@ -290,7 +297,7 @@ def _flows(proto: np.ndarray, ends: dict, s: dict) -> Flows:
     cols["file0"] = s["file"].min(axis=1)
     cols["records"] = s["records"].sum(axis=1)
     flows = Flows.from_columns(cols)
-    return flows.take(np.lexsort((flows["resp_port"], flows["file0"], flows["first_ts"])))
+    return flows.take(np.argsort(flows["first_ts"], kind="stable"))  # in time order
 
 
 def _is_query(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ with flows, not with records, and the result does not depend on file order.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -125,6 +126,25 @@ def check_inputs(paths: list[str], fmt: str | None = None) -> None:
             )
 
 
+@contextlib.contextmanager
+def _small_pages():
+    """numpy asks the kernel for huge pages for large arrays; where the kernel then
+    compacts memory on the spot (transparent_hugepage/defrag = madvise, Debian's
+    default), the many large temporaries of reducing and joining spent as much
+    time in the kernel as in numpy (benchmarks/run.py flowlogs). Plain pages
+    while reading records; numpy's setting restored after."""
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _set_madvise_hugepage
+    before = _set_madvise_hugepage(False)
+    try:
+        yield
+    finally:
+        _set_madvise_hugepage(before)
+
+
+@_small_pages()
 def read_file(file_id: int, path: str, fmt: str | None) -> tuple[dict, Flows | None, object, dict]:
     """One file: its reduced directed records (or ready-made flows), its
     CaptureInfo, and what the notices sum up over files. The unit of parallel work."""
@@ -171,6 +191,11 @@ def read_records(
     on_batch: Callable[[int, int], None] | None = None,
 ) -> Traffic:
     """Flow-record files into one Traffic, as the check reads a capture's."""
+    with _small_pages():
+        return _read_records(paths, fmt, jobs, on_batch)
+
+
+def _read_records(paths, fmt, jobs, on_batch) -> Traffic:
     from portmatrix.sources.workers import processes
 
     ids = list(range(len(paths)))

@@ -263,3 +263,20 @@ def test_index_agrees_with_reference(spans, probes):
         hi, lo = split_int(edges)
         for value, set_id in zip(edges, index.lookup(hi, lo).tolist(), strict=True):
             assert index.set_of(set_id) == reference(spans, value)
+
+
+def test_addresses_of_a_label():
+    from portmatrix.addresses import AddressIndex, parse_entry
+
+    entries = [("dns", "169.254.169.253"), ("a", "10.0.0.0/30"), ("b", "10.0.0.2-10.0.0.9")]
+    index = AddressIndex(
+        [(label, parse_entry(t).first, parse_entry(t).last) for label, t in entries]
+    )
+    v4 = 0xFFFF << 32
+    assert index.addresses_of("dns") == [(v4 | 0xA9FEA9FD, v4 | 0xA9FEA9FD)]
+    # Overlaps split the intervals; together they are the label's addresses.
+    assert index.addresses_of("a") == [
+        (v4 | 0x0A000000, v4 | 0x0A000001),
+        (v4 | 0x0A000002, v4 | 0x0A000003),
+    ]
+    assert index.addresses_of("nobody") == []

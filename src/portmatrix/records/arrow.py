@@ -152,6 +152,8 @@ def times(array) -> tuple[np.ndarray, np.ndarray]:
     else:
         array = pc.utf8_trim_whitespace(array.cast(pa.string()))
         valid = pc.match_substring_regex(array, _ISO)
+        zoned = pc.match_substring_regex(array, r"(Z|[+-]\d\d:\d\d)$")
+        array = pc.if_else(zoned, array, pc.binary_join_element_wise(array, "Z", ""))
         stamps = pc.if_else(valid, array, None).cast(pa.timestamp("ns", tz="UTC"))
     present = np.asarray(stamps.is_valid())
     values = stamps.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)

@@ -162,6 +162,7 @@ def reduce(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     h = mix(*(cols[k] for k in _KEY), slot)
     order = np.argsort(h)
     rows = _take(cols, order)
+    del cols  # the unsorted records (memory: a caller that passes a temporary frees them)
     new = np.ones(len(order), bool)
     hs, slots = h[order], slot[order]
     new[1:] = (hs[1:] != hs[:-1]) | (slots[1:] != slots[:-1])

@@ -178,10 +178,19 @@ class _Pending:
     def add(self, cols: dict) -> None:
         self.parts.append(cols)
         if len(self.parts) > 1 and sum(len(p["proto"]) for p in self.parts) > FOLD:
-            self.parts = [reduce(concat(self.parts))]
+            self.parts = [self.table()]
 
     def table(self) -> dict:
-        return self.parts[0] if len(self.parts) == 1 else reduce(concat(self.parts))
+        """Everything reduced together; the parts are let go as they merge."""
+        parts, self.parts = self.parts, []
+        return parts[0] if len(parts) == 1 else reduce(_drained(parts))
+
+
+def _drained(parts: list[dict]) -> dict:
+    """The parts as one, the list emptied: only the one copy stays alive."""
+    joined = concat(parts)
+    parts.clear()
+    return joined
 
 
 def read_records(

@@ -264,34 +264,46 @@ class CheckOptions:
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports, verdicts, roles
 
 
+def _expand(opts: CheckOptions, records: str | None):
+    """The input files: captures, or flow records of the format `records` ("auto":
+    told by their content), every one checked readable before the read."""
+    from portmatrix.sources.inputs import expand_inputs
+
+    if not records:
+        return expand_inputs(opts.inputs)
+    from portmatrix.records.formats import check_inputs, input_kind
+
+    if opts.dask:
+        raise PortmatrixError(
+            "--dask reads captures; flow records are read on this machine",
+            hint="leave out --dask (--jobs reads the files in parallel)",
+        )
+    fmt = None if records == "auto" else records
+    inputs = expand_inputs(opts.inputs, kind=input_kind(fmt))
+    check_inputs(inputs, fmt)
+    return inputs
+
+
 def run_command(opts: CheckOptions) -> int:
     """Check, write every report asked for, say where; the exit status."""
     from portmatrix import console
     from portmatrix.files import check_writable
-    from portmatrix.report.outputs import plan_outputs, write_outputs, wrote_line
+    from portmatrix.report.outputs import check_outputs, plan_outputs, write_outputs, wrote_line
     from portmatrix.report.progress import progress
-    from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
+    from portmatrix.sources.inputs import skipped_notice, total_size
 
-    filters = FlowFilter(**opts.filters)  # times and hosts checked before anything is read
-    records = "zeek" if opts.zeek else opts.flowlog_format or ("auto" if opts.flowlog else None)
-    if records:
-        from portmatrix.records.formats import check_inputs, input_kind
-
-        if opts.dask:
-            raise PortmatrixError(
-                "--dask reads captures; flow records are read on this machine",
-                hint="leave out --dask (--jobs reads the files in parallel)",
-            )
-        fmt = None if records == "auto" else records
-        inputs = expand_inputs(opts.inputs, kind=input_kind(fmt))
-        check_inputs(inputs, fmt)
-    else:
-        inputs = expand_inputs(opts.inputs)
-    outputs = plan_outputs(opts.outputs, opts.fmt, inputs)
+    # Everything that needs no input first, then what needs their names; all
+    # before the matrix is loaded and long before the capture is read.
+    filters = FlowFilter(**opts.filters)
+    outputs = plan_outputs(opts.outputs, opts.fmt)
     if opts.flows_out:
         from portmatrix.report.verdict_flows import check_flow_export
 
         check_flow_export(opts.flows_out)
+    records = "zeek" if opts.zeek else opts.flowlog_format or ("auto" if opts.flowlog else None)
+    inputs = _expand(opts, records)
+    check_outputs(outputs, inputs)
+    if opts.flows_out:
         check_writable(opts.flows_out, "--flows", inputs)
     with progress(total_size(inputs), not opts.quiet) as on_batch:
         result = run_check(

@@ -7,14 +7,12 @@ The cloud logs are built from our sample captures' flows (tests/support/
 flowlogs.py: as AWS, Azure and GCP would have logged that traffic); the
 NetFlow files are written by nfpcapd from the captures themselves and read
 back through nfdump (both from the Debian package `nfdump`). Without nfdump
-the NetFlow tests are skipped with a reason, except in CI (the CI environment
-variable set), where they fail.
+the NetFlow tests are skipped with a reason, except in CI, where they fail
+(support/tools.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -25,6 +23,7 @@ from portmatrix.check import run_check
 from portmatrix.policy.lookup import VERDICTS
 from portmatrix.report.flow_rows import flow_columns, rows
 from support import flowlogs as fl
+from support import tools
 from support.paths import CAPTURES, SHARED_PCAPS
 
 SAMPLES = ("thoughtspot-demo", "violations-small", "midstream", "multi-link")
@@ -199,12 +198,8 @@ def test_gcp_verdicts_rest_on_guesses(tmp_path, captures):
 
 
 def nfdump_tools() -> None:
-    missing = [t for t in ("nfpcapd", "nfdump") if not shutil.which(t)]
-    if missing:
-        reason = f"{', '.join(missing)} not installed (Debian/Ubuntu: apt-get install nfdump)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    for name in ("nfpcapd", "nfdump"):
+        tools.program(name, "Debian/Ubuntu: apt-get install nfdump; scripts/setup.sh does")
 
 
 def netflow_of(capture: Path, out: Path) -> list[str]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from portmatrix.addresses import to_text
-from portmatrix.errors import PortmatrixError
-from portmatrix.findings.coverage import CoverageTally
+from portmatrix.errors import ExitCode, PortmatrixError
+from portmatrix.findings.coverage import CoverageTally, link_coverage
 from portmatrix.findings.expired import matrix_findings
-from portmatrix.findings.grouping import flow_findings
-from portmatrix.findings.model import Coverage, Finding, JudgedResult, sort_findings
+from portmatrix.findings.grouping import Grouper
+from portmatrix.findings.model import Coverage, Finding, JudgedResult, Thresholds, sort_findings
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.flows.traffic import Traffic
@@ -46,6 +46,9 @@ class Result(JudgedResult):
     known: int = 0  # findings suppressed because the baseline has them
     notices: list[str] = field(default_factory=list)
     filters: FlowFilter = field(default_factory=lambda: FlowFilter())
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    command: list[str] | None = None  # the command line, when run from one
+    created: str | None = None  # when the report was made (ISO 8601 UTC), likewise
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
@@ -96,6 +99,7 @@ def run_check(
     filters: FlowFilter | None = None,
     zeek: bool = False,
     records: str | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Result:
     """Check `inputs`: capture files, or flow-record files when `records` is given
     ("auto": each file's format from its content, else a records.formats name;
@@ -118,7 +122,7 @@ def run_check(
         traffic = read_traffic(
             inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
         )
-    return evaluate(traffic, matrix, inv, known_ids, today, filters)
+    return evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds)
 
 
 def evaluate(
@@ -128,6 +132,7 @@ def evaluate(
     known_ids: set[str] | frozenset[str] = frozenset(),
     today: dt.date | None = None,
     filters: FlowFilter | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Result:
     role_map = build_role_map(matrix, inv, traffic.dns_names)
     index = RuleIndex(matrix, today)
@@ -140,28 +145,35 @@ def evaluate(
         traffic = replace(traffic, flows=traffic.flows.take(keep))
         cls = cls.take(keep)
     notices = traffic.notices()
-    findings = flow_findings(
-        traffic.flows, cls, role_map, index, several_files=len(traffic.captures) > 1
-    )
+    thresholds = thresholds or Thresholds()
     tally = CoverageTally(matrix)
     tally.add(traffic.flows, cls)
+    findings = Grouper(thresholds).findings(
+        traffic.flows, cls, role_map, index, tally.rules, len(traffic.captures) > 1
+    )
     unheld = unheld_roles(matrix, role_map)
-    cov, cov_findings = tally.result(traffic.weakened, unheld)
+    missed = _nothing_to_judge(whole, filters)
+    cov, cov_findings = tally.result(traffic.weakened, unheld, judge=not missed)
     cov, cov_findings = not_observable(cov, cov_findings, matrix, role_map, traffic.captures)
-    missed = _window_missed(whole, filters)
     if missed:
-        cov_findings = []
         notices.append(missed)
+    elif filters.active and len(whole.flows) and not len(traffic.flows):
+        cov_findings = []
+        notices.append(
+            f"no flow matches the filters ({filters.text()}): the coverage of required "
+            "services is shown for no flows, and raises no findings"
+        )
     elif filters.narrows_services:
         cov_findings = []
         notices.append(
-            "filtered by host, port, verdict or role: the coverage of required "
-            "services is shown for the chosen flows only, without findings"
+            "filtered by host, port, verdict or role: the coverage of required services "
+            "is shown for the chosen flows only, and raises no findings of its own"
         )
     findings += cov_findings + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map, unheld, traffic)
+    link_coverage(findings)
     findings = sort_findings(findings)
-    new = [f for f in findings if f.id not in known_ids]
+    new = [f for f in findings if f.id not in known_ids and f.part_of not in known_ids]
     return Result(
         traffic,
         matrix,
@@ -174,6 +186,7 @@ def evaluate(
         known=len(findings) - len(new),
         notices=notices,
         filters=filters,
+        thresholds=thresholds,
     )
 
 
@@ -184,8 +197,11 @@ def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
     return {r for r in used if r in matrix.roles and r not in held}
 
 
-def _window_missed(traffic: Traffic, filters: FlowFilter) -> str:
-    """A sentence when --since/--until select none of the traffic, else ""."""
+def _nothing_to_judge(traffic: Traffic, filters: FlowFilter) -> str:
+    """A sentence when there is no traffic to judge coverage by — none read at all,
+    or none in the time window asked for — else ""."""
+    if not traffic.packets and not len(traffic.flows):
+        return "no traffic at all: the coverage of required services is not evaluated"
     missed = filters.missed(traffic.first_ts, traffic.last_ts)
     if not missed:
         return ""
@@ -262,6 +278,8 @@ class CheckOptions:
     dask: str | None = None
     quiet: bool = False
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports, verdicts, roles
+    thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
+    command: list[str] | None = None
 
 
 def _expand(opts: CheckOptions, records: str | None):
@@ -287,8 +305,15 @@ def _expand(opts: CheckOptions, records: str | None):
 def run_command(opts: CheckOptions) -> int:
     """Check, write every report asked for, say where; the exit status."""
     from portmatrix import console
-    from portmatrix.files import check_writable
-    from portmatrix.report.outputs import check_outputs, plan_outputs, write_outputs, wrote_line
+    from portmatrix.files import check_writable, staged
+    from portmatrix.report.outputs import (
+        Output,
+        check_outputs,
+        plan_outputs,
+        show_outputs,
+        write_outputs,
+        wrote_line,
+    )
     from portmatrix.report.progress import progress
     from portmatrix.sources.inputs import skipped_notice, total_size
 
@@ -302,9 +327,12 @@ def run_command(opts: CheckOptions) -> int:
         check_flow_export(opts.flows_out)
     records = "zeek" if opts.zeek else opts.flowlog_format or ("auto" if opts.flowlog else None)
     inputs = _expand(opts, records)
-    check_outputs(outputs, inputs)
+    # No output may be any file the run reads: a capture, a matrix, the inventory,
+    # the baseline (the next run would compare against this one's report).
+    read = [*inputs, *opts.rules, *(f for f in (opts.inventory, opts.baseline) if f)]
+    check_outputs(outputs, read)
     if opts.flows_out:
-        check_writable(opts.flows_out, "--flows", inputs)
+        check_writable(opts.flows_out, "--flows", read)
     with progress(total_size(inputs), not opts.quiet) as on_batch:
         result = run_check(
             inputs,
@@ -314,15 +342,24 @@ def run_command(opts: CheckOptions) -> int:
             reading=Reading(on_batch, opts.jobs, opts.dask),
             filters=filters,
             records=records,
+            thresholds=Thresholds(**opts.thresholds),
         )
+    result.command = opts.command
+    result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     if notice := skipped_notice(inputs):
         result.notices.insert(0, notice)
-    written = write_outputs(result, outputs)
-    if opts.flows_out:
-        from portmatrix.report.verdict_flows import write_flows
+    with staged() as batch:  # every file appears, or (interrupted) none does
+        written = write_outputs(result, outputs, batch)
+        if opts.flows_out:
+            from portmatrix.report.verdict_flows import stage_flows
 
-        write_flows(result, opts.flows_out)
-        written.append(type(outputs[0])(opts.flows_out, "flows"))
+            stage_flows(result, opts.flows_out, batch)
+            written.append(Output(opts.flows_out, "flows"))
+    show_outputs(result, outputs)
     if written and not opts.quiet:
         console.say(wrote_line(written, result))
+    if result.traffic.unreadable:  # the rest was analyzed and reported; these say why not all
+        for error in result.traffic.unreadable:
+            console.say(f"portmatrix: error: {error}")
+        return ExitCode.BAD_INPUT
     return result.exit_code(opts.fail_on)

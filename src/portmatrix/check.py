@@ -152,24 +152,11 @@ def evaluate(
         traffic.flows, cls, role_map, index, tally.rules, len(traffic.captures) > 1
     )
     unheld = unheld_roles(matrix, role_map)
-    missed = _nothing_to_judge(whole, filters)
-    cov, cov_findings = tally.result(traffic.weakened, unheld, judge=not missed)
+    judge, raise_findings, notice = _coverage_judged(whole, traffic, filters)
+    cov, cov_findings = tally.result(traffic.weakened, unheld, judge=judge)
     cov, cov_findings = not_observable(cov, cov_findings, matrix, role_map, traffic.captures)
-    if missed:
-        notices.append(missed)
-    elif filters.active and len(whole.flows) and not len(traffic.flows):
-        cov_findings = []
-        notices.append(
-            f"no flow matches the filters ({filters.text()}): the coverage of required "
-            "services is shown for no flows, and raises no findings"
-        )
-    elif filters.narrows_services:
-        cov_findings = []
-        notices.append(
-            "filtered by host, port, verdict or role: the coverage of required services "
-            "is shown for the chosen flows only, and raises no findings of its own"
-        )
-    findings += cov_findings + matrix_findings(matrix, index)
+    notices += [notice] if notice else []
+    findings += (cov_findings if raise_findings else []) + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map, unheld, traffic)
     link_coverage(findings)
     findings = sort_findings(findings)
@@ -195,6 +182,35 @@ def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
     held = set().union(*role_map.index.sets)
     used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
     return {r for r in used if r in matrix.roles and r not in held}
+
+
+def _coverage_judged(whole: Traffic, chosen: Traffic, filters: FlowFilter):
+    """(judge coverage at all, let it raise findings, the notice saying why not):
+    with no traffic, or a window holding none, nothing is judged; a filter that
+    selects nothing, or narrows by host, port, verdict or role, shows coverage for
+    the chosen flows only, without findings of its own."""
+    missed = _nothing_to_judge(whole, filters)
+    if missed:
+        return False, False, missed
+    if filters.active and len(whole.flows) and not len(chosen.flows):
+        return (
+            True,
+            False,
+            (
+                f"no flow matches the filters ({filters.text()}): the coverage of required "
+                "services is shown for no flows, and raises no findings"
+            ),
+        )
+    if filters.narrows_services:
+        return (
+            True,
+            False,
+            (
+                "filtered by host, port, verdict or role: the coverage of required services "
+                "is shown for the chosen flows only, and raises no findings of its own"
+            ),
+        )
+    return True, True, ""
 
 
 def _nothing_to_judge(traffic: Traffic, filters: FlowFilter) -> str:

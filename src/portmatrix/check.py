@@ -22,6 +22,7 @@ from portmatrix.findings.coverage import CoverageTally
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import flow_findings
 from portmatrix.findings.model import Coverage, Finding, JudgedResult, sort_findings
+from portmatrix.findings.whatif import Judged, WhatIf, what_if
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.flows.traffic import Traffic
@@ -45,9 +46,23 @@ class Result(JudgedResult):
     known: int = 0  # findings suppressed because the baseline has them
     notices: list[str] = field(default_factory=list)
     filters: FlowFilter = field(default_factory=lambda: FlowFilter())
+    what_if: WhatIf | None = None  # the changes another matrix would make (--what-if)
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
+
+    def exit_code(self, fail_on: str) -> int:
+        """1 when a finding, or a what-if change, is at least as severe as `fail_on`."""
+        mine = super().exit_code(fail_on)
+        return max(mine, self.what_if.exit_code(fail_on)) if self.what_if else mine
+
+
+@dataclass
+class Alternative:
+    """The matrix (and the inventory loaded against it) of `--what-if`."""
+
+    matrix: Matrix
+    inventory: Inventory | None
 
 
 @dataclass
@@ -94,25 +109,55 @@ def run_check(
     reading: Reading | None = None,
     filters: FlowFilter | None = None,
     zeek: bool = False,
+    what_if: list[str] | tuple[str, ...] = (),
 ) -> Result:
-    """Check `inputs` (capture files, or Zeek conn.log files when `zeek`)."""
+    """Check `inputs` (capture files, or Zeek conn.log files when `zeek`); with
+    `what_if` (matrix files), also what judging them by that matrix would change."""
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
+    other = load_alternative(what_if, inventory) if what_if else None
     known_ids = load_baseline(baseline) if baseline else set()
     filters = filters or FlowFilter()
     check_role_names(filters.roles, matrix, "--role")
+    wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
+    if other:
+        wanted |= build_role_map(other.matrix, other.inventory).hostnames
+    traffic = read_inputs(inputs, reading, zeek, wanted)
+    return evaluate(traffic, matrix, inv, known_ids, today, filters, other)
+
+
+def load_alternative(files, inventory: str | None) -> Alternative:
+    """The --what-if matrix, with the inventory loaded against it too (its roles
+    must be the matrix's)."""
+    from portmatrix.errors import MatrixError
+
+    matrix = load_matrix(files)
+    try:
+        inv = load_inventory(inventory, matrix) if inventory else None
+    except MatrixError as exc:
+        exc.hint = f"{exc.hint + '; ' if exc.hint else ''}the --what-if matrix must define it"
+        raise
+    return Alternative(matrix, inv)
+
+
+def read_inputs(
+    inputs: list[str],
+    reading: Reading | None = None,
+    zeek: bool = False,
+    wanted: frozenset[str] = frozenset(),
+) -> Traffic:
+    """The traffic of `inputs`: capture files (learning the `wanted` hostnames'
+    addresses from their DNS answers), or Zeek conn.log files when `zeek`. Shared
+    by `check` and `learn`: whatever reads flows for one reads them for both."""
     reading = reading or Reading()
     if zeek:
         from portmatrix.records.zeek import read_conn_logs
 
-        traffic = read_conn_logs(inputs)
-    else:
-        wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
-        traffic = read_traffic(
-            inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
-        )
-    return evaluate(traffic, matrix, inv, known_ids, today, filters)
+        return read_conn_logs(inputs)
+    return read_traffic(
+        inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
+    )
 
 
 def evaluate(
@@ -122,6 +167,7 @@ def evaluate(
     known_ids: set[str] | frozenset[str] = frozenset(),
     today: dt.date | None = None,
     filters: FlowFilter | None = None,
+    other: Alternative | None = None,
 ) -> Result:
     role_map = build_role_map(matrix, inv, traffic.dns_names)
     index = RuleIndex(matrix, today)
@@ -155,6 +201,10 @@ def evaluate(
     notices += _role_notices(matrix, inv, role_map, unheld, traffic)
     findings = sort_findings(findings)
     new = [f for f in findings if f.id not in known_ids]
+    changes = None
+    if other is not None:
+        now = Judged(matrix, role_map, cls)
+        changes = judge_what_if(traffic, now, other, today)
     return Result(
         traffic,
         matrix,
@@ -167,7 +217,16 @@ def evaluate(
         known=len(findings) - len(new),
         notices=notices,
         filters=filters,
+        what_if=changes,
     )
+
+
+def judge_what_if(traffic: Traffic, now: Judged, other: Alternative, today) -> WhatIf:
+    """The flows judged again under the --what-if matrix, compared."""
+    role_map = build_role_map(other.matrix, other.inventory, traffic.dns_names)
+    cls = classify(traffic.flows, RuleIndex(other.matrix, today), role_map)
+    draft = Judged(other.matrix, role_map, cls)
+    return what_if(traffic.flows, now, draft, traffic.weakened)
 
 
 def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
@@ -253,6 +312,7 @@ class CheckOptions:
     dask: str | None = None
     quiet: bool = False
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports, verdicts, roles
+    what_if: tuple[str, ...] = ()  # a matrix to compare with (files, layered)
 
 
 def run_command(opts: CheckOptions) -> int:
@@ -284,6 +344,7 @@ def run_command(opts: CheckOptions) -> int:
             reading=Reading(on_batch, opts.jobs, opts.dask),
             filters=filters,
             zeek=opts.zeek,
+            what_if=opts.what_if,
         )
     if notice := skipped_notice(inputs):
         result.notices.insert(0, notice)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
+from portmatrix.report import what_if_view
 from portmatrix.report.document import document
 from portmatrix.textforms import service_text
 
@@ -72,6 +73,7 @@ def render_html(result) -> str:
         _talkers(doc),
         "<h2>Coverage of every rule</h2>",
         _coverage(doc),
+        *what_if_view.html_sections(doc),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"

@@ -179,7 +179,7 @@ class AddressIndex:
     def sizes(self) -> dict[str, int]:
         """How many addresses each label holds (for the specificity of a role)."""
         out: dict[str, int] = {}
-        ends = [*self._starts[1:], 1 << 128]
+        ends = [*self._starts[1:], 1 << 128][: len(self._starts)]
         for start, end, set_id in zip(self._starts, ends, self._ids, strict=True):
             for label in self.sets[set_id]:
                 out[label] = out.get(label, 0) + end - start

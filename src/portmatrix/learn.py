@@ -123,9 +123,9 @@ def _summary(draft, output: str) -> str:
     required = sum(r.rule.required for r in draft.rules)
     drafted = sum(origin == "draft" for origin in draft.origins.values())
     where = "drafted" if output == "-" else f"wrote {output}"
-    parts = [f"{len(draft.rules)} rules ({required} required)", f"{drafted} draft roles"]
+    parts = [f"{len(draft.rules)} rule(s) ({required} required)", f"{drafted} draft role(s)"]
     if draft.kept_out:
         parts.append(f"{len(draft.kept_out)} kept out by --min-flows/--min-hosts")
     if draft.counts["not_learned"]:
-        parts.append(f"{draft.counts['not_learned']} flows not established, not learned")
+        parts.append(f"{draft.counts['not_learned']} flow(s) not established, not learned")
     return f"portmatrix: {where}: " + ", ".join(parts)

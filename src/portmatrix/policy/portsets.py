@@ -1,9 +1,18 @@
 """How the responder ports seen for one role pair and protocol become a draft's
 port sets: single ports where the evidence is thin, ranges where it is dense,
-and the ephemeral ranges dynamic services answer on (passive FTP, RPC).
+and the pools dynamic services answer on (passive FTP, RPC, a vendor's
+dynamic range).
 
-A range is only drawn above a threshold of distinct ports and of flows: two
-ports 100 apart seen once each are two rules, not a range of 101.
+- A *pool*: ports above 1023 seen in one or two flows each (a port allocated
+  per connection), none more than GAP_FACTOR mean gaps from the next, at
+  least `min_ports` of them over at least `min_flows` flows. It becomes the
+  span seen or, when the ports are sparse and lie above 32767, the narrowest
+  known ephemeral range holding them. Services inside that span are absorbed
+  into it.
+- A *dense run*: ports with at least `density` of the ports between them seen,
+  again at least `min_ports` over `min_flows` flows: the range they span.
+- Anything else stays a single port: two ports 100 apart seen once each are two
+  rules, not a range of 101.
 """
 
 from __future__ import annotations
@@ -17,10 +26,12 @@ EPHEMERAL = (
     (32768, 60999, "Linux"),
     (32768, 65535, "Linux and Windows"),
 )
-"""Ephemeral (dynamic) port ranges, narrowest first: a server answering on ports
-drawn from one of these allocates them per connection."""
+"""Ephemeral (dynamic) port ranges, narrowest first."""
 
-RARE_FLOWS = 2  # a port seen in at most this many flows (median) was allocated per use
+RARE_FLOWS = 2  # a port seen in at most this many flows may have been allocated per use
+FIRST_DYNAMIC = 1024  # ports below are never taken for allocated ones
+GAP_FACTOR = 8  # a pool breaks where two ports are this many mean gaps apart
+MIN_GAP = 16
 
 
 @dataclass(frozen=True)
@@ -29,7 +40,7 @@ class RangeOptions:
 
     min_ports: int = 8  # distinct ports before a range is drawn
     min_flows: int = 16  # flows over those ports
-    density: float = 0.5  # distinct ports seen / ports in the range, at least
+    density: float = 0.5  # dense runs: distinct ports seen / ports in the range
 
 
 @dataclass(frozen=True)
@@ -38,44 +49,67 @@ class PortSet:
 
     lo: int
     hi: int
-    kind: str  # port | range | ephemeral
+    kind: str  # port | range | pool
     seen: int  # distinct ports observed in it
     flows: int
     note: str = ""  # how a range was drawn, for the rule's description
 
 
 def generalise(ports: np.ndarray, flows: np.ndarray, options: RangeOptions) -> list[PortSet]:
-    """Port sets covering every port of `ports` (sorted, distinct), `flows[i]` the
-    flows seen on `ports[i]`; in port order."""
+    """Disjoint port sets covering every port of `ports` (sorted, distinct),
+    `flows[i]` the flows seen on `ports[i]`; in port order."""
     ports = np.asarray(ports, np.int64)
     flows = np.asarray(flows, np.int64)
     out = []
-    dynamic = _ephemeral(ports, flows, options)
-    if dynamic is not None:
-        out.append(dynamic)
-        keep = (ports < dynamic.lo) | (ports > dynamic.hi)
-        ports, flows = ports[keep], flows[keep]
+    for lo, hi in _pools(ports, flows, options):
+        inside = (ports >= lo) & (ports <= hi)
+        seen, total = int(inside.sum()), int(flows[inside].sum())
+        out.append(PortSet(lo, hi, "pool", seen, total, _pool_note(lo, hi, seen, total)))
+        ports, flows = ports[~inside], flows[~inside]
     out += _dense_runs(ports, flows, options)
     return sorted(out, key=lambda s: s.lo)
 
 
-def _ephemeral(ports: np.ndarray, flows: np.ndarray, options: RangeOptions) -> PortSet | None:
-    """The narrowest known ephemeral range holding the ports above 32767, when
-    enough of them were seen, spread out, each in a flow or two: ports allocated
-    per use."""
-    high = ports >= EPHEMERAL[1][0]
-    seen, total = int(high.sum()), int(flows[high].sum())
-    if seen < options.min_ports or total < options.min_flows:
-        return None
-    lo, hi = int(ports[high][0]), int(ports[high][-1])
-    if np.median(flows[high]) > RARE_FLOWS or seen / (hi - lo + 1) >= options.density:
-        return None  # regular services, or a dense run that makes a tighter range
-    start, end, name = next((s, e, n) for s, e, n in EPHEMERAL if s <= lo and hi <= e)
-    note = (
-        f"dynamic ports: {seen} distinct ports seen in {total} flows, each port "
-        f"in few flows; the ephemeral range of {name}"
+def _pools(ports: np.ndarray, flows: np.ndarray, options: RangeOptions) -> list[tuple[int, int]]:
+    """Spans of ports allocated per use (see the module docstring), disjoint."""
+    rare = (flows <= RARE_FLOWS) & (ports >= FIRST_DYNAMIC)
+    values, counts = ports[rare], flows[rare]
+    if len(values) < options.min_ports:
+        return []
+    gaps = np.diff(values)
+    limit = max(GAP_FACTOR * float(gaps.mean()), MIN_GAP)
+    cuts = np.flatnonzero(gaps > limit) + 1
+    spans = []
+    for part, part_counts in zip(np.split(values, cuts), np.split(counts, cuts), strict=True):
+        if len(part) < options.min_ports or int(part_counts.sum()) < options.min_flows:
+            continue
+        lo, hi = int(part[0]), int(part[-1])
+        dense = len(part) / (hi - lo + 1) >= options.density
+        spans.append((lo, hi) if dense else _snap(lo, hi))
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):  # two pools snapped to one ephemeral range are one
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _snap(lo: int, hi: int) -> tuple[int, int]:
+    """The narrowest known ephemeral range holding [lo, hi], else [lo, hi]."""
+    for start, end, _ in EPHEMERAL:
+        if start <= lo and hi <= end:
+            return start, end
+    return lo, hi
+
+
+def _pool_note(lo: int, hi: int, seen: int, total: int) -> str:
+    known = next((name for start, end, name in EPHEMERAL if (start, end) == (lo, hi)), "")
+    span = f"the ephemeral range of {known}" if known else "the span they were seen in"
+    return (
+        f"dynamic ports: {seen} distinct ports seen in {total} flows, most of them "
+        f"once (allocated per connection); {span}"
     )
-    return PortSet(start, end, "ephemeral", seen, total, note)
 
 
 def _dense_runs(ports: np.ndarray, flows: np.ndarray, options: RangeOptions) -> list[PortSet]:

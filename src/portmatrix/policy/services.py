@@ -71,7 +71,7 @@ pair are for."""
 def service_name(proto: str, ports: PortSet, base: Matrix | None, beside=()) -> str:
     """The name of the service on `ports`; `beside` are the other (proto, port)
     the same role pair used (a control port names dynamic ports)."""
-    if ports.kind == "ephemeral":
+    if ports.kind == "pool":
         named = [DYNAMIC[k] for k in sorted(beside) if k in DYNAMIC]
         return named[0] if named else "Dynamic ports"
     if base is not None:

@@ -140,9 +140,7 @@ def _frames(flow: Flow, sport: int) -> list[Frame]:
         packets = [ip(c, s) / ICMP(type=flow.port, id=sport, seq=1)]
         if flow.outcome == "established":
             packets.append(ip(s, c) / ICMP(type=0, id=sport, seq=1))
-    return [
-        Frame(bytes(ether(p)), ts=flow.start + i * 1_000_000) for i, p in enumerate(packets)
-    ]
+    return [Frame(bytes(ether(p)), ts=flow.start + i * 1_000_000) for i, p in enumerate(packets)]
 
 
 def write_capture(path: Path, flows: list[Flow], seed: int = 0) -> Path:

@@ -100,7 +100,7 @@ def test_with_the_vendor_matrix_as_base_the_draft_holds_only_the_additions(run_c
 
 
 def test_hosts_with_no_role_give_a_self_contained_draft(run_cli, cluster, tmp_path):
-    folder, site, _, _ = cluster
+    _, site, _, _ = cluster
     vendor = load_matrix(["thoughtspot"])
     monitors = [f"10.60.0.{i}" for i in (5, 6, 7, 9)]
     extra = [

@@ -9,7 +9,7 @@ import pytest
 
 from portmatrix.addresses import parse_entry
 from portmatrix.policy.draft_file import Provenance, comment, render
-from portmatrix.policy.learn import DraftOptions, DraftRule, Evidence, Unlearned, Draft
+from portmatrix.policy.learn import Draft, DraftOptions, DraftRule, Evidence, Unlearned
 from portmatrix.policy.lint import lint
 from portmatrix.policy.matrix import Role, Rule, collect_matrix
 
@@ -35,45 +35,59 @@ def evidence(flows=3) -> Evidence:
 
 
 def draft(roles=None, rules=None, **extra) -> Draft:
-    roles = roles if roles is not None else {
-        "nodes": Role("nodes", "listed in the inventory"),
-        "net-10-9-0-0-29": Role("net-10-9-0-0-29", "drafted", (parse_entry("10.9.0.0/29"),)),
-    }
-    rules = rules if rules is not None else [
-        DraftRule(
-            Rule(
-                "nodes-to-nodes-tcp-7000",
-                "tcp/7000",
-                "tcp",
-                ((7000, 7000),),
-                "nodes",
-                "nodes",
-                required=True,
+    roles = (
+        roles
+        if roles is not None
+        else {
+            "nodes": Role("nodes", "listed in the inventory"),
+            "net-10-9-0-0-29": Role("net-10-9-0-0-29", "drafted", (parse_entry("10.9.0.0/29"),)),
+        }
+    )
+    rules = (
+        rules
+        if rules is not None
+        else [
+            DraftRule(
+                Rule(
+                    "nodes-to-nodes-tcp-7000",
+                    "tcp/7000",
+                    "tcp",
+                    ((7000, 7000),),
+                    "nodes",
+                    "nodes",
+                    required=True,
+                ),
+                evidence(),
+                0.9,
             ),
-            evidence(),
-            0.9,
-        ),
-        DraftRule(
-            Rule(
-                "nodes-to-net-10-9-0-0-29-tcp-20000-20100",
-                "Dynamic ports",
-                "tcp",
-                ((20000, 20100),),
-                "nodes",
-                "net-10-9-0-0-29",
-                description="dynamic ports: ...",
+            DraftRule(
+                Rule(
+                    "nodes-to-net-10-9-0-0-29-tcp-20000-20100",
+                    "Dynamic ports",
+                    "tcp",
+                    ((20000, 20100),),
+                    "nodes",
+                    "net-10-9-0-0-29",
+                    description="dynamic ports: ...",
+                ),
+                evidence(40),
+                0.3,
             ),
-            evidence(40),
-            0.3,
-        ),
-        DraftRule(
-            Rule(
-                "nodes-to-nodes-icmp", "ICMP echo", "icmp", (), "nodes", "nodes", icmp_types=(0, 8)
+            DraftRule(
+                Rule(
+                    "nodes-to-nodes-icmp",
+                    "ICMP echo",
+                    "icmp",
+                    (),
+                    "nodes",
+                    "nodes",
+                    icmp_types=(0, 8),
+                ),
+                evidence(),
+                0.1,
             ),
-            evidence(),
-            0.1,
-        ),
-    ]
+        ]
+    )
     origins = {n: ("draft" if n.startswith("net-") else "inventory") for n in roles}
     fields = dict(
         name="learned",

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from portmatrix.addresses import split_int, to_int
-from portmatrix.flows.model import BY_SYN, ESTABLISHED, MIDSTREAM, OUTCOMES, REFUSED, UNANSWERED
-from portmatrix.flows.model import Flows
+from portmatrix.flows.model import (
+    BY_SYN,
+    ESTABLISHED,
+    MIDSTREAM,
+    OUTCOMES,
+    REFUSED,
+    UNANSWERED,
+    Flows,
+)
 from portmatrix.policy.classify import classify
 from portmatrix.policy.inventory import load_inventory
 from portmatrix.policy.learn import DraftOptions, learn
@@ -129,11 +136,11 @@ def test_the_learning_input_is_allowed_by_its_own_draft(inv):
     for k in range(300):
         a, b, proto, port = rnd.choice(
             [
-                ("10.0.2.%d" % rnd.randint(1, 40), "10.0.0.%d" % rnd.randint(1, 4), "tcp", 443),
-                ("10.0.1.5", "10.0.0.%d" % rnd.randint(1, 4), "tcp", 22),
+                (f"10.0.2.{rnd.randint(1, 40)}", f"10.0.0.{rnd.randint(1, 4)}", "tcp", 443),
+                ("10.0.1.5", f"10.0.0.{rnd.randint(1, 4)}", "tcp", 22),
                 ("10.0.0.1", "10.0.0.2", "tcp", rnd.randint(20000, 30000)),
                 ("10.0.0.3", "10.0.0.1", "icmp", 8),
-                ("10.0.0.2", "192.0.2.%d" % rnd.randint(1, 9), "udp", 123),
+                ("10.0.0.2", f"192.0.2.{rnd.randint(1, 9)}", "udp", 123),
                 ("10.0.2.50", "10.0.0.4", "tcp", 9100),
             ]
         )

@@ -3,6 +3,7 @@ only above the thresholds of distinct ports and flows."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import numpy as np
@@ -20,7 +21,8 @@ def sets(ports, flows, options=DEFAULT):
 
 
 def test_few_ports_stay_single_ports():
-    assert sets([22, 80, 443], [5, 9, 40]) == [(22, 22, "port"), (80, 80, "port"), (443, 443, "port")]
+    expected = [(22, 22, "port"), (80, 80, "port"), (443, 443, "port")]
+    assert sets([22, 80, 443], [5, 9, 40]) == expected
 
 
 def test_a_contiguous_run_becomes_a_range_above_both_thresholds():
@@ -60,7 +62,8 @@ def test_a_dynamic_pool_below_32768_is_the_span_seen_and_absorbs_services_inside
     pool = sorted({20123, 32768, *rnd.sample(range(20124, 32768), 58)})
     ports = [2100, 5432, 25000, *pool]  # 25000: a busy service inside the pool's span
     flows = [40, 40, 40] + [1] * len(pool)
-    assert sets(ports, flows) == [(2100, 2100, "port"), (5432, 5432, "port"), (20123, 32768, "pool")]
+    expected = [(2100, 2100, "port"), (5432, 5432, "port"), (20123, 32768, "pool")]
+    assert sets(ports, flows) == expected
 
 
 def test_busy_ports_are_services_not_a_pool():
@@ -85,7 +88,7 @@ def test_every_port_is_in_exactly_one_set(seed):
     ports = sorted(rnd.sample(range(1, 65536), rnd.randint(1, 200)))
     flows = [rnd.choice([1, 1, 2, 5, 50]) for _ in ports]
     result = generalise(np.array(ports), np.array(flows), DEFAULT)
-    for a, b in zip(result, result[1:], strict=False):
+    for a, b in itertools.pairwise(result):
         assert a.hi < b.lo
     for p in ports:
         assert sum(s.lo <= p <= s.hi for s in result) == 1

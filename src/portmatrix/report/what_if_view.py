@@ -137,6 +137,6 @@ def html_sections(doc: dict) -> list[str]:
         if rows
         else "<p>No flow would change verdict.</p>"
     )
-    return f"<h2>What if {e(', '.join(w['rules']))} were the matrix</h2>{table}" + (
-        f"<ul id='what-if-coverage'>{coverage}</ul>" if coverage else ""
-    )
+    title = f"<h2>What if {e(', '.join(w['rules']))} were the matrix</h2>"
+    listed = f"<ul id='what-if-coverage'>{coverage}</ul>" if coverage else ""
+    return [title + table + listed]

@@ -63,8 +63,16 @@ def _same_file(a: Path, b: Path) -> bool:
 @contextlib.contextmanager
 def atomic(path: str, mode: str = "w") -> Iterator:
     """A file object whose content replaces `path` only when the block ends
-    without an error (or an interrupt): then it is renamed into place."""
+    without an error (or an interrupt): then it is renamed into place. A path
+    that is no regular file (/dev/null, a FIFO) is written in place."""
     target = Path(path)
+    if target.exists() and not target.is_file():
+        # /dev/null, a FIFO, a terminal: written in place; renaming over it would
+        # replace the device with a regular file
+        kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
+        with open(target, mode, **kwargs) as fh:
+            yield fh
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
     try:
         kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}

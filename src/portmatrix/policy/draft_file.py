@@ -81,13 +81,12 @@ def rule_data(rule: Rule) -> dict:
 
 def _evidence(r: DraftRule, buckets: int) -> list[str]:
     e = r.evidence
-    lines = [
-        f"{e.flows} flow(s); {e.initiators} initiator(s) → {e.responders} responder(s); "
-        f"{e.first} → {e.last}; e.g. {e.example}",
-    ]
     state = "required" if r.rule.required else "not required"
-    lines.append(f"{state}: seen in {e.buckets} of {buckets} time buckets ({r.share:.0%})")
-    return lines
+    return [
+        f"{e.flows} flow(s) from {e.initiators} host(s) to {e.responders}, e.g. {e.example}",
+        f"first {e.first}, last {e.last}",
+        f"{state}: seen in {e.buckets} of {buckets} time buckets ({r.share:.0%})",
+    ]
 
 
 def _what(r: DraftRule) -> str:

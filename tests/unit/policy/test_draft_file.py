@@ -137,11 +137,11 @@ def test_each_rule_carries_its_evidence_in_comments(tmp_path):
     text = render(draft(), MADE)
     block = text[text.index("rules:") :].splitlines()
     at = block.index("  - id: nodes-to-nodes-tcp-7000")
-    assert block[at - 2] == (
-        "  # 3 flow(s); 2 initiator(s) → 1 responder(s); 2024-03-01T10:00:00.000000Z → "
-        "2024-03-01T11:00:00.000000Z; e.g. 10.0.2.7 → 10.0.0.1:443"
-    )
-    assert block[at - 1] == "  # required: seen in 9 of 10 time buckets (90%)"
+    assert block[at - 3 : at] == [
+        "  # 3 flow(s) from 2 host(s) to 1, e.g. 10.0.2.7 → 10.0.0.1:443",
+        "  # first 2024-03-01T10:00:00.000000Z, last 2024-03-01T11:00:00.000000Z",
+        "  # required: seen in 9 of 10 time buckets (90%)",
+    ]
     assert "# input: cap.pcap (sha256 " + "ab" * 32 + ")" in text
     assert "# check traffic against it: portmatrix check cap.pcap" in text
 

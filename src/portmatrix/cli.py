@@ -483,7 +483,7 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
     type=click.IntRange(2),
     default=8,
     show_default=True,
-    help="Distinct ports before a dense or ephemeral port set becomes a range.",
+    help="Distinct ports before a dense run, or a pool of dynamic ports, becomes a range.",
 )
 @click.option(
     "--range-min-flows",

@@ -106,6 +106,8 @@ def learn(
 ) -> Draft:
     """The draft matrix `flows` teach (with `base`: only what it does not allow)."""
     options = options or DraftOptions()
+    if not 1 <= options.buckets <= 64:  # a bit each in a uint64
+        raise ValueError(f"buckets must be 1-64, not {options.buckets}")
     known = base or Matrix(name="")
     role_map = build_role_map(known, inventory, dns)
     init_set = role_map.index.lookup(flows["init_hi"], flows["init_lo"])
@@ -127,12 +129,13 @@ def learn(
     taught = flows.take(teach)
     pairs, pair_of, choices = _attribute(taught, final_map)
     rules = _rules(taught, pairs, pair_of, flows, base, options)
-    keep = [
-        r
-        for r in rules
-        if r.evidence.flows >= options.min_flows and r.evidence.initiators >= options.min_hosts
-    ]
-    kept_out = [r for r in rules if r not in keep]
+    keep: list[DraftRule] = []
+    kept_out: list[DraftRule] = []
+    for r in rules:
+        enough = (
+            r.evidence.flows >= options.min_flows and r.evidence.initiators >= options.min_hosts
+        )
+        (keep if enough else kept_out).append(r)
     unlearned, more = _unlearned(flows.take(~established & scoped & ~allowed), final_map)
     counts = {
         "flows": len(flows),

@@ -8,6 +8,8 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portmatrix.addresses import split_int, to_int
 from portmatrix.flows.model import (
@@ -26,6 +28,7 @@ from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix, Role, load_matrix
 from portmatrix.policy.portsets import RangeOptions
 from portmatrix.policy.roles import build_role_map
+from portmatrix.textforms import iso
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -351,3 +354,90 @@ def test_no_flow_gives_an_empty_draft(inv):
     assert draft.rules == [] and draft.window is None
     assert list(draft.roles) == ["nodes", "admins", "users", "monitor"]
     assert isinstance(draft.roles["nodes"], Role)
+
+
+HOSTS = ["10.0.0.1", "10.0.0.2", "10.0.1.5", "10.0.2.7", "10.0.2.8", "fd00::1"]
+ROLE_OF = {"10.0.0.1": "nodes", "10.0.0.2": "nodes", "10.0.1.5": "admins"}
+ROLE_OF |= {"10.0.2.7": "users", "10.0.2.8": "users"}
+
+
+def reference(rows, buckets: int) -> dict:
+    """Evidence per (from, to, proto, port), flow by flow: the obvious way."""
+    t0 = min(T0 + int(r[4] * S) for r in rows)
+    t1 = max(T0 + int((r[6] if len(r) > 6 else r[4] + 1) * S) for r in rows)
+    span = max(t1 - t0, 1)
+    out: dict = {}
+    for proto, a, b, port, start, outcome, *end in rows:
+        if outcome != ESTABLISHED or (a not in ROLE_OF and b not in ROLE_OF):
+            continue
+        first, last = T0 + int(start * S), T0 + int((end[0] if end else start + 1) * S)
+        key = (ROLE_OF.get(a), ROLE_OF.get(b), proto, port)
+        e = out.setdefault(
+            key,
+            {"flows": 0, "init": set(), "resp": set(), "first": first, "last": last, "b": set()},
+        )
+        e["flows"] += 1
+        e["init"].add(a)
+        e["resp"].add(b)
+        e["first"], e["last"] = min(e["first"], first), max(e["last"], last)
+        lo = min((first - t0) * buckets // span, buckets - 1)
+        hi = min((last - t0) * buckets // span, buckets - 1)
+        e["b"].update(range(lo, hi + 1))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["tcp", "udp"]),
+            st.sampled_from(HOSTS),
+            st.sampled_from(HOSTS),
+            st.sampled_from([22, 80, 443, 7000]),
+            st.integers(0, 1000),
+            st.sampled_from([ESTABLISHED, ESTABLISHED, REFUSED, MIDSTREAM]),
+            st.integers(0, 1200),
+        ).filter(lambda r: r[1] != r[2] and r[6] >= r[4]),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(2, 64),
+)
+def test_the_evidence_agrees_with_counting_flow_by_flow(write_inventory, rows, buckets):
+    # only hosts with one role (or none: fd00::1 gets a draft role of its own)
+    options = DraftOptions(buckets=buckets, ranges=RangeOptions(min_ports=1000))
+    draft = learn(flows(rows), None, write_inventory, options=options)
+    expected = reference(rows, buckets)
+    got = {}
+    for r in draft.rules:
+        key = (
+            None if r.rule.from_role.startswith("host-") else r.rule.from_role,
+            None if r.rule.to_role.startswith("host-") else r.rule.to_role,
+            r.rule.proto,
+            r.rule.ports[0][0],
+        )
+        e = r.evidence
+        got[key] = (e.flows, e.initiators, e.responders, e.first, e.last, e.buckets)
+    want = {
+        k: (
+            e["flows"],
+            len(e["init"]),
+            len(e["resp"]),
+            str(iso(np.array([e["first"]]))[0]),
+            str(iso(np.array([e["last"]]))[0]),
+            len(e["b"]),
+        )
+        for k, e in expected.items()
+    }
+    assert got == want
+
+
+@pytest.fixture(scope="module")
+def write_inventory(tmp_path_factory):
+    path = tmp_path_factory.mktemp("inv") / "inv.yaml"
+    path.write_text(
+        "roles:\n  nodes: [10.0.0.1, 10.0.0.2]\n  admins: [10.0.1.5]\n"
+        "  users: [10.0.2.7, 10.0.2.8]\n",
+        encoding="utf-8",
+    )
+    return load_inventory(str(path))

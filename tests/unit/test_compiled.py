@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 from portmatrix import compiled
 
@@ -20,3 +21,16 @@ def test_describe_names_what_is_missing(monkeypatch, tmp_path):
     text = compiled.describe()
     assert text.startswith("compiled helpers missing: record walk, decoder fast path")
     assert "C compiler" in text
+
+
+def test_nothing_is_imported_to_find_out(monkeypatch):
+    dotted = ["portmatrix." + module.replace("/", ".") for module in compiled.HELPERS]
+    for name in dotted:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    compiled.active()
+    assert not [name for name in dotted if name in sys.modules]
+
+
+def test_describe_when_all_are_there(monkeypatch):
+    monkeypatch.setattr(compiled, "active", lambda: dict.fromkeys(compiled.HELPERS.values(), True))
+    assert compiled.describe() == "compiled helpers active: record walk, decoder fast path"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
+from portmatrix import files
 from portmatrix.errors import PortmatrixError
 from portmatrix.files import atomic, check_writable, write_text
 
@@ -51,8 +53,56 @@ def test_a_complete_write_replaces_it_with_the_usual_permissions(tmp_path):
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_a_writable_path_passes(tmp_path, monkeypatch):
+    check_writable(str(tmp_path / "new.json"), "--output")
+    (tmp_path / "old.json").write_text("x")
+    check_writable(str(tmp_path / "old.json"), "--output")
+    monkeypatch.chdir(tmp_path)
+    check_writable("here.json", "--output")  # no folder given: the current one
+
+
+def test_no_permission(tmp_path, monkeypatch):
+    # The tests may run as root, whom the permission bits do not stop: ask os.access.
+    denied = tmp_path / "locked"
+    denied.mkdir()
+    real = os.access
+    monkeypatch.setattr(files.os, "access", lambda p, mode: real(p, mode) and p != denied)
+    with pytest.raises(PortmatrixError, match="no permission to write here") as err:
+        check_writable(str(denied / "r.json"), "--flows")
+    assert err.value.where == "--flows" and err.value.hint == "choose a folder you can write to"
+
+
+def test_the_old_file_stays_until_the_new_one_is_whole(tmp_path):
+    path = tmp_path / "report.json"
+    path.write_text("old")
+    with atomic(str(path)) as fh:
+        fh.write("new\n")
+        fh.flush()
+        assert path.read_text() == "old"  # not yet
+    assert path.read_text() == "new\n"
+
+
+def test_binary_files_and_another_umask(tmp_path):
+    mask = os.umask(0o027)
+    try:
+        with atomic(str(tmp_path / "ev.pcapng"), "wb") as fh:
+            fh.write(b"\x0a\x0d\x0d\x0a")
+    finally:
+        os.umask(mask)
+    path = tmp_path / "ev.pcapng"
+    assert path.read_bytes() == b"\x0a\x0d\x0d\x0a"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # 0666 less the umask, as open() does
+
+
+def test_write_text_keeps_the_text_and_fails_in_one_line(tmp_path):
+    write_text(str(tmp_path / "r.txt"), "héllo\r\n")
+    assert (tmp_path / "r.txt").read_bytes() == "héllo\r\n".encode()  # no newline translation
+    with pytest.raises(PortmatrixError, match="cannot write") as err:
+        write_text(str(tmp_path / "missing" / "r.txt"), "x", "--jsonl")
+    assert err.value.where == "--jsonl"
+
+
 def test_a_device_or_fifo_is_written_in_place_never_replaced(tmp_path):
-    import stat
     import threading
 
     fifo = tmp_path / "pipe"

@@ -7,6 +7,7 @@ capture and records every start, so this runs without root.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from support.fake_dumpcap import alive, fake_dumpcap
+from portmatrix.errors import ExitCode
+from portmatrix.watch.service import WatchOptions, run
+from support.fake_dumpcap import alive, exiting_dumpcap, fake_dumpcap
 from support.paths import CAPTURES, REPO
 from support.terminal import PORTMATRIX
 
@@ -161,3 +164,49 @@ def _capturing_to_pipe(pids: Path) -> int:
         if b"-w" in argv and argv[argv.index(b"-w") + 1] == b"-":
             return pid
     raise AssertionError("no capture to the pipe is running")
+
+
+# In the same process, with a stand-in that ends (or dies) on its own ------------------
+
+
+def options(dumpcap: str, **more) -> WatchOptions:
+    return WatchOptions(
+        ifaces=("eth0",),
+        rules=("thoughtspot",),
+        inventory=str(INVENTORY),
+        dumpcap=dumpcap,
+        report_every=3600.0,
+        **more,
+    )
+
+
+def test_a_watch_to_the_end_of_the_capture(tmp_path, capsys):
+    exe = exiting_dumpcap(tmp_path, capture=DEMO.read_bytes())
+    report, jsonl = tmp_path / "final.json", tmp_path / "findings.jsonl"
+    code = run(options(exe, outputs=(str(report),), jsonl=str(jsonl)))
+    assert code == ExitCode.FINDINGS  # errors in the demo, --fail-on error
+    doc = json.loads(report.read_text())
+    assert doc["summary"]["flows"] == 40
+    events = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert {e["event"]["id"] for e in events} == {f["id"] for f in doc["findings"]}
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "portmatrix: watching eth0 against thoughtspot (bundled) until Ctrl-C"
+    assert err[-1].startswith(f"portmatrix: wrote {report} (json): 40 flows, 9 errors")
+    assert any(line.startswith("NEW error wrong-direction") for line in err)
+
+
+def test_fail_on_never_exits_0(tmp_path, capsys):
+    exe = exiting_dumpcap(tmp_path, capture=DEMO.read_bytes())
+    assert run(options(exe, fail_on="never", outputs=(str(tmp_path / "r.txt"),))) == 0
+
+
+def test_a_capture_that_dies_says_why_and_reports_what_it_saw(tmp_path, capsys):
+    data = DEMO.read_bytes()
+    exe = exiting_dumpcap(tmp_path, capture=data[: len(data) // 2], stderr="device gone", status=1)
+    report = tmp_path / "r.json"
+    assert run(options(exe, outputs=(str(report),))) == ExitCode.BAD_INPUT
+    assert 0 < json.loads(report.read_text())["summary"]["flows"] < 40
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "portmatrix: error: the capture stopped: device gone — the report covers "
+        "what was captured until then"
+    )

@@ -127,5 +127,5 @@ def _summary(draft, output: str) -> str:
     if draft.kept_out:
         parts.append(f"{len(draft.kept_out)} kept out by --min-flows/--min-hosts")
     if draft.counts["not_learned"]:
-        parts.append(f"{draft.counts['not_learned']} flow(s) not established, not learned")
+        parts.append(f"{draft.counts['not_learned']} flow(s) not learned (listed at the end)")
     return f"portmatrix: {where}: " + ", ".join(parts)

@@ -28,7 +28,7 @@ def test_the_draft_goes_to_standard_output_and_the_summary_to_stderr(run_cli):
     assert doc["name"] == "learned" and len(doc["rules"]) == 28
     assert result.stderr == (
         "portmatrix: drafted: 28 rule(s) (0 required), 2 draft role(s), 5 flow(s) not "
-        "established, not learned\n"
+        "learned (listed at the end)\n"
     )
     quiet = run_cli("learn", DEMO, "--inventory", INVENTORY, "--quiet", "--name", "site-a")
     assert quiet.stderr == "" and yaml.safe_load(quiet.stdout)["name"] == "site-a"
@@ -40,7 +40,7 @@ def test_a_file_output_is_written_whole(run_cli, tmp_path):
     assert result.exit_code == 0 and result.stdout == ""
     assert result.stderr == (
         f"portmatrix: wrote {out}: 4 rule(s) (0 required), 1 draft role(s), 2 flow(s) not "
-        "established, not learned\n"
+        "learned (listed at the end)\n"
     )
     assert f"--rules thoughtspot --rules {out} --inventory" in out.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["draft.yaml"]  # no temporary left

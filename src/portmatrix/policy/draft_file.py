@@ -100,7 +100,12 @@ def _what(r: DraftRule) -> str:
 
 
 def _unlearned_line(u: Unlearned) -> str:
-    where = f"{u.proto} type {u.port}" if u.proto in ("icmp", "icmpv6") else f"{u.proto}/{u.port}"
+    if u.proto in ("icmp", "icmpv6"):
+        where = f"{u.proto} type {u.port}"
+    elif u.proto.isdigit():
+        where = f"IP protocol {u.proto}"
+    else:
+        where = f"{u.proto}/{u.port}"
     outcomes = ", ".join(f"{k} {v}" for k, v in u.outcomes.items())
     return (
         f"  {u.from_role} → {u.to_role} {where}: {u.flows} flow(s) ({outcomes}), e.g. {u.example}"
@@ -133,7 +138,7 @@ def header(draft: Draft, made: Provenance) -> list[str]:
             if c["out_of_scope"]
             else ""
         )
-        + f"; {c['not_learned']} not established (listed at the end)"
+        + (f"; {c['not_learned']} not learned (listed at the end)" if c["not_learned"] else "")
     )
     lines.append(
         f"options: --min-flows {o.min_flows} --min-hosts {o.min_hosts} --range-min-ports "
@@ -172,8 +177,9 @@ def footer(draft: Draft) -> list[str]:
     if draft.unlearned:
         lines += [
             "",
-            "Seen but not learned (only established flows teach; UDP that never gets a",
-            "reply, such as syslog or SNMP traps, is listed here too):",
+            "Seen but not learned (only established flows of TCP, UDP, SCTP and ICMP",
+            "teach; UDP that never gets a reply, such as syslog or SNMP traps, is",
+            "listed here too):",
         ]
         lines += [_unlearned_line(u) for u in draft.unlearned]
         if draft.unlearned_more:

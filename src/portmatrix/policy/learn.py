@@ -1,7 +1,8 @@
 """Draft a matrix from traffic: role-level rules from the established flows.
 
 Only established flows teach; refused, unanswered, blocked and mid-stream flows
-are listed as seen but not learned. Each flow's ends get roles from the
+are listed as seen but not learned, and so are flows of protocols a matrix
+cannot name (GRE, ESP, OSPF, ...). Each flow's ends get roles from the
 inventory (and a base matrix's fixed addresses); addresses with no role get
 draft roles (`draft_roles`). A host with several roles is attributed, per
 service, to the role that explains the traffic (the one hosts holding it alone
@@ -32,8 +33,9 @@ from portmatrix.policy.lookup import RuleIndex
 from portmatrix.policy.matrix import Matrix, Role, Rule
 from portmatrix.policy.portsets import PortSet, RangeOptions, generalise
 from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
+from portmatrix.policy.schema import PROTOS
 from portmatrix.policy.services import service_name
-from portmatrix.textforms import iso, proto_name
+from portmatrix.textforms import PROTO_NUMBERS, iso, proto_name
 
 UNLEARNED_SHOWN = 40  # groups of flows seen but not learned listed in the draft
 
@@ -120,7 +122,9 @@ def learn(
     if base is not None:
         allowed = classify(flows, RuleIndex(base), role_map).verdict == ALLOWED
     established = flows["outcome"] == ESTABLISHED
-    teach = established & scoped & ~allowed
+    # a matrix names only these protocols: GRE, ESP, OSPF, ... cannot be drafted
+    nameable = np.isin(flows["proto"], [PROTO_NUMBERS[p] for p in PROTOS])
+    teach = established & nameable & scoped & ~allowed
     roles, origins = _known_roles(base, inventory)
     drafted = _draft_roles(flows, teach, init_set, resp_set, has_role, role_map, roles, options)
     for role in drafted:
@@ -136,14 +140,16 @@ def learn(
             r.evidence.flows >= options.min_flows and r.evidence.initiators >= options.min_hosts
         )
         (keep if enough else kept_out).append(r)
-    unlearned, more = _unlearned(flows.take(~established & scoped & ~allowed), final_map)
+    lost = scoped & ~allowed & ~teach  # neither taught, nor allowed, nor out of scope
+    unlearned, more = _unlearned(flows.take(lost), final_map)
     counts = {
         "flows": len(flows),
         "established": int(established.sum()),
         "taught": int(teach.sum()),
         "base_allowed": int((established & allowed).sum()),
         "out_of_scope": int((established & ~scoped).sum()),
-        "not_learned": int((~established & scoped & ~allowed).sum()),
+        "not_learned": int(lost.sum()),
+        "unnameable": int((established & ~nameable & scoped & ~allowed).sum()),
         "kept_out_flows": sum(r.evidence.flows for r in kept_out),
     }
     window = None

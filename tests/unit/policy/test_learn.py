@@ -32,7 +32,7 @@ from portmatrix.textforms import iso
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
-PROTO = {"tcp": 6, "udp": 17, "icmp": 1}
+PROTO = {"tcp": 6, "udp": 17, "icmp": 1, "gre": 47, "sctp": 132}
 
 INVENTORY = """\
 roles:
@@ -131,6 +131,27 @@ def test_every_outcome_but_established_stays_out():
     for code in range(len(OUTCOMES)):
         table = flows([("tcp", "10.0.1.5", "10.0.0.1", 22, 0, code)])
         assert bool(learn(table, None, None).rules) == (code == ESTABLISHED)
+
+
+def test_protocols_a_matrix_cannot_name_are_listed_not_drafted(inv, tmp_path):
+    from portmatrix.policy.draft_file import Provenance, render
+    from portmatrix.policy.matrix import collect_matrix
+
+    table = flows(
+        [
+            ("gre", "10.0.0.1", "10.0.0.2", 0, 0, ESTABLISHED),
+            ("sctp", "10.0.0.1", "10.0.0.2", 3868, 1, ESTABLISHED),
+        ]
+    )
+    draft = learn(table, None, inv)
+    assert rules_of(draft) == [("nodes", "nodes", "sctp", ((3868, 3868),), ())]
+    assert [(u.proto, u.outcomes) for u in draft.unlearned] == [("47", {"established": 1})]
+    assert draft.counts["unnameable"] == 1 and draft.counts["not_learned"] == 1
+    text = render(draft, Provenance([], None, [], "0", "portmatrix check"))
+    assert "#   nodes → nodes IP protocol 47: 1 flow(s) (established 1)" in text
+    path = tmp_path / "d.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert collect_matrix([str(path)]).problems == []
 
 
 def test_the_learning_input_is_allowed_by_its_own_draft(inv):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from portmatrix.addresses import to_text
-from portmatrix.errors import PortmatrixError
+from portmatrix.errors import MatrixError, PortmatrixError
 from portmatrix.findings.coverage import CoverageTally
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import flow_findings
@@ -130,8 +130,6 @@ def run_check(
 def load_alternative(files, inventory: str | None) -> Alternative:
     """The --what-if matrix, with the inventory loaded against it too (its roles
     must be the matrix's)."""
-    from portmatrix.errors import MatrixError
-
     matrix = load_matrix(files)
     try:
         inv = load_inventory(inventory, matrix) if inventory else None

@@ -6,6 +6,7 @@
     python benchmarks/run.py startup [--runs 5]
     python benchmarks/run.py decode  [--packets 1000000] [--runs 5]
     python benchmarks/run.py learn   [--packets 1000000] [--runs 3] [--one-core]
+    python benchmarks/run.py findings [--runs 3]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
 benchmarks/out/, reused when present), runs `portmatrix check` on each and
@@ -19,6 +20,10 @@ the compiled fast path for common frames, and the numpy reference. `learn`
 times `portmatrix learn` (alone, and with the vendor matrix as its base) next
 to `check` on the same 1M-packet pcap, interleaved run by run: learning shares
 check's reading, so it should cost about the same.
+`findings` checks the scan-and-flood capture of issue 14 (gen_scan.py: a port
+scan of six nodes and a SYN flood from 400,000 sources, 1.29M packets) beside
+the normal 1M-packet capture, in the same run: time, peak RSS, findings and
+JSON size of each, and `flows --format csv` against `check` on the normal one.
 """
 
 from __future__ import annotations
@@ -234,6 +239,44 @@ def learn(args) -> None:
         )
 
 
+def findings(args) -> None:
+    """Issue 14's targets: the scan capture within 3x the normal check's time, under
+    500 MB, at most 100 findings and a JSON report under 20 MB; the flow export
+    within 1.2x the check."""
+    import json
+
+    normal = generate(OUT / "bench-1000000.pcap", 1_000_000)
+    scan = OUT / "scan-1290000.pcap"
+    if not scan.exists():
+        OUT.mkdir(exist_ok=True)
+        subprocess.run([PYTHON, str(HERE / "gen_scan.py"), str(scan)], check=True, cwd=HERE)
+    report = OUT / "findings-report.json"
+    times = {}
+    for name, capture in (("normal 1M", normal), ("scan+flood 1.29M", scan)):
+        cmd = check_cmd(capture)
+        cmd[cmd.index(os.devnull)] = str(report)
+        runs = [timed(cmd) for _ in range(args.runs)]
+        median = statistics.median(t for t, _ in runs)
+        rss = max(r for _, r in runs)
+        doc = json.loads(report.read_text(encoding="utf-8"))
+        times[name] = median
+        print(
+            f"check {name:18s} median {median:6.2f} s  peak RSS {rss / 1024:5.0f} MB  "
+            f"findings {len(doc['findings']):4d}  JSON {report.stat().st_size / 1e6:6.2f} MB  "
+            f"runs {' '.join(f'{t:.2f}' for t, _ in runs)}",
+            flush=True,
+        )
+    print(f"scan / normal: {times['scan+flood 1.29M'] / times['normal 1M']:.2f}x (target <= 3)")
+    flows = [*PORTMATRIX, "flows", str(normal), "--format", "csv", "--output", os.devnull]
+    runs = [timed(flows)[0] for _ in range(args.runs)]
+    median = statistics.median(runs)
+    print(
+        f"flows --format csv normal 1M median {median:6.2f} s  runs "
+        f"{' '.join(f'{t:.2f}' for t in runs)}"
+    )
+    print(f"flows csv / check: {median / times['normal 1M']:.2f}x (target <= 1.2)")
+
+
 def compile_package() -> None:
     """Byte-compile portmatrix once, as `pip install` does: runs then time the tool,
     not the compiling of its sources (which PYTHONDONTWRITEBYTECODE, or an editable
@@ -266,6 +309,8 @@ def main() -> None:
     le.add_argument("--packets", type=int, default=1_000_000)
     le.add_argument("--runs", type=int, default=3)
     le.add_argument("--one-core", action="store_true")
+    fi = sub.add_parser("findings")
+    fi.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     compile_package()
     commands = {
@@ -275,6 +320,7 @@ def main() -> None:
         "startup": startup,
         "decode": decode,
         "learn": learn,
+        "findings": findings,
     }
     commands[args.what](args)
 

@@ -118,3 +118,17 @@ def test_a_fragmented_flow_brings_every_fragment(run_cli, tmp_path):
     assert len(side["packets"]) == 5
     (flow,) = json.loads(run_cli("flows", str(path), "--format", "json").stdout)["flows"]
     assert (flow["packets_fwd"], flow["packets_rev"]) == (1, 1)
+
+
+def test_a_scan_findings_flows_are_its_evidence(check_packets):
+    """A scan is one finding: its evidence is every flow of the scan."""
+    from portmatrix.evidence import flows_of_findings
+    from support.packets import refused
+    from support.site import N1, USER
+
+    packets = [p for k in range(20) for p in refused(USER, N1, 40000 + k, 9000 + k)]
+    result = check_packets(packets)
+    (scan,) = [f for f in result.findings if f.kind == "scan"]
+    chosen, docs = flows_of_findings(result, [scan.id])
+    assert int(chosen.sum()) == 20 == scan.flows
+    assert docs[0]["kind"] == "scan"

@@ -57,9 +57,9 @@ class Change:
     initiator_roles: list[str]  # under the current matrix
     responder_roles: list[str]
     now: str  # verdict today
-    now_rule: str  # the rule (or exception:ID) that allows it today, or the related one
+    now_rule: str | None  # the rule (or exception:ID) that allows it today, or related ones
     draft: str  # verdict under the draft
-    draft_rule: str
+    draft_rule: str | None
     flows: int
     answered: int
     examples: list[str]  # "a → b"
@@ -118,10 +118,10 @@ def what_if(flows: Flows, now: Judged, draft: Judged, weakened: bool) -> WhatIf:
     )
 
 
-def _rule_of(d: Decision) -> str:
+def _rule_of(d: Decision) -> str | None:
     if d.exception:
         return exception_rule(d.exception)
-    return d.rule or ", ".join(d.related)
+    return d.rule or ", ".join(d.related) or None
 
 
 def _changes(flows: Flows, now: Judged, draft: Judged) -> list[Change]:

@@ -8,7 +8,8 @@ Document fields (`what_if`, present only with --what-if):
   changes    flows whose verdict would change, grouped: change (would-break,
              would-forbid, would-allow: see findings.whatif), severity, proto,
              port, initiator_roles, responder_roles (today's), now / now_rule,
-             draft / draft_rule (verdicts and rules today and under it), flows,
+             draft / draft_rule (verdicts, and the rules involved or null, today
+             and under it), flows,
              answered, examples (host pairs), first_seen, last_seen
   coverage   required rules whose status would differ: rule, service, what,
              now, draft, severity
@@ -101,8 +102,8 @@ def markdown_lines(doc: dict, cell) -> list[str]:
         lines.append(
             f"| {c['severity']} | {c['change']} | {cell(_roles(c['initiator_roles']))} | "
             f"{cell(_roles(c['responder_roles']))} | {service_text(c['proto'], c['port'])} | "
-            f"{c['flows']} | {c['answered']} | {c['now']} {cell(c['now_rule'])} | "
-            f"{c['draft']} {cell(c['draft_rule'])} | {cell(', '.join(c['examples']))} |"
+            f"{c['flows']} | {c['answered']} | {c['now']} {cell(c['now_rule'] or '')} | "
+            f"{c['draft']} {cell(c['draft_rule'] or '')} | {cell(', '.join(c['examples']))} |"
         )
     lines += [f"- {c['severity']}: {cell(coverage_line(c))}" for c in w["coverage"]]
     return lines
@@ -122,8 +123,8 @@ def html_sections(doc: dict) -> list[str]:
         f"<td>{e(LABEL[c['change']])}</td><td>{e(_roles(c['initiator_roles']))} → "
         f"{e(_roles(c['responder_roles']))}</td><td>{e(service_text(c['proto'], c['port']))}</td>"
         f"<td>{e(c['flows'])}</td><td>{e(c['answered'])}</td>"
-        f"<td>{e(c['now'])} <code>{e(c['now_rule'])}</code></td>"
-        f"<td>{e(c['draft'])} <code>{e(c['draft_rule'])}</code></td>"
+        f"<td>{e(c['now'])} <code>{e(c['now_rule'] or '')}</code></td>"
+        f"<td>{e(c['draft'])} <code>{e(c['draft_rule'] or '')}</code></td>"
         f"<td>{e(', '.join(c['examples']))}</td></tr>"
         for c in w["changes"]
     )

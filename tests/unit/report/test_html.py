@@ -40,7 +40,13 @@ def test_self_contained(demo_html):
     tags = {t for t, _ in parsed.tags}
     assert "script" not in tags and "link" not in tags and "img" not in tags
     assert "iframe" not in tags and "object" not in tags
-    assert not [a for _, attrs in parsed.tags for a in attrs if a in ("src", "href")]
+    fetched = [
+        v
+        for _, attrs in parsed.tags
+        for a, v in attrs.items()
+        if a == "src" or (a == "href" and not v.startswith("#"))  # links within the page
+    ]
+    assert fetched == []
     assert "@import" not in demo_html and "url(" not in demo_html
 
 

@@ -5,6 +5,7 @@
     python benchmarks/run.py jobs    [--packets 5000000] [--files 8] [--runs 3]
     python benchmarks/run.py startup [--runs 5]
     python benchmarks/run.py decode  [--packets 1000000] [--runs 5]
+    python benchmarks/run.py learn   [--packets 1000000] [--runs 3] [--one-core]
     python benchmarks/run.py findings [--runs 3]
     python benchmarks/run.py flowlogs [--records 5000000] [--layout v5|default] [--one-core]
 
@@ -16,7 +17,10 @@ CPU 0 with taskset (the issue's "on one core"). `memory` prints peak RSS
 against packets at a fixed flow count and against flows at a fixed packet
 count. `startup` times `--help` and `check` on a 10-packet capture. `decode`
 times the decoder alone on the 1M-packet pcap's batches (read once, in memory):
-the compiled fast path for common frames, and the numpy reference.
+the compiled fast path for common frames, and the numpy reference. `learn`
+times `portmatrix learn` (alone, and with the vendor matrix as its base) next
+to `check` on the same 1M-packet pcap, interleaved run by run: learning shares
+check's reading, so it should cost about the same.
 `findings` checks the scan-and-flood capture of issue 14 (gen_scan.py: a port
 scan of six nodes and a SYN flood from 400,000 sources, 1.29M packets) beside
 the normal 1M-packet capture, in the same run: time, peak RSS, findings and
@@ -200,6 +204,44 @@ def decode(args) -> None:
         )
 
 
+def learn_cmd(capture: Path, *extra: str) -> list[str]:
+    return [
+        *PORTMATRIX,
+        "learn",
+        str(capture),
+        "--inventory",
+        str(INVENTORY),
+        "--output",
+        os.devnull,
+        "--quiet",
+        *extra,
+    ]
+
+
+def learn(args) -> None:
+    n = args.packets
+    pcap = generate(OUT / f"bench-{n}.pcap", n)
+    cases = (
+        ("portmatrix check", check_cmd(pcap)),
+        ("portmatrix learn", learn_cmd(pcap)),
+        ("portmatrix learn --rules thoughtspot", learn_cmd(pcap, "--rules", "thoughtspot")),
+    )
+    runs: dict[str, list[tuple[float, int]]] = {name: [] for name, _ in cases}
+    for _ in range(args.runs):  # interleaved: a busy machine weighs on all alike
+        for name, cmd in cases:
+            runs[name].append(timed(cmd, args.one_core))
+    check = statistics.median(t for t, _ in runs["portmatrix check"])
+    for name, results in runs.items():
+        median = statistics.median(t for t, _ in results)
+        rss = max(r for _, r in results)
+        print(
+            f"{name:38s} median {median:6.2f} s  {n / median / 1e6:5.2f} Mpkt/s  "
+            f"x{median / check:4.2f} of check  peak RSS {rss / 1024:5.0f} MB  "
+            f"runs {' '.join(f'{t:.2f}' for t, _ in results)}",
+            flush=True,
+        )
+
+
 def findings(args) -> None:
     """Issue 14's targets: the scan capture within 3x the normal check's time, under
     500 MB, at most 100 findings and a JSON report under 20 MB; the flow export
@@ -321,6 +363,10 @@ def main() -> None:
     d = sub.add_parser("decode")
     d.add_argument("--packets", type=int, default=1_000_000)
     d.add_argument("--runs", type=int, default=5)
+    le = sub.add_parser("learn")
+    le.add_argument("--packets", type=int, default=1_000_000)
+    le.add_argument("--runs", type=int, default=3)
+    le.add_argument("--one-core", action="store_true")
     fi = sub.add_parser("findings")
     fi.add_argument("--runs", type=int, default=3)
     f = sub.add_parser("flowlogs")
@@ -336,6 +382,7 @@ def main() -> None:
         "jobs": jobs,
         "startup": startup,
         "decode": decode,
+        "learn": learn,
         "findings": findings,
         "flowlogs": flowlogs,
     }

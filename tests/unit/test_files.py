@@ -100,3 +100,18 @@ def test_write_text_keeps_the_text_and_fails_in_one_line(tmp_path):
     with pytest.raises(PortmatrixError, match="cannot write") as err:
         write_text(str(tmp_path / "missing" / "r.txt"), "x", "--jsonl")
     assert err.value.where == "--jsonl"
+
+
+def test_a_device_or_fifo_is_written_in_place_never_replaced(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    write_text(str(fifo), "report\n")
+    reader.join(timeout=10)
+    assert got == ["report\n"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temporary left

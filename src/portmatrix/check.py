@@ -177,7 +177,7 @@ def evaluate(
     thresholds: Thresholds | None = None,
     other: Alternative | None = None,
 ) -> Result:
-    role_map = build_role_map(matrix, inv, traffic.dns_names)
+    role_map = build_role_map(matrix, inv, traffic.dns_names, traffic.claims)
     index = RuleIndex(matrix, today)
     filters = filters or FlowFilter()
     whole = traffic
@@ -226,7 +226,7 @@ def evaluate(
 
 def judge_what_if(traffic: Traffic, now: Judged, other: Alternative, today) -> WhatIf:
     """The flows judged again under the --what-if matrix, compared."""
-    role_map = build_role_map(other.matrix, other.inventory, traffic.dns_names)
+    role_map = build_role_map(other.matrix, other.inventory, traffic.dns_names, traffic.claims)
     cls = classify(traffic.flows, RuleIndex(other.matrix, today), role_map)
     draft = Judged(other.matrix, role_map, cls)
     return what_if(traffic.flows, now, draft, traffic.weakened)
@@ -308,7 +308,14 @@ def _role_notices(
             f"roles with no address {where}: {', '.join(sorted(unheld))} — their rules "
             f"cannot match{not_evaluated} — {fix}"
         )
-    names = sorted(n for role, ns in role_map.unresolved.items() if real_roles([role]) for n in ns)
+    named = {n for n, entry in role_map.named.items() if entry.destinations}
+    names = sorted(
+        n
+        for role, ns in role_map.unresolved.items()
+        if real_roles([role])
+        for n in ns
+        if n not in named
+    )
     if names:
         dns_unread = sum(c.dns_unread for c in traffic.captures)
         unread = (
@@ -320,14 +327,75 @@ def _role_notices(
             f"hostnames with no known address: {', '.join(names)} — add them under "
             f"`hosts:` in the inventory, or capture the clients' DNS lookups too{unread}"
         )
-    if role_map.learned:
-        learned = "; ".join(
-            f"{name} → {', '.join(to_text(a) for a in addrs[:3])}"
-            + (f" and {len(addrs) - 3} more" if len(addrs) > 3 else "")
-            for name, addrs in sorted(role_map.learned.items())
-        )
-        out.append(f"hostnames resolved from DNS answers in the capture: {learned}")
+    if learned := learned_names(role_map):
+        out.append(learned)
+    if unread := unread_names(traffic):
+        out.append(unread)
     return out
+
+
+def learned_names(role_map: RoleMap) -> str:
+    """One sentence: each role hostname learned from the capture, and how — from DNS
+    answers (its addresses, for the whole capture) or named by clients (TLS SNI,
+    HTTP Host, QUIC: the destinations of those flows only, and only where the
+    name's known addresses do not contradict them)."""
+    from portmatrix.decode.names import HOW
+
+    parts = []
+    for name, addrs in sorted(role_map.learned.items()):
+        parts.append(f"{name} → {_addresses(addrs)} (DNS answers)")
+    for name, entry in sorted(role_map.named.items()):
+        how = ", ".join(HOW_TEXT[HOW[k]] for k in sorted(entry.how))
+        flows = len(entry.flows)
+        if entry.destinations:
+            parts.append(
+                f"{name} → {_addresses(sorted(entry.destinations))} for the "
+                f"{flows} flow{'s' if flows > 1 else ''} whose client named it ({how})"
+            )
+        if entry.contradicting:
+            parts.append(
+                f"{name} named ({how}) by clients of {_addresses(sorted(entry.contradicting))}, "
+                "which its known addresses do not include: not believed — a forged name, or "
+                "an address of the name never resolved in the capture"
+            )
+    if not parts:
+        return ""
+    caveat = (
+        " — a name a client sends (SNI, Host) is its own word and can be forged: it "
+        "gives only that flow's destination the name's roles"
+        if role_map.named
+        else ""
+    )
+    return "hostnames learned from the capture: " + "; ".join(parts) + caveat
+
+
+HOW_TEXT = {"tls-sni": "TLS SNI", "http-host": "HTTP Host", "quic-sni": "QUIC SNI"}
+
+
+def unread_names(traffic: Traffic) -> str:
+    """A sentence when first messages naming a role's hostname could not be read."""
+    from portmatrix.decode.names import HOW
+
+    claims = traffic.claims
+    damaged = [f"{n} {HOW_TEXT[k]}" for k in HOW if (n := claims.damaged.get(k, 0))]
+    dropped = (
+        f"; {claims.dropped} named flows past the limit were not kept" if claims.dropped else ""
+    )
+    if not damaged and not dropped:
+        return ""
+    what = (
+        f"damaged client hellos or requests naming a role's hostname were counted, not "
+        f"read: {', '.join(damaged)}"
+        if damaged
+        else "hostnames named by clients"
+    )
+    return what + dropped
+
+
+def _addresses(addrs) -> str:
+    return ", ".join(to_text(a) for a in addrs[:3]) + (
+        f" and {len(addrs) - 3} more" if len(addrs) > 3 else ""
+    )
 
 
 @dataclass

@@ -5,6 +5,16 @@ themselves come as `decode.batch.RawBatch`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portmatrix.decode.names import Claims
+
+
+def _claims():
+    from portmatrix.decode.names import Claims
+
+    return Claims()
 
 
 @dataclass
@@ -45,6 +55,8 @@ class CaptureInfo:
     notices: list[str] = field(default_factory=list)
     dns: dict[str, list[int]] = field(default_factory=dict)  # role hostname -> addresses answered
     dns_unread: int = 0  # DNS responses not read: over TCP, in tunnels, fragmented
+    # Role hostnames clients named in TLS SNI, HTTP Host, QUIC (decode.names.Claims)
+    names: Claims = field(default_factory=lambda: _claims())
     gaps: int = 0  # flow records the exporter says are incomplete (AWS SKIPDATA, sampled)
 
     def label(self, linktype: int, name: str) -> int:

@@ -1,5 +1,6 @@
 """An HTTP/1.x request's first lines: method, target, Host and User-Agent, read
 from the first bytes a client sends (for hostname roles and application labels).
+A request line without a version is HTTP/0.9 (a bare `GET /`, no headers).
 
 Only the request line and the header lines in the first MAX_HEAD bytes are
 read, at most MAX_HEADERS of them; a request cut short gives what it holds.
@@ -20,7 +21,7 @@ MAX_FIELD = 256  # characters of a reported value (a user agent) kept
 
 OK, CUT, DAMAGED = "ok", "cut", "damaged"
 
-_REQUEST_LINE = re.compile(rb"^([A-Z]{3,7}) ([\x21-\x7e]{1,4096}) HTTP/1\.([01])$")
+_REQUEST_LINE = re.compile(rb"^([A-Z]{3,7}) ([\x21-\x7e]{1,4096})(?: (HTTP/1\.[01]))?$")
 _PORT = re.compile(r":\d{1,5}$")
 
 
@@ -44,7 +45,8 @@ def request(payload: bytes) -> Request:
     lines = head.split(b"\r\n")
     ended = b"\r\n\r\n" in head
     m = _REQUEST_LINE.match(lines[0]) if len(lines) > 1 else None
-    if m is None or m.group(1) not in METHODS:
+    simple = m is not None and m.group(3) is None  # HTTP/0.9: GET, then nothing
+    if m is None or m.group(1) not in METHODS or (simple and (m.group(1) != b"GET" or lines[1])):
         return Request(CUT if len(lines) == 1 and is_request_start(head) else DAMAGED)
     out = Request(
         OK if ended else CUT,
@@ -56,9 +58,10 @@ def request(payload: bytes) -> Request:
             break
         name, colon, value = line.partition(b":")
         if not colon or not name or name != name.strip():
-            if line is lines[-1] and not ended:
-                break  # the last line, cut short
-            return Request(DAMAGED)
+            # Cut short, or the next segment of the capture does not follow this one
+            # (one was lost): the headers read so far stand.
+            out.status = CUT
+            break
         field = name.lower()
         if field == b"host" and out.host is None:
             text = value.strip().decode("ascii", "replace")

@@ -32,6 +32,7 @@ class Payloads:
     start: np.ndarray  # int64, into `data`
     stop: np.ndarray  # int64
     data: np.ndarray  # the raw batch's buffer
+    transport: np.ndarray | None = None  # int64: where the TCP or UDP header starts
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -62,7 +63,8 @@ class Payloads:
         return self.data[start:stop].tobytes()
 
     def take(self, index: np.ndarray) -> Payloads:
-        return Payloads(self.rows[index], self.start[index], self.stop[index], self.data)
+        transport = None if self.transport is None else self.transport[index]
+        return Payloads(self.rows[index], self.start[index], self.stop[index], self.data, transport)
 
 
 def readable(rows: PacketBatch) -> np.ndarray:
@@ -100,7 +102,7 @@ def payloads(raw: RawBatch, rows: PacketBatch, chosen: np.ndarray) -> Payloads:
     start = np.where(tcp, l4 + 4 * words, l4 + 8)
     bad = (tcp & (words < 5)) | (start > l4end)
     start = np.where(bad, l4end, start)
-    return Payloads(chosen, start, l4end, data)
+    return Payloads(chosen, start, l4end, data, l4)
 
 
 def _simple(data, offset, end, linktype, proto):

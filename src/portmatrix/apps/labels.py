@@ -80,7 +80,7 @@ def label_flows(
             "tshark not found: application labels come from portmatrix's own payload "
             "signatures only (apt-get install tshark for Wireshark's too)"
         )
-    for k, sample in enumerate(found.samples):
+    for sample in found.samples:
         hit = signatures.identify(sample) if signatures_first else None
         if hit is not None:
             out.labels.append(hit[0])

@@ -173,7 +173,8 @@ def redis(s: Sample) -> Details | None:
 
 
 _IRC_CLIENT = re.compile(
-    rb"^(?:(?:CAP LS[ \d]*|PASS \S+)\r?\n)*(?:NICK (\S{1,64})\r?\n|USER \S{1,64} \S{1,64} \S{1,64} :)"
+    rb"^(?:(?:CAP LS[ \d]*|PASS \S+)\r?\n)*"
+    rb"(?:NICK (\S{1,64})\r?\n|USER \S{1,64} \S{1,64} \S{1,64} :)"
 )
 _IRC_SERVER = re.compile(rb"^:[\x21-\x7e]{1,255} (NOTICE|\d{3}) ")
 

@@ -21,7 +21,12 @@ from portmatrix.evidence import pcapng_blocks
 # Layers that say nothing about the application. A stack ending in one of them
 # (or in these followed by "data") is unidentified.
 GENERIC = frozenset(
-    ["frame", "eth", "ethertype", "vlan", "ieee8021ad", "ip", "ipv6", "tcp", "udp", "sctp", "data", "ipv6.hopopts", "sll", "linux_sll", "linux_sll2", "null", "loop", "raw", "mpls", "gre", "erspan", "vxlan", "geneve", "ppp", "pppoes", "tcp.segments", "_ws.malformed", "_ws.short", "_ws.expert", "media", "f5ethtrailer", "eth.trailer"]
+    (
+        *("frame", "eth", "ethertype", "vlan", "ieee8021ad", "mpls", "gre", "erspan"),
+        *("vxlan", "geneve", "ppp", "pppoes", "sll", "linux_sll", "linux_sll2", "null"),
+        *("loop", "raw", "ip", "ipv6", "tcp", "udp", "sctp", "data", "media"),
+        *("f5ethtrailer", "eth.trailer"),
+    )
 )
 GENERIC_PREFIXES = ("ip.", "ipv6.", "tcp.", "udp.", "_ws.")
 # Wireshark's protocol names that differ from our labels.

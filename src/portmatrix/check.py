@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from portmatrix.policy.matrix import Matrix, check_role_names, load_matrix
 from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
 from portmatrix.records.unlogged import not_observable
 
+if TYPE_CHECKING:
+    from portmatrix.apps.labels import Labels
+
 
 @dataclass
 class Result(JudgedResult):
@@ -51,6 +55,7 @@ class Result(JudgedResult):
     command: list[str] | None = None  # the command line, when run from one
     created: str | None = None  # when the report was made (ISO 8601 UTC), likewise
     what_if: WhatIf | None = None  # the changes another matrix would make (--what-if)
+    labels: Labels | None = None  # application labels of the flows behind findings
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
@@ -115,11 +120,13 @@ def run_check(
     records: str | None = None,
     thresholds: Thresholds | None = None,
     what_if: list[str] | tuple[str, ...] = (),
+    apps: bool = False,
 ) -> Result:
     """Check `inputs`: capture files, or flow-record files when `records` is given
     ("auto": each file's format from its content, else a records.formats name,
     "zeek" for conn.log); with `what_if` (matrix files), also what judging them by
-    that matrix would change."""
+    that matrix would change; with `apps`, the application labels of the flows
+    behind the findings (captures only: flow records carry no payload)."""
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
@@ -131,7 +138,12 @@ def run_check(
     if other:
         wanted |= build_role_map(other.matrix, other.inventory).hostnames
     traffic = read_inputs(inputs, reading, records, wanted)
-    return evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds, other)
+    result = evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds, other)
+    if apps and not records:
+        from portmatrix.apps.findings import label_result
+
+        result.labels = label_result(result, inputs)
+    return result
 
 
 def load_alternative(files, inventory: str | None) -> Alternative:
@@ -420,6 +432,7 @@ class CheckOptions:
     thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
     command: list[str] | None = None
     what_if: tuple[str, ...] = ()  # a matrix to compare with (files, layered)
+    apps: bool = True  # application labels of the flows behind findings (--no-app: off)
 
 
 def records_format(opts) -> str | None:
@@ -493,6 +506,7 @@ def run_command(opts: CheckOptions) -> int:
             records=records,
             thresholds=Thresholds(**opts.thresholds),
             what_if=opts.what_if,
+            apps=opts.apps,
         )
     result.command = opts.command
     result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

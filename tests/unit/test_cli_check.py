@@ -173,9 +173,9 @@ def test_flows_export_has_every_flow_with_verdict_and_rule(run_cli, small, tmp_p
     rows = flow_rows(out)
     assert len(rows) == len(MIXED_VERDICTS)
     if suffix == ".json":  # JSON objects have sorted keys
-        assert sorted(rows[0]) == sorted([*COLUMNS, "verdict", "rule"])
+        assert sorted(rows[0]) == sorted([*COLUMNS, "verdict", "rule", "app", "app_details"])
     else:
-        assert list(rows[0]) == [*COLUMNS, "verdict", "rule"]
+        assert list(rows[0]) == [*COLUMNS, "verdict", "rule", "app", "app_details"]
     got = {(r["initiator"], int(r["responder_port"])): (r["verdict"], r["rule"]) for r in rows}
     assert got == MIXED_VERDICTS
 

@@ -99,6 +99,8 @@ class _Packet:
 
 def _header(item: int, key, data: bytes) -> _Packet | None:
     """The long header of an Initial, or None when it is not a readable one."""
+    if not is_initial_start(data[:6]):
+        return None
     try:
         version = int.from_bytes(data[1:5], "big")
         dcid_len = data[5]

@@ -178,6 +178,8 @@ def _read(message: bytes, hello: Hello) -> None:
             best = _best_version(body)
             if best:
                 hello.version = best
+    if len(message) < r.end:  # the last extension skipped was not all there
+        raise _Cut()
 
 
 def _server_name(r: _Reader) -> str | None:

@@ -384,24 +384,27 @@ def learned_names(role_map: RoleMap) -> str:
 HOW_TEXT = {"tls-sni": "TLS SNI", "http-host": "HTTP Host", "quic-sni": "QUIC SNI"}
 
 
+MESSAGES = {"tls-sni": "TLS ClientHello", "http-host": "HTTP request", "quic-sni": "QUIC Initial"}
+
+
 def unread_names(traffic: Traffic) -> str:
-    """A sentence when first messages naming a role's hostname could not be read."""
+    """A sentence when first messages naming a role's hostname were damaged, or when
+    named flows past the bound were not kept."""
     from portmatrix.decode.names import HOW
 
     claims = traffic.claims
-    damaged = [f"{n} {HOW_TEXT[k]}" for k in HOW if (n := claims.damaged.get(k, 0))]
-    dropped = (
-        f"; {claims.dropped} named flows past the limit were not kept" if claims.dropped else ""
-    )
-    if not damaged and not dropped:
-        return ""
-    what = (
-        f"damaged client hellos or requests naming a role's hostname were counted, not "
-        f"read: {', '.join(damaged)}"
-        if damaged
-        else "hostnames named by clients"
-    )
-    return what + dropped
+    damaged = [
+        f"{n} {MESSAGES[k]}{'s' if n > 1 else ''}" for k in HOW if (n := claims.damaged.get(k, 0))
+    ]
+    parts = []
+    if damaged:
+        were = "was" if sum(claims.damaged.values()) == 1 else "were"
+        parts.append(
+            f"{', '.join(damaged)} naming a role's hostname {were} damaged: counted, not read"
+        )
+    if claims.dropped:
+        parts.append(f"{claims.dropped} flows named a role's hostname past the limit: not kept")
+    return "; ".join(parts)
 
 
 def _addresses(addrs) -> str:

@@ -57,7 +57,8 @@ class Claims:
     names: list[str] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # first messages found, by HOW
     damaged: dict[str, int] = field(default_factory=dict)  # ... that could not be read
-    cut: dict[str, int] = field(default_factory=dict)  # ... that ended before a name
+    cut: dict[str, int] = field(default_factory=dict)  # ... that go on past their first
+    #  segment (a name after it is not read) or, for QUIC, past the Initials captured
     dropped: int = 0  # claims past MAX_CLAIMS
 
     COLUMNS = ("src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "ts", "how")
@@ -118,6 +119,9 @@ def learn(raw: RawBatch, rows: PacketBatch, wanted: frozenset[str]) -> Claims:
     version = (head >> np.uint64(24)) & np.uint64(0xFFFFFFFF)
     initial = ~is_tcp & ((b0 & np.uint64(0xC0)) == np.uint64(0xC0))
     initial &= (version == np.uint64(quic.V1)) | (version == np.uint64(quic.V2))
+    # A hello longer than its segment goes on in the next one, which is not read here.
+    longer = hello & ((((head >> np.uint64(24)) & np.uint64(0xFFFF)) + np.uint64(5)) > found.size)
+    out.count(TLS_SNI, "cut", int(longer.sum()))
     lowered = [n.encode() for n in wanted]
     for kind, mask, read in (
         (TLS_SNI, hello, _hello),
@@ -132,8 +136,6 @@ def learn(raw: RawBatch, rows: PacketBatch, wanted: frozenset[str]) -> Claims:
             name, status = read(data)
             if status == tls.DAMAGED:
                 out.count(kind, "damaged")
-            elif name is None:
-                out.count(kind, "cut")
             elif name in wanted:
                 _claim(out, rows, int(found.rows[i]), kind, name)
     _quic(out, rows, found, np.flatnonzero(initial), wanted)

@@ -12,9 +12,7 @@ from support import apps
 
 def test_reads_method_target_host_and_agent():
     req = http.request(apps.http_request("Console.Example.com", "POST"))
-    assert req == http.Request(
-        http.OK, "POST", "/admin/login", "console.example.com", "curl/8.4.0"
-    )
+    assert req == http.Request(http.OK, "POST", "/admin/login", "console.example.com", "curl/8.4.0")
 
 
 def test_host_with_a_port_and_addresses_that_are_no_names():

@@ -340,3 +340,22 @@ def test_cli_verdict_choices_are_the_verdicts():
     from portmatrix.policy.lookup import VERDICTS
 
     assert cli._VERDICTS == VERDICTS
+
+
+def test_findings_say_what_runs_on_the_port_unless_no_app(check, tmp_path):
+    from support import apps
+
+    packets = apps.conversation(USER, N1, 40000, 2222, apps.BY_LABEL["ssh"].messages)
+    labelled = check(packets, "--format", "json")
+    (finding,) = [f for f in json.loads(labelled.stdout)["findings"] if f["port"] == 2222]
+    assert finding["apps"] == {"ssh": 1}
+    assert finding["app_details"] == ["ssh server=OpenSSH_9.2p1"]
+    text = check(packets).stdout
+    assert "application: ssh 1 — ssh server=OpenSSH_9.2p1" in text
+    flows = tmp_path / "flows.csv"
+    check(packets, "--flows", flows, "-q")
+    rows = [r for r in csv.DictReader(flows.open()) if r["responder_port"] == "2222"]
+    assert [(r["app"], r["app_details"]) for r in rows] == [("ssh", "server=OpenSSH_9.2p1")]
+    plain = check(packets, "--format", "json", "--no-app")
+    assert all(f["apps"] == {} for f in json.loads(plain.stdout)["findings"])
+    assert "application:" not in check(packets, "--no-app").stdout

@@ -61,8 +61,9 @@ def read_samples(paths: list[str], chosen: Flows) -> Samples:
         )
         unread = ~ok & (rows.kind == PACKET)
         out.unread.update(flow[unread].tolist())
-        for row in np.flatnonzero(ok).tolist():
-            i = int(np.searchsorted(raw.frame, rows.frame[row]))
+        readable_rows = np.flatnonzero(ok)
+        frame_at = np.searchsorted(raw.frame, rows.frame[readable_rows])
+        for row, i in zip(readable_rows.tolist(), frame_at.tolist(), strict=True):
             off, cap = int(raw.offset[i]), int(raw.caplen[i])
             data = bytearray(raw.data[off : off + cap].tobytes())
             pos = int(found.transport[at[row]]) - off

@@ -297,16 +297,22 @@ def test_small_chunks_give_the_same_frames(tmp_path, request):
     assert pieces == whole
     assert len(pieces) == 61 and not info_pieces.truncated
     assert info_pieces.drops == info_whole.drops == 7
-    assert [i.linktype for i in info_pieces.interfaces] == [1, 101, 101, 1]
+    # The second section describes its Ethernet interface as the first did: the same one.
+    assert [i.linktype for i in info_pieces.interfaces] == [1, 101, 101]
 
 
 @pytest.mark.parametrize("tsresol", [30, 0x80 | 70])  # 10^-30 s, 2^-70 s: out of range
-def test_time_resolution_out_of_range_stops_there(tmp_path, tsresol):
+def test_time_resolution_out_of_range_is_a_time_unknown(tmp_path, tsresol):
     w = Pcapng()
     w.interface(1)
-    w.packet(udp(0), iface=0, ts=T0)
-    w.interface(1, tsresol=tsresol)
-    got, info = read_frames(w.write(tmp_path / "res.pcapng"))
-    assert len(got) == 1
-    assert "time resolution out of range" in info.truncated
-    assert "at byte" in info.truncated
+    w.packet(eth_udp(0), iface=0, ts=T0)
+    bad = w.interface(1, tsresol=tsresol)
+    w.packet(eth_udp(1), iface=bad, raw_ticks=12345)
+    w.packet(eth_udp(2), iface=0, ts=T0 + 7_000)
+    path = w.write(tmp_path / "res.pcapng")
+    got, info = read_frames(path)
+    assert not info.truncated  # the packets after it are read
+    assert [g.ts for g in got] == [T0, T0, T0 + 7_000]  # the time of the packet before
+    (raw,) = list(Capture(str(path)).batches())
+    _, counts = decode(raw)
+    assert (counts.ip, counts.ts_out_of_range, counts.ts_carried) == (3, 1, 0)

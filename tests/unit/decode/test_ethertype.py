@@ -50,7 +50,7 @@ def test_macsec_is_counted_as_encrypted():
 
 
 def test_more_tags_than_the_limit_are_undecodable_not_non_ip():
-    from portmatrix.decode.batch import MAX_LAYERS, UNDECODABLE, TOO_MANY_LAYERS
+    from portmatrix.decode.batch import MAX_LAYERS, TOO_MANY_LAYERS, UNDECODABLE
     from portmatrix.testing.captures import ether
 
     at_limit = ether(V4, vlans=list(range(1, MAX_LAYERS + 1)))
@@ -66,7 +66,7 @@ def test_an_mpls_stack_without_a_bottom_within_the_limit_is_undecodable():
     from scapy.contrib.mpls import MPLS
     from scapy.layers.l2 import Ether
 
-    from portmatrix.decode.batch import MAX_LAYERS, UNDECODABLE, TOO_MANY_LAYERS
+    from portmatrix.decode.batch import MAX_LAYERS, TOO_MANY_LAYERS, UNDECODABLE
 
     def stack(n):
         labels = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")

@@ -215,7 +215,7 @@ def tsv(tmp_path, *lines: str, separator: str = "\\x09"):
 @pytest.mark.parametrize("separator", ["", "\\x", "\\"], ids=["empty", "bad-escape", "backslash"])
 def test_a_separator_that_is_none_is_a_clear_error(tmp_path, separator):
     log = tsv(tmp_path, GOOD, separator=separator)
-    with pytest.raises(CaptureError, match="#separator .* is not a separator") as err:
+    with pytest.raises(CaptureError, match=r"#separator .* is not a separator") as err:
         read_conn_logs([str(log)])
     assert err.value.where == "line 1"
 

@@ -22,7 +22,9 @@ _TRACEBACK = "--traceback"
 
 
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    from portmatrix.console import say
+
+    say(line)
 
 
 class _Group(click.Group):

@@ -36,8 +36,11 @@ def _isatty(stream) -> bool:
 
 
 def say(line: str) -> None:
-    """One line on standard error: what portmatrix tells the person running it."""
-    print(line, file=sys.stderr, flush=True)
+    """One line on standard error: what portmatrix tells the person running it
+    (file names and reasons in it may hold control characters: shown escaped)."""
+    from portmatrix.report.escape import visible
+
+    print(visible(line), file=sys.stderr, flush=True)
 
 
 def out(text: str) -> None:

@@ -7,6 +7,7 @@ import io
 import json
 
 from portmatrix import __version__
+from portmatrix.report import escape
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
 from portmatrix.textforms import json_text, service_text
@@ -38,7 +39,7 @@ CSV_COLUMNS = (
 
 
 def render_json(result: Result) -> str:
-    return json_text(document(result)) + "\n"
+    return escape.json_text(json_text(document(result))) + "\n"
 
 
 def ecs_event(finding: dict, doc: dict) -> dict:
@@ -92,10 +93,7 @@ def ecs_finding(finding: dict, ruleset: str, when: str | None = None) -> dict:
 
 def render_jsonl(result: Result) -> str:
     doc = document(result)
-    return "".join(
-        json.dumps(ecs_event(f, doc), sort_keys=True, ensure_ascii=False) + "\n"
-        for f in doc["findings"]
-    )
+    return "".join(escape.json_line(ecs_event(f, doc)) + "\n" for f in doc["findings"])
 
 
 def _cell(value) -> str:
@@ -111,16 +109,13 @@ def render_csv(result: Result) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for f in document(result)["findings"]:
-        writer.writerow([_cell(f[c]) for c in CSV_COLUMNS])
+        writer.writerow(escape.csv_row(_cell(f[c]) for c in CSV_COLUMNS))
     return out.getvalue()
 
 
-def _md(text) -> str:
-    return _cell(text).replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(result: Result) -> str:
-    doc = document(result)
+    plain = document(result)
+    doc = escape.for_markdown(plain)  # every value as literal text: no markup from inputs
     s = doc["summary"]
     lines = [
         f"## portmatrix check — {doc['inputs']['matrix']}",
@@ -128,9 +123,9 @@ def render_markdown(result: Result) -> str:
         f"Made by portmatrix {doc['tool']['version']}.",
         "",
     ]
-    for cap in doc["inputs"]["captures"]:
+    for cap, path in zip(doc["inputs"]["captures"], plain["inputs"]["captures"], strict=True):
         lines.append(
-            f"- capture `{_md(cap['path'])}` ({cap['format']}, {cap['frames']} "
+            f"- capture {escape.markdown_code(path['path'])} ({cap['format']}, {cap['frames']} "
             f"frames, sha256 `{cap['sha256']}`)"
         )
     lines.append(
@@ -138,7 +133,7 @@ def render_markdown(result: Result) -> str:
         f"{doc['inputs']['inventory'] or 'none'}"
     )
     if doc["inputs"]["filters"]:
-        lines.append(f"- filters: {_md(json.dumps(doc['inputs']['filters']))}")
+        lines.append(f"- filters: {escape.markdown(json.dumps(plain['inputs']['filters']))}")
     if s["time_window"]:
         lines.append(f"- window: {s['time_window']['first']} → {s['time_window']['last']}")
     lines.append(
@@ -154,9 +149,9 @@ def render_markdown(result: Result) -> str:
         for f in doc["findings"]:
             port = service_text(f["proto"], f["port"])
             lines.append(
-                f"| {f['severity']} | {f['verdict']} | {_md(f['initiator'])} | "
-                f"{_md(f['responder'])} | {port} | {f['flows']} | "
-                f"{_md(f['message'])} | {f['id']} |"
+                f"| {f['severity']} | {f['verdict']} | {_cell(f['initiator'])} | "
+                f"{_cell(f['responder'])} | {port} | {f['flows']} | "
+                f"{_cell(f['message'])} | {f['id']} |"
             )
     else:
         lines.append("No findings.")
@@ -170,9 +165,9 @@ def render_markdown(result: Result) -> str:
     for c in doc["coverage"]:
         if c["required"]:
             lines.append(
-                f"| {c['rule']} | {_md(c['service'])} | {c['proto']}/{c['ports']} | "
+                f"| {c['rule']} | {_cell(c['service'])} | {c['proto']}/{c['ports']} | "
                 f"{c['established']} | {c['failed']} | {c['status']} |"
             )
     if doc["notices"]:
-        lines += ["", "### Notices", ""] + [f"- {_md(n)}" for n in doc["notices"]]
+        lines += ["", "### Notices", ""] + [f"- {_cell(n)}" for n in doc["notices"]]
     return "\n".join(lines) + "\n"

@@ -13,8 +13,8 @@ the top talkers behind the findings; the coverage of every rule.
 from __future__ import annotations
 
 import datetime as dt
-from html import escape
 
+from portmatrix.report import escape
 from portmatrix.report.document import document
 from portmatrix.textforms import service_text
 
@@ -41,11 +41,15 @@ SEVERITY_ORDER = ("error", "warning", "info")
 
 
 def _e(value) -> str:
-    return escape("" if value is None else str(value))
+    return escape.html(value)
 
 
-def _seconds(iso: str) -> float:
-    return dt.datetime.fromisoformat(iso).timestamp()
+def _seconds(iso: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time; None for no time."""
+    try:
+        return dt.datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def render_html(result) -> str:
@@ -108,11 +112,15 @@ def _cards(doc: dict) -> str:
 
 
 def _timeline(doc: dict) -> str:
-    window = doc["summary"]["time_window"]
-    flows = [f for f in doc["findings"] if f["first_seen"]]
-    if not window or not flows:
+    window = doc["summary"]["time_window"] or {}
+    start, end = _seconds(window.get("first")), _seconds(window.get("last"))
+    flows = [
+        f
+        for f in doc["findings"]
+        if _seconds(f["first_seen"]) is not None and _seconds(f["last_seen"]) is not None
+    ]
+    if start is None or end is None or not flows:
         return "<p class='muted'>No finding with a time.</p>"
-    start, end = _seconds(window["first"]), _seconds(window["last"])
     span = max(end - start, 1e-6)
     width, lane, left = 900, 28, 90
     height = lane * len(SEVERITY_ORDER) + 30

@@ -129,4 +129,6 @@ def test_markdown_without_findings(tmp_path):
 
 
 def test_markdown_escapes_pipes():
-    assert formats._md("a|b\nc") == "a\\|b c"
+    from portmatrix.report.escape import markdown
+
+    assert markdown("a|b\nc") == "a\\|b c"

@@ -1,0 +1,130 @@
+"""Escaping for each kind of output, in one place.
+
+Strings that came from a file or a packet — interface names, rule texts, role
+names, file names, exception reasons, NFLOG prefixes — reach every output. A
+capture may come from an attacker and a matrix from a shared repository, so
+each output kind neutralises what would act instead of being shown:
+
+- terminal (`visible`, `for_terminal`): control characters (C0, DEL, C1),
+  line and paragraph separators and bidirectional overrides are shown as
+  escapes (`\\x1b`, `\\u202e`): an ESC could set the window title or clear the
+  screen, a carriage return or bidi override could hide what follows.
+- CSV (`csv_cell`, `csv_row`): a cell a spreadsheet would run as a formula
+  (first character `=`, `+`, `-`, `@`, tab or carriage return) gets a leading
+  single quote, as OWASP recommends.
+- Markdown (`markdown`, `for_markdown`): characters that start markup are
+  backslash-escaped and line breaks become spaces, so a value cannot add a
+  heading, a link, raw HTML or a table cell.
+- JSON lines (`json_line`): U+2028, U+2029 and U+0085, line breaks to some
+  readers, are written as \\u escapes, so one object stays one line.
+- HTML (`html`): `html.escape`, quotes included, after `visible`.
+
+Renderers call these; none carries its own escaping.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_INVISIBLE = [
+    *range(0x00, 0x20),
+    0x7F,
+    *range(0x80, 0xA0),
+    0x200E,  # left-to-right and right-to-left marks
+    0x200F,
+    0x2028,  # line and paragraph separators
+    0x2029,
+    *range(0x202A, 0x202F),  # bidirectional embeddings and overrides
+    *range(0x2066, 0x206A),  # bidirectional isolates
+]
+_VISIBLE = {
+    c: _NAMED.get(chr(c)) or (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _INVISIBLE
+}
+
+
+def visible(text: str) -> str:
+    """`text` with every control character shown as an escape."""
+    return text.translate(_VISIBLE)
+
+
+def _each_string(doc, change, keys: bool):
+    """`doc` (dicts, lists, scalars) with `change` applied to every string (to the
+    keys of mappings too, with `keys`)."""
+    if isinstance(doc, str):
+        return change(doc)
+    if isinstance(doc, dict):
+        return {
+            (change(k) if keys and isinstance(k, str) else k): _each_string(v, change, keys)
+            for k, v in doc.items()
+        }
+    if isinstance(doc, list | tuple):
+        return [_each_string(v, change, keys) for v in doc]
+    return doc
+
+
+def for_terminal(doc):
+    """A report document whose strings, keys too, are all safe to print (`visible`)."""
+    return _each_string(doc, visible, keys=True)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A CSV cell that no spreadsheet runs as a formula; non-text values as given."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_row(values) -> list:
+    return [csv_cell(v) for v in values]
+
+
+_LINE_BREAKS = {ord(c): " " for c in "\n\r\u2028\u2029\u0085"}
+_MARKDOWN = {ord(c): "\\" + c for c in "\\`*_[]<>|~&"} | _LINE_BREAKS
+
+
+def markdown(text: str) -> str:
+    """`text` as literal Markdown inline text: on one line, starting no markup."""
+    return visible(text.translate(_MARKDOWN))
+
+
+def markdown_code(text: str) -> str:
+    """`text` as a Markdown code span (shown as written, no escapes): fenced by more
+    backticks than it holds in a row, on one line. Not for table cells."""
+    text = visible(text.translate(_LINE_BREAKS))
+    run, longest = 0, 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def for_markdown(doc):
+    """A report document whose string values are all literal Markdown (`markdown`);
+    the keys, which a renderer looks values up by, stay as they are."""
+    return _each_string(doc, markdown, keys=False)
+
+
+_JSON_LINE_BREAKS = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
+
+
+def json_text(text: str) -> str:
+    """JSON text (already encoded) with the characters some readers split lines
+    on escaped: valid JSON, and the same value."""
+    return text.translate(_JSON_LINE_BREAKS)
+
+
+def json_line(obj) -> str:
+    """One JSON object on one line (no newline added), keys sorted."""
+    return json_text(json.dumps(obj, sort_keys=True, ensure_ascii=False))
+
+
+def html(value) -> str:
+    """Text for HTML, attributes included; None as nothing."""
+    return _html.escape(visible("" if value is None else str(value)))

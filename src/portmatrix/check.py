@@ -75,6 +75,10 @@ def load_baseline(path: str) -> set[str]:
         raise PortmatrixError(
             f"not JSON ({exc.msg})", file=path, where=f"line {exc.lineno}", hint=BASELINE_HINT
         ) from None
+    except RecursionError:  # brackets nested deeper than any report's
+        raise PortmatrixError(
+            "not a report: nested too deep", file=path, hint=BASELINE_HINT
+        ) from None
     except OSError as exc:
         raise PortmatrixError(f"cannot read: {exc.strerror}", file=path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
@@ -258,19 +262,29 @@ class CheckOptions:
 def run_command(opts: CheckOptions) -> int:
     """Check, write every report asked for, say where; the exit status."""
     from portmatrix import console
-    from portmatrix.files import check_writable
+    from portmatrix.files import check_writable, read_files
     from portmatrix.report.outputs import plan_outputs, write_outputs, wrote_line
     from portmatrix.report.progress import progress
     from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
 
     filters = FlowFilter(**opts.filters)  # times and hosts checked before anything is read
     inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
-    outputs = plan_outputs(opts.outputs, opts.fmt, inputs)
+    # Never written over: the captures, the matrices, the inventory (a baseline may
+    # be: the new report replaces it once read).
+    read = read_files(inputs, opts.rules, opts.inventory)
+    outputs = plan_outputs(opts.outputs, opts.fmt, read)
     if opts.flows_out:
         from portmatrix.report.verdict_flows import check_flow_export
 
         check_flow_export(opts.flows_out)
-        check_writable(opts.flows_out, "--flows", inputs)
+        check_writable(opts.flows_out, "--flows", read)
+        if any(_same_path(opts.flows_out, o.path) for o in outputs):
+            raise PortmatrixError(
+                "is also a report (--output)",
+                file=opts.flows_out,
+                where="--flows",
+                hint="give the flow export a file of its own",
+            )
     with progress(total_size(inputs), not opts.quiet) as on_batch:
         result = run_check(
             inputs,
@@ -292,3 +306,9 @@ def run_command(opts: CheckOptions) -> int:
     if written and not opts.quiet:
         console.say(wrote_line(written, result))
     return result.exit_code(opts.fail_on)
+
+
+def _same_path(a: str, b: str) -> bool:
+    import os
+
+    return os.path.abspath(a) == os.path.abspath(b)

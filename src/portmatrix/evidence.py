@@ -316,14 +316,15 @@ class EvidenceOptions:
 def run_command(opts: EvidenceOptions) -> int:
     """Choose the flows, then write their packets; every choice must select some."""
     from portmatrix import console
-    from portmatrix.files import check_writable
+    from portmatrix.files import check_writable, read_files
     from portmatrix.sources.inputs import expand_inputs
 
     for spec in opts.flow_specs:
         parse_flow(spec)  # a typo fails before anything is read
     inputs = expand_inputs(opts.inputs)
-    check_writable(opts.output, "--output", inputs)
-    check_writable(opts.output + ".json", "--output", inputs)
+    read = read_files(inputs, opts.rules, opts.inventory)
+    check_writable(opts.output, "--output", read)
+    check_writable(opts.output + ".json", "--output", read)
     findings: list[dict] = []
     if opts.rules:
         from portmatrix.check import run_check

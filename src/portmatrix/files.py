@@ -44,13 +44,25 @@ def check_writable(path: str, option: str, inputs: Iterable[str] = ()) -> None:
             hint="choose a folder you can write to",
         )
     for item in inputs:
-        if item != "-" and _same_file(target, Path(item)):
+        same_name = os.path.abspath(item) == os.path.abspath(path)
+        if item != "-" and (same_name or _same_file(target, Path(item))):
             raise PortmatrixError(
                 "is one of the inputs: writing it would destroy it",
                 file=path,
                 where=option,
                 hint="write the output to another file",
             )
+
+
+def read_files(*groups) -> list[str]:
+    """Every file a command reads (captures, matrices, inventory), for
+    `check_writable`'s `inputs`: None and missing groups left out."""
+    return [
+        str(item)
+        for group in groups
+        if group
+        for item in ([group] if isinstance(group, str) else group)
+    ]
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -11,7 +11,7 @@ each output kind neutralises what would act instead of being shown:
   screen, a carriage return or bidi override could hide what follows.
 - CSV (`csv_cell`, `csv_row`): a cell a spreadsheet would run as a formula
   (first character `=`, `+`, `-`, `@`, tab or carriage return) gets a leading
-  single quote, as OWASP recommends.
+  single quote, as OWASP recommends; control characters are made visible.
 - Markdown (`markdown`, `for_markdown`): characters that start markup are
   backslash-escaped and line breaks become spaces, so a value cannot add a
   heading, a link, raw HTML or a table cell.
@@ -73,10 +73,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value):
-    """A CSV cell that no spreadsheet runs as a formula; non-text values as given."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """A CSV cell that no spreadsheet runs as a formula, its control characters made
+    visible (the file is read in terminals too); non-text values as given."""
+    if not isinstance(value, str):
+        return value
+    return "'" + visible(value) if value.startswith(FORMULA_STARTS) else visible(value)
 
 
 def csv_row(values) -> list:

@@ -40,7 +40,7 @@ def run(opts: WatchOptions) -> int:
     """Watch until stopped; write the final report; the exit status."""
     from portmatrix import console
     from portmatrix.errors import ExitCode
-    from portmatrix.files import check_writable
+    from portmatrix.files import check_writable, read_files
     from portmatrix.policy.inventory import load_inventory
     from portmatrix.policy.matrix import load_matrix
     from portmatrix.report.outputs import plan_outputs, write_outputs, wrote_line
@@ -51,9 +51,10 @@ def run(opts: WatchOptions) -> int:
 
     matrix = load_matrix(opts.rules)
     inv = load_inventory(opts.inventory, matrix) if opts.inventory else None
-    outputs = plan_outputs(opts.outputs, opts.fmt, [])
+    read = read_files(opts.rules, opts.inventory)
+    outputs = plan_outputs(opts.outputs, opts.fmt, read)
     if opts.jsonl:
-        check_writable(opts.jsonl, "--jsonl")
+        check_writable(opts.jsonl, "--jsonl", read)
     if opts.ring_dir:
         prepare_ring(opts.ring_dir)
     watcher = Watcher(matrix, inv, idle=opts.idle_timeout)

@@ -150,7 +150,7 @@ def _record_starts(data: bytes) -> list[int]:
             if length < 12:
                 break
             off += length
-        return out
+        return out or [0]
     if len(data) < 24:
         return [0]
     endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"

@@ -15,8 +15,9 @@ each output kind neutralises what would act instead of being shown:
 - Markdown (`markdown`, `for_markdown`): characters that start markup are
   backslash-escaped and line breaks become spaces, so a value cannot add a
   heading, a link, raw HTML or a table cell.
-- JSON lines (`json_line`): U+2028, U+2029 and U+0085, line breaks to some
-  readers, are written as \\u escapes, so one object stays one line.
+- JSON and JSON lines (`json_text`, `json_line`): U+2028, U+2029 and U+0085,
+  line breaks to some readers, are written as \\u escapes (so one object stays
+  one line), and so are DEL and the C1 controls (json escapes C0 itself).
 - HTML (`html`): `html.escape`, quotes included, after `visible`.
 
 Renderers call these; none carries its own escaping.
@@ -112,13 +113,15 @@ def for_markdown(doc):
     return _each_string(doc, markdown, keys=False)
 
 
-_JSON_LINE_BREAKS = {0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\u0085"}
+# What json.dumps(ensure_ascii=False) leaves raw but some readers split lines on
+# (U+2028, U+2029, U+0085) or a terminal acts on (DEL, the other C1 controls).
+_JSON_RAW = {c: f"\\u{c:04x}" for c in (0x2028, 0x2029, 0x7F, *range(0x80, 0xA0))}
 
 
 def json_text(text: str) -> str:
-    """JSON text (already encoded) with the characters some readers split lines
-    on escaped: valid JSON, and the same value."""
-    return text.translate(_JSON_LINE_BREAKS)
+    """JSON text (already encoded) with those characters escaped: valid JSON, and
+    the same values."""
+    return text.translate(_JSON_RAW)
 
 
 def json_line(obj) -> str:

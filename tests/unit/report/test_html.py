@@ -102,3 +102,14 @@ def test_screenshot_renders(tmp_path):
     golden.screenshot(out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert out.stat().st_size > 50_000  # a page with tables, not a blank one
+
+
+def test_a_time_that_is_none_leaves_the_timeline_out_not_a_crash(tmp_path):
+    from portmatrix.report import html as html_module
+
+    assert html_module._seconds("") is None and html_module._seconds("NaTZ") is None
+    doc = {
+        "summary": {"time_window": {"first": "", "last": ""}},
+        "findings": [{"first_seen": "", "last_seen": "", "severity": "error"}],
+    }
+    assert "No finding with a time" in html_module._timeline(doc)

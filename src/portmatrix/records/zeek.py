@@ -237,8 +237,8 @@ def _read_file(file_id: int, path: str, rows: dict[str, list]) -> tuple[CaptureI
     except OSError:
         raise CaptureError("no such file", file=path, hint="check the path") from None
     records = _records(path)
-    skipped: list[int] = []  # line numbers of records that are not connections
-    problems = {"time": 0, "count": 0}
+    skipped: list[int] = []  # the first line numbers of records that are not connections
+    problems = {"skipped": 0, "time": 0, "count": 0}
     times = _Times()
     while True:
         try:
@@ -261,8 +261,9 @@ def _read_file(file_id: int, path: str, rows: dict[str, list]) -> tuple[CaptureI
         try:
             row, bad = _row(rec)
         except (KeyError, TypeError, ValueError, AttributeError):
-            skipped.append(number)
-            if len(skipped) == info.frames and len(skipped) >= 5:
+            problems["skipped"] += 1
+            skipped += [number] if len(skipped) < 5 else []
+            if problems["skipped"] == info.frames and info.frames >= 5:
                 raise CaptureError(
                     "no connection records (no id.orig_h, id.resp_h and ts) in the first lines",
                     file=path,
@@ -286,9 +287,11 @@ def _read_file(file_id: int, path: str, rows: dict[str, list]) -> tuple[CaptureI
 def _notices(skipped: list[int], problems: dict[str, int]) -> list[str]:
     """One sentence per kind of problem, however many lines have it."""
     out = []
-    if skipped:
-        first = ", ".join(map(str, skipped[:5])) + (", ..." if len(skipped) > 5 else "")
-        out.append(f"{len(skipped)} line(s) are not connection records (skipped): line {first}")
+    if problems["skipped"]:
+        first = ", ".join(map(str, skipped)) + (", ..." if problems["skipped"] > 5 else "")
+        out.append(
+            f"{problems['skipped']} line(s) are not connection records (skipped): line {first}"
+        )
     if problems["time"]:
         out.append(
             f"{problems['time']} record(s) have a time out of range (NaN, infinite, before "

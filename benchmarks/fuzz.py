@@ -209,7 +209,9 @@ def cli_sample(count: int, seed: int, limit_mb: int) -> list[dict]:
                     "seconds": time.perf_counter() - start,
                     "outcome": "failure"
                     if bad
-                    else ("over-memory" if usage.ru_maxrss // 1024 > limit_mb else "ok"),
+                    else "over-memory"
+                    if usage.ru_maxrss // 1024 > limit_mb
+                    else ("error" if code == 2 else "ok"),  # exit 2: a one-line error
                     "detail": err.strip()[-300:] if bad else "",
                 }
             )

@@ -27,16 +27,24 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "hostile"
-sys.path.insert(0, str(HERE.parent / "tests"))
+SITE = (str(OUT / "site" / "fuzz-matrix.yaml"), str(OUT / "site" / "fuzz-inventory.yaml"))
 
-from support import fuzz, hostile  # noqa: E402
+
+def _support():
+    """tests/support's builders, imported only by the process that builds the
+    inputs: the one that measures stays small (a child's peak RSS counts the
+    parent's memory at the fork)."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from support import fuzz, hostile
+
+    return fuzz, hostile
 
 
 def _write(name: str, make) -> Path:
     path = OUT / name
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
-        data = make()
+        data = make(_support()[1])
         if isinstance(data, str):
             data = data.encode()
         path.write_bytes(data)
@@ -48,19 +56,19 @@ def _sparse_huge_record() -> Path:
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
-            fh.write(hostile.huge_record_pcap(0))
+            fh.write(_support()[1].huge_record_pcap(0))
             fh.truncate(1 << 30)  # 1 GB of zeros after the record's header, sparse
     return path
 
 
-def _deep(count: int) -> bytes:
+def _deep(hostile, count: int) -> bytes:
     from portmatrix.testing.captures import pcap_bytes
 
     frames = hostile.deep_frames()
     return pcap_bytes([frames[k % len(frames)] for k in range(count)])
 
 
-def _big_inventory() -> str:
+def _big_inventory(hostile) -> str:
     lines = ["roles:", "  nodes:"]
     k = 0
     while sum(len(x) + 1 for x in lines) < (2 << 20) - 64:
@@ -74,14 +82,14 @@ def cases(site: tuple[str, str]) -> dict[str, tuple[Path, list[str]]]:
     matrix, inventory = site
     check = ["--rules", matrix, "--inventory", inventory, "--format", "json"]
     captures = {
-        "interface-storm-9k": ("iface-9k.pcapng", lambda: hostile.interface_storm(9_000)),
-        "interface-storm-100k": ("iface-100k.pcapng", lambda: hostile.interface_storm(100_000)),
-        "section-storm-100k": ("shb-100k.pcapng", lambda: hostile.section_storm(100_000)),
-        "statistics-storm-100k": ("isb-100k.pcapng", lambda: hostile.statistics_storm(100_000)),
-        "dns-pointers-250": ("dns-250.pcap", lambda: hostile.dns_pointer_capture(250)),
-        "dns-pointers-20k": ("dns-20k.pcap", lambda: hostile.dns_pointer_capture(20_000)),
-        "deep-encapsulation-200k": ("deep-200k.pcap", lambda: _deep(200_000)),
-        "syn-flood-100k": ("synflood-100k.pcap", lambda: hostile.syn_flood(100_000)),
+        "interface-storm-9k": ("iface-9k.pcapng", lambda h: h.interface_storm(9_000)),
+        "interface-storm-100k": ("iface-100k.pcapng", lambda h: h.interface_storm(100_000)),
+        "section-storm-100k": ("shb-100k.pcapng", lambda h: h.section_storm(100_000)),
+        "statistics-storm-100k": ("isb-100k.pcapng", lambda h: h.statistics_storm(100_000)),
+        "dns-pointers-250": ("dns-250.pcap", lambda h: h.dns_pointer_capture(250)),
+        "dns-pointers-20k": ("dns-20k.pcap", lambda h: h.dns_pointer_capture(20_000)),
+        "deep-encapsulation-200k": ("deep-200k.pcap", lambda h: _deep(h, 200_000)),
+        "syn-flood-100k": ("synflood-100k.pcap", lambda h: h.syn_flood(100_000)),
     }
     out = {
         name: (_write(*made), ["check", str(_write(*made)), *check])
@@ -89,9 +97,9 @@ def cases(site: tuple[str, str]) -> dict[str, tuple[Path, list[str]]]:
     }
     huge = _sparse_huge_record()
     out["huge-record-1GB"] = (huge, ["check", str(huge), *check])
-    zeek = _write("zeek-100k.log", lambda: hostile.zeek_log(100_000))
+    zeek = _write("zeek-100k.log", lambda h: h.zeek_log(100_000))
     out["zeek-hostile-100k"] = (zeek, ["check", "--zeek", str(zeek), *check])
-    bomb = _write("bomb9.yaml", hostile.alias_bomb)
+    bomb = _write("bomb9.yaml", lambda h: h.alias_bomb())
     out["yaml-alias-bomb-9"] = (bomb, ["rules", "lint", str(bomb)])
     big = _write("inventory-2mb.yaml", _big_inventory)
     out["yaml-inventory-2MB"] = (big, ["rules", "lint", matrix, "--inventory", str(big)])
@@ -132,8 +140,14 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--src", default=None, help="run these sources (PYTHONPATH) instead")
+    ap.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    table = cases(fuzz.site(OUT / "site"))
+    if args.build:
+        _support()[0].site(OUT / "site")
+        cases(SITE)
+        return
+    subprocess.run([sys.executable, __file__, "--build"], check=True)  # inputs, once
+    table = cases(SITE)
     print(f"{'input':26} {'size':>9} {'exit':>8} {'seconds':>8} {'peak MB':>8}")
     for name, (path, argv) in table.items():
         if args.only and name not in args.only:

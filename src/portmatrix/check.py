@@ -263,21 +263,18 @@ def run_command(opts: CheckOptions) -> int:
     """Check, write every report asked for, say where; the exit status."""
     from portmatrix import console
     from portmatrix.files import check_writable, read_files
-    from portmatrix.report.outputs import plan_outputs, write_outputs, wrote_line
+    from portmatrix.report.outputs import check_outputs, plan_outputs, write_outputs, wrote_line
     from portmatrix.report.progress import progress
     from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
 
-    filters = FlowFilter(**opts.filters)  # times and hosts checked before anything is read
-    inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
-    # Never written over: the captures, the matrices, the inventory (a baseline may
-    # be: the new report replaces it once read).
-    read = read_files(inputs, opts.rules, opts.inventory)
-    outputs = plan_outputs(opts.outputs, opts.fmt, read)
+    # Everything that needs no input first, then what needs their names; all
+    # before the matrix is loaded and long before the capture is read.
+    filters = FlowFilter(**opts.filters)
+    outputs = plan_outputs(opts.outputs, opts.fmt)
     if opts.flows_out:
         from portmatrix.report.verdict_flows import check_flow_export
 
         check_flow_export(opts.flows_out)
-        check_writable(opts.flows_out, "--flows", read)
         if any(_same_path(opts.flows_out, o.path) for o in outputs):
             raise PortmatrixError(
                 "is also a report (--output)",
@@ -285,6 +282,13 @@ def run_command(opts: CheckOptions) -> int:
                 where="--flows",
                 hint="give the flow export a file of its own",
             )
+    inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
+    # Never written over: the captures, the matrices, the inventory (a baseline may
+    # be: the new report replaces it once read).
+    read = read_files(inputs, opts.rules, opts.inventory)
+    check_outputs(outputs, read)
+    if opts.flows_out:
+        check_writable(opts.flows_out, "--flows", read)
     with progress(total_size(inputs), not opts.quiet) as on_batch:
         result = run_check(
             inputs,

@@ -1,13 +1,19 @@
-"""A stand-in for dumpcap, so `watch` runs (and is killed) without root or an
-interface: `-D` lists interfaces; capturing to `-w -` writes a capture file to
-standard output, then waits to be stopped, as dumpcap does on a quiet link;
+"""Stand-ins for dumpcap, so live capture runs without root or an interface.
+
+`fake_dumpcap`: `-D` lists interfaces; capturing to `-w -` writes a capture file
+to standard output, then waits to be stopped, as dumpcap does on a quiet link;
 `-w FILE` (the ring) just waits. Every start appends its pid to a file, so a
 test can check that no stand-in outlived the watch that started it.
+
+`exiting_dumpcap`: writes its capture, says what it is told on standard error
+and exits with the status it is told (a capture that ends, fails to start, or
+dies); every start appends its arguments to a file.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -58,3 +64,25 @@ def alive(pids_file: Path) -> list[int]:
         if state != "Z":
             out.append(pid)
     return out
+
+
+LISTING = "1. eth0\n2. lo (Loopback)\n3. any (Pseudo-device that captures on all interfaces)\n"
+
+
+def exiting_dumpcap(folder: Path, capture: bytes = b"", stderr: str = "", status: int = 0) -> str:
+    """Write `folder`/dumpcap: `-D` lists eth0, lo and any; a capture writes
+    `capture` to standard output and `stderr`, then exits with `status`. Each
+    run's arguments are appended to `folder`/args.txt. Returns its path."""
+    (folder / "capture.bin").write_bytes(capture)
+    script = folder / "dumpcap"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> "{folder}/args.txt"\n'
+        f'if [ "$1" = "-D" ]; then printf "{LISTING}"; exit 0; fi\n'
+        f'cat "{folder}/capture.bin"\n'
+        f"printf '{stderr}' >&2\n"
+        f"exit {status}\n",
+        encoding="utf-8",
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return str(script)

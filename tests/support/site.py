@@ -1,5 +1,9 @@
-"""A small matrix, inventory and exceptions file whose verdicts are easy to
-predict, for tests that build their captures packet by packet.
+"""Sites (a matrix, an inventory, maybe exceptions) for tests, by name in
+`SITES`; tests get them written to files through the `site(name)` fixture
+(tests/conftest.py) or `write_site(folder, name)`.
+
+The "small" site: a matrix, inventory and exceptions file whose verdicts are
+easy to predict, for tests that build their captures packet by packet.
 
 Roles and addresses (`INVENTORY`):
 
@@ -108,23 +112,111 @@ exceptions:
 """
 
 
+# Role maps (tests/unit/policy): roles from the inventory, fixed by the matrix
+# (vendor, with a hostname nothing resolves), named by an exception (backup's
+# addresses), and one used by no rule (spare).
+ROLES_MATRIX = """\
+name: demo
+roles:
+  nodes: All nodes
+  admins: Administrators
+  relay: Mail relay
+  spare: Defined, used by no rule
+  vendor:
+    addresses: [208.83.110.20]
+    hostnames: [files.vendor.example]
+rules:
+  - id: ssh
+    service: SSH
+    proto: tcp
+    ports: 22
+    from: admins
+    to: nodes
+  - id: smtp
+    service: SMTP
+    proto: tcp
+    ports: 25
+    from: nodes
+    to: relay
+  - id: upload
+    service: HTTPS
+    proto: tcp
+    ports: 443
+    from: nodes
+    to: vendor
+exceptions:
+  - id: backup
+    from: [10.9.9.9, "10.8.0.0/16"]
+    to: nodes
+    proto: tcp
+    ports: 22
+    reason: Backups
+"""
+
+ROLES_INVENTORY = """\
+roles:
+  nodes: [10.1.1.11-10.1.1.16]
+  admins: [192.168.10.0/28, 10.1.1.16]
+  relay: [mail.example.com, ghost.example.com]
+hosts:
+  mail.example.com: [10.1.2.25]
+"""
+
+# A role known only by a hostname: its address comes from the DNS answers in the
+# capture (telemetry.vendor.example) or from nothing.
+BY_HOSTNAME_MATRIX = """\
+name: by-hostname
+roles:
+  nodes: {description: the cluster}
+  telemetry:
+    description: a vendor endpoint known by name
+    hostnames: [telemetry.vendor.example]
+rules:
+  - {id: telemetry, service: Telemetry, proto: tcp, ports: 443, from: nodes, to: telemetry}
+"""
+
+BY_HOSTNAME_INVENTORY = """\
+roles:
+  nodes: [10.0.0.1]
+"""
+
+
+@dataclass(frozen=True)
+class SiteText:
+    matrix: str
+    inventory: str
+    exceptions: str | None = None  # a second rules file layered on the matrix
+
+
+SITES = {
+    "small": SiteText(MATRIX, INVENTORY, EXCEPTIONS),
+    "roles": SiteText(ROLES_MATRIX, ROLES_INVENTORY),
+    "by-hostname": SiteText(BY_HOSTNAME_MATRIX, BY_HOSTNAME_INVENTORY),
+}
+
+
 @dataclass(frozen=True)
 class Site:
     matrix: Path
     inventory: Path
-    exceptions: Path
+    exceptions: Path | None
 
 
-def write_site(folder: str | Path) -> Site:
-    """Write matrix.yaml, inventory.yaml and exceptions.yaml into `folder`."""
+def write_site(folder: str | Path, name: str = "small") -> Site:
+    """Write the site `name` of SITES into `folder`: matrix.yaml, inventory.yaml
+    and, when it has them, exceptions.yaml."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = SITES[name]
     paths = []
-    for name, text in (
-        ("matrix.yaml", MATRIX),
-        ("inventory.yaml", INVENTORY),
-        ("exceptions.yaml", EXCEPTIONS),
+    for file, content in (
+        ("matrix.yaml", text.matrix),
+        ("inventory.yaml", text.inventory),
+        ("exceptions.yaml", text.exceptions),
     ):
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
+        path = None
+        if content is not None:
+            path = folder / file
+            path.write_text(content, encoding="utf-8")
         paths.append(path)
     return Site(*paths)

@@ -4,27 +4,19 @@ the conformance tests compare (tests/conformance)."""
 from __future__ import annotations
 
 import functools
-import os
 import re
-import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
-
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.report.flow_rows import flow_columns, rows
+from support import tools
 
 
 def tshark() -> str:
-    found = shutil.which("tshark")
-    if found:
-        return found
-    reason = "tshark is not installed (Debian/Ubuntu: apt-get install tshark)"
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
+    """tshark's path; skipped without it, failed in CI (support/tools.py)."""
+    return tools.program("tshark", "Debian/Ubuntu: apt-get install tshark")
 
 
 _ROW = re.compile(r"^(?P<a>\S+)\s+<->\s+(?P<b>\S+)\s+(?P<rest>.*)$")

@@ -7,22 +7,15 @@ import datetime as dt
 import json
 
 import pytest
-from scapy.layers.inet import TCP
 
 from portmatrix.check import evaluate, load_baseline, run_check
 from portmatrix.errors import CaptureError, MatrixError, PortmatrixError
 from portmatrix.report.formats import render_json
 from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
-from support.site import ADMIN, N1, N2, USER, write_site
+from support.packets import refused
+from support.site import ADMIN, N1, N2, USER
 
 TODAY = dt.date(2025, 1, 1)
-
-
-def refused(client, server, sport, dport):
-    return [
-        ip(client, server) / TCP(sport=sport, dport=dport, flags="S", seq=1),
-        ip(server, client) / TCP(sport=dport, dport=sport, flags="RA", ack=2),
-    ]
 
 
 def healthy():
@@ -33,12 +26,6 @@ def healthy():
         ip(N1, N2) / UDP(sport=40001, dport=7946) / b"ping",
         ip(N2, N1) / UDP(sport=7946, dport=40001) / b"pong",
     ]
-
-
-def result_of(tmp_path, packets, name="c.pcap", **options):
-    site = write_site(tmp_path)
-    path = write_pcap(tmp_path / name, [ether(p) for p in packets])
-    return run_check([str(path)], [str(site.matrix)], str(site.inventory), today=TODAY, **options)
 
 
 @pytest.mark.parametrize(
@@ -63,19 +50,19 @@ def result_of(tmp_path, packets, name="c.pcap", **options):
     ],
     ids=["clean", "warning", "info", "error"],
 )
-def test_exit_code_follows_fail_on(tmp_path, packets, counts, codes):
-    result = result_of(tmp_path, packets)
+def test_exit_code_follows_fail_on(check_packets, packets, counts, codes):
+    result = check_packets(packets)
     assert result.severity_counts() == counts
     assert tuple(result.exit_code(f) for f in ("error", "warning", "never")) == codes
 
 
-def test_findings_come_by_severity(tmp_path):
+def test_findings_come_by_severity(check_packets):
     packets = (
         refused(USER, N1, 40002, 8443)
         + refused(ADMIN, N1, 40003, 22)
         + tcp_session(USER, N2, 40004, 8443)
     )
-    result = result_of(tmp_path, packets)
+    result = check_packets(packets)
     severities = [f.severity for f in result.findings]
     assert severities == sorted(severities, key=["error", "warning", "info"].index)
     assert set(severities) == {"error", "warning", "info"}
@@ -84,15 +71,15 @@ def test_findings_come_by_severity(tmp_path):
     assert errors == sorted(errors, key=lambda k: k != "flow")
 
 
-def test_baseline_hides_known_findings(tmp_path):
-    first = result_of(tmp_path, tcp_session(USER, N1, 40000, 8443))
+def test_baseline_hides_known_findings(check_packets, tmp_path):
+    first = check_packets(tcp_session(USER, N1, 40000, 8443))
     baseline = tmp_path / "baseline.json"
     baseline.write_text(render_json(first), encoding="utf-8")
     ids = {f.id for f in first.findings}
     assert load_baseline(str(baseline)) == ids
     # Another day: the same violation from another client port, and a new one.
     packets = tcp_session(USER, N1, 51000, 8443) + tcp_session(USER, N2, 51001, 8443)
-    again = result_of(tmp_path, packets, name="d.pcap", baseline=str(baseline))
+    again = check_packets(packets, name="d.pcap", baseline=str(baseline))
     assert [(f.verdict, f.responder) for f in again.findings] == [("unexpected-port", N2)]
     assert again.known == len(ids)
     assert again.exit_code("error") == 1
@@ -121,29 +108,29 @@ def test_missing_baseline(tmp_path):
         load_baseline(str(tmp_path / "none.json"))
 
 
-def test_cheap_inputs_are_checked_before_the_capture(tmp_path, write_yaml):
-    site = write_site(tmp_path)
+def test_cheap_inputs_are_checked_before_the_capture(tmp_path, write_yaml, site):
+    small = site()
     missing = str(tmp_path / "missing.pcap")
     bad_inventory = write_yaml("inv.yaml", "roles:\n  dbas: [10.0.0.9]\n")
     with pytest.raises(MatrixError) as caught:
-        run_check([missing], [str(site.matrix)], str(bad_inventory))
+        run_check([missing], [str(small.matrix)], str(bad_inventory))
     assert caught.value.file == str(bad_inventory)
     with pytest.raises(PortmatrixError, match="not JSON"):
         (tmp_path / "b.json").write_text("{", encoding="utf-8")
         run_check(
-            [missing], [str(site.matrix)], str(site.inventory), baseline=str(tmp_path / "b.json")
+            [missing], [str(small.matrix)], str(small.inventory), baseline=str(tmp_path / "b.json")
         )
     with pytest.raises(CaptureError):
-        run_check([missing], [str(site.matrix)], str(site.inventory))
+        run_check([missing], [str(small.matrix)], str(small.inventory))
 
 
-def test_evaluate_without_inventory_says_so(tmp_path):
-    site = write_site(tmp_path)
+def test_evaluate_without_inventory_says_so(tmp_path, site):
+    small = site()
     path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in tcp_session(USER, N1, 40000, 443)])
     from portmatrix.flows.from_captures import read_traffic
     from portmatrix.policy.matrix import load_matrix
 
-    result = evaluate(read_traffic([str(path)]), load_matrix([str(site.matrix)]), None)
+    result = evaluate(read_traffic([str(path)]), load_matrix([str(small.matrix)]), None)
     assert result.notices == [
         "roles with no address (no inventory given: only the matrix's own): admins, nodes, "
         "users — their rules cannot match; required rules not evaluated: node-rpc, "
@@ -158,11 +145,11 @@ def test_evaluate_without_inventory_says_so(tmp_path):
     assert json.loads(render_json(result))["inputs"]["inventory"] is None
 
 
-def test_role_without_addresses_is_a_notice(tmp_path, write_yaml):
-    site = write_site(tmp_path)
+def test_role_without_addresses_is_a_notice(tmp_path, write_yaml, site):
+    small = site()
     inventory = write_yaml("inv.yaml", "roles:\n  nodes: [10.0.0.1-10.0.0.3]\n")
     path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in healthy()])
-    result = run_check([str(path)], [str(site.matrix)], str(inventory), today=TODAY)
+    result = run_check([str(path)], [str(small.matrix)], str(inventory), today=TODAY)
     assert any(
         n.startswith(f"roles with no address in {inventory}: admins, users") for n in result.notices
     )

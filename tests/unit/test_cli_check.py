@@ -10,17 +10,15 @@ from pathlib import Path
 
 import click
 import pytest
-from scapy.layers.inet import TCP, UDP
+from scapy.layers.inet import UDP
 
 from portmatrix.cli import check_cmd
 from portmatrix.report import CHECK_FORMATS
 from portmatrix.report.flow_rows import COLUMNS
 from portmatrix.testing.captures import cut, ether, frames, ip, tcp_session, write_pcap
-from support.paths import REPO as ROOT
-from support.site import ADMIN, BACKUP, N1, N2, OUT1, OUT2, USER, write_site
-
-DEMO = ROOT / "captures" / "thoughtspot-demo.pcap"
-DEMO_INVENTORY = ROOT / "captures" / "thoughtspot-demo.inventory.yaml"
+from support.packets import refused
+from support.paths import DEMO, DEMO_INVENTORY
+from support.site import ADMIN, BACKUP, N1, N2, OUT1, OUT2, USER
 
 
 def healthy():
@@ -31,26 +29,20 @@ def healthy():
     ]
 
 
-def refused(client, server, sport, dport):
-    return [
-        ip(client, server) / TCP(sport=sport, dport=dport, flags="S", seq=1),
-        ip(server, client) / TCP(sport=dport, dport=sport, flags="RA", ack=2),
-    ]
+@pytest.fixture
+def small(site):
+    """The small site's files (support/site.py)."""
+    return site()
 
 
 @pytest.fixture
-def site(tmp_path):
-    return write_site(tmp_path)
-
-
-@pytest.fixture
-def check(run_cli, site, tmp_path):
+def check(run_cli, small, tmp_path):
     """`check(packets, *options)`: write the packets to a capture and run `check`
     on it with the small site's matrix and inventory."""
 
     def run(packets, *options, name="c.pcap"):
         path = write_pcap(tmp_path / name, [ether(p) for p in packets])
-        args = ["check", path, "--rules", site.matrix, "--inventory", site.inventory]
+        args = ["check", path, "--rules", small.matrix, "--inventory", small.inventory]
         return run_cli(*args, *options)
 
     return run
@@ -161,18 +153,18 @@ def flow_rows(path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
-def test_flows_export_has_every_flow_with_verdict_and_rule(run_cli, site, tmp_path, suffix):
+def test_flows_export_has_every_flow_with_verdict_and_rule(run_cli, small, tmp_path, suffix):
     capture = write_pcap(tmp_path / "mixed.pcap", [ether(p) for p in MIXED])
     out = tmp_path / f"flows{suffix}"
     result = run_cli(
         "check",
         capture,
         "--rules",
-        site.matrix,
+        small.matrix,
         "--rules",
-        site.exceptions,
+        small.exceptions,
         "--inventory",
-        site.inventory,
+        small.inventory,
         "--flows",
         out,
     )
@@ -187,13 +179,15 @@ def test_flows_export_has_every_flow_with_verdict_and_rule(run_cli, site, tmp_pa
     assert got == MIXED_VERDICTS
 
 
-def test_parquet_keeps_numbers_as_numbers(run_cli, site, tmp_path):
+def test_parquet_keeps_numbers_as_numbers(run_cli, small, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     capture = write_pcap(tmp_path / "c.pcap", [ether(p) for p in healthy()])
     out = tmp_path / "flows.parquet"
-    run_cli("check", capture, "--rules", site.matrix, "--inventory", site.inventory, "--flows", out)
+    run_cli(
+        "check", capture, "--rules", small.matrix, "--inventory", small.inventory, "--flows", out
+    )
     schema = pq.read_schema(out)
     assert pa.types.is_integer(schema.field("packets_fwd").type)
     assert pa.types.is_integer(schema.field("responder_port").type)
@@ -212,31 +206,31 @@ def test_flows_export_needs_a_known_suffix(check, tmp_path, name):
 # Bad input -------------------------------------------------------------------------
 
 
-def test_missing_capture(run_cli, site, tmp_path):
+def test_missing_capture(run_cli, small, tmp_path):
     missing = tmp_path / "missing.pcap"
-    result = run_cli("check", missing, "--rules", site.matrix, "--inventory", site.inventory)
+    result = run_cli("check", missing, "--rules", small.matrix, "--inventory", small.inventory)
     assert_one_line_error(result, missing)
     assert "no such file" in result.stderr
 
 
-def test_not_a_capture(run_cli, site, tmp_path):
+def test_not_a_capture(run_cli, small, tmp_path):
     bad = tmp_path / "notes.pcap"
     bad.write_text("these are notes, not packets\n", encoding="utf-8")
-    result = run_cli("check", bad, "--rules", site.matrix, "--inventory", site.inventory)
+    result = run_cli("check", bad, "--rules", small.matrix, "--inventory", small.inventory)
     assert_one_line_error(result, bad)
     assert "byte 0" in result.stderr and "not a pcap or pcapng capture" in result.stderr
 
 
-def test_malformed_inventory_yaml(run_cli, site, write_yaml):
+def test_malformed_inventory_yaml(run_cli, small, write_yaml):
     inventory = write_yaml("broken.yaml", "roles:\n  nodes: [10.0.0.1\n")
-    result = run_cli("check", DEMO, "--rules", site.matrix, "--inventory", inventory)
+    result = run_cli("check", DEMO, "--rules", small.matrix, "--inventory", inventory)
     assert_one_line_error(result, inventory)
     assert "malformed YAML" in result.stderr
 
 
-def test_inventory_role_the_matrix_does_not_define(run_cli, site, write_yaml):
+def test_inventory_role_the_matrix_does_not_define(run_cli, small, write_yaml):
     inventory = write_yaml("inv.yaml", "roles:\n  nodes: [10.0.0.1]\n  dbas: [10.0.0.9]\n")
-    result = run_cli("check", DEMO, "--rules", site.matrix, "--inventory", inventory)
+    result = run_cli("check", DEMO, "--rules", small.matrix, "--inventory", inventory)
     assert_one_line_error(result, inventory)
     assert f"{inventory}:3: roles.dbas: role not defined by the matrix" in result.stderr
     assert "use one of: admins, nodes, users" in result.stderr
@@ -249,23 +243,23 @@ def test_unknown_bundled_matrix(run_cli):
     assert "bundled matrices: thoughtspot" in result.stderr
 
 
-def test_traceback_flag_reraises(site, tmp_path):
+def test_traceback_flag_reraises(small, tmp_path):
     from click.testing import CliRunner
 
     from portmatrix.cli import main
     from portmatrix.errors import CaptureError
 
     missing = tmp_path / "missing.pcap"
-    args = ["--traceback", "check", str(missing), "--rules", str(site.matrix)]
+    args = ["--traceback", "check", str(missing), "--rules", str(small.matrix)]
     result = CliRunner().invoke(main, args)
     assert isinstance(result.exception, CaptureError)
 
 
-def test_truncated_capture_is_analyzed_and_says_so(run_cli, site, tmp_path):
+def test_truncated_capture_is_analyzed_and_says_so(run_cli, small, tmp_path):
     packets = healthy() + tcp_session(USER, N1, 40002, 8443)
     capture = write_pcap(tmp_path / "cut.pcap", [ether(p) for p in packets])
     cut(capture, capture.stat().st_size - 10)  # into the last record (frame 18)
-    args = ["check", capture, "--rules", site.matrix, "--inventory", site.inventory]
+    args = ["check", capture, "--rules", small.matrix, "--inventory", small.inventory]
     text = run_cli(*args)
     assert text.exit_code == 1  # the flows before the cut are still checked
     assert "unexpected-port" in text.stdout
@@ -319,7 +313,7 @@ def test_unwritable_output(run_cli, tmp_path):
 # Reading options -----------------------------------------------------------------
 
 
-def test_reading_options(run_cli, site, tmp_path):
+def test_reading_options(run_cli, small, tmp_path):
     # A rolling capture in three files; the node-rpc connection spans the first two.
     packets = frames([ether(p) for p in healthy() + tcp_session(USER, N1, 40002, 8443)])
     parts = [
@@ -327,7 +321,7 @@ def test_reading_options(run_cli, site, tmp_path):
         for k, start in enumerate(range(0, len(packets), 6))
     ]
     assert len(parts) == 3
-    base = ["check", *parts, "--rules", site.matrix, "--inventory", site.inventory]
+    base = ["check", *parts, "--rules", small.matrix, "--inventory", small.inventory]
     one = run_cli(*base, "--format", "json", "--jobs", "1")
     two = run_cli(*base, "--format", "json", "-j", "2", "--quiet")
     assert one.exit_code == two.exit_code == 1

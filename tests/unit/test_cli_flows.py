@@ -21,7 +21,7 @@ from support.paths import SHARED_PCAPS as SHARED
 
 
 @pytest.fixture
-def capture(tmp_path) -> Path:
+def two_flows(tmp_path) -> Path:
     packets = tcp_session("10.0.0.1", "10.0.0.2", 40000, 443) + tcp_session(
         "10.0.0.1", "10.0.0.2", 40001, 443, close="rst"
     )
@@ -35,18 +35,18 @@ def test_format_choices_are_the_registry():
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-def test_every_format(run_cli, capture, fmt, tmp_path):
-    result = run_cli("flows", capture, "--format", fmt)
+def test_every_format(run_cli, two_flows, fmt, tmp_path):
+    result = run_cli("flows", two_flows, "--format", fmt)
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
     out = tmp_path / f"flows.{fmt}"
-    written = run_cli("flows", capture, "--format", fmt, "--output", out)
+    written = run_cli("flows", two_flows, "--format", fmt, "--output", out)
     assert written.exit_code == 0 and written.stdout == ""
     assert out.read_text(encoding="utf-8") == result.stdout
 
 
-def test_default_is_the_table(run_cli, capture):
-    result = run_cli("flows", capture)
+def test_default_is_the_table(run_cli, two_flows):
+    result = run_cli("flows", two_flows)
     lines = result.stdout.splitlines()
     assert lines[0].startswith("proto")
     assert lines[-5:] == [
@@ -58,26 +58,26 @@ def test_default_is_the_table(run_cli, capture):
     ]
 
 
-def test_csv_header(run_cli, capture):
-    result = run_cli("flows", capture, "--format", "csv")
+def test_csv_header(run_cli, two_flows):
+    result = run_cli("flows", two_flows, "--format", "csv")
     table = list(csv.reader(io.StringIO(result.stdout)))
     assert table[0] == list(COLUMNS)
     assert [row[COLUMNS.index("close")] for row in table[1:]] == ["fin", "rst"]
 
 
-def test_truncation_notice(run_cli, capture):
-    cut(capture, capture.stat().st_size - 5)
-    table = run_cli("flows", capture)
+def test_truncation_notice(run_cli, two_flows):
+    cut(two_flows, two_flows.stat().st_size - 5)
+    table = run_cli("flows", two_flows)
     assert table.exit_code == 0
     assert (
         "notice: " in table.stdout and "file cut short in the middle of record 14" in table.stdout
     )
-    doc = json.loads(run_cli("flows", capture, "--format", "json").stdout)
+    doc = json.loads(run_cli("flows", two_flows, "--format", "json").stdout)
     assert any("record 14" in n for n in doc["notices"])
 
 
-def test_several_files_and_directories(run_cli, capture, tmp_path):
-    result = run_cli("flows", capture, tmp_path, "--format", "jsonl")
+def test_several_files_and_directories(run_cli, two_flows, tmp_path):
+    result = run_cli("flows", two_flows, tmp_path, "--format", "jsonl")
     assert result.exit_code == 0
     flows = [json.loads(line) for line in result.stdout.splitlines()]
     # The same file twice (named, then found in its directory): the same packets twice.
@@ -124,23 +124,23 @@ def test_shared_unreadable_capture(run_cli):
     assert result.stderr.count("\n") == 1 and "version 1.4" in result.stderr
 
 
-def test_missing_file_and_unwritable_output(run_cli, capture, tmp_path):
+def test_missing_file_and_unwritable_output(run_cli, two_flows, tmp_path):
     missing = run_cli("flows", tmp_path / "nope.pcap")
     assert missing.exit_code == 2 and "no such file" in missing.stderr
-    bad_out = run_cli("flows", capture, "--output", tmp_path / "no" / "dir" / "x.csv")
+    bad_out = run_cli("flows", two_flows, "--output", tmp_path / "no" / "dir" / "x.csv")
     assert bad_out.exit_code == 2
     assert bad_out.stderr.startswith("portmatrix: error: ")
     assert f"the folder {tmp_path / 'no' / 'dir'} does not exist" in bad_out.stderr
 
 
-def test_flows_never_loads_scapy(capture):
+def test_flows_never_loads_scapy(two_flows):
     # The capture path is columnar: scapy (slow to import) is for the few packets
     # that need dissecting, never for reading or decoding.
     code = (
         "import sys\n"
         "from portmatrix.cli import main\n"
         "import portmatrix.testing.captures\n"
-        f"try:\n    main(['flows', {str(capture)!r}, '--format', 'json'])\n"
+        f"try:\n    main(['flows', {str(two_flows)!r}, '--format', 'json'])\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('scapy', 'pyshark'))\n"
         "assert not loaded, loaded\n"

@@ -1,21 +1,113 @@
-"""Outputs never destroy: an output that is one of the inputs (by device and inode,
-not by name) is refused before anything is read, and every output is written
-whole or not at all."""
+"""Output files: checked before anything is read, written whole or not at all;
+an output that is one of the inputs (captures, matrices, inventory; the same
+file by device and inode, not by name) is refused by every command."""
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from portmatrix import files
 from portmatrix.errors import PortmatrixError
 from portmatrix.files import atomic, check_writable, write_text
 from portmatrix.testing.captures import ether, tcp_session, write_pcap
 from support.site import N1, USER, write_site
+
+
+def test_a_missing_folder_names_the_fix(tmp_path):
+    with pytest.raises(PortmatrixError) as err:
+        check_writable(str(tmp_path / "no" / "r.json"), "-o")
+    assert err.value.where == "-o" and "mkdir -p" in err.value.hint
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    with pytest.raises(PortmatrixError, match="is a folder"):
+        check_writable(str(tmp_path), "-o")
+
+
+def test_an_input_is_never_an_output_by_any_name(tmp_path):
+    capture = tmp_path / "c.pcap"
+    capture.write_bytes(b"x")
+    os.link(capture, tmp_path / "hard.pcap")
+    (tmp_path / "soft.pcap").symlink_to(capture)
+    for name in ("c.pcap", "./c.pcap", "hard.pcap", "soft.pcap"):
+        with pytest.raises(PortmatrixError, match="is one of the inputs"):
+            check_writable(str(tmp_path / name), "-o", [str(capture)])
+    check_writable(str(tmp_path / "other.json"), "-o", [str(capture), "-"])
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt), atomic(str(target)) as fh:
+        fh.write("half of the new")
+        raise KeyboardInterrupt
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary left
+
+
+def test_a_complete_write_replaces_it_with_the_usual_permissions(tmp_path):
+    target = tmp_path / "r.json"
+    write_text(str(target), "new")
+    assert target.read_text() == "new"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_writable_path_passes(tmp_path, monkeypatch):
+    check_writable(str(tmp_path / "new.json"), "--output")
+    (tmp_path / "old.json").write_text("x")
+    check_writable(str(tmp_path / "old.json"), "--output")
+    monkeypatch.chdir(tmp_path)
+    check_writable("here.json", "--output")  # no folder given: the current one
+
+
+def test_no_permission(tmp_path, monkeypatch):
+    # The tests may run as root, whom the permission bits do not stop: ask os.access.
+    denied = tmp_path / "locked"
+    denied.mkdir()
+    real = os.access
+    monkeypatch.setattr(files.os, "access", lambda p, mode: real(p, mode) and p != denied)
+    with pytest.raises(PortmatrixError, match="no permission to write here") as err:
+        check_writable(str(denied / "r.json"), "--flows")
+    assert err.value.where == "--flows" and err.value.hint == "choose a folder you can write to"
+
+
+def test_the_old_file_stays_until_the_new_one_is_whole(tmp_path):
+    path = tmp_path / "report.json"
+    path.write_text("old")
+    with atomic(str(path)) as fh:
+        fh.write("new\n")
+        fh.flush()
+        assert path.read_text() == "old"  # not yet
+    assert path.read_text() == "new\n"
+
+
+def test_binary_files_and_another_umask(tmp_path):
+    mask = os.umask(0o027)
+    try:
+        with atomic(str(tmp_path / "ev.pcapng"), "wb") as fh:
+            fh.write(b"\x0a\x0d\x0d\x0a")
+    finally:
+        os.umask(mask)
+    path = tmp_path / "ev.pcapng"
+    assert path.read_bytes() == b"\x0a\x0d\x0d\x0a"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # 0666 less the umask, as open() does
+
+
+def test_write_text_keeps_the_text_and_fails_in_one_line(tmp_path):
+    write_text(str(tmp_path / "r.txt"), "héllo\r\n")
+    assert (tmp_path / "r.txt").read_bytes() == "héllo\r\n".encode()  # no newline translation
+    with pytest.raises(PortmatrixError, match="cannot write") as err:
+        write_text(str(tmp_path / "missing" / "r.txt"), "x", "--jsonl")
+    assert err.value.where == "--jsonl"
 
 
 @pytest.fixture
@@ -89,42 +181,6 @@ def test_a_baseline_may_be_replaced_by_the_new_report(run_cli, tmp_path, capture
     again = run_cli(*args, "--baseline", report, "-o", report)
     assert again.exit_code == 0, again.stderr
     assert '"known_findings": ' in report.read_text()
-
-
-def test_checks_before_reading(tmp_path):
-    with pytest.raises(PortmatrixError, match="does not exist"):
-        check_writable(str(tmp_path / "no" / "r.json"), "--output")
-    with pytest.raises(PortmatrixError, match="is a folder"):
-        check_writable(str(tmp_path), "--output")
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        if os.access(locked, os.W_OK):  # root writes anywhere
-            pytest.skip("running as root")
-        with pytest.raises(PortmatrixError, match="no permission"):
-            check_writable(str(locked / "r.json"), "--output")
-    finally:
-        locked.chmod(0o700)
-
-
-def test_an_error_half_way_leaves_the_old_file_and_no_temporary(tmp_path):
-    path = tmp_path / "report.json"
-    path.write_text("old")
-    with pytest.raises(RuntimeError), atomic(str(path)) as fh:
-        fh.write("half of the new")
-        raise RuntimeError("killed")
-    assert path.read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
-    write_text(str(path), "new")
-    assert path.read_text() == "new"
-    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def test_a_process_killed_while_writing_leaves_the_old_file(tmp_path):

@@ -30,7 +30,7 @@ TOO_MANY_EXT = 20
 # (a packet inside too many tunnels is counted as too deep): never silently cut to
 # its outer layers, or an attacker could hide a flow by wrapping it.
 MAX_LAYERS = 12  # tags, labels or nested Ethernet headers in a row (ethertype.LAYERS)
-MAX_EXT = 64  # IPv6 extension headers
+MAX_EXT = 256  # IPv6 extension headers (libpcap's test capture chains 100)
 MAX_TUNNELS = 3  # tunnels inside tunnels
 
 UNDECODABLE = {

@@ -18,7 +18,7 @@ Fields (schema_version 1):
                   type, undecodable by reason: counts); besides, among the ip frames,
                   tcp_flags_cut_by_snaplen, tunnelled_undecodable (outer packet
                   decoded, inner one not) and tunnelled_too_deep (those of them past
-                  a depth limit: more than 3 tunnels, 12 tags or labels, 64 IPv6
+                  a depth limit: more than 3 tunnels, 12 tags or labels, 256 IPv6
                   extension headers); timestamps_carried: frames whose record
                   has no time (pcapng simple packet blocks), given the one before's;
                   timestamps_out_of_range: frames whose recorded time is out of range

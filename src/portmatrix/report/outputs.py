@@ -34,9 +34,10 @@ class Output:
     fmt: str
 
 
-def plan_outputs(paths: tuple[str, ...], fmt: str | None, inputs: list[str]) -> list[Output]:
-    """The outputs asked for, each with its format; one-line errors for any that
-    cannot be written or whose format cannot be told."""
+def plan_outputs(paths: tuple[str, ...], fmt: str | None) -> list[Output]:
+    """The outputs asked for, each with its format (from the name, else --format);
+    one-line errors for a format that cannot be told or an output given twice.
+    Nothing is opened: `check_outputs` does that once the inputs are known."""
     if not paths:
         return [Output("-", fmt or "text")]
     outputs = []
@@ -53,7 +54,6 @@ def plan_outputs(paths: tuple[str, ...], fmt: str | None, inputs: list[str]) -> 
                 where="--output",
                 hint=f"end it in {', '.join(sorted(set(FORMAT_OF_SUFFIX)))}, or give --format",
             )
-        check_writable(path, "--output", inputs)
         outputs.append(Output(path, chosen))
     seen = [o.path for o in outputs]
     twice = sorted({p for p in seen if seen.count(p) > 1})
@@ -62,6 +62,13 @@ def plan_outputs(paths: tuple[str, ...], fmt: str | None, inputs: list[str]) -> 
             "given twice", file=twice[0], where="--output", hint="give each output once"
         )
     return outputs
+
+
+def check_outputs(outputs: list[Output], inputs: list[str]) -> None:
+    """Each output file can be written, and is none of the inputs."""
+    for output in outputs:
+        if output.path != "-":
+            check_writable(output.path, "--output", inputs)
 
 
 def render(result, fmt: str, color: bool = False, width: int = 80) -> str:

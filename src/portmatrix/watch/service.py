@@ -43,7 +43,7 @@ def run(opts: WatchOptions) -> int:
     from portmatrix.files import check_writable, read_files
     from portmatrix.policy.inventory import load_inventory
     from portmatrix.policy.matrix import load_matrix
-    from portmatrix.report.outputs import plan_outputs, write_outputs, wrote_line
+    from portmatrix.report.outputs import check_outputs, plan_outputs, write_outputs, wrote_line
     from portmatrix.sources.live import open_live, prepare_ring, start_ring
     from portmatrix.watch.loop import Outputs, run_watch
     from portmatrix.watch.metrics import Metrics
@@ -51,8 +51,9 @@ def run(opts: WatchOptions) -> int:
 
     matrix = load_matrix(opts.rules)
     inv = load_inventory(opts.inventory, matrix) if opts.inventory else None
+    outputs = plan_outputs(opts.outputs, opts.fmt)
     read = read_files(opts.rules, opts.inventory)
-    outputs = plan_outputs(opts.outputs, opts.fmt, read)
+    check_outputs(outputs, read)
     if opts.jsonl:
         check_writable(opts.jsonl, "--jsonl", read)
     if opts.ring_dir:

@@ -1,12 +1,9 @@
 """Hostnames learned from DNS answers: the message reader on built responses
 (records, CNAME chains, compression, damage), learning from decoded batches, the
-names reaching the role map, and tshark's reading of real captures as the oracle."""
+names reaching the role map. tshark's reading of real captures as the oracle:
+tests/conformance/test_tshark_dns.py."""
 
 from __future__ import annotations
-
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from scapy.layers.dns import DNS, DNSQR, DNSRR
@@ -14,9 +11,7 @@ from scapy.layers.inet import UDP
 
 from portmatrix.addresses import to_int
 from portmatrix.decode import decode, dns
-from portmatrix.sources.capture import Capture
 from portmatrix.testing.captures import ether, ip, raw_batch
-from support.paths import SHARED_PCAPS as SHARED
 
 
 def addr(text: str) -> int:
@@ -164,24 +159,11 @@ def test_responses_in_tunnels_fragments_or_over_tcp_are_counted_not_read():
     assert dns.unread(rows) == 3  # the tunnelled one, the first fragment, the TCP one
 
 
-def test_a_learned_name_gives_its_role_its_addresses(write_yaml, tmp_path):
+def test_a_learned_name_gives_its_role_its_addresses(site, tmp_path):
     from portmatrix.check import run_check
     from portmatrix.testing.captures import write_pcap
 
-    matrix = write_yaml(
-        "m.yaml",
-        """
-        name: test
-        roles:
-          nodes: {description: the cluster}
-          telemetry:
-            description: a vendor endpoint known by name
-            hostnames: [telemetry.vendor.example]
-        rules:
-          - {id: telemetry, service: Telemetry, proto: tcp, ports: 443, from: nodes, to: telemetry}
-        """,
-    )
-    inventory = write_yaml("i.yaml", "roles:\n  nodes: [10.0.0.1]\n")
+    by_name = site("by-hostname")  # telemetry.vendor.example: a role known by name only
     answer = response(
         "telemetry.vendor.example", DNSRR(rrname="telemetry.vendor.example", rdata="203.0.113.80")
     )
@@ -195,62 +177,11 @@ def test_a_learned_name_gives_its_role_its_addresses(write_yaml, tmp_path):
             ether(ip("203.0.113.80", "10.0.0.1") / TCP(sport=443, dport=40001, flags="SA")),
         ],
     )
-    result = run_check([str(capture)], [str(matrix)], str(inventory))
+    result = run_check([str(capture)], [str(by_name.matrix)], str(by_name.inventory))
     https = [f for f in result.findings if f.kind == "flow" and f.port == 443]
     assert https == []  # allowed: the name resolved to the address it went to
     assert any("telemetry.vendor.example → 203.0.113.80" in n for n in result.notices)
     assert result.traffic.captures[0].dns == {"telemetry.vendor.example": [addr("203.0.113.80")]}
-
-
-def tshark_answers(path: Path) -> dict[int, dict[str, set[int]]]:
-    """frame -> {question name: A and AAAA records} for responses from port 53 with
-    no authority or additional records (tshark lists those sections' addresses too)."""
-    out = subprocess.run(
-        [
-            "tshark",
-            "-r",
-            str(path),
-            "-Y",
-            "dns.flags.response == 1 && udp.srcport == 53 "
-            "&& dns.flags.rcode == 0 && dns.count.auth_rr == 0 && dns.count.add_rr == 0",
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-            "-e",
-            "dns.qry.name",
-            "-e",
-            "dns.a",
-            "-e",
-            "dns.aaaa",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    found = {}
-    for line in out.splitlines():
-        frame, name, v4, v6 = (line.split("\t") + ["", "", ""])[:4]
-        addrs = {addr(a) for a in (v4.split(",") + v6.split(",")) if a}
-        if addrs:
-            found[int(frame)] = {name.lower(): addrs}
-    return found
-
-
-@pytest.mark.skipif(not shutil.which("tshark"), reason="tshark not installed")
-@pytest.mark.parametrize("name", ["PcapPlusPlus__DnsPackets.pcap", "PcapPlusPlus__raw_ip.pcap"])
-def test_question_names_resolve_as_tshark_reads_them(name):
-    path = SHARED / name
-    expected = tshark_answers(path)
-    assert expected  # the capture has answers to compare
-    ours = {}
-    for raw in Capture(str(path)).batches():
-        rows, _ = decode(raw)
-        for frame, message in dns.responses(raw, rows):
-            if frame in expected:
-                (question,) = expected[frame]
-                ours[frame] = {question: dns.answers(message).get(question, set())}
-    assert ours == expected
 
 
 def pointer_chain_message(records: int, chain: int) -> tuple[bytes, int]:

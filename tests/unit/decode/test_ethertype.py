@@ -1,23 +1,165 @@
-"""The layers under an Ethernet type (ethertype.LAYERS): VN-Tag, E-tag, PBB,
-pseudowires with and without a control word, LLC/SNAP, MACsec."""
+"""What an Ethernet type leads to (decode/ethertype.py, its LAYERS table): VLAN
+and QinQ tag stacks (the outer tag is the frame's VLAN), VN-Tag, E-tag, PBB, MPLS
+label stacks and pseudowires with and without a control word, PPPoE sessions,
+LLC/SNAP, MACsec."""
 
 from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
-from scapy.layers.inet import IP, UDP
+from scapy.contrib.mpls import MPLS
+from scapy.layers.inet import TCP, UDP
+from scapy.layers.l2 import Dot1Q, Ether
+from scapy.layers.ppp import PPP, PPPoE
 
-from portmatrix.testing.captures import decode_packets, packet_rows
+from portmatrix.decode import batch as b
+from portmatrix.decode.ethertype import follow
+from portmatrix.testing.captures import MAC_A, MAC_B, decode_packets, ether, ip, packet_rows
 from support import encapsulated as enc
 
-V4 = IP(src="192.0.2.1", dst="198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
+V4 = ip("192.0.2.1", "198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
+V6 = ip("2001:db8::1", "2001:db8::2") / TCP(sport=40000, dport=443, flags="S")
 
 
-def decoded(frames, linktype):
+def decoded(frames, linktype=1):
     rows, counts = decode_packets(frames, linktype)
     counts.check()
     return packet_rows(rows), counts
+
+
+def assert_v4(row):
+    assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
+        "192.0.2.1",
+        "198.51.100.2",
+        17,
+        5353,
+        53,
+    )
+
+
+def assert_v6(row):
+    assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
+        "2001:db8::1",
+        "2001:db8::2",
+        6,
+        40000,
+        443,
+    )
+    assert row["tcp_flags"] == 0x02
+
+
+def test_vlan_tag_is_recorded():
+    rows, _ = decoded([ether(V4, vlans=[10]), ether(V6, vlans=[4094]), ether(V4)])
+    assert [r["vlan"] for r in rows] == [10, 4094, -1]
+    assert_v4(rows[0])
+    assert_v6(rows[1])
+
+
+@pytest.mark.parametrize("outer_type", [0x88A8, 0x8100, 0x9100, 0x9200])
+def test_qinq_records_the_outer_vlan(outer_type):
+    frame = (
+        Ether(src=MAC_A, dst=MAC_B, type=outer_type)
+        / Dot1Q(vlan=100, type=0x8100)
+        / Dot1Q(vlan=200)
+        / Dot1Q(vlan=300)
+        / V4
+    )
+    rows, counts = decoded([frame])
+    assert counts.ip == 1
+    assert rows[0]["vlan"] == 100
+    assert_v4(rows[0])
+
+
+def test_mpls_label_stack():
+    frames = [
+        Ether(src=MAC_A, dst=MAC_B)
+        / MPLS(label=16, s=0)
+        / MPLS(label=17, s=0)
+        / MPLS(label=18)
+        / V4,
+        Ether(src=MAC_A, dst=MAC_B) / MPLS(label=16) / V6,
+        # MPLS under a VLAN tag (as in zeek's mixed-vlan-mpls.pcap).
+        Ether(src=MAC_A, dst=MAC_B) / Dot1Q(vlan=7, type=0x8847) / MPLS(label=20) / V4,
+        Ether(src=MAC_A, dst=MAC_B, type=0x8848) / MPLS(label=21) / V6,  # multicast MPLS
+    ]
+    rows, counts = decoded(frames)
+    assert counts.ip == 4
+    assert_v4(rows[0])
+    assert_v6(rows[1])
+    assert_v4(rows[2])
+    assert rows[2]["vlan"] == 7
+    assert_v6(rows[3])
+
+
+def test_mpls_pseudowire_with_control_word_and_ethernet():
+    inner = Ether(src=MAC_B, dst=MAC_A) / Dot1Q(vlan=33) / V4
+    frame = (
+        Ether(src=MAC_A, dst=MAC_B) / MPLS(label=100, s=0) / MPLS(label=200) / (b"\0" * 4) / inner
+    )
+    rows, counts = decoded([frame])
+    assert counts.ip == 1
+    assert_v4(rows[0])
+    assert rows[0]["vlan"] == 33  # the only tag there is, inside the pseudowire
+
+
+def test_mpls_payload_neither_ip_nor_ethernet():
+    frame = Ether(src=MAC_A, dst=MAC_B) / MPLS(label=16) / (b"\x50" + b"\0" * 30)
+    rows, counts = decoded([frame])
+    assert rows == [] and counts.undecodable == {"MPLS payload not IP or Ethernet": 1}
+
+
+def test_pppoe_session():
+    base = Ether(src=MAC_A, dst=MAC_B) / PPPoE(sessionid=9)
+    frames = [
+        base / PPP(proto=0x0021) / V4,
+        base / PPP(proto=0x0057) / V6,
+        base / PPP(proto=0xC021) / b"\x01\x01\x00\x04",  # LCP: not IP
+        Ether(src=MAC_A, dst=MAC_B) / Dot1Q(vlan=8) / PPPoE() / PPP(proto=0x0021) / V4,
+    ]
+    rows, counts = decoded(frames)
+    assert counts.ip == 3 and counts.non_ip == {-0xC021: 1}
+    assert_v4(rows[0])
+    assert_v6(rows[1])
+    assert rows[2]["vlan"] == 8
+
+
+def test_follow_walks_many_frames_at_once_from_their_ethernet_types():
+    """Straight on the arrays: each frame's bytes after its Ethernet type."""
+    payloads = [
+        bytes(Dot1Q(vlan=5, type=0x86DD) / V6),  # a tag, then IPv6
+        bytes(V4),  # IPv4 at once
+        bytes(Dot1Q(vlan=6, type=0x0806)) + bytes(28),  # a tag, then ARP
+        bytes(PPPoE() / PPP(proto=0x0021) / V4),
+        b"\x00\x07",  # a tag cut short
+    ]
+    types = [0x8100, 0x0800, 0x88A8, 0x8864, 0x8100]
+    data = np.frombuffer(b"".join(payloads), np.uint8)
+    sizes = np.array([len(p) for p in payloads])
+    pos = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    end = pos + sizes
+    vlan = np.full(5, -1, np.int32)
+    status = np.full(5, b.IP, np.int8)
+    l3pos, kind, etype = follow(data, pos, end, np.array(types), vlan, status)
+    assert kind.tolist() == [6, 4, 0, 4, 0]
+    assert (l3pos - pos).tolist()[:4] == [4, 0, 4, 8]
+    assert etype.tolist()[:4] == [0x86DD, 0x0800, 0x0806, 0x0800]
+    assert vlan.tolist() == [5, -1, 6, -1, -1]
+    assert status.tolist() == [b.IP, b.IP, b.NON_IP, b.IP, b.TRUNC_LINK]
+    assert pos.tolist()[:2] == [0, len(payloads[0])]  # the caller's positions are kept
+
+
+def test_a_stack_deeper_than_any_real_one_is_not_followed_forever():
+    frame = Ether(src=MAC_A, dst=MAC_B, type=0x8100)
+    for vid in range(1, 40):
+        frame = frame / Dot1Q(vlan=vid, type=0x8100)
+    rows, counts = decoded([frame / Dot1Q(vlan=99) / V4, ether(V4)])
+    assert len(rows) == 1
+    # Past MAX_LAYERS the frame is undecodable for that reason: not raised, and not
+    # taken for a non-IP frame (which would hide the packet inside).
+    assert counts.non_ip == {}
+    assert counts.undecodable == {b.UNDECODABLE[b.TOO_MANY_LAYERS]: 1}
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""Link layers (decode/link.py) and what an Ethernet type leads to
-(decode/ethertype.py): tag stacks, MPLS, PPPoE, non-IP and unsupported frames."""
+"""Link layers (decode/link.py): every link type, non-IP and unsupported frames,
+headers cut short. Tag stacks, MPLS and PPPoE: test_ethertype.py."""
 
 from __future__ import annotations
 
@@ -185,81 +185,6 @@ def test_ethertype_and_ip_version_disagree():
     frame = Ether(src=MAC_A, dst=MAC_B, type=0x0800) / V6
     rows, counts = decoded([frame])
     assert rows == [] and counts.undecodable == {"IP version is neither 4 nor 6": 1}
-
-
-def test_vlan_tag_is_recorded():
-    rows, _ = decoded([ether(V4, vlans=[10]), ether(V6, vlans=[4094]), ether(V4)])
-    assert [r["vlan"] for r in rows] == [10, 4094, -1]
-    assert_v4(rows[0])
-    assert_v6(rows[1])
-
-
-@pytest.mark.parametrize("outer_type", [0x88A8, 0x8100, 0x9100, 0x9200])
-def test_qinq_records_the_outer_vlan(outer_type):
-    frame = (
-        Ether(src=MAC_A, dst=MAC_B, type=outer_type)
-        / Dot1Q(vlan=100, type=0x8100)
-        / Dot1Q(vlan=200)
-        / Dot1Q(vlan=300)
-        / V4
-    )
-    rows, counts = decoded([frame])
-    assert counts.ip == 1
-    assert rows[0]["vlan"] == 100
-    assert_v4(rows[0])
-
-
-def test_mpls_label_stack():
-    frames = [
-        Ether(src=MAC_A, dst=MAC_B)
-        / MPLS(label=16, s=0)
-        / MPLS(label=17, s=0)
-        / MPLS(label=18)
-        / V4,
-        Ether(src=MAC_A, dst=MAC_B) / MPLS(label=16) / V6,
-        # MPLS under a VLAN tag (as in zeek's mixed-vlan-mpls.pcap).
-        Ether(src=MAC_A, dst=MAC_B) / Dot1Q(vlan=7, type=0x8847) / MPLS(label=20) / V4,
-        Ether(src=MAC_A, dst=MAC_B, type=0x8848) / MPLS(label=21) / V6,  # multicast MPLS
-    ]
-    rows, counts = decoded(frames)
-    assert counts.ip == 4
-    assert_v4(rows[0])
-    assert_v6(rows[1])
-    assert_v4(rows[2])
-    assert rows[2]["vlan"] == 7
-    assert_v6(rows[3])
-
-
-def test_mpls_pseudowire_with_control_word_and_ethernet():
-    inner = Ether(src=MAC_B, dst=MAC_A) / Dot1Q(vlan=33) / V4
-    frame = (
-        Ether(src=MAC_A, dst=MAC_B) / MPLS(label=100, s=0) / MPLS(label=200) / (b"\0" * 4) / inner
-    )
-    rows, counts = decoded([frame])
-    assert counts.ip == 1
-    assert_v4(rows[0])
-    assert rows[0]["vlan"] == 33  # the only tag there is, inside the pseudowire
-
-
-def test_mpls_payload_neither_ip_nor_ethernet():
-    frame = Ether(src=MAC_A, dst=MAC_B) / MPLS(label=16) / (b"\x50" + b"\0" * 30)
-    rows, counts = decoded([frame])
-    assert rows == [] and counts.undecodable == {"MPLS payload not IP or Ethernet": 1}
-
-
-def test_pppoe_session():
-    base = Ether(src=MAC_A, dst=MAC_B) / PPPoE(sessionid=9)
-    frames = [
-        base / PPP(proto=0x0021) / V4,
-        base / PPP(proto=0x0057) / V6,
-        base / PPP(proto=0xC021) / b"\x01\x01\x00\x04",  # LCP: not IP
-        Ether(src=MAC_A, dst=MAC_B) / Dot1Q(vlan=8) / PPPoE() / PPP(proto=0x0021) / V4,
-    ]
-    rows, counts = decoded(frames)
-    assert counts.ip == 3 and counts.non_ip == {-0xC021: 1}
-    assert_v4(rows[0])
-    assert_v6(rows[1])
-    assert rows[2]["vlan"] == 8
 
 
 def test_buckets_add_up_to_the_frames():

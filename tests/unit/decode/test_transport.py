@@ -18,7 +18,6 @@ from scapy.layers.inet6 import (
 from scapy.layers.sctp import SCTP, SCTPChunkInit
 
 from portmatrix.decode import batch as b
-from portmatrix.decode.batch import DecodeCounts
 from portmatrix.testing.captures import decode_packets, ether, packet_rows
 
 C, S = "10.0.0.1", "10.0.0.2"
@@ -187,19 +186,6 @@ def test_icmp_error_quoting_udp_without_ports_stays_an_icmp_packet():
     error = IP(src=S, dst=C) / ICMP(type=3, code=3) / probe[:22]
     (row,), _ = decoded([ether(error)])
     assert row["kind"] == b.PACKET and row["proto"] == 1
-
-
-def test_decode_counts_add_and_check():
-    one = DecodeCounts(frames=3, ip=1, non_ip={0x0806: 1}, undecodable={"x": 1}, l4_truncated=1)
-    two = DecodeCounts(frames=2, ip=1, unsupported={105: 1}, undecodable={"x": 0, "y": 0})
-    one.add(two)
-    one.check()
-    assert (one.frames, one.ip, one.l4_truncated) == (5, 2, 1)
-    assert one.non_ip == {0x0806: 1} and one.unsupported == {105: 1}
-    assert one.undecodable == {"x": 1, "y": 0}
-    one.frames += 1
-    with pytest.raises(RuntimeError, match="add up to 5, not 6"):
-        one.check()
 
 
 def test_udp_errors_quoted_class_is_only_a_header():

@@ -2,63 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from scapy.layers.inet import ICMP, TCP, UDP, IPerror
-
 from portmatrix.check import run_check
-from portmatrix.testing.captures import Pcapng, ether, ip, tcp_session, write_pcap
+from portmatrix.testing.captures import Pcapng, ether, tcp_session
+from support.packets import icmp_unreachable, only, refused, syn, udp
 from support.site import (
     ADMIN,
     N1,
     N2,
     N3,
     USER,
-    write_site,
 )
-
-TODAY = dt.date(2025, 1, 1)  # backup-ssh active, old-snmp expired
-
-
-def check(tmp_path, packets, *, exceptions=False, name="c.pcap"):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    site = write_site(tmp_path)
-    path = write_pcap(tmp_path / name, [ether(p) for p in packets])
-    rules = [str(site.matrix)] + ([str(site.exceptions)] if exceptions else [])
-    return run_check([str(path)], rules, str(site.inventory), today=TODAY)
 
 
 def flow_findings(result):
     return [f for f in result.findings if f.kind == "flow"]
-
-
-def only(items):
-    assert len(items) == 1, items
-    return items[0]
-
-
-def syn(src, dst, sport, dport):
-    return ip(src, dst) / TCP(sport=sport, dport=dport, flags="S", seq=1000)
-
-
-def rst_ack(src, dst, sport, dport):
-    return ip(src, dst) / TCP(sport=sport, dport=dport, flags="RA", seq=0, ack=1001)
-
-
-def refused(client, server, sport, dport):
-    return [syn(client, server, sport, dport), rst_ack(server, client, dport, sport)]
-
-
-def udp(src, dst, sport, dport, load=b"x"):
-    return ip(src, dst) / UDP(sport=sport, dport=dport) / load
-
-
-def icmp_unreachable(probe):
-    return ip(probe.dst, probe.src) / ICMP(type=3, code=3) / IPerror(bytes(probe)[:28])
-
-
-def midstream(client, server, sport, dport):
-    return tcp_session(client, server, sport, dport, handshake=False, close="open")
 
 
 # Coverage ------------------------------------------------------------------------
@@ -68,14 +25,14 @@ def coverage_of(result):
     return {c.rule: c for c in result.coverage}
 
 
-def test_coverage_ok_missing_and_unreachable(tmp_path):
+def test_coverage_ok_missing_and_unreachable(check_packets):
     packets = (
         tcp_session(N1, N2, 40000, 7000)  # node-rpc established
         + tcp_session(N2, N3, 40001, 7000)  # ... twice, another pair
         + refused(N3, N1, 40002, 7000)  # and one failed attempt: still ok
         + [udp(N1, N2, 40003, 7946)]  # node-gossip: a request nobody answered
     )
-    result = check(tmp_path, packets)
+    result = check_packets(packets)
     cov = coverage_of(result)
     rpc = cov["node-rpc"]
     assert (rpc.flows, rpc.established, rpc.failed, rpc.pairs, rpc.status) == (3, 2, 1, 3, "ok")
@@ -92,10 +49,10 @@ def test_coverage_ok_missing_and_unreachable(tmp_path):
     assert "has no established flow" in missing.message
 
 
-def test_required_unreachable_only_with_failed_attempts(tmp_path):
+def test_required_unreachable_only_with_failed_attempts(check_packets):
     packets = refused(N1, N2, 40000, 7000) + [syn(N2, N3, 40001, 7000)]
     packets += [udp(N1, N2, 40002, 7946), icmp_unreachable(udp(N1, N2, 40002, 7946))]
-    result = check(tmp_path, packets)
+    result = check_packets(packets)
     cov = coverage_of(result)
     assert (cov["node-rpc"].established, cov["node-rpc"].failed) == (0, 2)
     assert (cov["node-gossip"].established, cov["node-gossip"].failed) == (0, 1)
@@ -108,8 +65,8 @@ def test_required_unreachable_only_with_failed_attempts(tmp_path):
     assert all(c.status == "required-unreachable" for c in (cov["node-rpc"], cov["node-gossip"]))
 
 
-def test_coverage_without_traffic(tmp_path):
-    result = check(tmp_path, [])
+def test_coverage_without_traffic(check_packets):
+    result = check_packets([])
     findings = [f for f in result.findings if f.kind == "coverage"]
     assert {(f.rule, f.verdict, f.severity) for f in findings} == {
         ("node-rpc", "missing-required", "error"),
@@ -122,13 +79,13 @@ def one_way(client, server, sport, dport):
     return [p for p in tcp_session(client, server, sport, dport) if p.src == client]
 
 
-def test_one_way_capture_weakens_coverage(tmp_path):
+def test_one_way_capture_weakens_coverage(check_packets):
     packets = []
     for k, (client, server, port) in enumerate(
         [(N1, N2, 7000), (USER, N1, 443), (ADMIN, N1, 22), (USER, N2, 443)]
     ):
         packets += one_way(client, server, 40000 + k, port)
-    result = check(tmp_path, packets)
+    result = check_packets(packets)
     assert result.traffic.mostly_one_way and result.traffic.weakened
     assert any("seen in one direction only" in n for n in result.notices)
     findings = [f for f in result.findings if f.kind == "coverage"]
@@ -138,14 +95,14 @@ def test_one_way_capture_weakens_coverage(tmp_path):
         assert "the capture is incomplete" in f.message
 
 
-def test_drops_weaken_coverage(tmp_path):
-    site = write_site(tmp_path)
+def test_drops_weaken_coverage(site, tmp_path):
+    small = site("small")
     capture = Pcapng()
     capture.interface(1)
     capture.packets([ether(p) for p in refused(N1, N2, 40000, 7000)])
     capture.stats(0, received=10, dropped=3)
     path = capture.write(tmp_path / "drops.pcapng")
-    result = run_check([str(path)], [str(site.matrix)], str(site.inventory), today=TODAY)
+    result = run_check([str(path)], [str(small.matrix)], str(small.inventory))
     assert result.traffic.drops == 3 and result.traffic.weakened
     assert any("3 dropped packets" in n for n in result.notices)
     findings = {f.rule: f for f in result.findings if f.kind == "coverage"}

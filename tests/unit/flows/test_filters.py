@@ -12,10 +12,9 @@ from portmatrix.errors import PortmatrixError
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.textforms import address_texts
-from support.paths import REPO as ROOT
+from support import paths
 
-DEMO = str(ROOT / "captures" / "thoughtspot-demo.pcap")
-INV = str(ROOT / "captures" / "thoughtspot-demo.inventory.yaml")
+DEMO, INV = str(paths.DEMO), str(paths.DEMO_INVENTORY)
 START = "2024-03-01T10:00:00Z"  # the demo's first packet
 
 

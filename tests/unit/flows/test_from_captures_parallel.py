@@ -1,39 +1,18 @@
-"""read_traffic over several files: a pool of processes (`jobs`) and a Dask cluster
-(`dask`) give exactly the flows of one process, and of the same packets in one
-file; errors raised in workers reach the caller intact."""
+"""read_traffic over several files: a pool of processes (`jobs`) gives exactly the
+flows of one process, and of the same packets in one file; errors raised in
+workers reach the caller intact; without Dask installed, --dask names the extra.
+The same on a real Dask cluster: tests/conformance/test_dask_cluster.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scapy.layers.inet import ICMP, TCP, UDP
 
 from portmatrix.errors import CaptureError, PortmatrixError
 from portmatrix.flows import from_captures as traffic
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.sources import workers
-from portmatrix.testing.captures import ether, frames, ip, tcp_session, write_pcap
-
-C, S, C6, S6 = "10.0.0.1", "10.0.0.2", "2001:db8::1", "2001:db8::2"
-PART = 9  # packets per file
-
-
-def mixed_packets():
-    """Frames with timestamps: TCP (v4, v6, refused, VLAN), UDP, ICMP."""
-    packets = [
-        *tcp_session(C, S, 40000, 443, data=[b"a", b"b", b"c"]),  # 12 packets: spans files
-        ip(C, S) / UDP(sport=40001, dport=53) / b"q",
-        ip(S, C) / UDP(sport=53, dport=40001) / b"r",
-        ip(C, S) / ICMP(type=8, id=9, seq=1),
-        ip(S, C) / ICMP(type=0, id=9, seq=1),
-        *tcp_session(C6, S6, 40002, 22),
-        ip(C, S) / TCP(sport=40003, dport=8443, flags="S"),
-        ip(S, C) / TCP(sport=8443, dport=40003, flags="RA", ack=1),
-        *tcp_session(C, S, 40004, 80, handshake=False, close="open"),
-    ]
-    out = [ether(p) for p in packets]
-    out += [ether(p, vlans=[20]) for p in tcp_session(C, S, 40005, 7000)]
-    return frames(out)
+from support.split import FRAME_COLUMNS, PART, assert_same_flows, write_split
 
 
 @pytest.fixture(autouse=True)
@@ -45,31 +24,13 @@ def workers_for_small_files(monkeypatch):
 @pytest.fixture(scope="module")
 def split(tmp_path_factory):
     """(paths of consecutive parts, path of the whole capture)."""
-    folder = tmp_path_factory.mktemp("split")
-    packets = mixed_packets()
-    paths = [
-        str(write_pcap(folder / f"part{k:02d}.pcap", packets[start : start + PART]))
-        for k, start in enumerate(range(0, len(packets), PART))
-    ]
-    whole = str(write_pcap(folder / "whole.pcap", packets))
-    return paths, whole
+    return write_split(tmp_path_factory.mktemp("split"))
 
 
 @pytest.fixture(scope="module")
 def single(split):
     paths, _ = split
     return read_traffic(paths, jobs=1)
-
-
-FRAME_COLUMNS = {f"{kind}{j}" for kind in ("frame", "file") for j in range(3)}
-
-
-def assert_same_flows(a, b, skip=frozenset()):
-    assert set(a.flows.cols) == set(b.flows.cols)
-    for name in a.flows.cols:
-        if name not in skip:
-            assert np.array_equal(a.flows[name], b.flows[name]), name
-            assert a.flows[name].dtype == b.flows[name].dtype, name
 
 
 def test_parts_are_several_files_and_a_flow_spans_two(split, single):
@@ -131,69 +92,6 @@ def test_error_in_a_worker_process_reaches_the_caller_intact(split, tmp_path):
     assert type(b) is CaptureError
     assert (b.what, b.file, b.where, b.hint) == (a.what, a.file, a.where, a.hint)
     assert str(b) == str(a) and str(bad) in str(b)
-
-
-# Dask -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    ) as local:
-        yield local
-
-
-def test_dask_gives_the_flows_of_one_process(split, single, cluster):
-    paths, _ = split
-    remote = read_traffic(paths, dask=cluster.scheduler_address)
-    assert_same_flows(remote, single)
-    assert remote.counts == single.counts
-    assert [c.path for c in remote.captures] == paths
-
-
-def test_error_in_a_dask_worker_reaches_the_caller_intact(split, cluster, tmp_path):
-    paths, _ = split
-    bad = tmp_path / "bad.pcap"
-    bad.write_text("not a capture", encoding="utf-8")
-    with pytest.raises(CaptureError) as caught:
-        read_traffic([paths[0], str(bad)], dask=cluster.scheduler_address)
-    assert (caught.value.file, caught.value.where) == (str(bad), "byte 0")
-
-
-@pytest.fixture
-def short_dask_timeout(monkeypatch):
-    """The scheduler connection gives up after 0.5 s instead of 10 s."""
-    distributed = pytest.importorskip("distributed")
-    client = distributed.Client
-
-    def quick(address, **options):
-        return client(address, **{**options, "timeout": "0.5s"})
-
-    monkeypatch.setattr(distributed, "Client", quick)
-
-
-def test_unreachable_scheduler_is_a_portmatrix_error(split, short_dask_timeout):
-    paths, _ = split
-    with pytest.raises(PortmatrixError) as caught:
-        read_traffic(paths, dask="tcp://127.0.0.1:1")
-    assert caught.value.file == "tcp://127.0.0.1:1"
-    assert "cannot reach the Dask scheduler" in str(caught.value)
-
-
-def test_unreachable_scheduler_exits_2(run_cli, split, short_dask_timeout):
-    paths, _ = split
-    result = run_cli("check", *paths, "--rules", "thoughtspot", "--dask", "tcp://127.0.0.1:1")
-    assert result.exit_code == 2
-    assert result.stderr.startswith("portmatrix: error: tcp://127.0.0.1:1: cannot reach")
-    assert len(result.stderr.splitlines()) == 1
-
-
-def test_malformed_scheduler_address_is_a_portmatrix_error(split):
-    paths, _ = split
-    with pytest.raises(PortmatrixError):
-        read_traffic(paths, dask="scheduler-without-port")
 
 
 def test_dask_missing_names_the_extra(split, monkeypatch):

@@ -15,19 +15,25 @@ from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import load_matrix
 from portmatrix.policy.roles import build_role_map
 from portmatrix.testing.captures import ether, flow_dicts, flows_of, ip, tcp_session
-from support.site import ADMIN, ADMIN_6, BACKUP, N1, N1_6, N2, N2_6, OUT1, OUT2, USER, write_site
+from support.site import ADMIN, ADMIN_6, BACKUP, N1, N1_6, N2, N2_6, OUT1, OUT2, USER
 
 BEFORE_EXPIRY = dt.date(2025, 1, 1)  # backup-ssh active, old-snmp expired
 
 
-def classified(tmp_path, packets, *, exceptions=False, today=BEFORE_EXPIRY):
-    """(flow rows, Classified) of these IP packets against the small site."""
-    site = write_site(tmp_path)
-    rules = [str(site.matrix)] + ([str(site.exceptions)] if exceptions else [])
-    matrix = load_matrix(rules)
-    role_map = build_role_map(matrix, load_inventory(str(site.inventory), matrix))
-    flows = flows_of([ether(p) for p in packets])
-    return flow_dicts(flows), classify(flows, RuleIndex(matrix, today), role_map)
+@pytest.fixture
+def classified(site):
+    """`classified(packets, exceptions=False, today=BEFORE_EXPIRY)`: (flow rows,
+    Classified) of these IP packets against the small site."""
+    small = site()
+
+    def run(packets, *, exceptions=False, today=BEFORE_EXPIRY):
+        rules = [str(small.matrix)] + ([str(small.exceptions)] if exceptions else [])
+        matrix = load_matrix(rules)
+        role_map = build_role_map(matrix, load_inventory(str(small.inventory), matrix))
+        flows = flows_of([ether(p) for p in packets])
+        return flow_dicts(flows), classify(flows, RuleIndex(matrix, today), role_map)
+
+    return run
 
 
 def at(rows, initiator, responder_port):
@@ -72,12 +78,12 @@ VERDICT_CASES = [
 ]
 
 
-def test_each_verdict(tmp_path):
+def test_each_verdict(classified):
     packets = []
     for k, (client, server, port, *_) in enumerate(VERDICT_CASES):
         packets += tcp_session(client, server, 40000 + k, port)
     packets += echo(N1, N2, 0x71)
-    rows, cls = classified(tmp_path, packets)
+    rows, cls = classified(packets)
     assert len(rows) == len(VERDICT_CASES) + 1
     for client, _server, port, verdict, rule, related in VERDICT_CASES:
         i = at(rows, client, port)
@@ -109,14 +115,14 @@ def test_no_flows():
 # How sure the initiator is ----------------------------------------------------
 
 
-def test_heuristic_only_for_midstream_tcp(tmp_path):
+def test_heuristic_only_for_midstream_tcp(classified):
     midstream = tcp_session(USER, N1, 50000, 8443, handshake=False, close="open")
     both_ephemeral = tcp_session(USER, N2, 50001, 50002, handshake=False, close="open")
     syn_initiated = tcp_session(USER, N1, 40000, 443)
     syn_ack_only = tcp_session(N1, ADMIN, 40001, 22)[1:]  # the capture starts at SYN-ACK
     udp_request = [ip(N1, ADMIN) / UDP(sport=40002, dport=514) / b"log"]
     packets = midstream + both_ephemeral + syn_initiated + syn_ack_only + udp_request
-    rows, cls = classified(tmp_path, packets)
+    rows, cls = classified(packets)
     by = {(r["initiator_port"], r["responder_port"]): r["initiator_by"] for r in rows}
     guessed = {
         (r["initiator_port"], r["responder_port"]) for i, r in enumerate(rows) if cls.heuristic[i]
@@ -135,7 +141,7 @@ def test_heuristic_only_for_midstream_tcp(tmp_path):
 # Answered and failed ----------------------------------------------------------
 
 
-def test_answered_and_failed(tmp_path):
+def test_answered_and_failed(classified):
     probe = ip(USER, N2) / UDP(sport=40007, dport=161) / b"get"
     probe6 = ip(N2_6, N1_6) / UDP(sport=40008, dport=7946) / b"ping"
     packets = [
@@ -154,7 +160,7 @@ def test_answered_and_failed(tmp_path):
         *echo(N2, N1, 0x12, reply=False),  # echo unanswered
         *tcp_session(USER, N2, 50000, 9443, handshake=False, close="open"),  # midstream
     ]
-    rows, cls = classified(tmp_path, packets)
+    rows, cls = classified(packets)
     expected = {
         # (initiator, responder port): (outcome, answered, failed)
         (USER, 443): ("established", True, False),
@@ -177,13 +183,13 @@ def test_answered_and_failed(tmp_path):
     assert len(rows) == len(expected) + 1
 
 
-def test_midstream_one_way_is_not_answered(tmp_path):
+def test_midstream_one_way_is_not_answered(classified):
     only_client = [
         p
         for p in tcp_session(USER, N1, 50000, 443, handshake=False, close="open")
         if p.dport == 443
     ]
-    rows, cls = classified(tmp_path, only_client)
+    rows, cls = classified(only_client)
     assert [r["outcome"] for r in rows] == ["midstream"]
     assert (bool(cls.answered[0]), bool(cls.failed[0])) == (False, False)
 
@@ -198,9 +204,9 @@ def test_midstream_one_way_is_not_answered(tmp_path):
         (dt.date(2099, 1, 2), "unexpected-source", "", ("backup-ssh",)),
     ],
 )
-def test_exception_allows_until_it_expires(tmp_path, today, verdict, exception, expired):
+def test_exception_allows_until_it_expires(classified, today, verdict, exception, expired):
     packets = tcp_session(BACKUP, N2, 40000, 22) + tcp_session(BACKUP, N2, 40001, 23)
-    rows, cls = classified(tmp_path, packets, exceptions=True, today=today)
+    rows, cls = classified(packets, exceptions=True, today=today)
     i = at(rows, BACKUP, 22)
     d = cls.decisions[cls.decision[i]]
     assert (VERDICTS[cls.verdict[i]], d.exception, d.expired) == (verdict, exception, expired)
@@ -212,23 +218,21 @@ def test_exception_allows_until_it_expires(tmp_path, today, verdict, exception, 
     assert cls.decisions[cls.decision[j]].exception == ""
 
 
-def test_expired_exception_by_role(tmp_path):
+def test_expired_exception_by_role(classified):
     packets = [ip(USER, N2) / UDP(sport=40000, dport=161) / b"get"]
     for today, verdict, exception, expired in (
         (dt.date(2019, 12, 31), "allowed", "old-snmp", ()),
         (BEFORE_EXPIRY, "unexpected-port", "", ("old-snmp",)),
     ):
-        _, cls = classified(tmp_path, packets, exceptions=True, today=today)
+        _, cls = classified(packets, exceptions=True, today=today)
         d = cls.decisions[cls.decision[0]]
         assert (VERDICTS[cls.verdict[0]], d.exception, d.expired) == (verdict, exception, expired)
 
 
-def test_exception_addresses_are_no_role(tmp_path):
+def test_exception_addresses_are_no_role(classified):
     """10.0.9.9 holds only the exception's pseudo-role: towards a host with no
     role it is out of scope, not a finding."""
-    _, cls = classified(
-        tmp_path, tcp_session(BACKUP, OUT1, 40000, 22), exceptions=True, today=BEFORE_EXPIRY
-    )
+    _, cls = classified(tcp_session(BACKUP, OUT1, 40000, 22), exceptions=True, today=BEFORE_EXPIRY)
     assert VERDICTS[cls.verdict[0]] == "out-of-scope"
 
 

@@ -1,55 +1,13 @@
+"""Inventories: roles to addresses and hostnames, checked against the matrix's roles;
+every problem on its own line with its key."""
+
 import ipaddress
 
 import pytest
 
-from portmatrix.addresses import split_int, to_int
+from portmatrix.addresses import to_int
 from portmatrix.errors import MatrixError
 from portmatrix.policy.inventory import collect_inventory, load_inventory
-from portmatrix.policy.matrix import load_matrix
-from portmatrix.policy.roles import build_role_map, exception_label
-
-MATRIX = """
-name: demo
-roles:
-  nodes: All nodes
-  admins: Administrators
-  relay: Mail relay
-  spare: Defined, used by no rule
-  vendor:
-    addresses: [208.83.110.20]
-    hostnames: [files.vendor.example]
-rules:
-  - id: ssh
-    service: SSH
-    proto: tcp
-    ports: 22
-    from: admins
-    to: nodes
-  - id: smtp
-    service: SMTP
-    proto: tcp
-    ports: 25
-    from: nodes
-    to: relay
-  - id: upload
-    service: HTTPS
-    proto: tcp
-    ports: 443
-    from: nodes
-    to: vendor
-exceptions:
-  - id: backup
-    from: [10.9.9.9, "10.8.0.0/16"]
-    to: nodes
-    proto: tcp
-    ports: 22
-    reason: Backups
-"""
-
-
-@pytest.fixture
-def matrix(write_yaml):
-    return load_matrix([str(write_yaml("matrix.yaml", MATRIX))])
 
 
 def ip(text: str) -> int:
@@ -60,7 +18,7 @@ def problems(inv) -> list[tuple[str, int, str, str]]:
     return [(p.severity, p.line, p.key, p.what) for p in inv.problems]
 
 
-def test_inventory_entries(write_yaml, matrix):
+def test_inventory_entries(write_yaml, roles_matrix):
     path = write_yaml(
         "site.yaml",
         """
@@ -73,7 +31,7 @@ def test_inventory_entries(write_yaml, matrix):
           Backup.Example.COM.: 10.9.9.9
         """,
     )
-    inv = load_inventory(str(path), matrix)
+    inv = load_inventory(str(path), roles_matrix)
     assert inv.problems == []
     assert inv.file == str(path)
     assert {role: [e.text for e in entries] for role, entries in inv.roles.items()} == {
@@ -93,22 +51,26 @@ def test_without_a_matrix_any_role_name_is_taken(write_yaml):
     assert list(inv.roles) == ["whatever"]
 
 
-def test_role_the_matrix_does_not_define_is_an_error(write_yaml, matrix):
+def test_role_the_matrix_does_not_define_is_an_error(write_yaml, roles_matrix):
     path = write_yaml("site.yaml", "roles:\n  nodes: [10.0.0.1]\n  workers: [10.0.0.2]\n")
-    inv = collect_inventory(str(path), matrix)
+    inv = collect_inventory(str(path), roles_matrix)
     assert problems(inv)[0] == ("error", 3, "roles.workers", "role not defined by the matrix")
     assert "admins" in inv.problems[0].hint
     with pytest.raises(MatrixError) as info:
-        load_inventory(str(path), matrix)
+        load_inventory(str(path), roles_matrix)
     assert str(info.value).startswith(f"{path}:3: roles.workers: role not defined by the matrix")
 
 
-def test_any_cannot_be_listed(write_yaml, matrix):
-    inv = collect_inventory(str(write_yaml("site.yaml", "roles:\n  any: [10.0.0.1]\n")), matrix)
+def test_any_cannot_be_listed(write_yaml, roles_matrix):
+    inv = collect_inventory(
+        str(write_yaml("site.yaml", "roles:\n  any: [10.0.0.1]\n")), roles_matrix
+    )
     assert ("error", 2, "roles.any") in [p[:3] for p in problems(inv)]
 
 
-def test_roles_the_matrix_uses_but_the_inventory_leaves_empty_are_warnings(write_yaml, matrix):
+def test_roles_the_matrix_uses_but_the_inventory_leaves_empty_are_warnings(
+    write_yaml, roles_matrix
+):
     path = write_yaml(
         "site.yaml",
         """
@@ -119,7 +81,7 @@ def test_roles_the_matrix_uses_but_the_inventory_leaves_empty_are_warnings(write
           relay: []
         """,
     )
-    inv = load_inventory(str(path), matrix)  # warnings do not stop loading
+    inv = load_inventory(str(path), roles_matrix)  # warnings do not stop loading
     what = "the matrix uses this role but the inventory gives it no addresses"
     # admins is missing altogether (pointed at `roles:`); relay is listed empty (its line).
     # vendor has addresses fixed by the matrix; spare is used by no rule.
@@ -129,13 +91,13 @@ def test_roles_the_matrix_uses_but_the_inventory_leaves_empty_are_warnings(write
     ]
 
 
-def test_null_role_is_empty(write_yaml, matrix):
-    inv = collect_inventory(str(write_yaml("site.yaml", "roles:\n  relay:\n")), matrix)
+def test_null_role_is_empty(write_yaml, roles_matrix):
+    inv = collect_inventory(str(write_yaml("site.yaml", "roles:\n  relay:\n")), roles_matrix)
     assert inv.roles["relay"] == []
     assert ("warning", 2, "roles.relay") in [p[:3] for p in problems(inv)]
 
 
-def test_malformed_addresses_are_errors_on_their_own_line(write_yaml, matrix):
+def test_malformed_addresses_are_errors_on_their_own_line(write_yaml, roles_matrix):
     path = write_yaml(
         "site.yaml",
         """
@@ -148,7 +110,7 @@ def test_malformed_addresses_are_errors_on_their_own_line(write_yaml, matrix):
           admins: [10.0.0.5-10.0.0.300]
         """,
     )
-    inv = collect_inventory(str(path), matrix)
+    inv = collect_inventory(str(path), roles_matrix)
     assert [(p.line, p.key) for p in inv.problems if p.severity == "error"] == [
         (4, "roles.nodes"),
         (5, "roles.nodes"),
@@ -197,74 +159,3 @@ def test_duplicate_role_in_inventory_is_raised(write_yaml):
     with pytest.raises(MatrixError, match="key given twice") as info:
         collect_inventory(str(path))
     assert info.value.where == "3"
-
-
-# --- the role map -----------------------------------------------------------------------
-
-
-def roles_at(role_map, text: str) -> set[str]:
-    hi, lo = split_int([ip(text)])
-    return set(role_map.roles_of(int(role_map.index.lookup(hi, lo)[0])))
-
-
-SITE = """
-roles:
-  nodes: [10.1.1.11-10.1.1.16]
-  admins: [192.168.10.0/28, 10.1.1.16]
-  relay: [mail.example.com, ghost.example.com]
-hosts:
-  mail.example.com: [10.1.2.25]
-"""
-
-
-def test_role_map_from_inventory_matrix_and_exceptions(write_yaml, matrix):
-    inv = load_inventory(str(write_yaml("site.yaml", SITE)), matrix)
-    role_map = build_role_map(matrix, inv)
-    assert roles_at(role_map, "10.1.1.11") == {"nodes"}
-    assert roles_at(role_map, "10.1.1.16") == {"nodes", "admins"}  # several roles
-    assert roles_at(role_map, "10.1.1.17") == set()
-    assert roles_at(role_map, "192.168.10.15") == {"admins"}
-    assert roles_at(role_map, "10.1.2.25") == {"relay"}  # through hosts:
-    assert roles_at(role_map, "208.83.110.20") == {"vendor"}  # fixed by the matrix
-    assert roles_at(role_map, "10.9.9.9") == {exception_label("backup", "from")}
-    assert roles_at(role_map, "10.8.255.1") == {"exception:backup:from"}
-    assert role_map.unresolved == {
-        "relay": ["ghost.example.com"],
-        "vendor": ["files.vendor.example"],
-    }
-
-
-def test_role_map_uses_names_learned_elsewhere(write_yaml, matrix):
-    inv = load_inventory(str(write_yaml("site.yaml", SITE)), matrix)
-    learned = {"GHOST.example.com.": [ip("10.7.7.7")], "mail.example.com": [ip("10.7.7.8")]}
-    role_map = build_role_map(matrix, inv, learned)
-    assert roles_at(role_map, "10.7.7.7") == {"relay"}
-    assert roles_at(role_map, "10.7.7.8") == {"relay"}
-    assert roles_at(role_map, "10.1.2.25") == {"relay"}  # the hosts: table still counts
-    assert role_map.unresolved == {"vendor": ["files.vendor.example"]}
-
-
-def test_role_map_leaves_the_inventory_as_it_was(write_yaml, matrix):
-    inv = load_inventory(str(write_yaml("site.yaml", SITE)), matrix)
-    before = {name: list(addrs) for name, addrs in inv.hosts.items()}
-    build_role_map(matrix, inv, {"mail.example.com": [ip("10.7.7.8")]})
-    assert inv.hosts == before
-    role_map = build_role_map(matrix, inv)
-    assert roles_at(role_map, "10.7.7.8") == set()
-
-
-def test_role_map_without_inventory(matrix):
-    role_map = build_role_map(matrix, None)
-    assert roles_at(role_map, "208.83.110.20") == {"vendor"}
-    assert roles_at(role_map, "10.1.1.11") == set()
-
-
-def test_exception_naming_roles_adds_no_pseudo_role(write_yaml):
-    text = MATRIX.replace('from: [10.9.9.9, "10.8.0.0/16"]', "from: [admins, any]")
-    m = load_matrix([str(write_yaml("matrix.yaml", text))])
-    labels = set().union(*build_role_map(m, None).index.sets)
-    assert not any(label.startswith("exception:") for label in labels)
-
-
-def test_exception_label():
-    assert exception_label("backup", "to") == "exception:backup:to"

@@ -18,6 +18,9 @@ rules:
 """
 
 
+NODES_AND_ADMINS = "roles:\n  nodes: [10.0.0.1]\n  admins: [10.0.1.1]\n"  # an inventory
+
+
 def rule(rid: str, ports: str, src: str = "admins", dst: str = "nodes", **extra: str) -> str:
     lines = [f"  - id: {rid}", "    service: S", "    proto: tcp", f"    ports: {ports}"]
     lines += [f"    from: {src}", f"    to: {dst}"]
@@ -155,7 +158,7 @@ def test_a_rule_no_address_can_match(run_lint):
     text = (
         HEAD + rule("ssh", "22") + rule("web", "443", "users") + rule("out", "80", "nodes", "any")
     )
-    inventory = "roles:\n  nodes: [10.0.0.1]\n  admins: [10.0.1.1]\n"
+    inventory = NODES_AND_ADMINS
     problems = run_lint(text, inventory)
     assert [p[:4] for p in problems] == [
         ("warning", "site.yaml", 1, "roles.users"),  # from the inventory: used, not listed
@@ -187,7 +190,7 @@ def test_unresolved_hostnames_written_in_the_matrix_point_at_the_matrix(run_lint
         + "exceptions:\n  - id: bk\n    from: [backup.example.com]\n    to: nodes\n"
         + "    proto: tcp\n    ports: 22\n    reason: r\n"
     )
-    inventory = "roles:\n  nodes: [10.0.0.1]\n  admins: [10.0.1.1]\n"
+    inventory = NODES_AND_ADMINS
     problems = run_lint(text, inventory)
     unresolved = [p for p in problems if p[4].startswith("no address known")]
     assert sorted(p[:4] for p in unresolved) == [

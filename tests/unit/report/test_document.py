@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 
+import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
@@ -14,21 +15,25 @@ from portmatrix.check import run_check
 from portmatrix.report import document as document_module
 from portmatrix.report.document import SCHEMA_VERSION, document
 from portmatrix.testing.captures import MAC_A, MAC_B, Pcapng, ether, tcp_session, write_pcap
-from support.site import N1, OUT1, OUT2, USER, write_site
+from support.site import N1, OUT1, OUT2, USER
 
 TODAY = dt.date(2025, 1, 1)
 
 
-def check(tmp_path, paths):
-    site = write_site(tmp_path)
-    return run_check([str(p) for p in paths], [str(site.matrix)], str(site.inventory), today=TODAY)
+@pytest.fixture
+def check(site):
+    """`check(paths)`: the check result of these captures against the small site."""
+    small = site()
+    return lambda paths: run_check(
+        [str(p) for p in paths], [str(small.matrix)], str(small.inventory), today=TODAY
+    )
 
 
-def test_inputs_summary_and_findings(tmp_path):
+def test_inputs_summary_and_findings(check, tmp_path):
     packets = tcp_session(USER, N1, 40000, 443) + tcp_session(USER, N1, 40001, 8443)
     packets += tcp_session(OUT1, OUT2, 40002, 80)
     path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in packets])
-    result = check(tmp_path, [path])
+    result = check([path])
     doc = document(result)
 
     assert doc["schema_version"] == SCHEMA_VERSION == 1
@@ -44,9 +49,9 @@ def test_inputs_summary_and_findings(tmp_path):
     )
     assert cap["truncated"] is None and cap["drops"] == 0
     assert cap["interfaces"] == [{"name": "", "link_type": 1}]
-    assert doc["inputs"]["rules"] == [str(tmp_path / "matrix.yaml")]
+    assert doc["inputs"]["rules"] == [str(tmp_path / "small" / "matrix.yaml")]
     assert doc["inputs"]["matrix"] == "small"
-    assert doc["inputs"]["inventory"] == str(tmp_path / "inventory.yaml")
+    assert doc["inputs"]["inventory"] == str(tmp_path / "small" / "inventory.yaml")
 
     s = doc["summary"]
     assert (s["packets"], s["flows"]) == (24, 3)
@@ -74,7 +79,7 @@ def test_inputs_summary_and_findings(tmp_path):
     json.dumps(doc)  # plain data only
 
 
-def test_decode_buckets_add_up_to_frames(tmp_path):
+def test_decode_buckets_add_up_to_frames(check, tmp_path):
     ok = [ether(p) for p in tcp_session(USER, N1, 40000, 443)]
     odd = [
         Ether(src=MAC_A, dst=MAC_B) / ARP(),  # not IP
@@ -86,7 +91,7 @@ def test_decode_buckets_add_up_to_frames(tmp_path):
     capture.packets(ok + odd, iface=eth)
     capture.packet(b"\x00" * 30, iface=user0)
     path = capture.write(tmp_path / "mixed.pcapng")
-    doc = document(check(tmp_path, [path]))
+    doc = document(check([path]))
     d = doc["decode"]
     assert d["frames"] == doc["summary"]["packets"] == len(ok) + len(odd) + 1
     assert d["ip"] == len(ok)
@@ -102,30 +107,30 @@ def test_decode_buckets_add_up_to_frames(tmp_path):
     assert total == d["frames"]
 
 
-def test_empty_capture(tmp_path):
+def test_empty_capture(check, tmp_path):
     path = write_pcap(tmp_path / "empty.pcap", [])
-    doc = document(check(tmp_path, [path]))
+    doc = document(check([path]))
     assert doc["summary"]["time_window"] is None
     assert (doc["summary"]["packets"], doc["summary"]["flows"]) == (0, 0)
     assert sum(doc["summary"]["verdicts"].values()) == 0
     assert {f["verdict"] for f in doc["findings"]} == {"missing-required"}
 
 
-def test_several_captures(tmp_path):
+def test_several_captures(check, tmp_path):
     one = write_pcap(tmp_path / "1.pcap", [ether(p) for p in tcp_session(USER, N1, 40000, 8443)])
     two = write_pcap(tmp_path / "2.pcap", [ether(p) for p in tcp_session(USER, N1, 40001, 8443)])
-    doc = document(check(tmp_path, [one, two]))
+    doc = document(check([one, two]))
     assert [c["path"] for c in doc["inputs"]["captures"]] == [str(one), str(two)]
     (finding,) = [f for f in doc["findings"] if f["kind"] == "flow"]
     assert finding["flows"] == 2
     assert finding["frames"] == ["0:1", "1:1"]  # file:frame when several files were read
 
 
-def test_every_field_is_documented(tmp_path):
+def test_every_field_is_documented(check, tmp_path):
     """Each field of the document is named in the module's docstring, where the
     contract is declared (STYLE.md, habit 5)."""
     path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in tcp_session(USER, N1, 40000, 443)])
-    doc = document(check(tmp_path, [path]))
+    doc = document(check([path]))
     text = document_module.__doc__
     names = set(doc) | set(doc["summary"]) | set(doc["capture_health"]) | set(doc["decode"])
     names |= set(doc["inputs"]) | set(doc["inputs"]["captures"][0])

@@ -12,17 +12,16 @@ import pytest
 from scapy.layers.inet import TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoRequest
 
-from portmatrix.check import run_check
 from portmatrix.report import formats
 from portmatrix.report.document import document
-from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
-from support.site import ADMIN, N1, N1_6, N2, N2_6, USER, write_site
+from portmatrix.testing.captures import ip, tcp_session
+from support.site import ADMIN, N1, N1_6, N2, N2_6, USER
 
 TODAY = dt.date(2025, 1, 1)
 
 
 @pytest.fixture
-def result(tmp_path):
+def result(check_packets):
     """Flow findings of every severity (v4, v6, ICMPv6) and coverage findings."""
     packets = [
         *tcp_session(USER, N1, 40000, 8443),  # error
@@ -31,9 +30,7 @@ def result(tmp_path):
         *tcp_session(N1_6, "fd00:1::5", 40003, 22),  # wrong-direction, IPv6
         ip(N2_6, N1_6) / ICMPv6EchoRequest(id=5),  # icmpv6 (unexpected-port: no v6 rule)
     ]
-    site = write_site(tmp_path)
-    path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in packets])
-    return run_check([str(path)], [str(site.matrix)], str(site.inventory), today=TODAY)
+    return check_packets(packets)
 
 
 def test_json_is_the_document(result):
@@ -115,15 +112,12 @@ def test_markdown_has_the_findings_table(result):
     assert "| node-rpc | RPC | tcp/7000 | 0 | 0 | missing-required |" in lines
 
 
-def test_markdown_without_findings(tmp_path):
-    site = write_site(tmp_path)
+def test_markdown_without_findings(check_packets):
     packets = tcp_session(N1, N2, 40000, 7000) + [
         ip(N1, N2) / UDP(sport=40001, dport=7946) / b"a",
         ip(N2, N1) / UDP(sport=7946, dport=40001) / b"b",
     ]
-    path = write_pcap(tmp_path / "c.pcap", [ether(p) for p in packets])
-    result = run_check([str(path)], [str(site.matrix)], str(site.inventory), today=TODAY)
-    text = formats.render_markdown(result)
+    text = formats.render_markdown(check_packets(packets))
     assert "No findings." in text
     assert "| node-rpc | RPC | tcp/7000 | 1 | 0 | ok |" in text
 

@@ -15,19 +15,12 @@ from portmatrix import __version__
 from portmatrix.check import run_check
 from portmatrix.report import text as text_module
 from portmatrix.report.text import render_text
-from portmatrix.testing.captures import ether, ip, tcp_session, write_pcap
+from portmatrix.testing.captures import ip, tcp_session
 from support.paths import REPO as ROOT
-from support.site import ADMIN, ADMIN_6, N1, N1_6, USER, write_site
+from support.site import ADMIN, ADMIN_6, N1, N1_6, USER
 
 TODAY = dt.date(2025, 1, 1)
 ANSI = re.compile(r"\x1b\[")
-
-
-def check(folder: Path, packets, name="c.pcap"):
-    folder.mkdir(parents=True, exist_ok=True)
-    site = write_site(folder)
-    path = write_pcap(folder / name, [ether(p) for p in packets])
-    return run_check([str(path)], [str(site.matrix)], str(site.inventory), today=TODAY)
 
 
 def syns(count: int):
@@ -59,10 +52,10 @@ def test_demo_fits_80_columns(demo):
     assert max(len(line) for line in lines) > 70  # the width is used, not a narrow default
 
 
-def test_long_paths_and_ipv6_still_fit(tmp_path):
+def test_long_paths_and_ipv6_still_fit(check_packets, tmp_path):
     deep = tmp_path / ("a-directory-with-a-rather-long-name-" * 3) / "and-deeper"
     packets = tcp_session(N1_6, ADMIN_6, 40000, 22) + tcp_session(N1, ADMIN, 40001, 22)
-    result = check(deep, packets, name="capture-with-a-long-name-too.pcap")
+    result = check_packets(packets, name=deep / "capture-with-a-long-name-too.pcap")
     assert len(str(deep)) > 80
     for width in (80, 100):
         lines = render_text(result, width=width).splitlines()
@@ -96,9 +89,9 @@ def test_header_findings_coverage_summary(demo):
     )
 
 
-def test_at_most_shown_per_severity(tmp_path):
+def test_at_most_shown_per_severity(check_packets):
     shown = text_module.SHOWN
-    result = check(tmp_path, syns(shown + 2))
+    result = check_packets(syns(shown + 2))
     infos = [f for f in result.findings if f.severity == "info"]
     assert len(infos) == shown + 2
     text = render_text(result)
@@ -109,10 +102,10 @@ def test_at_most_shown_per_severity(tmp_path):
     assert "… and 2 more (2 unexpected-port): every finding is in --format json" in flat
 
 
-def test_shown_is_per_severity(tmp_path, monkeypatch):
+def test_shown_is_per_severity(check_packets, monkeypatch):
     monkeypatch.setattr(text_module, "SHOWN", 2)
     packets = syns(3) + tcp_session(USER, N1, 40001, 8443) + tcp_session(N1, ADMIN, 40002, 22)
-    result = check(tmp_path, packets)
+    result = check_packets(packets)
     text = render_text(result)
     flat = " ".join(text.split())
     # errors: 2 flows + 2 missing-required = 4, two listed
@@ -122,18 +115,18 @@ def test_shown_is_per_severity(tmp_path, monkeypatch):
     assert len([line for line in text.splitlines() if line.startswith(" ✗ ")]) == 2
 
 
-def test_nothing_more_when_all_fit(tmp_path):
-    text = render_text(check(tmp_path, syns(2)))
+def test_nothing_more_when_all_fit(check_packets):
+    text = render_text(check_packets(syns(2)))
     assert "more (" not in text
 
 
-def test_baseline_count_in_the_summary(tmp_path):
-    result = check(tmp_path, syns(1))
+def test_baseline_count_in_the_summary(check_packets):
+    result = check_packets(syns(1))
     result.known = 4
     assert "4 known (baseline)" in " ".join(render_text(result).split())
 
 
-def test_no_flows(tmp_path):
-    text = render_text(check(tmp_path, []))
+def test_no_flows(check_packets):
+    text = render_text(check_packets([]))
     assert "no flows | 2 errors, 0 warnings, 0 info" in " ".join(text.split())
     assert "window" not in text

@@ -7,13 +7,11 @@ import json
 from portmatrix.policy.inventory import load_inventory
 from portmatrix.policy.matrix import load_matrix
 from portmatrix.sources.capture import Capture
-from portmatrix.watch.lines import event_line
 from portmatrix.watch.loop import Outputs, run_watch
 from portmatrix.watch.watcher import Watcher
-from support.paths import REPO as ROOT
+from support import paths
 
-DEMO = str(ROOT / "captures" / "thoughtspot-demo.pcap")
-DEMO_INVENTORY = str(ROOT / "captures" / "thoughtspot-demo.inventory.yaml")
+DEMO, DEMO_INVENTORY = str(paths.DEMO), str(paths.DEMO_INVENTORY)
 
 
 class FileSource:
@@ -71,54 +69,3 @@ def test_a_capture_that_dies_is_reported_with_what_was_seen(tmp_path):
     result, failure, _, _ = watch(tmp_path, FileSource(DEMO, died="dumpcap: killed"))
     assert failure == "dumpcap: killed"
     assert sum(result.verdict_counts().values()) == 40
-
-
-def test_event_line_names_what_and_where(tmp_path):
-    from portmatrix.watch.watcher import Event
-
-    result, _, _, _ = watch(tmp_path, FileSource(DEMO))
-    flow = next(f for f in result.findings if f.verdict == "wrong-direction")
-    line = event_line(Event("new", flow))
-    assert line.startswith("NEW error wrong-direction 10.20.0.11 → 10.30.0.5 tcp/22 [PM-")
-
-
-def test_prometheus_metrics_are_served(tmp_path):
-    import socket
-    import urllib.request
-
-    from portmatrix.decode import decode
-    from portmatrix.watch.metrics import Metrics
-
-    with socket.socket() as s:  # a free port
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    matrix = load_matrix(["thoughtspot"])
-    watcher = Watcher(matrix, load_inventory(DEMO_INVENTORY, matrix))
-    for raw in Capture(DEMO).batches():
-        watcher.add(*decode(raw))
-    watcher.tick()  # announces, and remembers each verdict itself
-    metrics = Metrics(port)
-    metrics.update(watcher, drops=3, wire_bytes=12345)
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    assert "portmatrix_packets 268.0" in text
-    assert "portmatrix_bytes 12345.0" in text
-    assert watcher.active + watcher.flows_done == 40
-    assert f"portmatrix_flows_active {watcher.active}.0" in text
-    assert f"portmatrix_flows_finished {watcher.flows_done}.0" in text
-    assert "portmatrix_capture_drops 3.0" in text
-    assert 'portmatrix_findings{severity="error",verdict="wrong-direction"} 1.0' in text
-
-
-def test_metrics_on_a_busy_port_is_a_clear_error(tmp_path):
-    import socket
-
-    import pytest
-
-    from portmatrix.errors import PortmatrixError
-    from portmatrix.watch.metrics import Metrics
-
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        s.listen()
-        with pytest.raises(PortmatrixError, match="cannot serve metrics"):
-            Metrics(s.getsockname()[1])

@@ -12,17 +12,28 @@ from portmatrix.policy.matrix import load_matrix
 from portmatrix.sources.capture import Capture
 from portmatrix.testing.captures import ether, ip, raw_batch, tcp_session
 from portmatrix.watch.watcher import Watcher
-from support.paths import REPO as ROOT
-from support.site import N1, N2, USER, write_site
+from support import paths
+from support.site import N1, N2, USER
 
-DEMO = str(ROOT / "captures" / "thoughtspot-demo.pcap")
-DEMO_INVENTORY = str(ROOT / "captures" / "thoughtspot-demo.inventory.yaml")
+DEMO, DEMO_INVENTORY = str(paths.DEMO), str(paths.DEMO_INVENTORY)
 SECOND = 1_000_000_000
 
 
 def demo_watcher() -> Watcher:
     matrix = load_matrix(["thoughtspot"])
     return Watcher(matrix, load_inventory(DEMO_INVENTORY, matrix))
+
+
+@pytest.fixture
+def site_watcher(site):
+    """`site_watcher(name="small", **options)`: a Watcher of a site of support/site.py."""
+
+    def make(name: str = "small", **options) -> Watcher:
+        paths = site(name)
+        matrix = load_matrix([str(paths.matrix)])
+        return Watcher(matrix, load_inventory(str(paths.inventory), matrix), **options)
+
+    return make
 
 
 def test_watching_a_capture_gives_the_check_result(small_chunks):
@@ -59,10 +70,8 @@ def test_flows_that_are_over_leave_the_table():
     assert sum(w.verdicts.values()) == 40
 
 
-def test_closed_flows_leave_after_the_grace_not_before(tmp_path):
-    site = write_site(tmp_path)
-    matrix = load_matrix([str(site.matrix)])
-    w = Watcher(matrix, load_inventory(str(site.inventory), matrix), idle=120, grace=5)
+def test_closed_flows_leave_after_the_grace_not_before(site_watcher):
+    w = site_watcher(idle=120, grace=5)
     batch = raw_batch([ether(p) for p in tcp_session(N1, N2, 40000, 7000)])
     w.add(*decode(batch))
     w.tick(w.last_ts + 1 * SECOND)
@@ -71,10 +80,8 @@ def test_closed_flows_leave_after_the_grace_not_before(tmp_path):
     assert (w.active, w.flows_done) == (0, 1)
 
 
-def test_a_forbidden_flow_is_announced_once_then_again_when_it_gets_worse(tmp_path):
-    site = write_site(tmp_path)
-    matrix = load_matrix([str(site.matrix)])
-    w = Watcher(matrix, load_inventory(str(site.inventory), matrix))
+def test_a_forbidden_flow_is_announced_once_then_again_when_it_gets_worse(site_watcher):
+    w = site_watcher()
     first = [ether(p) for p in tcp_session(USER, N1, 40000, 8443, close="open")]
     w.add(*decode(raw_batch(first[:1])))  # a SYN alone: undecided, nothing to tell yet
     assert w.tick() == []
@@ -98,10 +105,8 @@ def test_a_forbidden_flow_is_announced_once_then_again_when_it_gets_worse(tmp_pa
     assert w.tick() == []
 
 
-def test_an_unanswered_forbidden_attempt_is_told_when_it_is_over(tmp_path):
-    site = write_site(tmp_path)
-    matrix = load_matrix([str(site.matrix)])
-    w = Watcher(matrix, load_inventory(str(site.inventory), matrix))
+def test_an_unanswered_forbidden_attempt_is_told_when_it_is_over(site_watcher):
+    w = site_watcher()
     syn = [ether(p) for p in tcp_session(USER, N1, 40000, 8443, close="open")][:1]
     w.add(*decode(raw_batch(syn)))
     assert w.tick() == []
@@ -109,10 +114,8 @@ def test_an_unanswered_forbidden_attempt_is_told_when_it_is_over(tmp_path):
     assert (event.finding.severity, event.finding.outcomes) == ("info", {"unanswered": 1})
 
 
-def test_a_live_allowed_flow_without_answer_yet_is_not_a_failure(tmp_path):
-    site = write_site(tmp_path)
-    matrix = load_matrix([str(site.matrix)])
-    w = Watcher(matrix, load_inventory(str(site.inventory), matrix))
+def test_a_live_allowed_flow_without_answer_yet_is_not_a_failure(site_watcher):
+    w = site_watcher()
     syn = [ether(p) for p in tcp_session(N1, N2, 40000, 7000, close="open")][:1]
     w.add(*decode(raw_batch(syn)))
     assert w.tick() == []  # in progress: not "allowed but unanswered" yet
@@ -150,34 +153,15 @@ def test_drops_weaken_the_final_coverage_and_say_so():
     assert any("5123 dropped packets" in n for n in result.notices)
 
 
-def test_a_dns_answer_seen_live_gives_a_role_its_address(write_yaml):
+def test_a_dns_answer_seen_live_gives_a_role_its_address(site_watcher):
     from scapy.layers.dns import DNS, DNSQR, DNSRR
     from scapy.layers.inet import UDP
 
     from portmatrix.decode.dns import learn
 
-    matrix = load_matrix(
-        [
-            str(
-                write_yaml(
-                    "m.yaml",
-                    """
-                    name: test
-                    roles:
-                      nodes: {description: the cluster}
-                      telemetry: {description: by name, hostnames: [t.vendor.example]}
-                    rules:
-                      - {id: t, service: T, proto: tcp, ports: 443, from: nodes, to: telemetry}
-                    """,
-                )
-            )
-        ]
-    )
-    w = Watcher(
-        matrix, load_inventory(str(write_yaml("i.yaml", "roles:\n  nodes: [10.0.0.1]\n")), matrix)
-    )
-    answer = DNS(id=1, qr=1, qd=[DNSQR(qname="t.vendor.example")])
-    answer.an = [DNSRR(rrname="t.vendor.example", rdata="203.0.113.80")]
+    w = site_watcher("by-hostname")  # telemetry.vendor.example: known by name only
+    answer = DNS(id=1, qr=1, qd=[DNSQR(qname="telemetry.vendor.example")])
+    answer.an = [DNSRR(rrname="telemetry.vendor.example", rdata="203.0.113.80")]
     other = DNS(id=2, qr=1, qd=[DNSQR(qname="x.example")])
     other.an = [DNSRR(rrname="x.example", rdata="198.51.100.9")]
     lookups = raw_batch(
@@ -187,8 +171,10 @@ def test_a_dns_answer_seen_live_gives_a_role_its_address(write_yaml):
         ]
     )
     rows, counts = decode(lookups)
-    w.add(rows, counts, learn(lookups, rows, frozenset({"t.vendor.example", "x.example"})))
-    assert w.names == {"t.vendor.example": {0xFFFF_CB00_7150}}  # 203.0.113.80; x.example not kept
+    w.add(rows, counts, learn(lookups, rows, frozenset({"telemetry.vendor.example", "x.example"})))
+    assert w.names == {
+        "telemetry.vendor.example": {0xFFFF_CB00_7150}
+    }  # 203.0.113.80; x.example not kept
     https = [ether(p) for p in tcp_session("10.0.0.1", "203.0.113.80", 40000, 443)]
     w.add(*decode(raw_batch(https, start=SECOND, first_frame=3)))
     assert [e.finding.port for e in w.tick()] == [53]  # the lookup itself, not the 443 flow

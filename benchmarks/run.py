@@ -5,6 +5,7 @@
     python benchmarks/run.py jobs    [--packets 5000000] [--files 8] [--runs 3]
     python benchmarks/run.py startup [--runs 5]
     python benchmarks/run.py decode  [--packets 1000000] [--runs 5]
+    python benchmarks/run.py findings [--runs 3]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
 benchmarks/out/, reused when present), runs `portmatrix check` on each and
@@ -15,6 +16,10 @@ against packets at a fixed flow count and against flows at a fixed packet
 count. `startup` times `--help` and `check` on a 10-packet capture. `decode`
 times the decoder alone on the 1M-packet pcap's batches (read once, in memory):
 the compiled fast path for common frames, and the numpy reference.
+`findings` checks the scan-and-flood capture of issue 14 (gen_scan.py: a port
+scan of six nodes and a SYN flood from 400,000 sources, 1.29M packets) beside
+the normal 1M-packet capture, in the same run: time, peak RSS, findings and
+JSON size of each, and `flows --format csv` against `check` on the normal one.
 """
 
 from __future__ import annotations
@@ -192,6 +197,44 @@ def decode(args) -> None:
         )
 
 
+def findings(args) -> None:
+    """Issue 14's targets: the scan capture within 3x the normal check's time, under
+    500 MB, at most 100 findings and a JSON report under 20 MB; the flow export
+    within 1.2x the check."""
+    import json
+
+    normal = generate(OUT / "bench-1000000.pcap", 1_000_000)
+    scan = OUT / "scan-1290000.pcap"
+    if not scan.exists():
+        OUT.mkdir(exist_ok=True)
+        subprocess.run([PYTHON, str(HERE / "gen_scan.py"), str(scan)], check=True, cwd=HERE)
+    report = OUT / "findings-report.json"
+    times = {}
+    for name, capture in (("normal 1M", normal), ("scan+flood 1.29M", scan)):
+        cmd = check_cmd(capture)
+        cmd[cmd.index(os.devnull)] = str(report)
+        runs = [timed(cmd) for _ in range(args.runs)]
+        median = statistics.median(t for t, _ in runs)
+        rss = max(r for _, r in runs)
+        doc = json.loads(report.read_text(encoding="utf-8"))
+        times[name] = median
+        print(
+            f"check {name:18s} median {median:6.2f} s  peak RSS {rss / 1024:5.0f} MB  "
+            f"findings {len(doc['findings']):4d}  JSON {report.stat().st_size / 1e6:6.2f} MB  "
+            f"runs {' '.join(f'{t:.2f}' for t, _ in runs)}",
+            flush=True,
+        )
+    print(f"scan / normal: {times['scan+flood 1.29M'] / times['normal 1M']:.2f}x (target <= 3)")
+    flows = [*PORTMATRIX, "flows", str(normal), "--format", "csv", "--output", os.devnull]
+    runs = [timed(flows)[0] for _ in range(args.runs)]
+    median = statistics.median(runs)
+    print(
+        f"flows --format csv normal 1M median {median:6.2f} s  runs "
+        f"{' '.join(f'{t:.2f}' for t in runs)}"
+    )
+    print(f"flows csv / check: {median / times['normal 1M']:.2f}x (target <= 1.2)")
+
+
 def compile_package() -> None:
     """Byte-compile portmatrix once, as `pip install` does: runs then time the tool,
     not the compiling of its sources (which PYTHONDONTWRITEBYTECODE, or an editable
@@ -220,6 +263,8 @@ def main() -> None:
     d = sub.add_parser("decode")
     d.add_argument("--packets", type=int, default=1_000_000)
     d.add_argument("--runs", type=int, default=5)
+    fi = sub.add_parser("findings")
+    fi.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     compile_package()
     commands = {
@@ -228,6 +273,7 @@ def main() -> None:
         "jobs": jobs,
         "startup": startup,
         "decode": decode,
+        "findings": findings,
     }
     commands[args.what](args)
 

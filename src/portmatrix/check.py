@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from portmatrix.addresses import to_text
-from portmatrix.errors import PortmatrixError
-from portmatrix.findings.coverage import CoverageTally
+from portmatrix.errors import ExitCode, PortmatrixError
+from portmatrix.findings.coverage import CoverageTally, link_coverage
 from portmatrix.findings.expired import matrix_findings
-from portmatrix.findings.grouping import flow_findings
-from portmatrix.findings.model import Coverage, Finding, JudgedResult, sort_findings
+from portmatrix.findings.grouping import Grouper
+from portmatrix.findings.model import Coverage, Finding, JudgedResult, Thresholds, sort_findings
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.flows.traffic import Traffic
@@ -45,6 +45,9 @@ class Result(JudgedResult):
     known: int = 0  # findings suppressed because the baseline has them
     notices: list[str] = field(default_factory=list)
     filters: FlowFilter = field(default_factory=lambda: FlowFilter())
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    command: list[str] | None = None  # the command line, when run from one
+    created: str | None = None  # when the report was made (ISO 8601 UTC), likewise
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
@@ -98,6 +101,7 @@ def run_check(
     reading: Reading | None = None,
     filters: FlowFilter | None = None,
     zeek: bool = False,
+    thresholds: Thresholds | None = None,
 ) -> Result:
     """Check `inputs` (capture files, or Zeek conn.log files when `zeek`)."""
     # Inputs that are cheap to check fail before the long read.
@@ -116,7 +120,7 @@ def run_check(
         traffic = read_traffic(
             inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
         )
-    return evaluate(traffic, matrix, inv, known_ids, today, filters)
+    return evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds)
 
 
 def evaluate(
@@ -126,6 +130,7 @@ def evaluate(
     known_ids: set[str] | frozenset[str] = frozenset(),
     today: dt.date | None = None,
     filters: FlowFilter | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Result:
     role_map = build_role_map(matrix, inv, traffic.dns_names)
     index = RuleIndex(matrix, today)
@@ -138,27 +143,21 @@ def evaluate(
         traffic = replace(traffic, flows=traffic.flows.take(keep))
         cls = cls.take(keep)
     notices = traffic.notices()
-    findings = flow_findings(
-        traffic.flows, cls, role_map, index, several_files=len(traffic.captures) > 1
-    )
+    thresholds = thresholds or Thresholds()
     tally = CoverageTally(matrix)
     tally.add(traffic.flows, cls)
+    findings = Grouper(thresholds).findings(
+        traffic.flows, cls, role_map, index, tally.rules, len(traffic.captures) > 1
+    )
     unheld = unheld_roles(matrix, role_map)
-    cov, cov_findings = tally.result(traffic.weakened, unheld)
-    missed = _window_missed(whole, filters)
-    if missed:
-        cov_findings = []
-        notices.append(missed)
-    elif filters.narrows_services:
-        cov_findings = []
-        notices.append(
-            "filtered by host, port, verdict or role: the coverage of required "
-            "services is shown for the chosen flows only, without findings"
-        )
-    findings += cov_findings + matrix_findings(matrix, index)
+    judge, raise_findings, notice = _coverage_judged(whole, traffic, filters)
+    cov, cov_findings = tally.result(traffic.weakened, unheld, judge=judge)
+    notices += [notice] if notice else []
+    findings += (cov_findings if raise_findings else []) + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map, unheld, traffic)
+    link_coverage(findings)
     findings = sort_findings(findings)
-    new = [f for f in findings if f.id not in known_ids]
+    new = [f for f in findings if f.id not in known_ids and f.part_of not in known_ids]
     return Result(
         traffic,
         matrix,
@@ -171,6 +170,7 @@ def evaluate(
         known=len(findings) - len(new),
         notices=notices,
         filters=filters,
+        thresholds=thresholds,
     )
 
 
@@ -181,8 +181,40 @@ def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
     return {r for r in used if r in matrix.roles and r not in held}
 
 
-def _window_missed(traffic: Traffic, filters: FlowFilter) -> str:
-    """A sentence when --since/--until select none of the traffic, else ""."""
+def _coverage_judged(whole: Traffic, chosen: Traffic, filters: FlowFilter):
+    """(judge coverage at all, let it raise findings, the notice saying why not):
+    with no traffic, or a window holding none, nothing is judged; a filter that
+    selects nothing, or narrows by host, port, verdict or role, shows coverage for
+    the chosen flows only, without findings of its own."""
+    missed = _nothing_to_judge(whole, filters)
+    if missed:
+        return False, False, missed
+    if filters.active and len(whole.flows) and not len(chosen.flows):
+        return (
+            True,
+            False,
+            (
+                f"no flow matches the filters ({filters.text()}): the coverage of required "
+                "services is shown for no flows, and raises no findings"
+            ),
+        )
+    if filters.narrows_services:
+        return (
+            True,
+            False,
+            (
+                "filtered by host, port, verdict or role: the coverage of required services "
+                "is shown for the chosen flows only, and raises no findings of its own"
+            ),
+        )
+    return True, True, ""
+
+
+def _nothing_to_judge(traffic: Traffic, filters: FlowFilter) -> str:
+    """A sentence when there is no traffic to judge coverage by — none read at all,
+    or none in the time window asked for — else ""."""
+    if not traffic.packets and not len(traffic.flows):
+        return "no traffic at all: the coverage of required services is not evaluated"
     missed = filters.missed(traffic.first_ts, traffic.last_ts)
     if not missed:
         return ""
@@ -257,13 +289,22 @@ class CheckOptions:
     dask: str | None = None
     quiet: bool = False
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports, verdicts, roles
+    thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
+    command: list[str] | None = None
 
 
 def run_command(opts: CheckOptions) -> int:
     """Check, write every report asked for, say where; the exit status."""
     from portmatrix import console
-    from portmatrix.files import check_writable, read_files
-    from portmatrix.report.outputs import check_outputs, plan_outputs, write_outputs, wrote_line
+    from portmatrix.files import check_writable, staged
+    from portmatrix.report.outputs import (
+        Output,
+        check_outputs,
+        plan_outputs,
+        show_outputs,
+        write_outputs,
+        wrote_line,
+    )
     from portmatrix.report.progress import progress
     from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
 
@@ -283,9 +324,9 @@ def run_command(opts: CheckOptions) -> int:
                 hint="give the flow export a file of its own",
             )
     inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
-    # Never written over: the captures, the matrices, the inventory (a baseline may
-    # be: the new report replaces it once read).
-    read = read_files(inputs, opts.rules, opts.inventory)
+    # No output may be any file the run reads: a capture, a matrix, the inventory,
+    # the baseline (the next run would compare against this one's report).
+    read = [*inputs, *opts.rules, *(f for f in (opts.inventory, opts.baseline) if f)]
     check_outputs(outputs, read)
     if opts.flows_out:
         check_writable(opts.flows_out, "--flows", read)
@@ -298,17 +339,26 @@ def run_command(opts: CheckOptions) -> int:
             reading=Reading(on_batch, opts.jobs, opts.dask),
             filters=filters,
             zeek=opts.zeek,
+            thresholds=Thresholds(**opts.thresholds),
         )
+    result.command = opts.command
+    result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     if notice := skipped_notice(inputs):
         result.notices.insert(0, notice)
-    written = write_outputs(result, outputs)
-    if opts.flows_out:
-        from portmatrix.report.verdict_flows import write_flows
+    with staged() as batch:  # every file appears, or (interrupted) none does
+        written = write_outputs(result, outputs, batch)
+        if opts.flows_out:
+            from portmatrix.report.verdict_flows import stage_flows
 
-        write_flows(result, opts.flows_out)
-        written.append(type(outputs[0])(opts.flows_out, "flows"))
+            stage_flows(result, opts.flows_out, batch)
+            written.append(Output(opts.flows_out, "flows"))
+    show_outputs(result, outputs)
     if written and not opts.quiet:
         console.say(wrote_line(written, result))
+    if result.traffic.unreadable:  # the rest was analyzed and reported; these say why not all
+        for error in result.traffic.unreadable:
+            console.say(f"portmatrix: error: {error}")
+        return ExitCode.BAD_INPUT
     return result.exit_code(opts.fail_on)
 
 

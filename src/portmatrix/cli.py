@@ -13,11 +13,11 @@ import sys
 import click
 
 from portmatrix import __version__
-from portmatrix.errors import EXIT_HELP, ExitCode, PortmatrixError
+from portmatrix.errors import EXIT_HELP, EXIT_HELP_PLAIN, ExitCode, PortmatrixError
 
 # policy.lookup.VERDICTS, copied so that --help loads no numpy (a test keeps them equal)
 _VERDICTS = ("allowed", "wrong-direction", "unexpected-source", "unexpected-port", "out-of-scope")
-_REPORT_FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html")
+_REPORT_FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html", "suggestions")
 _TRACEBACK = "--traceback"
 
 
@@ -32,15 +32,17 @@ class _Group(click.Group):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
+        show = _TRACEBACK in args  # the traceback too; the exit status stays what it is
         try:
             code = super().main(args, "portmatrix", complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            code = ExitCode.BAD_INPUT
         except click.UsageError as exc:
-            if _TRACEBACK in args:
-                raise
+            _traceback(show)
             code = _usage_error(exc)
         except PortmatrixError as exc:
-            if _TRACEBACK in args:
-                raise
+            _traceback(show)
             _say(f"portmatrix: error: {exc}")
             code = ExitCode.BAD_INPUT
         except (click.Abort, KeyboardInterrupt):
@@ -53,8 +55,7 @@ class _Group(click.Group):
             _say(f"portmatrix: error: {exc.format_message()}")
             code = exc.exit_code
         except Exception as exc:
-            if _TRACEBACK in args:
-                raise
+            _traceback(show)
             _say(
                 f"portmatrix: error: internal error: {type(exc).__name__}: {exc} — this is a "
                 "bug: rerun with --traceback and report it with the output"
@@ -64,6 +65,13 @@ class _Group(click.Group):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _traceback(show: bool) -> None:
+    if show:
+        import traceback
+
+        traceback.print_exc()
 
 
 def _usage_error(exc: click.UsageError) -> int:
@@ -179,7 +187,7 @@ def rules() -> None:
     """Show and lint matrices (bundled by name, or YAML files)."""
 
 
-@rules.command("show")
+@rules.command("show", epilog=EXIT_HELP_PLAIN)
 @click.argument("matrices", nargs=-1, required=True, metavar="NAME|PATH...")
 @click.option("--role", help="Only rules whose `from` or `to` is this role.")
 @click.option("--port", type=click.IntRange(0, 65535), help="Only rules covering this port.")
@@ -322,28 +330,64 @@ _REPORT = _options(
         help="Exit 1 when a finding is at least this severe.",
     ),
 )
+_ROLL_UPS = _options(
+    click.option(
+        "--scan-ports",
+        type=click.IntRange(2),
+        default=15,
+        show_default=True,
+        help="An initiator whose forbidden attempts failed on this many ports of one "
+        "host is a scan (one finding).",
+    ),
+    click.option(
+        "--scan-hosts",
+        type=click.IntRange(2),
+        default=25,
+        show_default=True,
+        help="... or on this many hosts on one port.",
+    ),
+    click.option(
+        "--many-sources",
+        type=click.IntRange(2),
+        default=10,
+        show_default=True,
+        help="This many initiators with no role on one service (or forbidden ports "
+        "between two roles) are one finding.",
+    ),
+)
+
+
+def _thresholds(rest: dict) -> dict:
+    return {k: rest.pop(k) for k in ("scan_ports", "scan_hosts", "many_sources")}
 
 
 # flows ----------------------------------------------------------------------------
 
 
-@main.command("flows", epilog=EXIT_HELP)
+@main.command("flows", epilog=EXIT_HELP_PLAIN)
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
 @click.option(
     "--format",
     "fmt",
     type=_OneOf(("table", "csv", "json", "jsonl")),
-    default="table",
-    show_default=True,
+    help="Format on standard output (table), or of a -o file whose name does not tell.",
 )
-@click.option("--output", "-o", metavar="FILE", help="Write here instead of standard output.")
+@click.option(
+    "--output",
+    "-o",
+    "outputs",
+    multiple=True,
+    metavar="FILE|-",
+    help="Write here (repeatable; the format from each extension: .txt .csv .json .jsonl; "
+    "- is the terminal).",
+)
 @_READING
 @_WINDOW_AND_HOSTS
-def flows_cmd(captures, fmt, output, jobs, dask, quiet, **filters) -> int:
+def flows_cmd(captures, fmt, outputs, jobs, dask, quiet, **filters) -> int:
     """List the flows in captures (pcap, pcapng, .gz, folders, globs, or - for stdin)."""
     from portmatrix.listing import FlowsOptions, run_command
 
-    return run_command(FlowsOptions(captures, fmt, output, jobs, dask, quiet, filters))
+    return run_command(FlowsOptions(captures, fmt, outputs, jobs, dask, quiet, filters))
 
 
 # check ----------------------------------------------------------------------------
@@ -375,6 +419,7 @@ def flows_cmd(captures, fmt, output, jobs, dask, quiet, **filters) -> int:
 @_READING
 @_WINDOW_AND_HOSTS
 @_VERDICT_AND_ROLE
+@_ROLL_UPS
 def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **rest) -> int:
     """Check captures against the matrix: a verdict for every flow, coverage of
     required services, findings by severity."""
@@ -383,6 +428,7 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
     if bool(captures) == bool(zeek_logs):
         raise click.UsageError("give capture files, or Zeek conn.log files with --zeek")
     reading = {k: rest.pop(k) for k in ("flows_out", "baseline", "jobs", "dask", "quiet")}
+    thresholds = _thresholds(rest)
     return run_command(
         CheckOptions(
             inputs=captures or zeek_logs,
@@ -393,6 +439,8 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
             outputs=outputs,
             fail_on=fail_on,
             filters=rest,
+            thresholds=thresholds,
+            command=["portmatrix", *sys.argv[1:]],
             **reading,
         )
     )
@@ -444,7 +492,13 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
     metavar="FOLDER",
     help="Also keep the raw traffic in a ring of pcapng files in this folder.",
 )
-@click.option("--ring-files", type=click.IntRange(2, 100000), default=10, show_default=True)
+@click.option(
+    "--ring-files",
+    type=click.IntRange(2, 100000),
+    default=10,
+    show_default=True,
+    help="Files in the ring (the oldest is overwritten).",
+)
 @click.option(
     "--ring-size",
     type=click.IntRange(1, 1 << 20),
@@ -460,18 +514,29 @@ def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **r
     help="Kernel capture buffer (dumpcap -B).",
 )
 @_REPORT
+@_ROLL_UPS
 def watch_cmd(ifaces, rules_, inventory, **rest) -> int:
     """Monitor live traffic (a span port) against the matrix until stopped (Ctrl-C,
     SIGTERM or --duration); new findings as they appear, then the final report."""
     from portmatrix.watch.service import WatchOptions, run
 
-    return run(WatchOptions(ifaces=ifaces, rules=rules_, inventory=inventory, **rest))
+    thresholds = _thresholds(rest)
+    return run(
+        WatchOptions(
+            ifaces=ifaces,
+            rules=rules_,
+            inventory=inventory,
+            thresholds=thresholds,
+            command=["portmatrix", *sys.argv[1:]],
+            **rest,
+        )
+    )
 
 
 # evidence -------------------------------------------------------------------------
 
 
-@main.command("evidence", epilog=EXIT_HELP)
+@main.command("evidence", epilog=EXIT_HELP_PLAIN)
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
 @click.option(
     "--finding",
@@ -501,15 +566,21 @@ def watch_cmd(ifaces, rules_, inventory, **rest) -> int:
     metavar="NAME|PATH",
     help="The matrix (needed with --finding and --verdict).",
 )
-@click.option("--inventory", type=click.Path(dir_okay=False))
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False),
+    help="Site inventory (with --rules): which addresses hold each role.",
+)
 @click.option(
     "--output",
     "-o",
+    "outputs",
     required=True,
-    metavar="FILE",
-    help="The evidence pcapng; a sidecar OUTPUT.json says where each packet came from.",
+    multiple=True,
+    metavar="FILE.pcapng",
+    help="The evidence pcapng; a sidecar FILE.pcapng.json says where each packet came from.",
 )
-def evidence_cmd(captures, finding_ids, verdicts, flow_specs, rules_, inventory, output) -> int:
+def evidence_cmd(captures, finding_ids, verdicts, flow_specs, rules_, inventory, outputs) -> int:
     """Write the packets of chosen flows (both directions, the ICMP errors about them)
     from the captures into one pcapng, in time order, with a JSON sidecar."""
     from portmatrix.evidence import EvidenceOptions, run_command
@@ -518,6 +589,8 @@ def evidence_cmd(captures, finding_ids, verdicts, flow_specs, rules_, inventory,
         raise click.UsageError("choose flows with --finding, --verdict or --flow")
     if (finding_ids or verdicts) and not rules_:
         raise click.UsageError("--finding and --verdict need --rules (and --inventory)")
+    if len(outputs) > 1:
+        raise click.UsageError("give one --output: the evidence is one pcapng")
     return run_command(
-        EvidenceOptions(captures, finding_ids, verdicts, flow_specs, rules_, inventory, output)
+        EvidenceOptions(captures, finding_ids, verdicts, flow_specs, rules_, inventory, outputs[0])
     )

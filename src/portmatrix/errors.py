@@ -21,6 +21,8 @@ class ExitCode(IntEnum):
 
 EXIT_HELP = """Exit status: 0 nothing at or above --fail-on, 1 findings, 2 bad usage or
 unreadable input, 3 internal error, 130 interrupted."""
+EXIT_HELP_PLAIN = """Exit status: 0 done, 2 bad usage or unreadable input, 3 internal error,
+130 interrupted."""
 
 
 class PortmatrixError(Exception):

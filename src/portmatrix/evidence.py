@@ -22,7 +22,7 @@ from portmatrix import __version__
 from portmatrix.decode import decode
 from portmatrix.decode.reassembly import FragmentPorts
 from portmatrix.errors import PortmatrixError
-from portmatrix.files import atomic, write_text
+from portmatrix.files import staged
 from portmatrix.flows.model import Flows
 from portmatrix.flows.records import flow_key, packet_key
 from portmatrix.sources.base import CaptureInfo
@@ -159,7 +159,7 @@ def _option(code: int, value: bytes) -> bytes:
     return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
 
 
-def write_pcapng(path: str, packets: list[Packet], infos: list[CaptureInfo]) -> None:
+def write_pcapng(path: str, packets: list[Packet], infos: list[CaptureInfo], batch) -> None:
     """One pcapng: an interface per (source file, interface) used, ns timestamps."""
     interfaces: dict[tuple[int, int], int] = {}
     blocks = [
@@ -200,13 +200,8 @@ def write_pcapng(path: str, packets: list[Packet], infos: list[CaptureInfo]) -> 
                 + p.data,
             )
         )
-    try:
-        with atomic(path, "wb") as fh:
-            fh.writelines(blocks)
-    except OSError as exc:
-        raise PortmatrixError(
-            f"cannot write: {exc.strerror}", file=path, where="--output"
-        ) from None
+    with batch.open(path, "wb") as fh:
+        fh.writelines(blocks)
 
 
 def sidecar(
@@ -259,9 +254,10 @@ def write_evidence(path: str, paths: list[str], chosen: Flows, findings: list[di
             where="--output",
             hint="check the finding ids, verdicts or flow given",
         )
-    write_pcapng(path, packets, infos)
     doc = sidecar(path, packets, infos, chosen, findings)
-    write_text(path + ".json", json.dumps(doc, indent=1, sort_keys=True) + "\n", "--output")
+    with staged() as batch:  # the pcapng and its sidecar appear together, or neither
+        write_pcapng(path, packets, infos, batch)
+        batch.write_text(path + ".json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return doc
 
 
@@ -282,7 +278,7 @@ def flows_of_findings(result, ids: list[str]) -> tuple[np.ndarray, list[dict]]:
     for fid in ids:
         f = by_id[fid]
         mine = np.zeros(len(chosen), bool)
-        if f.kind == "flow":
+        if f.members is not None:  # flow, scan and flood findings: their flows
             mine[f.members] = True
         elif f.kind == "coverage":
             covering = [k for k, d in enumerate(cls.decisions) if f.rule in d.covers]
@@ -316,15 +312,24 @@ class EvidenceOptions:
 def run_command(opts: EvidenceOptions) -> int:
     """Choose the flows, then write their packets; every choice must select some."""
     from portmatrix import console
-    from portmatrix.files import check_writable, read_files
+    from portmatrix.files import check_writable
     from portmatrix.sources.inputs import expand_inputs
 
     for spec in opts.flow_specs:
         parse_flow(spec)  # a typo fails before anything is read
+    _check_evidence_name(opts.output)
     inputs = expand_inputs(opts.inputs)
-    read = read_files(inputs, opts.rules, opts.inventory)
-    check_writable(opts.output, "--output", read)
-    check_writable(opts.output + ".json", "--output", read)
+    for item in inputs:
+        if item == "-" or not Path(item).is_file():
+            raise PortmatrixError(
+                "evidence reads its captures twice (to choose the flows, then their "
+                "packets): standard input or a pipe cannot be read again",
+                file=item,
+                hint="save the capture to a file first",
+            )
+    others = [*inputs, *opts.rules, *([opts.inventory] if opts.inventory else [])]
+    check_writable(opts.output, "--output", others)
+    check_writable(opts.output + ".json", "--output", others)
     findings: list[dict] = []
     if opts.rules:
         from portmatrix.check import run_check
@@ -353,6 +358,18 @@ def run_command(opts: EvidenceOptions) -> int:
         f"{len(doc['flows'])} flows (sources and frames in {opts.output}.json)"
     )
     return 0
+
+
+def _check_evidence_name(path: str) -> None:
+    from portmatrix.report.outputs import FORMAT_OF_SUFFIX
+
+    if path == "-" or Path(path).suffix.lower() in FORMAT_OF_SUFFIX:
+        raise PortmatrixError(
+            "evidence is a pcapng file, with a sidecar beside it",
+            file=path,
+            where="--output",
+            hint="give a file name ending in .pcapng",
+        )
 
 
 def _selects(mask: np.ndarray, option: str, value: str, what: str) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,6 +25,18 @@ def check_writable(path: str, option: str, inputs: Iterable[str] = ()) -> None:
     """Raise a one-line error unless `path` can be written (created or replaced)."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    for item in inputs:
+        if item != "-" and _same_file(target, Path(item)):
+            raise PortmatrixError(
+                "is one of the inputs: writing it would destroy it",
+                file=path,
+                where=option,
+                hint="write the output to another file",
+            )
+    if _in_place(target):  # /dev/null, a FIFO: written in place, never replaced
+        if not os.access(target, os.W_OK):
+            raise PortmatrixError("no permission to write here", file=path, where=option)
+        return
     if target.is_dir():
         raise PortmatrixError(
             "is a folder", file=path, where=option, hint="give a file name inside it"
@@ -43,26 +57,6 @@ def check_writable(path: str, option: str, inputs: Iterable[str] = ()) -> None:
             where=option,
             hint="choose a folder you can write to",
         )
-    for item in inputs:
-        same_name = os.path.abspath(item) == os.path.abspath(path)
-        if item != "-" and (same_name or _same_file(target, Path(item))):
-            raise PortmatrixError(
-                "is one of the inputs: writing it would destroy it",
-                file=path,
-                where=option,
-                hint="write the output to another file",
-            )
-
-
-def read_files(*groups) -> list[str]:
-    """Every file a command reads (captures, matrices, inventory), for
-    `check_writable`'s `inputs`: None and missing groups left out."""
-    return [
-        str(item)
-        for group in groups
-        if group
-        for item in ([group] if isinstance(group, str) else group)
-    ]
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -72,32 +66,113 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def atomic(path: str, mode: str = "w") -> Iterator:
-    """A file object whose content replaces `path` only when the block ends
-    without an error (or an interrupt): then it is renamed into place."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent or ".")
-    try:
+class Staged:
+    """Outputs written to temporary files beside their targets, put in place
+    together by `commit` — so a run interrupted before then leaves every old file
+    as it was and no new one, never some of each.
+
+    A target that is not a plain file of its own (a device such as /dev/null, a
+    FIFO, a file with other hard links) is written in place at commit, never
+    replaced; a symbolic link is followed; a replaced file keeps its mode.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[str, Path, str]] = []  # (temporary, target, option)
+
+    @contextlib.contextmanager
+    def open(self, path: str, mode: str = "w", option: str = "--output") -> Iterator:
+        target = Path(os.path.realpath(path))
+        # Beside the target, so the rename is atomic; a target written in place (a
+        # device, a FIFO) may sit in a folder we cannot write: its copy waits elsewhere.
+        folder = target.parent if not _in_place(target) else None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+        except OSError as exc:
+            raise PortmatrixError(
+                f"cannot write: {exc.strerror or exc}", file=path, where=option
+            ) from None
+        self._pending.append((tmp, target, option))
         kwargs = {"encoding": "utf-8", "newline": ""} if "b" not in mode else {}
-        with os.fdopen(fd, mode, **kwargs) as fh:
-            yield fh
+        try:
+            with os.fdopen(fd, mode, **kwargs) as fh:
+                yield fh
+        except OSError as exc:
+            raise PortmatrixError(
+                f"cannot write: {exc.strerror or exc}", file=path, where=option
+            ) from None
+
+    def write_text(self, path: str, text: str, option: str = "--output") -> None:
+        with self.open(path, option=option) as fh:
+            fh.write(text)
+
+    def commit(self) -> None:
+        for tmp, target, option in self._pending:
+            try:
+                _put_in_place(tmp, target)
+            except OSError as exc:
+                raise PortmatrixError(
+                    f"cannot write: {exc.strerror or exc}", file=str(target), where=option
+                ) from None
+        self._pending = []
+
+    def discard(self) -> None:
+        for tmp, _, _ in self._pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self._pending = []
+
+
+def _in_place(target: Path) -> bool:
+    """Is `target` written in place rather than replaced: a device, a FIFO, a
+    socket, or a file with other hard links?"""
+    try:
+        info = target.stat()
+    except OSError:
+        return False
+    if stat.S_ISDIR(info.st_mode):
+        return False
+    return not stat.S_ISREG(info.st_mode) or info.st_nlink > 1
+
+
+def _put_in_place(tmp: str, target: Path) -> None:
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        info = None
+    if info is not None and _in_place(target):
+        with open(tmp, "rb") as src, open(target, "wb") as dst:  # in place, not replaced
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.unlink(tmp)
+        return
+    if info is not None:
+        os.chmod(tmp, stat.S_IMODE(info.st_mode))
+    else:
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)  # as open() would have created it
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def staged() -> Iterator[Staged]:
+    """Outputs that appear together when the block ends without an error or an
+    interrupt, and not at all otherwise."""
+    batch = Staged()
+    try:
+        yield batch
+        batch.commit()
+    finally:
+        batch.discard()
+
+
+@contextlib.contextmanager
+def atomic(path: str, mode: str = "w", option: str = "--output") -> Iterator:
+    """One output file, in place when the block ends without an error (see Staged)."""
+    with staged() as batch, batch.open(path, mode, option) as fh:
+        yield fh
 
 
 def write_text(path: str, text: str, option: str = "--output") -> None:
     """`text` into `path`, atomically; an OS failure is a one-line error."""
-    try:
-        with atomic(path) as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise PortmatrixError(
-            f"cannot write: {exc.strerror or exc}", file=path, where=option
-        ) from None
+    with staged() as batch:
+        batch.write_text(path, text, option)

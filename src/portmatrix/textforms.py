@@ -42,11 +42,27 @@ def iso(ts: np.ndarray) -> np.ndarray:
 
 
 def address_texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:
-    """Text of each address, converting each distinct address once."""
-    pairs = np.stack([hi, lo], axis=1) if len(hi) else np.zeros((0, 2), np.uint64)
-    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    names = [to_text((int(h) << 64) | int(low)) for h, low in uniq.tolist()]
-    return [names[i] for i in inverse.reshape(-1).tolist()]
+    """Text of each address, converting each distinct address once (distinct by a
+    64-bit hash of the address, checked: equal hashes of different addresses fall
+    back to comparing both halves)."""
+    if not len(hi):
+        return []
+    from portmatrix.decode.keyhash import mix
+
+    _, first, inverse = np.unique(mix(hi, lo), return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if (hi[first][inverse] != hi).any() or (lo[first][inverse] != lo).any():
+        pairs = np.stack([hi, lo], axis=1)
+        _, first, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    names = np.array(
+        [
+            to_text((h << 64) | low)
+            for h, low in zip(hi[first].tolist(), lo[first].tolist(), strict=True)
+        ],
+        dtype=object,
+    )
+    return names[inverse].tolist()
 
 
 def json_text(doc, depth: int = 0) -> str:

@@ -3,8 +3,9 @@ one (--since, --until, --duration, --report-every, --idle-timeout, ...).
 
 Durations: plain seconds (90, 1.5) or compound units (90s, 10m, 1h30m, 2d4h,
 1h30m15s). Instants: ISO 8601 (UTC when no zone is given), epoch seconds
-(1709287200 or 1709287200.25), or an offset from the capture's start (+90s,
-+1h30m). Light on purpose (no numpy): the CLI checks these before reading.
+(1709287200 or 1709287200.25; a number too large to be seconds is read as
+milliseconds, then microseconds, then nanoseconds), or an offset from the
+capture's start (+90s, +1h30m). Light on purpose (no numpy): the CLI checks these before reading.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -51,13 +53,24 @@ class Instant:
         return None if start_ns is None else start_ns + self.ns
 
 
+def _epoch_ns(text: str) -> int:
+    """Epoch seconds; milliseconds, microseconds or nanoseconds when the number is
+    too large to be seconds (Kibana and Elasticsearch export milliseconds): a
+    value of 1e11 or more would be in the year 5138 as seconds."""
+    value = Decimal(text)  # exact, where a float would lose nanoseconds
+    for limit, ns_per_unit in ((10**11, 10**9), (10**14, 10**6), (10**17, 10**3)):
+        if value < limit:
+            return int(value * ns_per_unit)
+    return int(value)
+
+
 def parse_instant(text: str) -> Instant:
     """An Instant from `text`; ValueError when it is none of the accepted forms."""
     text = str(text).strip()
     if text.startswith("+"):
         return Instant(int(parse_duration(text[1:]) * 1e9), relative=True)
     if _NUMBER.fullmatch(text):
-        return Instant(int(float(text) * 1_000_000) * 1000)
+        return Instant(_epoch_ns(text))
     try:
         when = dt.datetime.fromisoformat(text)
     except ValueError:

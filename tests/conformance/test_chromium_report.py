@@ -34,18 +34,26 @@ def test_what_a_person_sees_in_chromium(tmp_path, demo_html):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     dom = run.stdout
-    # The browser built the tables a person reads: 12 findings, a grid of 10
-    # required services on the role they run on.
-    findings = re.search(r'<table id="findings">(.*?)</table>', dom, re.S).group(1)
-    assert findings.count("<tr") == 13  # header + 12 findings
-    assert findings.count('class="error"') >= 9
+    # The browser built what a person reads: 10 problems (2 of them with the flow
+    # finding they rest on), collapsible, errors first; the role x role matrix; a grid
+    # of 10 required services on the role they run on.
+    findings = re.search(r'<div id="findings">(.*)</div>', dom, re.S).group(1)
+    assert findings.count('<details class="finding') == 12
+    assert findings.count('<details class="finding error part"') == 2
+    assert findings.index("ERRORS (7)") < findings.index("WARNINGS (1)")
+    assert "allowed but refused" in findings and '<code class="id">' in findings
+    matrix = re.search(r'<table id="role-matrix">(.*?)</table>', dom, re.S).group(1)
+    assert matrix.count('class="chip v-error"') == 4  # four errors between roles
+    assert 'class="chip missing"' in matrix  # hdfs-namenode-rpc, never seen
     grid = re.search(r'<table id="coverage-grid">(.*?)</table>', dom, re.S).group(1)
     assert grid.count("<tr") == 2 and "nodes → nodes" in grid
     assert grid.count('class="ok"') == 7
     assert grid.count('class="required-unreachable"') == 2
     assert grid.count('class="missing-required"') == 1
-    assert '<svg id="timeline"' in dom and dom.count("<rect") == 9
-    assert "PM-ea549395d8" in dom  # ids, for tickets and baselines
+    # A lane per severity, a bar per flow finding with a time, ticks with times.
+    assert '<svg id="timeline"' in dom and dom.count("<rect") == 3 + 7
+    assert "10:00:10" in dom
+    assert "PM-602baf9d52" in dom  # ids, for tickets and baselines
     # No console errors, nothing fetched.
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line]
     assert console == []

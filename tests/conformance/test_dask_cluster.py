@@ -45,8 +45,14 @@ def test_error_in_a_dask_worker_reaches_the_caller_intact(split, cluster, tmp_pa
     paths, _ = split
     bad = tmp_path / "bad.pcap"
     bad.write_text("not a capture", encoding="utf-8")
-    with pytest.raises(CaptureError) as caught:
-        read_traffic([paths[0], str(bad)], dask=cluster.scheduler_address)
+    # Beside a readable file it does not stop the read: it comes back intact, as
+    # the reason one input was not read.
+    traffic = read_traffic([paths[0], str(bad)], dask=cluster.scheduler_address)
+    (error,) = traffic.unreadable
+    assert isinstance(error, CaptureError)
+    assert (error.file, error.where) == (str(bad), "byte 0")
+    with pytest.raises(CaptureError) as caught:  # alone: nothing to report but the error
+        read_traffic([str(bad)], dask=cluster.scheduler_address)
     assert (caught.value.file, caught.value.where) == (str(bad), "byte 0")
 
 

@@ -56,28 +56,45 @@ def test_demo_verdicts_and_findings():
         "unexpected-port": 3,
         "out-of-scope": 1,
     }
-    assert doc["summary"]["findings"] == {"error": 9, "warning": 1, "info": 2}
+    # Each problem once: the refused postgres and unanswered falcon-rpc attempts are
+    # part of the required-unreachable findings that rest on them.
+    assert doc["summary"]["findings"] == {"error": 7, "warning": 1, "info": 2}
     coverage = {c["rule"]: c["status"] for c in doc["coverage"] if c["required"]}
     assert coverage.pop("hdfs-namenode-rpc") == "missing-required"
     assert coverage.pop("postgres") == "required-unreachable"
     assert coverage.pop("falcon-rpc") == "required-unreachable"
     assert set(coverage.values()) == {"ok"}
+    by_id = {f["id"]: f for f in doc["findings"]}
     flows = {
-        (f["verdict"], f["initiator"], f["responder"], f["port"], f["severity"])
+        (
+            f["verdict"],
+            f["initiator"],
+            ",".join(f["initiator_roles"]),
+            f["responder"],
+            ",".join(f["responder_roles"]),
+            f["port"],
+            f["severity"],
+            by_id[f["part_of"]]["rule"] if f["part_of"] else None,
+        )
         for f in doc["findings"]
         if f["kind"] == "flow"
     }
     assert flows == {
-        ("wrong-direction", "10.20.0.11", "10.30.0.5", 22, "error"),
-        ("unexpected-source", "10.40.1.7", "10.20.0.12", 5432, "error"),
-        ("unexpected-port", "10.40.3.9", "10.20.0.13", 8443, "error"),
-        ("unexpected-port", "10.20.0.12", "198.51.100.77", 6667, "error"),
-        ("allowed", "10.20.0.11", "10.20.0.13", 5432, "error"),
-        ("allowed", "10.20.0.12", "10.20.0.13", 4000, "error"),
-        ("allowed", "10.30.0.5", "10.20.0.13", 4001, "warning"),
-        ("unexpected-source", "10.40.5.5", "10.20.0.11", 22, "info"),
-        ("unexpected-port", "10.40.6.6", "10.20.0.12", 161, "info"),
+        ("wrong-direction", "10.20.0.11", "nodes", "10.30.0.5", "admins", 22, "error", None),
+        ("unexpected-source", "10.40.1.7", "users", "10.20.0.12", "nodes", 5432, "error", None),
+        ("unexpected-port", "10.40.3.9", "users", "10.20.0.13", "nodes", 8443, "error", None),
+        ("unexpected-port", "10.20.0.12", "nodes", "198.51.100.77", "", 6667, "error", None),
+        ("allowed", "10.20.0.11", "nodes", "10.20.0.13", "nodes", 5432, "error", "postgres"),
+        ("allowed", "10.20.0.12", "nodes", "10.20.0.13", "nodes", 4000, "error", "falcon-rpc"),
+        ("allowed", "10.30.0.5", "admins", "10.20.0.13", "nodes", 4001, "warning", None),
+        ("unexpected-source", "10.40.5.5", "users", "10.20.0.11", "nodes", 22, "info", None),
+        ("unexpected-port", "10.40.6.6", "users", "10.20.0.12", "nodes", 161, "info", None),
     }
+    # Ids at the level of the problem (verdict, roles, service), not of the hosts.
+    from portmatrix.findings.model import stable_id
+
+    assert stable_id("unexpected-port", "users", "nodes", "tcp", 8443) in by_id
+    assert stable_id("wrong-direction", "nodes", "admins", "tcp", "ssh-from-admins") in by_id
 
 
 def test_readme_shows_the_real_demo_output():

@@ -58,7 +58,7 @@ def test_exit_code_follows_fail_on(check_packets, packets, counts, codes):
 
 def test_findings_come_by_severity(check_packets):
     packets = (
-        refused(USER, N1, 40002, 8443)
+        refused(USER, N1, 40002, 9443)
         + refused(ADMIN, N1, 40003, 22)
         + tcp_session(USER, N2, 40004, 8443)
     )
@@ -77,10 +77,15 @@ def test_baseline_hides_known_findings(check_packets, tmp_path):
     baseline.write_text(render_json(first), encoding="utf-8")
     ids = {f.id for f in first.findings}
     assert load_baseline(str(baseline)) == ids
-    # Another day: the same violation from another client port, and a new one.
-    packets = tcp_session(USER, N1, 51000, 8443) + tcp_session(USER, N2, 51001, 8443)
+    # Another day: the same problem from another client port and towards another node
+    # (users reaching tcp/8443 on nodes), and a new one (tcp/9443).
+    packets = (
+        tcp_session(USER, N1, 51000, 8443)
+        + tcp_session(USER, N2, 51001, 8443)
+        + tcp_session(USER, N2, 51002, 9443)
+    )
     again = check_packets(packets, name="d.pcap", baseline=str(baseline))
-    assert [(f.verdict, f.responder) for f in again.findings] == [("unexpected-port", N2)]
+    assert [(f.verdict, f.port) for f in again.findings] == [("unexpected-port", 9443)]
     assert again.known == len(ids)
     assert again.exit_code("error") == 1
 

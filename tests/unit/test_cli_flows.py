@@ -79,7 +79,7 @@ def test_truncation_notice(run_cli, two_flows):
 def test_several_files_and_directories(run_cli, two_flows, tmp_path):
     result = run_cli("flows", two_flows, tmp_path, "--format", "jsonl")
     assert result.exit_code == 0
-    flows = [json.loads(line) for line in result.stdout.splitlines()]
+    flows = [json.loads(line)["portmatrix"] for line in result.stdout.splitlines()]
     # The same file twice (named, then found in its directory): the same packets twice.
     assert [f["frames"] for f in flows] == ["0:1 0:2 0:3", "0:9 0:10 0:11"]
     assert [f["packets_fwd"] for f in flows] == [10, 8]
@@ -92,8 +92,20 @@ def test_standard_input(run_cli, compress):
         content = gzip.compress(content)
     result = run_cli("flows", "-", "--format", "jsonl", input=content)
     assert result.exit_code == 0, result.stderr
-    (flow,) = [json.loads(line) for line in result.stdout.splitlines()]
+    (event,) = [json.loads(line) for line in result.stdout.splitlines()]
+    flow = event["portmatrix"]
     assert (flow["responder_port"], flow["outcome"]) == (2, "established")
+    # An ECS event: the connection, and its Community ID (the spec's own algorithm).
+    assert (event["destination"]["port"], event["event"]["outcome"]) == (2, "success")
+    assert event["source"] == {
+        "ip": "10.0.0.1",
+        "address": "10.0.0.1",
+        "port": 1,
+        "packets": flow["packets_fwd"],
+        "bytes": flow["bytes_fwd"],
+    }
+    assert event["network"]["community_id"].startswith("1:")
+    assert event["@timestamp"] == flow["first_seen"]
 
 
 @pytest.mark.parametrize(

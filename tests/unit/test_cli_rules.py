@@ -8,7 +8,6 @@ import click
 import pytest
 
 from portmatrix.cli import rules_show
-from portmatrix.errors import MatrixError
 from portmatrix.policy.matrix import load_matrix
 from portmatrix.report.matrix_view import FORMATS
 
@@ -249,10 +248,12 @@ def test_show_missing_file_and_unknown_bundled_name(run_cli, tmp_path):
     assert_one_line_error(result, "portmatrix: error: no-such-matrix: no bundled matrix named")
 
 
-def test_traceback_flag_reraises(run_cli, write_yaml):
+def test_traceback_flag_shows_the_traceback_and_keeps_the_status(run_cli, write_yaml):
     path = write_yaml("bad.yaml", "name: [\n")
-    with pytest.raises(MatrixError):
-        run_cli("--traceback", "rules", "show", path)
+    result = run_cli("--traceback", "rules", "show", path)
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "MatrixError" in result.stderr
 
 
 # --- rules lint -------------------------------------------------------------------------

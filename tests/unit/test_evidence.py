@@ -146,3 +146,17 @@ def test_times_out_of_range_never_reach_the_evidence_file(run_cli, tmp_path, int
     times = [t for batch in evidence.batches() for t in batch.ts.tolist()]
     assert len(times) == len(packets) and not evidence.info.truncated
     assert min(times) >= T0 and max(times) < T0 + 10**9  # the times of the packets before
+
+
+def test_a_scan_findings_flows_are_its_evidence(check_packets):
+    """A scan is one finding: its evidence is every flow of the scan."""
+    from portmatrix.evidence import flows_of_findings
+    from support.packets import refused
+    from support.site import N1, USER
+
+    packets = [p for k in range(20) for p in refused(USER, N1, 40000 + k, 9000 + k)]
+    result = check_packets(packets)
+    (scan,) = [f for f in result.findings if f.kind == "scan"]
+    chosen, docs = flows_of_findings(result, [scan.id])
+    assert int(chosen.sum()) == 20 == scan.flows
+    assert docs[0]["kind"] == "scan"

@@ -40,7 +40,7 @@ def test_a_host_that_matches_nothing_says_so(capsys):
 
 def test_to_a_file_says_what_it_wrote(tmp_path, capsys):
     out = tmp_path / "flows.csv"
-    assert run_command(FlowsOptions((DEMO,), fmt="csv", output=str(out))) == 0
+    assert run_command(FlowsOptions((DEMO,), fmt="csv", outputs=(str(out),))) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == f"portmatrix: wrote {out} (csv): 40 flows\n"
@@ -70,7 +70,7 @@ def from_folder(capsys, folder, **options) -> dict:
 def test_every_flow_of_a_folder_and_the_files_it_skipped(folder, capsys):
     doc = from_folder(capsys, folder)
     assert sorted(f["responder_port"] for f in doc["flows"]) == [22, 53, 443]
-    skipped = "1 file(s) in the folders given are not captures and were skipped: "
+    skipped = "skipped in the folders given: 1 file(s) are not captures: "
     assert doc["notices"] == [skipped + str(folder / "notes.txt")]
 
 
@@ -84,4 +84,4 @@ def test_filters_narrow_the_listing(folder, capsys):
 def test_an_output_that_is_an_input_is_refused_before_reading(folder):
     target = str(folder / "a.pcap")
     with pytest.raises(PortmatrixError, match="is one of the inputs"):
-        run_command(FlowsOptions(inputs=(target,), output=target))
+        run_command(FlowsOptions(inputs=(target,), fmt="csv", outputs=(target,)))

@@ -11,7 +11,7 @@ import numpy as np
 
 from portmatrix.addresses import to_text
 from portmatrix.decode.keyhash import mix
-from portmatrix.findings.model import Coverage, Finding, stable_id
+from portmatrix.findings.model import SEVERITIES, Coverage, Finding, stable_id
 from portmatrix.flows.model import Flows
 from portmatrix.policy.classify import Classified
 from portmatrix.policy.matrix import Matrix
@@ -66,15 +66,20 @@ class CoverageTally:
             ]
 
     def result(
-        self, weakened: bool, unheld: set[str] | frozenset[str] = frozenset()
+        self,
+        weakened: bool,
+        unheld: set[str] | frozenset[str] = frozenset(),
+        judge: bool = True,
     ) -> tuple[list[Coverage], list[Finding]]:
         """Coverage of every rule so far, and the findings for required rules not
         exercised (weaker when the capture is incomplete). A required rule whose
-        roles hold no address (`unheld`) is not evaluated: nothing could match it."""
+        roles hold no address (`unheld`) is not evaluated: nothing could match it;
+        nor is any when `judge` is false (no traffic at all, or a time window that
+        holds none of it: nothing was there to see)."""
         out, findings = [], []
         for rule in self.matrix.rules:
             cov = replace(self.rules[rule.id], examples=list(self.rules[rule.id].examples))
-            if rule.required and {rule.from_role, rule.to_role} & set(unheld):
+            if rule.required and (not judge or {rule.from_role, rule.to_role} & set(unheld)):
                 cov.status = NOT_EVALUATED
             elif rule.required:
                 cov.status = required_status(cov)
@@ -110,10 +115,18 @@ def coverage_finding(rule, cov: Coverage, weakened: bool) -> Finding:
             f"{rule.to_role} {what}) had {cov.failed} attempt(s), none answered: "
             "something blocks a port the matrix needs"
         )
+        action = (
+            f"Open {what} from {rule.from_role} to {rule.to_role} on the firewalls "
+            "between them: every attempt failed."
+        )
     else:
         message = (
             f"required rule {rule.id} ({rule.service}, {rule.from_role} → "
             f"{rule.to_role} {what}) has no established flow in the capture"
+        )
+        action = (
+            f"Check that {rule.service} runs on {rule.to_role} and that the capture sees "
+            f"{rule.from_role} → {rule.to_role} traffic."
         )
     if weakened:
         message += " — but the capture is incomplete (see notices), so this may be missed "
@@ -124,11 +137,35 @@ def coverage_finding(rule, cov: Coverage, weakened: bool) -> Finding:
         kind="coverage",
         verdict=cov.status,
         message=message,
+        action=action,
         proto=rule.proto,
-        port=rule.ports[0][0] if rule.ports else None,
+        port=rule.ports[0][0]
+        if len(rule.ports) == 1 and rule.ports[0][0] == rule.ports[0][1]
+        else None,
+        ports=rule.ports_text or None,
+        service=rule.service,
         initiator_roles=[rule.from_role],
         responder_roles=[rule.to_role],
         rule=rule.id,
         flows=cov.flows,
         outcomes={"failed": cov.failed} if cov.failed else {},
     )
+
+
+def link_coverage(findings: list[Finding]) -> None:
+    """A coverage finding names the flow findings it rests on (the failed attempts of
+    its rule); they become part of it, so each problem is counted once, and it is
+    at least as severe as they are."""
+    by_rule: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.kind == "flow" and f.verdict == "allowed" and f.rule:
+            by_rule.setdefault(f.rule, []).append(f)
+    for c in findings:
+        if c.kind != "coverage":
+            continue
+        parts = by_rule.get(c.rule, [])
+        c.rests_on = sorted(p.id for p in parts)
+        for p in parts:
+            p.part_of = c.id
+            if SEVERITIES.index(p.severity) > SEVERITIES.index(c.severity):
+                c.severity = p.severity

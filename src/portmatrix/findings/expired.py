@@ -18,6 +18,7 @@ def matrix_findings(matrix: Matrix, index: RuleIndex) -> list[Finding]:
                 verdict="expired-exception",
                 message=f"exception {exc.id} ({exc.source}) expired on {exc.expires} and no "
                 f"longer allows anything; reason was: {exc.reason}",
+                action=f"Renew exception {exc.id} with a new `expires:` date, or delete it.",
                 rule=exc.id,
             )
         )

@@ -1,155 +1,342 @@
-"""Flow findings: flows grouped into problems and graded on both axes of DESIGN.md.
+"""Flow findings: the flows a person would look at, grouped into problems
+(docs/findings.md).
 
-Flow findings group flows that share verdict, initiator, responder and the
-responder's port/proto. Severity:
+Which flows: forbidden ones (wrong-direction, unexpected-source,
+unexpected-port) and allowed ones that failed. Severity per flow, on both
+axes of DESIGN.md:
 
-- forbidden (wrong-direction, unexpected-source, unexpected-port) and answered
-  by the responder: error — traffic the matrix forbids got through;
-- forbidden and refused or unanswered: info — the network blocked it, as the
-  matrix wants (still listed); but forbidden UDP with no reply at all is a
-  warning: for UDP, silence does not show it was blocked;
+- forbidden and answered by the responder: error — traffic the matrix forbids
+  got through; forbidden and refused or unanswered: info — blocked, as the
+  matrix wants (still listed); forbidden UDP with no reply at all: warning (for
+  UDP, silence does not show it was blocked);
 - allowed but refused, or a TCP/ICMP attempt left unanswered: error when the
-  rule is required, warning otherwise (UDP silence proves nothing);
-- a finding that rests only on a guessed initiator (mid-stream capture) is at
-  most a warning, and says so.
+  rule is required, warning otherwise; a warning too ("intermittent") when the
+  same rule is otherwise established;
+- a verdict that rests only on a guessed initiator (mid-stream) is at most a
+  warning, and says so.
 
-Coverage findings: a required rule with no answered flow is missing-required,
-or required-unreachable when it only had failed attempts — warnings instead
-of errors when the capture is one-way or dropped packets.
+Problems: flows that share verdict, initiator role set (the host when it has
+no role), responder role set (or "no role"), protocol and service (the rule
+for allowed and wrong-direction flows, the port otherwise). Then the roll-ups
+(`Thresholds`): an initiator whose forbidden attempts failed on many ports or
+hosts is one scan finding; many initiators with no role on one service are one
+finding (a flood when they were mostly not answered); many forbidden ports
+between the same two sides are one finding with the ports as ranges.
 
-Ids are stable: built from verdict, roles, addresses, protocol and port (never
-the client's ephemeral port), so runs can be compared and a baseline kept.
+`Grouper` keeps the roll-up tallies, so `watch` feeding it tick after tick
+decides as `check` does on the whole capture.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
-from portmatrix.findings.model import ERROR, EXAMPLE_FRAMES, INFO, WARNING, Finding
-from portmatrix.findings.wording import FlowGroup, flow_finding
+from portmatrix.addresses import to_text
+from portmatrix.decode.keyhash import mix
+from portmatrix.findings.aggregate import aggregate
+from portmatrix.findings.columns import dense, unique
+from portmatrix.findings.model import (
+    ERROR,
+    INFO,
+    WARNING,
+    Coverage,
+    Finding,
+    Thresholds,
+    stable_id,
+)
+from portmatrix.findings.scans import ScanTally
+from portmatrix.findings.wording import Problem, finding_of
 from portmatrix.flows.model import OUTCOMES, UNANSWERED, Flows
 from portmatrix.policy.classify import ALLOWED, OUT_OF_SCOPE, Classified, matrix_port
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
-from portmatrix.policy.roles import RoleMap, real_roles
-from portmatrix.textforms import address_texts, iso, proto_name
+from portmatrix.policy.roles import RoleMap, exception_rule, real_roles
+
+FAILED = tuple(OUTCOMES.index(o) for o in ("refused", "unanswered", "blocked") if o in OUTCOMES)
+MANY = -1  # initiator key of "many sources with no role"; service key of "many ports"
 
 
-def flow_findings(
-    flows: Flows, cls: Classified, role_map: RoleMap, index: RuleIndex, several_files: bool
-) -> list[Finding]:
-    verdict = cls.verdict.astype(np.int64)
-    forbidden = (verdict != ALLOWED) & (verdict != OUT_OF_SCOPE)
-    blocked_allowed = (verdict == ALLOWED) & cls.failed
-    chosen = np.flatnonzero(forbidden | blocked_allowed)
-    if not len(chosen):
-        return []
-    # Forbidden UDP (or another protocol without handshake) that got no reply: the
-    # silence does not show it was blocked, it may have got through. Undecided.
-    silent = (flows["outcome"] == UNANSWERED) & ~cls.failed
-    sev = _severities(cls, index, forbidden, blocked_allowed, silent)
-    port = matrix_port(flows)
-    cols = np.stack(
-        [
-            verdict,
-            flows["init_hi"].astype(np.int64),
-            flows["init_lo"].astype(np.int64),
-            flows["resp_hi"].astype(np.int64),
-            flows["resp_lo"].astype(np.int64),
-            flows["proto"],
-            port,
-        ],
-        axis=1,
-    )[chosen]
-    _, inverse = np.unique(cols, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    sub = chosen[order]  # flows, grouped finding by finding
-    sizes = np.bincount(inverse)
-    starts = np.r_[0, np.cumsum(sizes)[:-1]]
-    rep = sub[starts]  # one flow standing for its finding
-    g = {
-        "sev": np.maximum.reduceat(sev[sub], starts),
-        "heuristic": np.logical_and.reduceat(cls.heuristic[sub], starts),
-        "silent": np.logical_and.reduceat(silent[sub], starts),
-        "packets": np.add.reduceat(flows["pkts_fwd"][sub] + flows["pkts_rev"][sub], starts),
-        "bytes": np.add.reduceat(flows["bytes_fwd"][sub] + flows["bytes_rev"][sub], starts),
-        "first": iso(np.minimum.reduceat(flows["first_ts"][sub], starts)),
-        "last": iso(np.maximum.reduceat(flows["last_ts"][sub], starts)),
-        "outcomes": np.add.reduceat(
-            np.eye(len(OUTCOMES), dtype=np.int64)[flows["outcome"][sub]], starts
-        ),
-        "init": address_texts(flows["init_hi"][rep], flows["init_lo"][rep]),
-        "resp": address_texts(flows["resp_hi"][rep], flows["resp_lo"][rep]),
-    }
-    frames = _example_frames(flows, sub, starts, sizes, several_files)
-    roles_text: dict[int, list[str]] = {}
+class DistinctTally:
+    """Per roll-up key, the distinct values seen, until there are `threshold` of
+    them (then only that the key reached it): bounded by keys x threshold."""
 
-    def roles(set_id: int) -> list[str]:
-        if set_id not in roles_text:
-            roles_text[set_id] = sorted(real_roles(role_map.roles_of(set_id)))
-        return roles_text[set_id]
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.seen: dict[tuple, set[int]] = {}
+        self.reached: set[tuple] = set()
 
-    out = []
-    for j, i in enumerate(rep.tolist()):
-        outcomes = {
-            o: int(c) for o, c in zip(OUTCOMES, g["outcomes"][j].tolist(), strict=True) if c
-        }
-        group = FlowGroup(
-            decision=cls.decisions[int(cls.decision[i])],
-            verdict=VERDICTS[int(cls.verdict[i])],
-            proto=proto_name(int(flows["proto"][i])),
-            port=int(port[i]),
-            init=g["init"][j],
-            resp=g["resp"][j],
-            i_roles=roles(int(cls.init_roles[i])),
-            r_roles=roles(int(cls.resp_roles[i])),
-            severity=int(g["sev"][j]),
-            heuristic=bool(g["heuristic"][j]),
-            silent=bool(g["silent"][j]),
-            members=sub[starts[j] : starts[j] + sizes[j]],
-            outcomes=outcomes,
-            flows=int(sizes[j]),
-            packets=int(g["packets"][j]),
-            nbytes=int(g["bytes"][j]),
-            first=str(g["first"][j]),
-            last=str(g["last"][j]),
-            frames=frames[j],
+    def reach(self, key: tuple) -> None:
+        self.reached.add(key)
+        self.seen.pop(key, None)
+
+    def add(self, key: tuple, values: list[int]) -> bool:
+        if key not in self.reached:
+            seen = self.seen.setdefault(key, set())
+            seen.update(values)
+            if len(seen) >= self.threshold:
+                self.reached.add(key)
+                del self.seen[key]
+        return key in self.reached
+
+
+class Grouper:
+    """Flow findings of flows added once (check) or tick after tick (watch)."""
+
+    def __init__(self, thresholds: Thresholds | None = None) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self.scans = ScanTally(self.thresholds)
+        self.sources = DistinctTally(self.thresholds.many_sources)
+        self.ports = DistinctTally(self.thresholds.scan_ports)
+
+    def findings(
+        self,
+        flows: Flows,
+        cls: Classified,
+        role_map: RoleMap,
+        index: RuleIndex,
+        coverage: dict[str, Coverage],
+        several_files: bool = False,
+        today: dt.date | None = None,
+    ) -> list[Finding]:
+        """The findings of these flows (the tallies remember earlier calls).
+
+        Longer than most functions here, on purpose: one vectorized pass — pick the
+        flows to report, tally scans, roll up many sources and many ports, group,
+        aggregate — whose steps share a dozen columns of the picked rows; split,
+        they would pass them all around. The English is `wording.finding_of`.
+        """
+        verdict = cls.verdict.astype(np.int64)
+        forbidden = (verdict != ALLOWED) & (verdict != OUT_OF_SCOPE)
+        rows = np.flatnonzero(forbidden | ((verdict == ALLOWED) & cls.failed))
+        if not len(rows):
+            return []
+        f = flows
+        outcome = f["outcome"]
+        silent = (outcome == UNANSWERED) & ~cls.failed
+        sev = _severities(cls, index, forbidden, silent)[rows]
+        ihi, ilo = f["init_hi"][rows], f["init_lo"][rows]
+        proto = f["proto"][rows].astype(np.int64)
+        port_all = matrix_port(f).astype(np.int64)
+        port = port_all[rows]
+        v = verdict[rows]
+        forb = forbidden[rows]
+        tried = np.isin(outcome[rows], FAILED)
+        host = mix(ihi, ilo)  # an initiator's identity
+        # Scans: failed forbidden attempts, counted across calls.
+        c = forb & tried
+        self.scans.add(
+            ihi[c], ilo[c], f["resp_hi"][rows][c], f["resp_lo"][rows][c], (proto[c] << 16) | port[c]
         )
-        out.append(flow_finding(group, index))
-    return out
+        scan = self.scans.is_scanner(host)
+        roles = _RoleKeys(role_map)
+        i_real = roles.key[cls.init_roles[rows]]
+        r_real = roles.key[cls.resp_roles[rows]]
+        services = _Services(cls, index)
+        code = services.code[cls.decision[rows]]
+        svc = np.where(code >= 0, code, port)
+        # The initiator side of a problem: its roles, or (-2) the host itself.
+        ikey = np.where(i_real >= 0, i_real, -2)
+        who = np.where(i_real >= 0, np.uint64(0), host)
+        # Many sources with no role on one service: one finding.
+        many = self._reached(
+            self.sources,
+            ~scan & (i_real < 0),
+            (v, r_real, proto, svc),
+            host,
+            lambda r: (
+                VERDICTS[v[r]],
+                roles.text[r_real[r]],
+                int(proto[r]),
+                services.text(int(svc[r])),
+            ),
+        )
+        ikey = np.where(many, MANY, ikey)
+        who = np.where(many, np.uint64(0), who)
+
+        def side(r: int) -> str:
+            if ikey[r] == MANY:
+                return "*"
+            if i_real[r] >= 0:
+                return roles.text[i_real[r]]
+            return to_text((int(ihi[r]) << 64) | int(ilo[r]))
+
+        # Many forbidden ports between the same two sides: one finding.
+        wide = self._reached(
+            self.ports,
+            ~scan & forb & (code < 0),
+            (v, ikey, who, r_real, proto),
+            port.astype(np.uint64),
+            lambda r: (VERDICTS[v[r]], side(r), roles.text[r_real[r]], int(proto[r])),
+        )
+        svc = np.where(wide, MANY, svc)
+        zero = np.zeros(len(rows), np.int64)
+        gid, groups, _ = dense(
+            scan.astype(np.int64),
+            np.where(scan, zero, v),
+            np.where(scan, -3, ikey),
+            np.where(scan, host, who),
+            np.where(scan, zero, r_real),
+            np.where(scan, zero, proto),
+            np.where(scan, zero, svc),
+        )
+        answered = cls.answered[rows]
+        g = aggregate(f, rows, gid, groups, port_all, answered, several_files)
+        order, starts = g.order, g.starts
+        per = {
+            "sev": np.maximum.reduceat(sev[order], starts).tolist(),
+            "heuristic": np.logical_and.reduceat(cls.heuristic[rows][order], starts).tolist(),
+            "silent": np.logical_and.reduceat(silent[rows][order], starts).tolist(),
+            "scan": scan[order][starts].tolist(),
+            "many": (ikey[order][starts] == MANY).tolist(),
+            "wide": (svc[order][starts] == MANY).tolist(),
+            "i_key": i_real[order][starts].tolist(),
+            "r_key": r_real[order][starts].tolist(),
+        }
+        out = []
+        for j in range(groups):
+            i = g.rep[j]
+            d = cls.decisions[int(cls.decision[i])]
+            rule = index.matrix.rule(d.rule) if d.rule else None
+            cov = coverage.get(d.rule) if VERDICTS[int(verdict[i])] == "allowed" else None
+            problem = Problem(
+                kind="scan" if per["scan"][j] else "flow",
+                verdict=VERDICTS[int(verdict[i])],
+                decision=d,
+                rule=rule,
+                proto_number=int(f["proto"][i]),
+                port=int(port_all[i]),
+                i_roles=roles.names[per["i_key"][j]],
+                r_roles=roles.names[per["r_key"][j]],
+                many_sources=per["many"][j],
+                many_ports=per["wide"][j],
+                severity=per["sev"][j],
+                heuristic=per["heuristic"][j],
+                silent=per["silent"][j],
+                coverage=cov,
+                groups=g,
+                j=j,
+                thresholds=self.thresholds,
+                today=today or index.today,
+                host=g.initiator_hosts[j][0] if g.initiators[j] == 1 else None,
+            )
+            out.append(finding_of(problem))
+        return out
+
+    def roll_up_of(self, p: Problem, f: Finding, only_host: str | None) -> str | None:
+        """The id of the roll-up (scan, many sources, many ports) that the finding `f`,
+        made earlier from problem `p` with the flows of one initiator `only_host`
+        (None: of several), belongs to by now; None if none."""
+        from dataclasses import replace
+
+        from portmatrix.findings.wording import finding_id
+
+        if f.kind != "flow":
+            return None
+        forbidden = p.verdict != "allowed"
+        if only_host and forbidden and only_host in self._scanner_texts():
+            return stable_id("scan", only_host)
+        host = f.initiator if not p.i_roles and not p.many_sources else None
+        d = p.decision
+        named = exception_rule(d.exception) if d.exception else d.rule
+        keyed_by_rule = p.verdict in ("allowed", "wrong-direction") and named
+        service = named if keyed_by_rule else str(p.port)
+        r_text = ",".join(p.r_roles)
+        if host and (p.verdict, r_text, p.proto_number, service) in self.sources.reached:
+            p = replace(p, many_sources=True)
+        side = "*" if p.many_sources else ",".join(p.i_roles) or host
+        wide = (p.verdict, side, r_text, p.proto_number) in self.ports.reached
+        if forbidden and not keyed_by_rule and not p.many_ports and wide:
+            p = replace(p, many_ports=True)
+        target = finding_id(p, "flow", f.proto, f.port)
+        return target if target != f.id else None
+
+    def _scanner_texts(self) -> set[str]:
+        return {to_text((hi << 64) | lo) for hi, lo in self.scans.scanners.values()}
+
+    @staticmethod
+    def _reached(tally: DistinctTally, mask, cols, values, name) -> np.ndarray:
+        """Rows (of `mask`) whose roll-up key (`cols`) has reached the tally's
+        threshold, counting distinct `values` (uint64); `name` gives the key as the
+        tally keeps it, from a row of that key. Two sorts, and Python per key only."""
+        out = np.zeros(len(mask), bool)
+        at = np.flatnonzero(mask)
+        if not len(at):
+            return out
+        kid, n, rep = dense(*(np.asarray(c)[at] for c in cols))
+        vals = np.asarray(values, np.uint64)[at]
+        first, _, _ = unique(mix(kid.astype(np.uint64), vals))
+        counts = np.bincount(kid[first], minlength=n)
+        few = first[counts[kid[first]] < tally.threshold]  # keys the tally must remember
+        per_key: dict[int, list[int]] = {}
+        for k, value in zip(kid[few].tolist(), vals[few].tolist(), strict=True):
+            per_key.setdefault(k, []).append(value)
+        reached = np.zeros(n, bool)
+        for k, r in enumerate(at[rep].tolist()):
+            key = name(r)
+            if counts[k] >= tally.threshold:
+                tally.reach(key)
+                reached[k] = True
+            else:
+                reached[k] = tally.add(key, per_key.get(k, []))
+        out[at] = reached[kid]
+        return out
 
 
-def _severities(cls: Classified, index: RuleIndex, forbidden, blocked_allowed, silent):
+class _RoleKeys:
+    """Role sets keyed by their real roles (exception pseudo-roles left out): key -1
+    for none; names and text per key."""
+
+    def __init__(self, role_map: RoleMap) -> None:
+        canon: dict[frozenset[str], int] = {}
+        keys = []
+        for roles in role_map.index.sets:
+            real = frozenset(real_roles(roles))
+            keys.append(canon.setdefault(real, len(canon)) if real else -1)
+        self.key = np.array(keys, np.int64)
+        self.names: dict[int, list[str]] = {k: sorted(r) for r, k in canon.items()}
+        self.names[-1] = []
+        self.text = {k: ",".join(v) for k, v in self.names.items()}
+
+
+class _Services:
+    """Per decision, the service a problem is keyed by: the rule (or exception) for
+    allowed and wrong-direction flows (code >= 1_000_000), else -1 (keyed by port)."""
+
+    BASE = 1_000_000
+
+    def __init__(self, cls: Classified, index: RuleIndex) -> None:
+        self.names: list[str] = []
+        codes = []
+        for d in cls.decisions:
+            name = exception_rule(d.exception) if d.exception else d.rule
+            if d.verdict in ("allowed", "wrong-direction") and name:
+                if name not in self.names:
+                    self.names.append(name)
+                codes.append(self.BASE + self.names.index(name))
+            else:
+                codes.append(-1)
+        self.code = np.array(codes or [-1], np.int64)
+
+    def text(self, code: int) -> str:
+        return self.names[code - self.BASE] if code >= self.BASE else str(code)
+
+
+def _severities(cls: Classified, index: RuleIndex, forbidden, silent) -> np.ndarray:
     """Per flow, its severity code on both axes (see the module docstring)."""
     required = np.array(
         [
             bool(d.rule) and index.matrix.rule(d.rule).required
-            if d.verdict == "allowed" and d.rule
+            if d.verdict == "allowed" and d.rule and not d.exception
             else False
             for d in cls.decisions
         ]
         or [False]
     )
+    blocked_allowed = (cls.verdict == ALLOWED) & cls.failed
     sev = np.full(len(cls.verdict), INFO, np.int64)
     sev[forbidden & cls.answered] = ERROR
     sev[forbidden & cls.answered & cls.heuristic] = WARNING
     sev[forbidden & silent] = WARNING
     sev[blocked_allowed] = np.where(required[cls.decision[blocked_allowed]], ERROR, WARNING)
     return sev
-
-
-def _example_frames(flows: Flows, sub, starts, sizes, several_files: bool) -> list[list[str]]:
-    """Per group, the first frames of its first flows ("file:frame" across files)."""
-    cols = []
-    for k in range(EXAMPLE_FRAMES):
-        at = np.minimum(starts + k, len(sub) - 1)
-        ok = k < sizes
-        cols.append((np.where(ok, flows["frame0"][sub[at]], -1), flows["file0"][sub[at]]))
-    return [
-        [
-            f"{int(file[j])}:{int(frame[j])}" if several_files else str(int(frame[j]))
-            for frame, file in cols
-            if frame[j] >= 0
-        ]
-        for j in range(len(starts))
-    ]

@@ -33,6 +33,17 @@ class FlowFilter:
         # Checked here, before any capture is read.
         self._since = _instant(self.since, "--since")
         self._until = _instant(self.until, "--until")
+        if (
+            self._since
+            and self._until
+            and self._since.relative == self._until.relative
+            and self._until.ns < self._since.ns
+        ):
+            raise PortmatrixError(
+                f"{self.until!r} is before --since {self.since!r}: the window holds nothing",
+                where="--until",
+                hint="swap them, or widen the window",
+            )
         for host in self.hosts:
             try:
                 entry = parse_entry(host)
@@ -58,6 +69,14 @@ class FlowFilter:
     def narrows_services(self) -> bool:
         """Anything but a time window: the coverage of required services is partial."""
         return bool(self.hosts or self.ports or self.verdicts or self.roles)
+
+    def text(self) -> str:
+        """The filters as they were given on the command line."""
+        return ", ".join(
+            f"--{name.rstrip('s') if isinstance(values, list) else name} "
+            + (" ".join(map(str, values)) if isinstance(values, list) else str(values))
+            for name, values in self.describe().items()
+        )
 
     def describe(self) -> dict:
         return {

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from portmatrix.decode import decode
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.dns import learn, unread
+from portmatrix.errors import CaptureError
 from portmatrix.flows.table import FlowTable
 from portmatrix.flows.traffic import Traffic
 from portmatrix.sources.base import CaptureInfo
@@ -24,9 +25,14 @@ def read_file(
     wanted: frozenset[str] = frozenset(),
 ) -> tuple[FlowTable, DecodeCounts, CaptureInfo]:
     """One capture file into its own flow table: the unit of parallel work. The
-    `wanted` hostnames get the addresses its DNS answers give them (`info.dns`)."""
-    capture = Capture(path)
+    `wanted` hostnames get the addresses its DNS answers give them (`info.dns`).
+    A file that cannot be opened as a capture at all comes back empty, its error
+    in `info.unreadable`: the other files of a forensics folder are still read."""
     table = FlowTable(file_id=file_id)
+    try:
+        capture = Capture(path)
+    except CaptureError as exc:
+        return table, DecodeCounts(), CaptureInfo(path=path, unreadable=exc)
     counts = DecodeCounts()
     names: dict[str, set[int]] = {}
     seen = 0
@@ -71,15 +77,21 @@ def read_traffic(
     else:
         parts = (read_file(i, p, on_batch, wanted) for i, p in zip(ids, paths, strict=True))
     parts = list(parts)
-    table = FlowTable()
     counts = DecodeCounts()
     # Merge in time order (files from several sensors, or given out of order); the
-    # reports list the inputs as given.
-    for part, part_counts, _ in sorted(parts, key=_first_packet):
-        table.merge(part)
+    # reports list the inputs as given. The earliest table takes the others in (not
+    # a new empty one: that would hold every flow twice while merging).
+    ordered = sorted(parts, key=_first_packet)
+    table = ordered[0][0] if ordered else FlowTable()
+    for k, (part, part_counts, _) in enumerate(ordered):
+        if k:
+            table.merge(part)
         counts.add(part_counts)
     infos = [info for _, _, info in parts]
     counts.check()
+    unreadable = [info.unreadable for info in infos if info.unreadable is not None]
+    if unreadable and len(unreadable) == len(infos):
+        raise unreadable[0]  # nothing could be read: only the error to report
     return Traffic(flows=table.finish(), counts=counts, captures=infos, collisions=table.collisions)
 
 

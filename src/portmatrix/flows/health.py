@@ -39,6 +39,9 @@ class CaptureHealth:
         """What weakens conclusions drawn from this traffic, one sentence each."""
         out = list(self.remarks)
         for cap in self.captures:
+            if cap.unreadable is not None:
+                out.append(f"not read: {cap.unreadable}")
+                continue
             if not cap.frames and not cap.truncated:
                 out.append(f"{cap.path}: empty: it holds no packets")
             if cap.truncated:

@@ -32,6 +32,11 @@ class Traffic(CaptureHealth):
         return replace(self, flows=self.flows.take(keep), filters=filters)
 
     @property
+    def unreadable(self) -> list[Exception]:
+        """The errors of the inputs that could not be read at all (the others were)."""
+        return [c.unreadable for c in self.captures if c.unreadable is not None]
+
+    @property
     def flow_count(self) -> int:
         return len(self.flows)
 

@@ -1,9 +1,10 @@
 """Give every flow one verdict and every rule its coverage: pure functions of the
 flows, the compiled matrix and the role map.
 
-Flows are grouped by what the matrix can tell apart (protocol, responder port,
-initiator's role set, responder's role set); each group is decided once by the
-rule index. A capture has few such groups even with millions of flows.
+Flows are grouped by what the matrix can tell apart (protocol, the interval of
+the responder's port between rule and exception bounds, initiator's role set,
+responder's role set); each group is decided once by the rule index. A capture
+has few such groups even with millions of flows, or a scan of every port.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
     resp_roles = role_map.index.lookup(flows["resp_hi"], flows["resp_lo"])
     proto = flows["proto"].astype(np.int64)
     port = matrix_port(flows).astype(np.int64)
+    for p in np.unique(proto).tolist():  # ports decided alike share one decision
+        mine = proto == p
+        port[mine] = index.buckets(proto_name(p), port[mine])
     combo = (
         (proto << 56)
         | (port << 40)

@@ -15,6 +15,8 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from portmatrix.policy.matrix import ANY, PORTLESS, Matrix, MatrixException, Rule
 from portmatrix.policy.roles import exception_label, real_roles
 
@@ -58,6 +60,20 @@ class RuleIndex:
         self.active = [e for e in matrix.exceptions if not e.expired(self.today)]
         self.expired = [e for e in matrix.exceptions if e.expired(self.today)]
         self.decide = lru_cache(maxsize=65536)(self._decide)
+        self._bounds: dict[str, np.ndarray] = {}
+
+    def buckets(self, proto: str, ports: np.ndarray) -> np.ndarray:
+        """Per port, the first port of its interval: the ports between two bounds of
+        any rule or exception of `proto` get the same decision, so a scan of 65,535
+        ports is decided a few times, not 65,535 times."""
+        bounds = self._bounds.get(proto)
+        if bounds is None:
+            points = {0, *self._by_proto.get(proto, ([], []))[0]}
+            for exc in self.matrix.exceptions:
+                if exc.proto == proto:
+                    points.update(p for lo, hi in exc.ports for p in (lo, hi + 1))
+            bounds = self._bounds[proto] = np.array(sorted(points), np.int64)
+        return bounds[np.searchsorted(bounds, ports, side="right") - 1]
 
     def rules_on(self, proto: str, port: int) -> tuple[Rule, ...]:
         """Rules of `proto` whose ports include `port` (ICMP: whose types include it)."""

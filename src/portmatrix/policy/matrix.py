@@ -180,8 +180,7 @@ def collect_matrix(names_or_paths: list[str] | tuple[str, ...]) -> Matrix:
             raise MatrixError(
                 "this looks like an inventory (roles with addresses, no rules), not a matrix",
                 file=name,
-                where="--rules",
-                hint="give it as --inventory, and the matrix with --rules",
+                hint="give it as --inventory, and the matrix (by name or path) as the matrix",
             )
         _Layer(matrix, name, data).load()
         matrix.files.append(name)

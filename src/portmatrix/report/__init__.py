@@ -31,4 +31,5 @@ CHECK_FORMATS = {
     "csv": _lazy("render_csv"),
     "markdown": _lazy("render_markdown"),
     "html": _html,
+    "suggestions": _lazy("render_suggestions"),
 }

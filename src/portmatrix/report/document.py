@@ -1,9 +1,13 @@
 """The check result as one plain document: the JSON report, and the source of
 every other check report.
 
-Fields (schema_version 1):
+Fields (schema_version 2; every field in portmatrix/report/schema.json, absent
+values are null):
   tool            {"name", "version"}
-  inputs          captures (path, format, size, sha256, frames, truncated, drops,
+  report          command (the command line, as a list) and created (ISO 8601 UTC):
+                  null when the report was not made by the command line
+  inputs          captures (path, format, size, sha256, frames, truncated, unreadable:
+                  why a file could not be read at all, else null, drops,
                   dns_names: role hostnames its DNS answers resolved, interfaces), rules
                   (files), matrix (name), inventory (path or null), filters (the
                   narrowing asked for: since, until, hosts, ports, verdicts, roles;
@@ -11,7 +15,10 @@ Fields (schema_version 1):
   summary         packets, flows, verdicts (count per verdict), findings (count per
                   severity), known_findings (suppressed by --baseline),
                   time_window {first, last} (ISO 8601 UTC)
-  findings        list of findings (see portmatrix.findings.Finding)
+  findings        list of findings, one per problem (see portmatrix.findings.Finding
+                  and docs/findings.md), errors first, then the biggest
+  thresholds      when flows roll up into one finding: scan_ports, scan_hosts,
+                  many_sources (findings.model.Thresholds)
   coverage        one entry per rule (see portmatrix.findings.Coverage)
   decode          frame buckets: frames = ip + non_ip + unsupported_link_type +
                   undecodable (non_ip by ethertype, unsupported_link_type by link
@@ -37,7 +44,7 @@ from portmatrix.report.result import Result
 from portmatrix.report.summary import decode_document, inputs_summary
 from portmatrix.textforms import iso
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def document(result: Result) -> dict:
@@ -49,6 +56,11 @@ def document(result: Result) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "portmatrix", "version": __version__},
+        "report": {
+            "command": getattr(result, "command", None),
+            "created": getattr(result, "created", None),
+        },
+        "thresholds": result.thresholds.describe(),
         "inputs": {
             "captures": inputs_summary(t),
             "rules": result.matrix.files,

@@ -12,13 +12,15 @@ each output kind neutralises what would act instead of being shown:
 - CSV (`csv_cell`, `csv_row`): a cell a spreadsheet would run as a formula
   (first character `=`, `+`, `-`, `@`, tab or carriage return) gets a leading
   single quote, as OWASP recommends; control characters are made visible.
-- Markdown (`markdown`, `for_markdown`): characters that start markup are
+- Markdown (`markdown`, `markdown_code`): characters that start markup are
   backslash-escaped and line breaks become spaces, so a value cannot add a
-  heading, a link, raw HTML or a table cell.
+  heading, a link, raw HTML or a table cell; a code span is fenced by more
+  backticks than the value holds.
 - JSON and JSON lines (`json_text`, `json_line`): U+2028, U+2029 and U+0085,
   line breaks to some readers, are written as \\u escapes (so one object stays
   one line), and so are DEL and the C1 controls (json escapes C0 itself).
-- HTML (`html`): `html.escape`, quotes included, after `visible`.
+- HTML (`html`): `html.escape`, quotes included, after `visible` (line breaks
+  and tabs kept: HTML shows them as white space or in <pre>).
 
 Renderers call these; none carries its own escaping.
 """
@@ -50,24 +52,16 @@ def visible(text: str) -> str:
     return text.translate(_VISIBLE)
 
 
-def _each_string(doc, change, keys: bool):
-    """`doc` (dicts, lists, scalars) with `change` applied to every string (to the
-    keys of mappings too, with `keys`)."""
-    if isinstance(doc, str):
-        return change(doc)
-    if isinstance(doc, dict):
-        return {
-            (change(k) if keys and isinstance(k, str) else k): _each_string(v, change, keys)
-            for k, v in doc.items()
-        }
-    if isinstance(doc, list | tuple):
-        return [_each_string(v, change, keys) for v in doc]
-    return doc
-
-
 def for_terminal(doc):
-    """A report document whose strings, keys too, are all safe to print (`visible`)."""
-    return _each_string(doc, visible, keys=True)
+    """A report document (dicts, lists, scalars) whose strings, keys too, are all
+    safe to print (see `visible`)."""
+    if isinstance(doc, str):
+        return visible(doc)
+    if isinstance(doc, dict):
+        return {for_terminal(k): for_terminal(v) for k, v in doc.items()}
+    if isinstance(doc, list | tuple):
+        return [for_terminal(v) for v in doc]
+    return doc
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -94,10 +88,13 @@ def markdown(text: str) -> str:
     return visible(text.translate(_MARKDOWN))
 
 
-def markdown_code(text: str) -> str:
-    """`text` as a Markdown code span (shown as written, no escapes): fenced by more
-    backticks than it holds in a row, on one line. Not for table cells."""
+def markdown_code(text: str, table: bool = False) -> str:
+    """`text` as a Markdown code span (shown as written): fenced by more backticks
+    than it holds in a row, on one line; in a table cell (`table`), `|` is escaped
+    as GFM tables need even inside code."""
     text = visible(text.translate(_LINE_BREAKS))
+    if table:
+        text = text.replace("|", "\\|")
     run, longest = 0, 0
     for char in text:
         run = run + 1 if char == "`" else 0
@@ -105,12 +102,6 @@ def markdown_code(text: str) -> str:
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def for_markdown(doc):
-    """A report document whose string values are all literal Markdown (`markdown`);
-    the keys, which a renderer looks values up by, stay as they are."""
-    return _each_string(doc, markdown, keys=False)
 
 
 # What json.dumps(ensure_ascii=False) leaves raw but some readers split lines on
@@ -129,6 +120,10 @@ def json_line(obj) -> str:
     return json_text(json.dumps(obj, sort_keys=True, ensure_ascii=False))
 
 
+_HTML_VISIBLE = {c: v for c, v in _VISIBLE.items() if c not in (ord("\n"), ord("\t"))}
+
+
 def html(value) -> str:
-    """Text for HTML, attributes included; None as nothing."""
-    return _html.escape(visible("" if value is None else str(value)))
+    """Text for HTML, attributes included; None as nothing. Line breaks and tabs
+    stay (a <pre> of suggested YAML keeps its lines); other controls are shown."""
+    return _html.escape(("" if value is None else str(value)).translate(_HTML_VISIBLE))

@@ -58,29 +58,15 @@ COLUMNS = (
 
 def flow_columns(flows: Flows, several_files: bool = False, captures=None) -> dict[str, list]:
     """Every export column as a list (numbers stay numbers). `captures` (the inputs'
-    CaptureInfo, in file order) names the interfaces."""
+    CaptureInfo, in file order) names the interfaces. Columns of text made of few
+    distinct values (protocols, VLANs, ICMP errors, interfaces) are written once
+    per distinct value; nothing here is a Python step per flow over numpy values."""
     f = flows
-    n = len(f)
     icmp = np.isin(f["proto"], (1, 58))
     init_port = np.where(icmp, f["icmp_req"], f["init_port"])
     resp_port = np.where(icmp, 0, f["resp_port"])
-    vlan = []
-    for lo, hi in zip(f["vlan_lo"].tolist(), f["vlan_hi"].tolist(), strict=True):
-        vlan.append("" if hi < 0 else str(lo) if lo == hi else f"{lo},{hi}")
-    err = [
-        ("" if t < 0 else f"{t}/{c}")
-        for t, c in zip(f["icmp_err_type"].tolist(), f["icmp_err_code"].tolist(), strict=True)
-    ]
-    frames = []
-    for i in range(n):
-        parts = []
-        for j in range(3):
-            frame, file = int(f[f"frame{j}"][i]), int(f[f"file{j}"][i])
-            if frame >= 0:
-                parts.append(f"{file}:{frame}" if several_files else str(frame))
-        frames.append(" ".join(parts))
     return {
-        "proto": [proto_name(p) for p in f["proto"].tolist()],
+        "proto": _by_value(proto_name, f["proto"]),
         "initiator": address_texts(f["init_hi"], f["init_lo"]),
         "initiator_port": init_port.tolist(),
         "responder": address_texts(f["resp_hi"], f["resp_lo"]),
@@ -91,15 +77,57 @@ def flow_columns(flows: Flows, several_files: bool = False, captures=None) -> di
         "packets_rev": f["pkts_rev"].tolist(),
         "bytes_fwd": f["bytes_fwd"].tolist(),
         "bytes_rev": f["bytes_rev"].tolist(),
-        "outcome": [OUTCOMES[o] for o in f["outcome"].tolist()],
-        "close": [CLOSES[c] for c in f["close"].tolist()],
-        "initiator_by": [INITIATOR_BY[b] for b in f["initiator_by"].tolist()],
-        "vlan": vlan,
-        "icmp_error": err,
-        "encap": [ENCAPS[e] for e in f["encap"].tolist()],
-        "frames": frames,
+        "outcome": _by_value(OUTCOMES.__getitem__, f["outcome"]),
+        "close": _by_value(CLOSES.__getitem__, f["close"]),
+        "initiator_by": _by_value(INITIATOR_BY.__getitem__, f["initiator_by"]),
+        "vlan": _by_value(_vlan, f["vlan_lo"], f["vlan_hi"]),
+        "icmp_error": _by_value(_icmp_error, f["icmp_err_type"], f["icmp_err_code"]),
+        "encap": _by_value(ENCAPS.__getitem__, f["encap"]),
+        "frames": _frames(f, several_files),
         "interface": _interface_names(f, captures),
     }
+
+
+def _by_value(text, *cols: np.ndarray) -> list[str]:
+    """text(*values) for each row, computed once per distinct tuple of values."""
+    if not len(cols[0]):
+        return []
+    key = np.zeros(len(cols[0]), np.int64)
+    lows = []
+    for c in cols:  # small numbers: one int64 key per row
+        lo, hi = int(c.min()), int(c.max())
+        key = key * (hi - lo + 1) + (c.astype(np.int64) - lo)
+        lows.append((lo, hi - lo + 1))
+    uniq, inverse = np.unique(key, return_inverse=True)
+    values = []
+    for k in uniq.tolist():
+        row = []
+        for lo, span in reversed(lows):
+            row.append(k % span + lo)
+            k //= span
+        values.append(text(*reversed(row)))
+    return np.array(values, dtype=object)[inverse.reshape(-1)].tolist()
+
+
+def _vlan(lo: int, hi: int) -> str:
+    return "" if hi < 0 else str(lo) if lo == hi else f"{lo},{hi}"
+
+
+def _icmp_error(kind: int, code: int) -> str:
+    return "" if kind < 0 else f"{kind}/{code}"
+
+
+def _frames(f: Flows, several_files: bool) -> list[str]:
+    """The first frames of each flow, space-separated ("file:frame" across files)."""
+    out = np.full(len(f), "", dtype=object)
+    for j in range(3):
+        frame = f[f"frame{j}"]
+        has = frame >= 0
+        text = frame.astype(str).astype(object)
+        if several_files:
+            text = f[f"file{j}"].astype(str).astype(object) + ":" + text
+        out = np.where(has, np.where(out == "", text, out + " " + text), out)
+    return out.tolist()
 
 
 def _interface_names(f: Flows, captures) -> list[str]:
@@ -108,10 +136,7 @@ def _interface_names(f: Flows, captures) -> list[str]:
     for file, cap in enumerate(captures or ()):
         for i, iface in enumerate(cap.interfaces):
             names[(file, i)] = iface.name
-    return [
-        names.get((file, iface), "")
-        for file, iface in zip(f["file0"].tolist(), f["iface"].tolist(), strict=True)
-    ]
+    return _by_value(lambda file, iface: names.get((file, iface), ""), f["file0"], f["iface"])
 
 
 def rows(columns: dict[str, list]) -> list[dict]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from portmatrix.report import escape
 from portmatrix.report.flow_rows import COLUMNS, rows
@@ -48,7 +47,7 @@ def summary_lines(traffic, flows: int) -> list[str]:
     out = [f"{flows} flows from {traffic.packets} frames in {len(traffic.captures)} file(s)"]
     out += [f"  {line}" for line in decode_summary(traffic.counts)]
     if traffic.filters:
-        out.append(f"filters: {traffic.filters.describe()}")
+        out.append(f"filters: {traffic.filters.text()}")
     out += [f"notice: {n}" for n in traffic.notices()]
     return out
 
@@ -72,8 +71,68 @@ def render_json(columns: dict[str, list], traffic) -> str:
     return escape.json_text(json_text(doc)) + "\n"
 
 
+ECS_TRANSPORT = {"icmpv6": "ipv6-icmp"}
+ECS_OUTCOME = {"established": "success", "midstream": "unknown"}  # else failure
+
+
 def render_jsonl(columns: dict[str, list], traffic) -> str:
-    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows(columns))
+    """One Elastic Common Schema event per flow (SIEMs), the export's columns kept
+    under `portmatrix`; `network.community_id` to pivot to Zeek, Suricata, Arkime."""
+    from portmatrix.flows.community import community_ids
+    from portmatrix.report.formats import ECS_VERSION, observer
+
+    seen_by = observer()
+    ids = community_ids(traffic.flows)
+    out = []
+    for r, cid in zip(rows(columns), ids, strict=True):
+        proto = r["proto"]
+        ported = proto in ("tcp", "udp", "sctp")
+        event = {
+            "@timestamp": r["first_seen"],
+            "ecs": {"version": ECS_VERSION},
+            "event": {
+                "kind": "event",
+                "category": ["network"],
+                "type": ["connection"],
+                "outcome": ECS_OUTCOME.get(r["outcome"], "failure"),
+                "action": r["outcome"],
+                "dataset": "portmatrix.flows",
+                "module": "portmatrix",
+                "start": r["first_seen"],
+                "end": r["last_seen"],
+            },
+            "source": {
+                "ip": r["initiator"],
+                "address": r["initiator"],
+                "packets": r["packets_fwd"],
+                "bytes": r["bytes_fwd"],
+            },
+            "destination": {
+                "ip": r["responder"],
+                "address": r["responder"],
+                "packets": r["packets_rev"],
+                "bytes": r["bytes_rev"],
+            },
+            "network": {
+                "transport": ECS_TRANSPORT.get(proto, proto),
+                "type": "ipv6" if ":" in r["initiator"] else "ipv4",
+                "packets": r["packets_fwd"] + r["packets_rev"],
+                "bytes": r["bytes_fwd"] + r["bytes_rev"],
+            },
+            "observer": seen_by,
+            "portmatrix": r,
+        }
+        if ported:
+            event["source"]["port"] = r["initiator_port"]
+            event["destination"]["port"] = r["responder_port"]
+        if cid:
+            event["network"]["community_id"] = cid
+        if r["interface"]:
+            event["observer"] = seen_by | {"ingress": {"interface": {"name": r["interface"]}}}
+        if "rule" in r:
+            event["rule"] = {"id": r["rule"] or r["verdict"], "name": r["verdict"]}
+        out.append(escape.json_line(event) + "\n")
+    return "".join(out)
 
 
 FORMATS = {"table": render_table, "csv": render_csv, "json": render_json, "jsonl": render_jsonl}

@@ -24,8 +24,10 @@ FORMAT_OF_SUFFIX = {
     ".markdown": "markdown",
     ".html": "html",
     ".htm": "html",
+    ".yaml": "suggestions",
+    ".yml": "suggestions",
 }
-FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html")
+FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html", "suggestions")
 
 
 @dataclass(frozen=True)
@@ -34,25 +36,30 @@ class Output:
     fmt: str
 
 
-def plan_outputs(paths: tuple[str, ...], fmt: str | None) -> list[Output]:
+def plan_outputs(
+    paths: tuple[str, ...],
+    fmt: str | None,
+    suffixes: dict[str, str] = FORMAT_OF_SUFFIX,
+    default: str = "text",
+) -> list[Output]:
     """The outputs asked for, each with its format (from the name, else --format);
     one-line errors for a format that cannot be told or an output given twice.
     Nothing is opened: `check_outputs` does that once the inputs are known."""
     if not paths:
-        return [Output("-", fmt or "text")]
+        return [Output("-", fmt or default)]
     outputs = []
     for path in paths:
         if path == "-":
-            outputs.append(Output("-", fmt or "text"))
+            outputs.append(Output("-", fmt or default))
             continue
-        known = FORMAT_OF_SUFFIX.get(Path(path).suffix.lower())
+        known = suffixes.get(Path(path).suffix.lower())
         chosen = known or (fmt if len(paths) == 1 else None)
         if chosen is None:
             raise PortmatrixError(
                 "cannot tell the report format from the file name",
                 file=path,
                 where="--output",
-                hint=f"end it in {', '.join(sorted(set(FORMAT_OF_SUFFIX)))}, or give --format",
+                hint=f"end it in {', '.join(sorted(set(suffixes)))}, or give --format",
             )
         outputs.append(Output(path, chosen))
     seen = [o.path for o in outputs]
@@ -76,29 +83,37 @@ def render(result, fmt: str, color: bool = False, width: int = 80) -> str:
     if fmt == "text":
         from portmatrix.report.text import render_text
 
-        return render_text(result, color=color, width=max(80, min(width, 120)))
+        return render_text(result, color=color, width=max(40, min(width, 120)))
     from portmatrix.report import CHECK_FORMATS
 
     return CHECK_FORMATS[fmt](result)
 
 
-def write_outputs(result, outputs: list[Output]) -> list[Output]:
-    """Write every report; the outputs that went to files (for the summary line)."""
-    from portmatrix import console
-    from portmatrix.files import write_text
-
+def write_outputs(result, outputs: list[Output], batch) -> list[Output]:
+    """Stage every report that goes to a file in `batch` (files.Staged: they all
+    appear together, or none does); the outputs that went to files."""
     written = []
     for output in outputs:
-        if output.path == "-":
-            import sys
-
-            console.out(
-                render(result, output.fmt, console.use_color(sys.stdout), console.width(sys.stdout))
-            )
-        else:
-            write_text(output.path, render(result, output.fmt), "--output")
+        if output.path != "-":
+            batch.write_text(output.path, render(result, output.fmt), "--output")
             written.append(output)
     return written
+
+
+def show_outputs(result, outputs: list[Output]) -> None:
+    """The reports that go to standard output, in colour on a terminal."""
+    import sys
+
+    from portmatrix import console
+
+    for output in outputs:
+        if output.path == "-":
+            color, width = console.use_color(sys.stdout), console.width(sys.stdout)
+            console.out(render(result, output.fmt, color, width))
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def wrote_line(written: list[Output], result) -> str:
@@ -106,6 +121,7 @@ def wrote_line(written: list[Output], result) -> str:
     counts = result.severity_counts()
     files = ", ".join(f"{o.path} ({o.fmt})" for o in written)
     return (
-        f"portmatrix: wrote {files}: {result.traffic.flow_count} flows, "
-        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} info"
+        f"portmatrix: wrote {files}: {plural(result.traffic.flow_count, 'flow')}, "
+        f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+        f"{counts['info']} info"
     )

@@ -16,7 +16,9 @@ DELAY = 0.5  # seconds of reading before the bar appears
 @contextlib.contextmanager
 def progress(total_bytes: int, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """Yields an `on_batch(bytes, packets)` callback, or None when not shown."""
-    if not enabled or not sys.stderr.isatty() or total_bytes <= 0:
+    from portmatrix.console import isatty
+
+    if not enabled or not isatty(sys.stderr) or total_bytes <= 0:
         yield None
         return
     bar = _Bar(total_bytes)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from portmatrix.decode.batch import DecodeCounts
-    from portmatrix.findings.model import Coverage, Finding
+    from portmatrix.findings.model import Coverage, Finding, Thresholds
     from portmatrix.flows.filters import FlowFilter
     from portmatrix.flows.model import Flows
     from portmatrix.policy.classify import Classified
@@ -44,6 +44,9 @@ class Result(Protocol):
     notices: list[str]
     known: int  # findings left out because the baseline has them
     filters: FlowFilter  # the narrowing asked for (none: an inactive filter)
+    thresholds: Thresholds  # when flows roll up into one finding
+    command: list[str] | None  # the command line that made the report, if one did
+    created: str | None  # when (ISO 8601 UTC), likewise
 
     def verdict_counts(self) -> dict[str, int]: ...
 

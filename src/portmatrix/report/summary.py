@@ -100,6 +100,7 @@ def inputs_summary(traffic) -> list[dict]:
                 "sha256": cap.sha256,
                 "frames": cap.frames,
                 "truncated": cap.truncated or None,
+                "unreadable": str(cap.unreadable) if cap.unreadable is not None else None,
                 "drops": cap.drops,
                 "dns_names": len(cap.dns),
                 "interfaces": [{"name": i.name, "link_type": i.linktype} for i in cap.interfaces],

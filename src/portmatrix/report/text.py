@@ -10,7 +10,6 @@ import textwrap
 from portmatrix.report import escape
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
-from portmatrix.textforms import service_text
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SHOWN = 25  # findings listed per severity; the machine formats carry all of them
@@ -29,6 +28,8 @@ def _size(n: int | None) -> str:
 
 def _label(f: dict) -> str:
     """The verdict, or for allowed traffic that failed, what happened to it."""
+    if f["kind"] in ("scan", "flood"):
+        return f["kind"] if f["kind"] == "scan" else f"flood, {f['verdict']}"
     if f["verdict"] != "allowed":
         return f["verdict"]
     return "allowed but " + " and ".join(f["outcomes"])
@@ -75,8 +76,13 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
     doc = escape.for_terminal(document(result))
     out = _Writer(color, width)
     _inputs(out, doc)
+    parent = {f["id"]: f["severity"] for f in doc["findings"]}
     for severity in ("error", "warning", "info"):
-        _findings(out, severity, [f for f in doc["findings"] if f["severity"] == severity])
+        _findings(
+            out,
+            severity,
+            [f for f in doc["findings"] if parent.get(f["part_of"], f["severity"]) == severity],
+        )
     _required(out, [c for c in doc["coverage"] if c["required"]])
     _summary(out, doc["summary"])
     return out.text()
@@ -122,25 +128,33 @@ def _inputs(out: _Writer, doc: dict) -> None:
 
 
 def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
-    """The findings of one severity, the first SHOWN of them in full."""
+    """The findings of one severity, the first SHOWN of them in full; a flow finding
+    that a coverage finding rests on, under it."""
+    from portmatrix.report.formats import what, who
+
     if not group:
         return
     out.con.print()
-    out.con.print(f"[{STYLE[severity]}]{severity.upper()}S ({len(group)})[/]")
+    problems = sum(not f["part_of"] for f in group)
+    out.con.print(f"[{STYLE[severity]}]{severity.upper()}S ({problems})[/]")
     for f in group[:SHOWN]:
-        where = (
-            f"{f['initiator']} → {f['responder']} {service_text(f['proto'], f['port'])}"
-            if f["kind"] == "flow"
-            else f"rule {f['rule']}"
-        )
-        out.para(f"{where}  {f['id']}", 1, STYLE[severity], first=f"{MARK[severity]} {_label(f)}  ")
-        out.para(f["message"], 3)
-        if f["kind"] == "flow":
+        indent = 3 if f["part_of"] else 1
+        if f["kind"] in ("coverage", "matrix"):
+            where = f"rule {f['rule']}"
+        else:
+            where = f"{who(f, 'init')} → {who(f, 'resp')} {what(f)}"
+        mark = "↳" if f["part_of"] else MARK[severity]
+        out.para(f"{where}  {f['id']}", indent, STYLE[severity], first=f"{mark} {_label(f)}  ")
+        out.para(f["message"], indent + 2)
+        if f["kind"] not in ("coverage", "matrix"):
             out.para(
-                f"{f['flows']} flow(s), frames {' '.join(f['frames'])}; filter: {f['filter']}",
-                3,
+                f"{f['flows']} flow(s), {f['first_seen']} → {f['last_seen']}, frames "
+                f"{' '.join(f['frames'])}; filter: {f['filter']}",
+                indent + 2,
                 "dim",
             )
+        if f["action"] and not f["part_of"]:
+            out.para(f["action"], indent + 2, first="→ ")
     if len(group) > SHOWN:
         by_verdict: dict[str, int] = {}
         for f in group[SHOWN:]:
@@ -197,7 +211,7 @@ def _summary(out: _Writer, s: dict) -> None:
     known = f", {s['known_findings']} known (baseline)" if s["known_findings"] else ""
     out.para(
         f"{verdicts or 'no flows'} | {counts['error']} errors, {counts['warning']} "
-        f"warnings, {counts['info']} info{known}",
+        f"warnings, {counts['info']} info (each problem once){known}",
         0,
         "bold",
     )

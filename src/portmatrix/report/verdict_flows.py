@@ -44,13 +44,11 @@ def render_flows(result: JudgedFlows, path: str) -> str:
     return render_csv(columns, result.traffic)
 
 
-def write_flows(result: JudgedFlows, path: str) -> None:
-    """Write the flow export, atomically; Parquet (for DuckDB, Spark, ...) needs pyarrow."""
-    from portmatrix.errors import PortmatrixError
-    from portmatrix.files import atomic, write_text
-
+def stage_flows(result: JudgedFlows, path: str, batch) -> None:
+    """The flow export, staged in `batch` (files.Staged); Parquet (for DuckDB,
+    Spark, ...) needs pyarrow."""
     if not path.endswith(".parquet"):
-        write_text(path, render_flows(result, path), "--flows")
+        batch.write_text(path, render_flows(result, path), "--flows")
         return
     from portmatrix.lazy import require
 
@@ -58,10 +56,13 @@ def write_flows(result: JudgedFlows, path: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
-        with atomic(path, "wb") as fh:
-            pq.write_table(pa.table(verdict_columns(result)), fh)
-    except OSError as exc:
-        raise PortmatrixError(
-            f"cannot write: {exc.strerror or exc}", file=path, where="--flows"
-        ) from None
+    with batch.open(path, "wb", "--flows") as fh:
+        pq.write_table(pa.table(verdict_columns(result)), fh)
+
+
+def write_flows(result: JudgedFlows, path: str) -> None:
+    """The flow export on its own, written atomically."""
+    from portmatrix.files import staged
+
+    with staged() as batch:
+        stage_flows(result, path, batch)

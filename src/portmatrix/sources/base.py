@@ -55,6 +55,7 @@ class CaptureInfo:
     interfaces: list[Interface] = field(default_factory=list)
     stats: dict[int, InterfaceStats] = field(default_factory=dict)  # interface -> counters
     truncated: str = ""  # why and where reading stopped early, "" when it did not
+    unreadable: Exception | None = None  # why the file could not be read at all
     notices: list[str] = field(default_factory=list)
     dns: dict[str, list[int]] = field(default_factory=dict)  # role hostname -> addresses answered
     dns_unread: int = 0  # DNS responses not read: over TCP, in tunnels, fragmented

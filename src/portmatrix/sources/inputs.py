@@ -32,10 +32,24 @@ CAPTURE_MAGICS = (
 
 
 class Inputs(list):
-    """The files to read, in order, and the files a folder or glob held that are
-    not captures (`skipped`: a README, notes, an evidence sidecar)."""
+    """The files to read, in order; the files a folder or glob held that are not
+    captures (`skipped`: a README, notes, an evidence sidecar); and the evidence
+    extracts it held (`extracts`: pcapng files `portmatrix evidence` wrote, whose
+    packets are already in the captures beside them — read, they would count twice)."""
 
     skipped: list[str]
+    extracts: list[str]
+
+
+def is_evidence_extract(path: str | Path) -> bool:
+    """Is `path` a pcapng `portmatrix evidence` wrote (its sidecar says so)?"""
+    sidecar = Path(f"{path}.json")
+    try:
+        with open(sidecar, encoding="utf-8") as fh:
+            head = fh.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return '"evidence":' in head and '"sources":' in head
 
 
 def is_capture(path: str | Path) -> bool:
@@ -61,9 +75,15 @@ def expand_inputs(items: list[str] | tuple[str, ...], captures: bool = True) -> 
     files are left out of folders and globs.
     """
     out = Inputs()
-    out.skipped = []
+    out.skipped, out.extracts = [], []
     for item in items:
         path = Path(item)
+        if item == "-" and _stdin_is_a_terminal():
+            raise CaptureError(
+                "standard input is a terminal, not a capture",
+                file="-",
+                hint="pipe a capture into it (tcpdump -w - ... | portmatrix check - ...)",
+            )
         if item == "-" or (path.exists() and not path.is_dir()):  # a file, a FIFO, a device
             out.append(item)
             continue
@@ -83,6 +103,9 @@ def expand_inputs(items: list[str] | tuple[str, ...], captures: bool = True) -> 
         else:
             raise CaptureError("no such file", file=item, hint="check the path")
         kept = [f for f in found if is_capture(f)] if captures else found
+        extracts = [f for f in kept if is_evidence_extract(f)] if captures else []
+        out.extracts += extracts
+        kept = [f for f in kept if f not in set(extracts)]
         if not kept:
             raise CaptureError(
                 f"no capture among its {len(found)} file(s)",
@@ -90,14 +113,29 @@ def expand_inputs(items: list[str] | tuple[str, ...], captures: bool = True) -> 
                 hint="give pcap or pcapng files (or .gz of them)",
             )
         out += kept
-        out.skipped += [f for f in found if f not in set(kept)]
+        out.skipped += [f for f in found if f not in set(kept) and f not in set(extracts)]
     return out
 
 
+def _stdin_is_a_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def skipped_notice(inputs: list[str]) -> str:
-    """One sentence listing the files that were left out as not captures, or ""."""
-    skipped = getattr(inputs, "skipped", [])
-    if not skipped:
+    """One sentence listing the files that were left out, and why, or ""."""
+    parts = []
+    for files, why in (
+        (getattr(inputs, "skipped", []), "are not captures"),
+        (getattr(inputs, "extracts", []), "are evidence extracts of the captures beside them"),
+    ):
+        if files:
+            shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+            parts.append(f"{len(files)} file(s) {why}: {shown}")
+    if not parts:
         return ""
-    shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-    return f"{len(skipped)} file(s) in the folders given are not captures and were skipped: {shown}"
+    return "skipped in the folders given: " + "; ".join(parts)

@@ -196,10 +196,14 @@ class DumpcapCapture:
         code = self.proc.poll()
         if code in (None, 0) or self.stopping:
             return ""
-        return (
-            " ".join(b"".join(self._stderr).decode(errors="replace").split())[:300]
-            or f"exit status {code}"
-        )
+        # What dumpcap said, without the banner it prints on every start.
+        said = [
+            line.strip()
+            for line in b"".join(self._stderr).decode(errors="replace").splitlines()
+            if line.strip() and not line.startswith(("Capturing on", "File:"))
+        ]
+        how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        return f"dumpcap ended on its own ({how})" + (f": {' '.join(said)[:300]}" if said else "")
 
     def stop(self) -> None:
         """Ask dumpcap to finish: it writes its statistics blocks, then the pipe ends."""
@@ -341,11 +345,26 @@ class Ring:
 
 def prepare_ring(folder: str) -> None:
     """The ring's folder, made and checked writable before any capture starts."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise CaptureSetupError(
+            f"{parent} is a file, not a folder", file=folder, where="--ring", hint="give a folder"
+        )
+    if not os.path.isdir(parent):
+        raise CaptureSetupError(
+            f"the folder {parent} does not exist",
+            file=folder,
+            where="--ring",
+            hint=f"create it first (mkdir -p {parent})",
+        )
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
         raise CaptureSetupError(
-            f"cannot create the ring folder: {exc.strerror}", file=folder, where="--ring"
+            f"cannot create the ring folder: {exc.strerror}",
+            file=folder,
+            where="--ring",
+            hint="give a folder, or a new name in one",
         ) from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CaptureSetupError(

@@ -10,10 +10,13 @@ from portmatrix.watch.watcher import Event, Watcher
 
 def event_line(event: Event) -> str:
     f = event.finding
-    if f.kind == "flow":
-        what = f"{f.initiator} → {f.responder} {service_text(f.proto, f.port)}"
-    else:
+    if f.kind in ("coverage", "matrix"):
         what = f"rule {f.rule}"
+    else:
+        who = f.initiator or ", ".join(f.initiator_roles) or f"{f.initiators} sources"
+        whom = f.responder or ", ".join(f.responder_roles) or f"{f.responders} hosts"
+        service = service_text(f.proto, f.port) if f.port is not None else f.ports or f.proto
+        what = f"{who} → {whom} {service}"
     label = "NEW" if event.kind == "new" else "WORSE"
     return visible(f"{label} {f.severity} {f.verdict} {what} [{f.id}] {f.message}")
 

@@ -20,7 +20,7 @@ from typing import TextIO
 from portmatrix.decode import decode
 from portmatrix.decode.dns import learn
 from portmatrix.report.escape import json_line
-from portmatrix.report.formats import ecs_finding
+from portmatrix.report.formats import ecs_finding, observer
 from portmatrix.sources.live import kernel_drops
 from portmatrix.watch.lines import event_line, summary_line
 from portmatrix.watch.metrics import Metrics
@@ -64,9 +64,14 @@ def run_watch(
 
     reader = threading.Thread(target=read, name="portmatrix-reader", daemon=True)
     reader.start()
-    previous = {
-        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+
+    def on_signal(sig, _frame) -> None:
+        if stop.is_set() and sig == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: quit now, without the report
+        stop.set()
+        out.say("portmatrix: stopping — writing the report (Ctrl-C again to quit without it)")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _loop(source, watcher, out, batches, stop, duration, report_every)
     finally:
@@ -100,7 +105,7 @@ def _loop(source, watcher, out, batches, stop, duration, report_every):
         if now >= next_tick:
             next_tick = now + 1.0
             for event in watcher.tick(max(time.time_ns(), watcher.last_ts or 0)):
-                _emit(event, out, watcher)
+                _emit(event, out, watcher, source.ifaces)
             if out.metrics:
                 out.metrics.update(
                     watcher, kernel_drops(source.ifaces) - drops_at_start, wire_bytes
@@ -113,15 +118,27 @@ def _loop(source, watcher, out, batches, stop, duration, report_every):
             source.stop()
     failure = failure or source.died
     result = watcher.finish([source.info], max(0, kernel_drops(source.ifaces) - drops_at_start))
+    if failure:
+        result.notices.insert(
+            0, f"the capture stopped: {failure}; this report covers what was captured until then"
+        )
     for event in watcher.final_events(result):
-        _emit(event, out, watcher)
+        _emit(event, out, watcher, source.ifaces)
     return result, failure
 
 
-def _emit(event: Event, out: Outputs, watcher: Watcher) -> None:
+def _emit(event: Event, out: Outputs, watcher: Watcher, ifaces=()) -> None:
     out.say(event_line(event))
     if out.jsonl:
-        record = ecs_finding(event.finding.to_dict(), watcher.matrix.name)
+        import datetime as dt
+
+        record = ecs_finding(
+            event.finding.to_dict(),
+            watcher.matrix.name,
+            when=watcher.now_text(),
+            created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            observer=observer(ifaces),
+        )
         record["event"]["reason"] = event.kind
         out.jsonl.write(json_line(record) + "\n")
         out.jsonl.flush()

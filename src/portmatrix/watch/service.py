@@ -12,7 +12,7 @@ command (dumpcap is also told by the kernel to stop when portmatrix dies).
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -34,16 +34,24 @@ class WatchOptions:
     fmt: str | None = None
     outputs: tuple[str, ...] = ()
     fail_on: str = "error"
+    thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
+    command: list[str] | None = None
 
 
 def run(opts: WatchOptions) -> int:
     """Watch until stopped; write the final report; the exit status."""
     from portmatrix import console
     from portmatrix.errors import ExitCode
-    from portmatrix.files import check_writable, read_files
+    from portmatrix.files import check_writable, staged
     from portmatrix.policy.inventory import load_inventory
     from portmatrix.policy.matrix import load_matrix
-    from portmatrix.report.outputs import check_outputs, plan_outputs, write_outputs, wrote_line
+    from portmatrix.report.outputs import (
+        check_outputs,
+        plan_outputs,
+        show_outputs,
+        write_outputs,
+        wrote_line,
+    )
     from portmatrix.sources.live import open_live, prepare_ring, start_ring
     from portmatrix.watch.loop import Outputs, run_watch
     from portmatrix.watch.metrics import Metrics
@@ -52,13 +60,15 @@ def run(opts: WatchOptions) -> int:
     matrix = load_matrix(opts.rules)
     inv = load_inventory(opts.inventory, matrix) if opts.inventory else None
     outputs = plan_outputs(opts.outputs, opts.fmt)
-    read = read_files(opts.rules, opts.inventory)
+    read = [*opts.rules, *([opts.inventory] if opts.inventory else [])]
     check_outputs(outputs, read)
     if opts.jsonl:
         check_writable(opts.jsonl, "--jsonl", read)
     if opts.ring_dir:
         prepare_ring(opts.ring_dir)
-    watcher = Watcher(matrix, inv, idle=opts.idle_timeout)
+    from portmatrix.findings.model import Thresholds
+
+    watcher = Watcher(matrix, inv, idle=opts.idle_timeout, thresholds=Thresholds(**opts.thresholds))
     with contextlib.ExitStack() as owned:
         metrics = None
         if opts.metrics_port:
@@ -88,7 +98,13 @@ def run(opts: WatchOptions) -> int:
             duration=opts.duration,
             report_every=opts.report_every,
         )
-    written = write_outputs(result, outputs)
+    import datetime as dt
+
+    result.command = opts.command
+    result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    with staged() as batch:
+        written = write_outputs(result, outputs, batch)
+    show_outputs(result, outputs)
     if written:
         console.say(wrote_line(written, result))
     if failure:

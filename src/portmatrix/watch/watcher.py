@@ -13,14 +13,24 @@ update counters.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from portmatrix.decode.batch import DecodeCounts, PacketBatch
 from portmatrix.decode.transport import TCP
-from portmatrix.findings.coverage import CoverageTally
+from portmatrix.findings.coverage import CoverageTally, link_coverage
 from portmatrix.findings.expired import matrix_findings
-from portmatrix.findings.grouping import flow_findings
-from portmatrix.findings.model import SEVERITIES, Coverage, Finding, JudgedResult, sort_findings
+from portmatrix.findings.grouping import Grouper
+from portmatrix.findings.model import (
+    SEVERITIES,
+    Coverage,
+    Finding,
+    JudgedResult,
+    Thresholds,
+    sort_findings,
+)
+from portmatrix.findings.tracked import Tracked
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.health import CaptureHealth, one_way_tcp
 from portmatrix.flows.model import Flows
@@ -82,29 +92,13 @@ class WatchResult(JudgedResult):
     notices: list[str] = field(default_factory=list)
     known: int = 0
     filters: FlowFilter = field(default_factory=FlowFilter)  # watch narrows nothing
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    command: list[str] | None = None
+    created: str | None = None
+    observer: dict = field(default_factory=dict)  # hostname, interfaces
 
     def verdict_counts(self) -> dict[str, int]:
         return dict(self.verdicts)
-
-
-def _merge_finding(old: Finding, new: Finding) -> Finding:
-    """One finding's counters over two sets of flows (old first)."""
-    outcomes = dict(old.outcomes)
-    for k, v in new.outcomes.items():
-        outcomes[k] = outcomes.get(k, 0) + v
-    sev = max(old.severity, new.severity, key=SEVERITIES.index)
-    return replace(
-        old,
-        severity=sev,
-        flows=old.flows + new.flows,
-        packets=old.packets + new.packets,
-        bytes=old.bytes + new.bytes,
-        outcomes=outcomes,
-        first_seen=min(filter(None, (old.first_seen, new.first_seen)), default=None),
-        last_seen=max(filter(None, (old.last_seen, new.last_seen)), default=None),
-        heuristic=old.heuristic and new.heuristic,
-        message=new.message if sev != old.severity else old.message,
-    )
 
 
 class Watcher:
@@ -115,8 +109,10 @@ class Watcher:
         idle: float = 120.0,
         grace: float = 5.0,
         today: dt.date | None = None,
+        thresholds: Thresholds | None = None,
     ) -> None:
         self.matrix = matrix
+        self.grouper = Grouper(thresholds)
         self.inventory = inventory
         self.index = RuleIndex(matrix, today)
         self.role_map = build_role_map(matrix, inventory)
@@ -125,7 +121,7 @@ class Watcher:
         self.grace = int(grace * 1e9)
         self.table = FlowTable()
         self.counts = DecodeCounts()
-        self.done: dict[str, Finding] = {}  # findings of flows that are over
+        self.done: dict[str, Tracked] = {}  # problems of flows that are over, by id
         self.announced: dict[str, str] = {}  # finding id -> severity announced
         self.verdict_of: dict[str, str] = {}  # finding id -> verdict, of those announced
         self.verdicts = dict.fromkeys(VERDICTS, 0)
@@ -135,6 +131,14 @@ class Watcher:
         self.tcp_one_way = 0
         self.first_ts: int | None = None
         self.last_ts: int | None = None
+
+    def now_text(self) -> str | None:
+        """The newest packet's time (ISO 8601 UTC): when a finding was seen."""
+        if self.last_ts is None:
+            return None
+        from portmatrix.textforms import iso
+
+        return str(iso(np.array([self.last_ts]))[0])
 
     @property
     def active(self) -> int:
@@ -189,9 +193,11 @@ class Watcher:
             extra_drops=extra_drops,
         )
         covs, cov_findings = self.coverage.result(traffic.weakened)
-        findings = sort_findings(
-            list(self.done.values()) + cov_findings + matrix_findings(self.matrix, self.index)
-        )
+        self._fold()
+        flows = [t.worded(self.coverage.rules) for t in self.done.values()]
+        findings = flows + cov_findings + matrix_findings(self.matrix, self.index)
+        link_coverage(findings)
+        findings = sort_findings(findings)
         return WatchResult(
             traffic,
             self.matrix,
@@ -200,21 +206,22 @@ class Watcher:
             covs,
             dict(self.verdicts),
             notices=traffic.notices(),
+            thresholds=self.grouper.thresholds,
         )
 
     def final_events(self, result: WatchResult) -> list[Event]:
         """What the end settled: flows retired at the end, and the coverage findings."""
-        return self._announce([f for f in result.findings if f.kind != "flow"])
+        return self._announce([f for f in result.findings if f.kind in ("coverage", "matrix")])
 
     def _findings(self, flows: Flows) -> list[Finding]:
         if not len(flows):
             return []
         cls = classify(flows, self.index, self.role_map)
-        found = flow_findings(flows, cls, self.role_map, self.index, several_files=False)
+        found = self.grouper.findings(flows, cls, self.role_map, self.index, self.coverage.rules)
         # A live flow without an answer yet is undecided: allowed, it has not failed;
         # forbidden, it may still get through. Only what the wire settled is told now;
         # the rest when the flow is over.
-        return [f for f in found if set(f.outcomes) - {"unanswered"}]
+        return [f for f in found if set(f.outcomes) - {"unanswered"} or f.kind in ("scan", "flood")]
 
     def _retire(self, flows: Flows) -> None:
         """Flows that are over: into the permanent counters."""
@@ -226,13 +233,27 @@ class Watcher:
         self.flows_done += len(flows)
         self.tcp_flows += int((flows["proto"] == TCP).sum())
         self.tcp_one_way += one_way_tcp(flows)
-        for f in flow_findings(flows, cls, self.role_map, self.index, several_files=False):
-            self.done[f.id] = _merge_finding(self.done[f.id], f) if f.id in self.done else f
         self.coverage.add(flows, cls)
+        for f in self.grouper.findings(flows, cls, self.role_map, self.index, self.coverage.rules):
+            t = Tracked.of(f, flows, cls.answered)
+            if f.id in self.done:
+                self.done[f.id].add(t)
+            else:
+                self.done[f.id] = t
+
+    def _fold(self) -> None:
+        """Findings made for one host before its roll-up reached its threshold (many
+        sources, a scan) join the roll-up's finding, as a check on the whole
+        capture would have grouped them."""
+        for _ in range(2):  # a host's finding into many sources, that into many ports
+            for fid, t in list(self.done.items()):
+                into = self.grouper.roll_up_of(t.problem, t.finding, t.only_initiator)
+                if into and into != fid and into in self.done:
+                    self.done[into].add(self.done.pop(fid))
 
     def _announce(self, live: list[Finding]) -> list[Event]:
         events = []
-        for f in list(self.done.values()) + live:
+        for f in [t.finding for t in self.done.values()] + live:
             before = self.announced.get(f.id)
             if before is None:
                 events.append(Event("new", f))

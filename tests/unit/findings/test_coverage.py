@@ -41,7 +41,7 @@ def test_coverage_ok_missing_and_unreachable(check_packets):
     # UDP silence is not a failed attempt: the service is missing, not blocked.
     assert (gossip.flows, gossip.established, gossip.failed) == (1, 0, 0)
     assert gossip.status == "missing-required"
-    assert cov["ssh-from-admins"].status == ""  # not required: no status
+    assert cov["ssh-from-admins"].status is None  # not required: no status
     findings = {f.rule: f for f in result.findings if f.kind == "coverage"}
     assert set(findings) == {"node-gossip"}
     missing = findings["node-gossip"]
@@ -66,7 +66,10 @@ def test_required_unreachable_only_with_failed_attempts(check_packets):
 
 
 def test_coverage_without_traffic(check_packets):
-    result = check_packets([])
+    nothing = check_packets([])  # no traffic at all: nothing to judge coverage by
+    assert {c.status for c in nothing.coverage if c.required} == {"not-evaluated"}
+    assert not [f for f in nothing.findings if f.kind == "coverage"]
+    result = check_packets(tcp_session(USER, N1, 40000, 8443))  # traffic, none of theirs
     findings = [f for f in result.findings if f.kind == "coverage"]
     assert {(f.rule, f.verdict, f.severity) for f in findings} == {
         ("node-rpc", "missing-required", "error"),
@@ -107,7 +110,15 @@ def test_drops_weaken_coverage(site, tmp_path):
     assert any("3 dropped packets" in n for n in result.notices)
     findings = {f.rule: f for f in result.findings if f.kind == "coverage"}
     assert findings["node-rpc"].verdict == "required-unreachable"
-    assert {f.severity for f in findings.values()} == {"warning"}
+    assert findings["node-gossip"].severity == "warning"  # nothing seen: maybe dropped
     assert all("incomplete" in f.message for f in findings.values())
-    # Flow findings are what the wire showed: the refused attempt stays an error.
-    assert only(flow_findings(result)).severity == "error"
+    # Flow findings are what the wire showed: the refused attempt stays an error, and
+    # the coverage finding that rests on it is one problem with it, as severe.
+    refusal = only(flow_findings(result))
+    assert refusal.severity == "error"
+    assert (refusal.part_of, findings["node-rpc"].rests_on) == (
+        findings["node-rpc"].id,
+        [refusal.id],
+    )
+    assert findings["node-rpc"].severity == "error"
+    assert result.severity_counts() == {"error": 1, "warning": 1, "info": 0}

@@ -114,38 +114,53 @@ def test_traffic_allowed_by_an_exception_but_refused(check_packets):
 # Grouping and ids ----------------------------------------------------------------
 
 
-def test_flows_group_by_initiator_responder_and_port(check_packets):
+def test_flows_group_by_roles_and_service(check_packets):
     packets = (
         tcp_session(USER, N1, 40000, 8443)
         + tcp_session(USER, N1, 40001, 8443)  # same finding, other client port
-        + tcp_session(USER, N2, 40002, 8443)  # other responder: another finding
+        + tcp_session(USER, N2, 40002, 8443)  # another node: the same problem
+        + tcp_session(USER, N2, 40003, 9443)  # another port: another problem
     )
     result = check_packets(packets)
-    groups = {f.responder: f for f in flow_findings(result)}
-    assert set(groups) == {N1, N2}
-    two = groups[N1]
-    assert (two.flows, two.packets, two.outcomes) == (2, 16, {"established": 2})
-    assert two.frames == ["1", "9"]  # first frame of each flow
-    assert two.first_seen < two.last_seen
-    assert groups[N2].flows == 1
-    assert groups[N2].id != two.id
+    groups = {f.port: f for f in flow_findings(result)}
+    assert set(groups) == {8443, 9443}
+    three = groups[8443]
+    assert (three.flows, three.packets, three.outcomes) == (3, 24, {"established": 3})
+    assert (three.initiators, three.responders, three.initiator, three.responder) == (
+        1,
+        2,
+        USER,
+        None,
+    )
+    assert three.pairs == [
+        {"initiator": USER, "responder": N1, "flows": 2},
+        {"initiator": USER, "responder": N2, "flows": 1},
+    ]
+    assert three.frames == ["1", "9", "17"]  # first frame of each flow
+    assert three.first_seen < three.last_seen
+    assert "users" in three.message and "nodes (2 hosts)" in three.message
+    assert groups[9443].flows == 1
+    assert groups[9443].id != three.id
 
 
-def test_ids_ignore_the_client_port_and_are_stable(check_packets):
+def test_ids_ignore_client_port_and_hosts_of_a_role_and_are_stable(check_packets):
     a = only(flow_findings(check_packets(tcp_session(USER, N1, 40000, 8443))))
-    b = only(flow_findings(check_packets(tcp_session(USER, N1, 61000, 8443))))
-    c = only(flow_findings(check_packets(tcp_session(USER, N2, 40000, 8443))))
+    b = only(flow_findings(check_packets(tcp_session(USER, N2, 61000, 8443))))
+    c = only(flow_findings(check_packets(tcp_session(USER, N1, 40000, 9443))))
     assert a.id == b.id != c.id
-    # Built from verdict, roles, addresses, proto and port (DESIGN.md): a baseline
-    # written by another version or another machine still matches.
-    assert a.id == stable_id("unexpected-port", "users", USER, "nodes", N1, "tcp", 8443)
-    assert a.id == "PM-f72d07cf12"
+    # Built from verdict, roles, proto and port (DESIGN.md): a baseline written by
+    # another version or another machine still matches.
+    assert a.id == stable_id("unexpected-port", "users", "nodes", "tcp", 8443)
+    # An initiator with no role is named by its address.
+    d = only(flow_findings(check_packets(tcp_session(OUT1, N1, 40000, 8443))))
+    assert d.id == stable_id("unexpected-port", OUT1, "nodes", "tcp", 8443)
+    assert d.initiator_roles == [] and d.initiator == OUT1
 
 
 def test_ids_of_coverage_findings_name_the_rule(check_packets):
-    one = check_packets([])
+    one = check_packets(tcp_session(USER, N1, 40000, 8443))  # traffic, none of the rules
     two = check_packets(refused(N1, N2, 40000, 7000))
-    ids = {f.rule: (f.verdict, f.id) for f in one.findings}
+    ids = {f.rule: (f.verdict, f.id) for f in one.findings if f.kind == "coverage"}
     assert ids["node-rpc"] == ("missing-required", stable_id("missing-required", "node-rpc"))
     again = {f.rule: (f.verdict, f.id) for f in two.findings if f.kind == "coverage"}
     assert again["node-rpc"][0] == "required-unreachable"

@@ -47,24 +47,43 @@ def test_to_dict_is_plain_data_without_the_member_flows():
     d["initiator_roles"].append("x")
     d["outcomes"]["unanswered"] = 1
     assert f.initiator_roles == ["users"] and f.outcomes == {"refused": 2}  # copies
-    assert set(d) == {name for name in vars(f) if name != "members"}
+    assert set(d) == {name for name in vars(f) if name not in ("members", "problem", "fix")}
+    assert d["initiator"] is None and d["suggestion"] is None  # absent is null, not ""
 
 
 def test_members_do_not_make_findings_differ():
     assert finding("PM-1", members=np.array([1])) == finding("PM-1", members=np.array([2]))
 
 
-def test_findings_sort_errors_first_then_flows_then_stable_fields():
+def test_findings_sort_errors_first_then_the_biggest_then_stable_fields():
     given = [
-        finding("PM-c", "info", initiator="10.0.0.1"),
+        finding("PM-c", "info", flows=900),
         finding("PM-b", "error", kind="coverage"),
-        finding("PM-e", "warning", port=443),
-        finding("PM-a", "error", initiator="10.0.0.2", port=22),
-        finding("PM-d", "error", initiator="10.0.0.2", port=None),
-        finding("PM-f", "warning", port=80),
+        finding("PM-e", "warning", flows=3),
+        finding("PM-a", "error", flows=5),
+        finding("PM-d", "error", flows=50),
+        finding("PM-f", "warning", flows=3),
+        finding("PM-g", "error", kind="flow", flows=1, part_of="PM-b"),
     ]
-    assert [f.id for f in sort_findings(given)] == ["PM-d", "PM-a", "PM-b", "PM-f", "PM-e", "PM-c"]
+    # Flow findings (the biggest first) before coverage ones; a flow finding that a
+    # coverage finding rests on right after it.
+    assert [f.id for f in sort_findings(given)] == [
+        "PM-d",
+        "PM-a",
+        "PM-b",
+        "PM-g",
+        "PM-e",
+        "PM-f",
+        "PM-c",
+    ]
     assert sort_findings(list(reversed(given))) == sort_findings(given)
+
+
+def test_each_problem_is_counted_once():
+    judged = Judged("error", "error")
+    judged.findings[1].part_of = judged.findings[0].id
+    assert judged.severity_counts() == {"error": 1, "warning": 0, "info": 0}
+    assert judged.exit_code("error") == 1
 
 
 class Judged(JudgedResult):
@@ -100,7 +119,7 @@ def test_coverage_of_a_rule_before_any_flow(matrix):
     rpc = Coverage.of(m.rule("node-rpc"))
     assert (rpc.rule, rpc.service, rpc.proto, rpc.ports) == ("node-rpc", "RPC", "tcp", "7000")
     assert (rpc.from_role, rpc.to_role, rpc.required) == ("nodes", "nodes", True)
-    assert (rpc.flows, rpc.established, rpc.failed, rpc.pairs, rpc.status) == (0, 0, 0, 0, "")
+    assert (rpc.flows, rpc.established, rpc.failed, rpc.pairs, rpc.status) == (0, 0, 0, 0, None)
     ping = Coverage.of(m.rule("node-ping"))
     assert (ping.ports, ping.required) == ("any", False)  # ICMP of every type
     assert ping.to_dict()["ports"] == "any"

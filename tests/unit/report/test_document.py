@@ -36,7 +36,7 @@ def test_inputs_summary_and_findings(check, tmp_path):
     result = check([path])
     doc = document(result)
 
-    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    assert doc["schema_version"] == SCHEMA_VERSION == 2
     assert doc["tool"]["name"] == "portmatrix"
     (cap,) = doc["inputs"]["captures"]
     data = path.read_bytes()
@@ -113,7 +113,9 @@ def test_empty_capture(check, tmp_path):
     assert doc["summary"]["time_window"] is None
     assert (doc["summary"]["packets"], doc["summary"]["flows"]) == (0, 0)
     assert sum(doc["summary"]["verdicts"].values()) == 0
-    assert {f["verdict"] for f in doc["findings"]} == {"missing-required"}
+    assert doc["findings"] == []  # nothing to see: nothing reported missing
+    assert {c["status"] for c in doc["coverage"] if c["required"]} == {"not-evaluated"}
+    assert any(n.endswith("empty: it holds no packets") for n in doc["notices"])
 
 
 def test_several_captures(check, tmp_path):

@@ -63,8 +63,16 @@ def test_every_format_renders(fmt, traffic):
 def test_table_ends_with_the_buckets_and_notices(traffic):
     lines = render("table", traffic).splitlines()
     assert lines[0].split() == [
-        "proto", "initiator", "port", "responder", "port", "pkts>", "pkts<", "outcome", "by"
-    ]  # fmt: skip
+        "proto",
+        "initiator",
+        "port",
+        "responder",
+        "port",
+        "pkts>",
+        "pkts<",
+        "outcome",
+        "by",
+    ]
     assert lines[1].split()[:5] == ["tcp", "10.0.0.1", "40000", "10.0.0.2", "22"]
     assert lines[2].split()[:5] == ["udp", "10.0.0.1", "5000", "10.0.0.3", "53"]
     assert lines[3] == ""
@@ -106,7 +114,9 @@ def test_json_includes_flows_buckets_inputs_and_notices(traffic):
 
 def test_jsonl_is_one_flow_per_line(traffic):
     lines = render("jsonl", traffic).splitlines()
-    assert [set(json.loads(line)) for line in lines] == [set(COLUMNS)] * 2
+    events = [json.loads(line) for line in lines]
+    assert [set(e["portmatrix"]) for e in events] == [set(COLUMNS)] * 2  # every column
+    assert all(e["event"]["dataset"] == "portmatrix.flows" for e in events)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))

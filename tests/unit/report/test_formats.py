@@ -12,7 +12,7 @@ import pytest
 from scapy.layers.inet import TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoRequest
 
-from portmatrix.report import formats
+from portmatrix.report import escape, formats
 from portmatrix.report.document import document
 from portmatrix.testing.captures import ip, tcp_session
 from support.site import ADMIN, N1, N1_6, N2, N2_6, USER
@@ -54,21 +54,34 @@ def test_jsonl_is_one_ecs_event_per_finding(result):
         assert e["event"]["kind"] == "alert" and e["event"]["category"] == ["network"]
         assert e["message"] == f.message
         assert e["rule"]["ruleset"] == "small"
+        assert e["@timestamp"]  # always set: Elastic data streams need it
+        assert e["ecs"]["version"] and e["event"]["dataset"] == "portmatrix.findings"
+        assert e["rule"]["name"] and e["rule"]["id"]
         if f.kind == "flow":
-            assert e["source"] == {"ip": f.initiator}
-            assert e["destination"] == {"ip": f.responder, "port": f.port}
+            assert e["source"] == {
+                "ip": f.initiator,
+                "address": f.initiator,
+                "domain": ",".join(f.initiator_roles),
+            }
+            assert e["destination"]["ip"] == f.responder
+            assert e["destination"].get("port") == (f.port if f.proto != "icmpv6" else None)
             assert e["network"]["packets"] == f.packets
+            assert e["network"]["community_id"] == f.community_ids
             assert e["@timestamp"] == f.first_seen
+            assert e["event"]["outcome"] == (
+                "success" if "established" in f.outcomes else "failure"
+            )
         else:
-            assert "source" not in e and "destination" not in e
+            assert "ip" not in e.get("source", {}) and "ip" not in e.get("destination", {})
             assert e["rule"]["id"] == f.rule
             assert e["@timestamp"] == doc["summary"]["time_window"]["first"]
     transports = {
-        (e["source"]["ip"], e["destination"]["port"]): e["network"]["transport"]
+        (e["source"]["ip"], by_id[e["event"]["id"]] and e["event"]["id"]): e["network"]["transport"]
         for e in events
-        if "source" in e
+        if "ip" in e.get("source", {})
     }
-    assert transports == {
+    ports = {f.id: (f.initiator, f.port) for f in result.findings}
+    assert {ports[i]: t for (_, i), t in transports.items()} == {
         (USER, 8443): "tcp",
         (ADMIN, 22): "tcp",
         (USER, 161): "udp",
@@ -97,17 +110,26 @@ def test_csv_has_one_row_per_finding(result):
 def test_markdown_has_the_findings_table(result):
     text = formats.render_markdown(result)
     lines = text.splitlines()
-    head = "| severity | verdict | initiator | responder | proto/port | flows | what | id |"
+    head = (
+        "| severity | what | initiator | responder | service | flows | first seen | "
+        "last seen | what happened, and what to do | Wireshark filter | id |"
+    )
     at = lines.index(head)
     assert lines[at - 2] == "### Findings"
-    assert lines[at + 1] == "|---|---|---|---|---|---|---|---|"
+    assert lines[at + 1] == "|---|---|---|---|---|---|---|---|---|---|---|"
     rows = lines[at + 2 : at + 2 + len(result.findings)]
     assert all(r.startswith("| ") and r.endswith(" |") for r in rows)
-    assert rows[0].startswith(f"| error | unexpected-port | {USER} | {N1} | tcp/8443 | 1 |")
-    # Every row has the table's 8 cells (the last the finding's id, for baselines):
+    assert rows[0].startswith(
+        f"| error | unexpected-port | {USER} (users) | {N1} (nodes) | tcp/8443 | 1 | 20"
+    )
+    first = result.findings[0]
+    assert f"| {first.first_seen} | {first.last_seen} |" in rows[0]
+    code = escape.markdown_code(first.filter, table=True)  # a code span, | escaped for the table
+    assert code in rows[0] and f"**{formats._md(first.action)}**" in rows[0]
+    # Every row has the table's 11 cells (the last the finding's id, for baselines):
     # messages with a `|` would be escaped.
-    assert all(r.replace("\\|", "").count("|") == 9 for r in rows)
-    assert [r.rsplit("|", 2)[1].strip() for r in rows] == [f.id for f in result.findings]
+    assert all(r.replace("\\|", "").count("|") == 12 for r in rows)
+    assert [r.rsplit("|", 2)[1].strip(" `") for r in rows] == [f.id for f in result.findings]
     assert "### Required services" in lines
     assert "| node-rpc | RPC | tcp/7000 | 0 | 0 | missing-required |" in lines
 

@@ -9,6 +9,7 @@ import pytest
 
 from portmatrix.check import run_check
 from portmatrix.errors import PortmatrixError
+from portmatrix.files import staged
 from portmatrix.report import CHECK_FORMATS
 from portmatrix.report.outputs import (
     FORMAT_OF_SUFFIX,
@@ -17,6 +18,7 @@ from portmatrix.report.outputs import (
     check_outputs,
     plan_outputs,
     render,
+    show_outputs,
     write_outputs,
     wrote_line,
 )
@@ -72,7 +74,7 @@ def test_outputs_are_checked_for_folders_too(tmp_path):
 
 
 def test_render_text_keeps_to_a_readable_width(demo):
-    assert render(demo, "text", width=40) == render_text(demo, width=80)
+    assert render(demo, "text", width=30) == render_text(demo, width=40)
     assert render(demo, "text", width=500) == render_text(demo, width=120)
     assert "\x1b[" in render(demo, "text", color=True) and "\x1b[" not in render(demo, "text")
     assert render(demo, "json") == CHECK_FORMATS["json"](demo)
@@ -81,12 +83,15 @@ def test_render_text_keeps_to_a_readable_width(demo):
 def test_one_read_many_reports(demo, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     outputs = plan_outputs((str(tmp_path / "r.json"), "-", str(tmp_path / "r.csv")), None)
-    written = write_outputs(demo, outputs)
+    with staged() as batch:
+        written = write_outputs(demo, outputs, batch)
+        assert not (tmp_path / "r.json").exists()  # staged: not there before the end
+    show_outputs(demo, outputs)
     assert written == [outputs[0], outputs[2]]
     assert json.loads((tmp_path / "r.json").read_text())["summary"]["flows"] == 40
     assert (tmp_path / "r.csv").read_text() == CHECK_FORMATS["csv"](demo)
     assert capsys.readouterr().out == render_text(demo)  # piped: no colour, 80 columns
     assert wrote_line(written, demo) == (
         f"portmatrix: wrote {tmp_path / 'r.json'} (json), {tmp_path / 'r.csv'} (csv): "
-        "40 flows, 9 errors, 1 warnings, 2 info"
+        "40 flows, 7 errors, 1 warning, 2 info"
     )

@@ -50,7 +50,19 @@ def _csv(text, result):
 
 def _markdown(text, result):
     assert text.startswith("## portmatrix check — ")
-    assert text.count("| error | ") == result.severity_counts()["error"]
+    # Every error is a row; the summary counts each problem once.
+    assert text.count("| error | ") == sum(f.severity == "error" for f in result.findings)
+    counts = result.severity_counts()
+    assert f"- {counts['error']} errors, {counts['warning']} warnings" in text
+
+
+def _suggestions(text, result):
+    import yaml
+
+    assert text.startswith("# Suggested by portmatrix")
+    doc = yaml.safe_load(text)
+    suggested = [f for f in result.findings if f.fix is not None]
+    assert len(doc.get("rules", [])) + len(doc.get("exceptions", [])) == len(suggested) > 0
 
 
 def _html(text, result):
@@ -68,6 +80,7 @@ SHAPES = {
     "csv": _csv,
     "markdown": _markdown,
     "html": _html,
+    "suggestions": _suggestions,
 }
 
 
@@ -91,7 +104,8 @@ def test_every_format_renders_every_kind_of_result(request, name, kind):
     assert len(result.findings) == 12  # the same findings, watched or checked
     text = CHECK_FORMATS[name](result)
     assert isinstance(text, str) and text.endswith("\n")
-    missing = [f.id for f in result.findings if f.id not in text]
+    shown = [f for f in result.findings if name != "suggestions" or f.fix is not None]
+    missing = [f.id for f in shown if f.id not in text]
     assert missing == [], f"{name} leaves out findings"
     SHAPES[name](text, result)
 

@@ -78,6 +78,7 @@ def test_inputs_summary_one_entry_per_capture():
         "sha256": "ab" * 32,
         "frames": 7,
         "truncated": "file cut short in the middle of record 8",
+        "unreadable": None,
         "drops": 3,
         "dns_names": 2,
         "interfaces": [{"name": "eth0", "link_type": 1}, {"name": "any", "link_type": 113}],

@@ -61,6 +61,28 @@ def test_folders_and_globs_take_captures_and_skip_the_rest(tmp_path):
         expand_inputs([str(only_notes)])
 
 
+def test_evidence_extracts_in_a_folder_are_not_read_twice(tmp_path, run_cli):
+    """`evidence` writes a pcapng of packets the captures already hold: a folder
+    holding both would count them twice."""
+    from support.paths import CAPTURES
+
+    d = tmp_path / "case"
+    d.mkdir()
+    demo = d / "demo.pcap"
+    demo.write_bytes((CAPTURES / "thoughtspot-demo.pcap").read_bytes())
+    made = run_cli(
+        "evidence", demo, "--flow", "tcp 10.30.0.5:52323 -> 10.20.0.11:22", "-o", d / "ev.pcapng"
+    )
+    assert made.exit_code == 0, made.stderr
+    found = expand_inputs([str(d)])
+    assert found == [str(demo)]
+    assert found.extracts == [str(d / "ev.pcapng")]
+    assert found.skipped == [str(d / "ev.pcapng.json")]
+    notice = skipped_notice(found)
+    assert "1 file(s) are evidence extracts of the captures beside them" in notice
+    assert expand_inputs([str(d / "ev.pcapng")]) == [str(d / "ev.pcapng")]  # named: read
+
+
 def test_total_size_counts_the_files_on_disk(tmp_path):
     a, b = tmp_path / "a.pcap", tmp_path / "b.pcap"
     a.write_bytes(bytes(100))

@@ -100,7 +100,7 @@ def test_dumpcap_dying_mid_capture_says_why_unless_we_stopped_it(fake_dumpcap):
     deadline = time.monotonic() + 5
     while not capture.died.startswith("interface") and time.monotonic() < deadline:
         time.sleep(0.02)  # stderr is drained by a thread
-    assert capture.died == "interface went down"
+    assert capture.died == "dumpcap ended on its own (exit status 2): interface went down"
     capture.stop()
     assert capture.died == ""
 
@@ -141,7 +141,7 @@ def test_ring_needs_dumpcap_and_a_folder_it_can_make(fake_dumpcap, tmp_path, mon
     monkeypatch.undo()
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(CaptureSetupError, match="cannot create the ring folder") as err:
+    with pytest.raises(CaptureSetupError, match="is a file, not a folder") as err:
         start_ring(["eth0"], None, fake_dumpcap(), str(blocker / "ring"), 2, 1)
     assert err.value.where == "--ring"
 

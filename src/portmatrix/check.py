@@ -17,11 +17,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from portmatrix.addresses import to_text
-from portmatrix.errors import ExitCode, PortmatrixError
+from portmatrix.errors import ExitCode, MatrixError, PortmatrixError
 from portmatrix.findings.coverage import CoverageTally, link_coverage
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import Grouper
 from portmatrix.findings.model import Coverage, Finding, JudgedResult, Thresholds, sort_findings
+from portmatrix.findings.whatif import Judged, WhatIf, what_if
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.flows.traffic import Traffic
@@ -30,6 +31,7 @@ from portmatrix.policy.inventory import Inventory, load_inventory
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix, check_role_names, load_matrix
 from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
+from portmatrix.records.unlogged import not_observable
 
 
 @dataclass
@@ -48,9 +50,23 @@ class Result(JudgedResult):
     thresholds: Thresholds = field(default_factory=Thresholds)
     command: list[str] | None = None  # the command line, when run from one
     created: str | None = None  # when the report was made (ISO 8601 UTC), likewise
+    what_if: WhatIf | None = None  # the changes another matrix would make (--what-if)
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
+
+    def exit_code(self, fail_on: str) -> int:
+        """1 when a finding, or a what-if change, is at least as severe as `fail_on`."""
+        mine = super().exit_code(fail_on)
+        return max(mine, self.what_if.exit_code(fail_on)) if self.what_if else mine
+
+
+@dataclass
+class Alternative:
+    """The matrix (and the inventory loaded against it) of `--what-if`."""
+
+    matrix: Matrix
+    inventory: Inventory | None
 
 
 @dataclass
@@ -100,27 +116,59 @@ def run_check(
     today: dt.date | None = None,
     reading: Reading | None = None,
     filters: FlowFilter | None = None,
-    zeek: bool = False,
+    records: str | None = None,
     thresholds: Thresholds | None = None,
+    what_if: list[str] | tuple[str, ...] = (),
 ) -> Result:
-    """Check `inputs` (capture files, or Zeek conn.log files when `zeek`)."""
+    """Check `inputs`: capture files, or flow-record files when `records` is given
+    ("auto": each file's format from its content, else a records.formats name,
+    "zeek" for conn.log); with `what_if` (matrix files), also what judging them by
+    that matrix would change."""
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
+    other = load_alternative(what_if, inventory) if what_if else None
     known_ids = load_baseline(baseline) if baseline else set()
     filters = filters or FlowFilter()
     check_role_names(filters.roles, matrix, "--role")
-    reading = reading or Reading()
-    if zeek:
-        from portmatrix.records.zeek import read_conn_logs
+    wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
+    if other:
+        wanted |= build_role_map(other.matrix, other.inventory).hostnames
+    traffic = read_inputs(inputs, reading, records, wanted)
+    return evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds, other)
 
-        traffic = read_conn_logs(inputs)
-    else:
-        wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
-        traffic = read_traffic(
-            inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
-        )
-    return evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds)
+
+def load_alternative(files, inventory: str | None) -> Alternative:
+    """The --what-if matrix, with the inventory loaded against it too (its roles
+    must be the matrix's)."""
+    matrix = load_matrix(files)
+    try:
+        inv = load_inventory(inventory, matrix) if inventory else None
+    except MatrixError as exc:
+        exc.hint = f"{exc.hint + '; ' if exc.hint else ''}the --what-if matrix must define it"
+        raise
+    return Alternative(matrix, inv)
+
+
+def read_inputs(
+    inputs: list[str],
+    reading: Reading | None = None,
+    records: str | None = None,
+    wanted: frozenset[str] = frozenset(),
+) -> Traffic:
+    """The traffic of `inputs`: capture files (learning the `wanted` hostnames'
+    addresses from their DNS answers), or flow records when `records` names their
+    format ("auto": told by each file's content; "zeek" for conn.log). Shared by
+    `check` and `learn`: whatever reads flows for one reads them for both."""
+    reading = reading or Reading()
+    if records:
+        from portmatrix.records.formats import read_records
+
+        fmt = None if records == "auto" else records
+        return read_records(inputs, fmt, jobs=reading.jobs, on_batch=reading.on_batch)
+    return read_traffic(
+        inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
+    )
 
 
 def evaluate(
@@ -131,6 +179,7 @@ def evaluate(
     today: dt.date | None = None,
     filters: FlowFilter | None = None,
     thresholds: Thresholds | None = None,
+    other: Alternative | None = None,
 ) -> Result:
     role_map = build_role_map(matrix, inv, traffic.dns_names)
     index = RuleIndex(matrix, today)
@@ -152,12 +201,16 @@ def evaluate(
     unheld = unheld_roles(matrix, role_map)
     judge, raise_findings, notice = _coverage_judged(whole, traffic, filters)
     cov, cov_findings = tally.result(traffic.weakened, unheld, judge=judge)
+    cov, cov_findings = not_observable(cov, cov_findings, matrix, role_map, traffic.captures)
     notices += [notice] if notice else []
     findings += (cov_findings if raise_findings else []) + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map, unheld, traffic)
     link_coverage(findings)
     findings = sort_findings(findings)
     new = [f for f in findings if f.id not in known_ids and f.part_of not in known_ids]
+    changes = None
+    if other is not None:
+        changes = judge_what_if(traffic, Judged(matrix, role_map, cls), other, today)
     return Result(
         traffic,
         matrix,
@@ -171,7 +224,16 @@ def evaluate(
         notices=notices,
         filters=filters,
         thresholds=thresholds,
+        what_if=changes,
     )
+
+
+def judge_what_if(traffic: Traffic, now: Judged, other: Alternative, today) -> WhatIf:
+    """The flows judged again under the --what-if matrix, compared."""
+    role_map = build_role_map(other.matrix, other.inventory, traffic.dns_names)
+    cls = classify(traffic.flows, RuleIndex(other.matrix, today), role_map)
+    draft = Judged(other.matrix, role_map, cls)
+    return what_if(traffic.flows, now, draft, traffic.weakened)
 
 
 def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
@@ -279,7 +341,9 @@ class CheckOptions:
     inputs: tuple[str, ...]
     rules: tuple[str, ...]
     inventory: str | None = None
-    zeek: bool = False
+    zeek: bool = False  # the inputs are Zeek conn.log files (flowlog with format zeek)
+    flowlog: bool = False  # the inputs are flow records (records.formats)
+    flowlog_format: str | None = None  # ... all of this format, else detected per file
     fmt: str | None = None
     outputs: tuple[str, ...] = ()
     fail_on: str = "error"
@@ -291,6 +355,35 @@ class CheckOptions:
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports, verdicts, roles
     thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
     command: list[str] | None = None
+    what_if: tuple[str, ...] = ()  # a matrix to compare with (files, layered)
+
+
+def records_format(opts) -> str | None:
+    """What the inputs of a check (or learn) are: None for captures, else the flow
+    records' format ("auto": told by each file's content)."""
+    if opts.zeek:
+        return "zeek"
+    return opts.flowlog_format or ("auto" if opts.flowlog else None)
+
+
+def expand(opts, records: str | None):
+    """The input files: captures, or flow records of the format `records` ("auto":
+    told by their content), every one checked readable before the read."""
+    from portmatrix.sources.inputs import expand_inputs
+
+    if not records:
+        return expand_inputs(opts.inputs)
+    from portmatrix.records.formats import check_inputs, input_kind
+
+    if opts.dask:
+        raise PortmatrixError(
+            "--dask reads captures; flow records are read on this machine",
+            hint="leave out --dask (--jobs reads the files in parallel)",
+        )
+    fmt = None if records == "auto" else records
+    inputs = expand_inputs(opts.inputs, kind=input_kind(fmt))
+    check_inputs(inputs, fmt)
+    return inputs
 
 
 def run_command(opts: CheckOptions) -> int:
@@ -306,7 +399,7 @@ def run_command(opts: CheckOptions) -> int:
         wrote_line,
     )
     from portmatrix.report.progress import progress
-    from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
+    from portmatrix.sources.inputs import skipped_notice, total_size
 
     # Everything that needs no input first, then what needs their names; all
     # before the matrix is loaded and long before the capture is read.
@@ -323,10 +416,12 @@ def run_command(opts: CheckOptions) -> int:
                 where="--flows",
                 hint="give the flow export a file of its own",
             )
-    inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
+    records = records_format(opts)
+    inputs = expand(opts, records)
     # No output may be any file the run reads: a capture, a matrix, the inventory,
     # the baseline (the next run would compare against this one's report).
-    read = [*inputs, *opts.rules, *(f for f in (opts.inventory, opts.baseline) if f)]
+    read = [*inputs, *opts.rules, *opts.what_if]
+    read += [f for f in (opts.inventory, opts.baseline) if f]
     check_outputs(outputs, read)
     if opts.flows_out:
         check_writable(opts.flows_out, "--flows", read)
@@ -338,8 +433,9 @@ def run_command(opts: CheckOptions) -> int:
             baseline=opts.baseline,
             reading=Reading(on_batch, opts.jobs, opts.dask),
             filters=filters,
-            zeek=opts.zeek,
+            records=records,
             thresholds=Thresholds(**opts.thresholds),
+            what_if=opts.what_if,
         )
     result.command = opts.command
     result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -395,7 +395,7 @@ def survive(path: str, workdir: Path, zeek: bool = False) -> str:
 
     matrix, inventory = site(workdir)
     try:
-        result = run_check([path], [matrix], inventory, zeek=zeek)
+        result = run_check([path], [matrix], inventory, records="zeek" if zeek else None)
     except PortmatrixError as exc:
         return f"error: {exc}"
     for render in CHECK_FORMATS.values():

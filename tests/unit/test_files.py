@@ -182,3 +182,18 @@ def test_a_process_killed_while_writing_leaves_the_old_file(tmp_path):
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert path.read_bytes() == b"old"  # a .part file may stay behind, never half a report
+
+
+def test_a_device_or_fifo_is_written_in_place_never_replaced(tmp_path):
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    write_text(str(fifo), "report\n")
+    reader.join(timeout=10)
+    assert got == ["report\n"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temporary left

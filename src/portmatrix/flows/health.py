@@ -33,7 +33,8 @@ class CaptureHealth:
     @property
     def weakened(self) -> bool:
         """Missing or unreachable services may just be traffic the capture did not see."""
-        return bool(self.drops) or self.mostly_one_way
+        gaps = any(c.gaps for c in self.captures)  # flow records: windows not logged
+        return bool(self.drops) or self.mostly_one_way or gaps
 
     def notices(self) -> list[str]:
         """What weakens conclusions drawn from this traffic, one sentence each."""

@@ -33,6 +33,8 @@ values are null):
   capture_health  tcp_flows, tcp_one_way, drops, weakened (conclusions about missing
                   services are weaker)
   notices         sentences about what weakens the result
+  what_if         with --what-if only: what another matrix would change
+                  (see portmatrix.report.what_if_view)
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from portmatrix import __version__
+from portmatrix.report import what_if_view
 from portmatrix.report.result import Result
 from portmatrix.report.summary import decode_document, inputs_summary
 from portmatrix.textforms import iso
@@ -48,6 +51,13 @@ SCHEMA_VERSION = 2
 
 
 def document(result: Result) -> dict:
+    doc = _document(result)
+    if (part := what_if_view.document_part(result)) is not None:
+        doc["what_if"] = part
+    return doc
+
+
+def _document(result: Result) -> dict:
     t = result.traffic
     window = None
     if t.first_ts is not None:

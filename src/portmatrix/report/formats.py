@@ -9,7 +9,7 @@ import json
 import socket
 
 from portmatrix import __version__
-from portmatrix.report import escape
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
 from portmatrix.textforms import json_text, service_text
@@ -304,6 +304,7 @@ def render_markdown(result: Result) -> str:
                 f"| {_md(c['rule'])} | {_md(c['service'])} | {_md(c['proto'])}/{_md(c['ports'])} | "
                 f"{c['established']} | {c['failed']} | {c['status']} |"
             )
+    lines += what_if_view.markdown_lines(doc, _md)
     if doc["notices"]:
         lines += ["", "### Notices", ""] + [f"- {_md(n)}" for n in doc["notices"]]
     return "\n".join(lines) + "\n"

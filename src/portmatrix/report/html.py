@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from portmatrix.report import escape
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.formats import what, who
 
@@ -106,6 +106,7 @@ def render_html(result) -> str:
         _grid(doc),
         "<h2>Coverage of every rule</h2>",
         _coverage(doc),
+        *what_if_view.html_sections(doc),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"

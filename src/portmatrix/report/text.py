@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import textwrap
 
-from portmatrix.report import escape
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
 
@@ -84,6 +84,7 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
             [f for f in doc["findings"] if parent.get(f["part_of"], f["severity"]) == severity],
         )
     _required(out, [c for c in doc["coverage"] if c["required"]])
+    _what_if(out, doc)
     _summary(out, doc["summary"])
     return out.text()
 
@@ -201,6 +202,21 @@ def _required(out: _Writer, required: list[dict]) -> None:
             status,
         )
     out.con.print(table)
+
+
+def _what_if(out: _Writer, doc: dict) -> None:
+    """What the --what-if matrix would change (nothing without --what-if)."""
+    if "what_if" not in doc:
+        return
+    out.con.print()
+    out.con.print(f"[bold]{what_if_view.title(doc)}[/]")
+    lines = what_if_view.text_lines(doc)
+    for severity, line in lines[:SHOWN]:
+        out.para(line, 1, STYLE[severity], first=f"{MARK[severity]} ")
+    if not lines:
+        out.para("nothing would change", 1)
+    elif len(lines) > SHOWN:
+        out.para(f"… and {len(lines) - SHOWN} more: all of them in --format json", 1, "bold")
 
 
 def _summary(out: _Writer, s: dict) -> None:

@@ -59,6 +59,7 @@ class CaptureInfo:
     notices: list[str] = field(default_factory=list)
     dns: dict[str, list[int]] = field(default_factory=dict)  # role hostname -> addresses answered
     dns_unread: int = 0  # DNS responses not read: over TCP, in tunnels, fragmented
+    gaps: int = 0  # flow records the exporter says are incomplete (AWS SKIPDATA, sampled)
     # label(): (link type, name) -> interface, for the first `_indexed` interfaces
     _labels: dict[tuple[int, str], int] = field(default_factory=dict, repr=False, compare=False)
     _indexed: int = field(default=0, repr=False, compare=False)

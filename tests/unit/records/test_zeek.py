@@ -55,15 +55,15 @@ def as_json(tsv: Path, out: Path) -> Path:
 
 
 def test_tsv_log_gives_the_captures_verdicts(from_pcap):
-    assert summary(run_check([str(LOG)], ["thoughtspot"], INV, zeek=True)) == from_pcap
+    assert summary(run_check([str(LOG)], ["thoughtspot"], INV, records="zeek")) == from_pcap
 
 
 def test_json_gzip_and_rotated_files_too(tmp_path, from_pcap):
     json_log = as_json(LOG, tmp_path / "conn.json.log")
-    assert summary(run_check([str(json_log)], ["thoughtspot"], INV, zeek=True)) == from_pcap
+    assert summary(run_check([str(json_log)], ["thoughtspot"], INV, records="zeek")) == from_pcap
     gz = tmp_path / "conn.log.gz"
     gz.write_bytes(gzip.compress(LOG.read_bytes()))
-    assert summary(run_check([str(gz)], ["thoughtspot"], INV, zeek=True)) == from_pcap
+    assert summary(run_check([str(gz)], ["thoughtspot"], INV, records="zeek")) == from_pcap
     # Rotated: the records over two files (each with its header).
     lines = LOG.read_text().splitlines()
     header = [x for x in lines if x.startswith("#") and not x.startswith("#close")]
@@ -76,7 +76,7 @@ def test_json_gzip_and_rotated_files_too(tmp_path, from_pcap):
         "\n".join(header + body[2:]) + "\n"
     )
     files = sorted(str(p) for p in (tmp_path / "rot").iterdir())
-    assert summary(run_check(files, ["thoughtspot"], INV, zeek=True)) == from_pcap
+    assert summary(run_check(files, ["thoughtspot"], INV, records="zeek")) == from_pcap
 
 
 def test_cli(run_cli, tmp_path):
@@ -98,7 +98,9 @@ def test_cli(run_cli, tmp_path):
     (source,) = json.loads(out.read_text())["inputs"]["captures"]
     assert source["format"] == "zeek-conn" and source["frames"] == 5 and source["sha256"]
     both = run_cli("check", PCAP, "--zeek", str(LOG), "--rules", "thoughtspot")
-    assert both.exit_code == 2 and "give capture files, or Zeek conn.log" in both.stderr
+    assert (
+        both.exit_code == 2 and "give capture files, or flow records with --flowlog" in both.stderr
+    )
 
 
 FIELDS = (
@@ -167,7 +169,9 @@ def test_other_zeek_logs_are_skipped_not_read_as_connections(tmp_path, from_pcap
         "id.resp_p\tproto\tquery\n1709287200.1\tCx\t10.20.0.11\t5353\t10.20.0.12\t53\tudp\t"
         "example.com\n"
     )
-    result = run_check(sorted(str(p) for p in folder.iterdir()), ["thoughtspot"], INV, zeek=True)
+    result = run_check(
+        sorted(str(p) for p in folder.iterdir()), ["thoughtspot"], INV, records="zeek"
+    )
     assert summary(result) == from_pcap
     (dns,) = [c for c in result.traffic.captures if c.path.endswith("dns.log")]
     assert "not a conn log" in dns.notices[0]
@@ -198,7 +202,7 @@ def test_iso_timestamps(tmp_path, from_pcap):
         rec["ts"] = dt.datetime.fromtimestamp(rec["ts"], dt.UTC).isoformat().replace("+00:00", "Z")
         lines.append(json.dumps(rec))
     json_log.write_text("\n".join(lines) + "\n")
-    assert summary(run_check([str(json_log)], ["thoughtspot"], INV, zeek=True)) == from_pcap
+    assert summary(run_check([str(json_log)], ["thoughtspot"], INV, records="zeek")) == from_pcap
 
 
 GOOD = "1709287200.0\tC1\t10.0.0.1\t40000\t10.0.0.2\t22\ttcp\t1.0\tSF\tShAF\t3\t200\t2\t100"

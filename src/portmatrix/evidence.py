@@ -235,7 +235,7 @@ def pcapng_blocks(packets: list[Packet], infos: list[CaptureInfo]) -> list[bytes
                     + _option(0, b""),
                 )
             )
-        ticks = p.ts
+        ticks = min(max(p.ts, 0), (1 << 64) - 1)  # readers keep times in range; never raise
         blocks.append(
             _block(
                 6,

@@ -284,20 +284,15 @@ def quic(s: Sample) -> Details | None:
 
 def dns(s: Sample) -> Details | None:
     """A DNS query: one question, no answers, a name that parses (RFC 1035, 4.1)."""
-    from portmatrix.decode.dns import _name
+    from portmatrix.decode.dns import question
 
     c = s.client[2:] if s.proto == "tcp" else s.client  # TCP: a 2-byte length first
     if len(c) < 17 or c[2] & 0x80 or (c[2] >> 3) & 0x0F > 2:
         return None
     if int.from_bytes(c[4:6], "big") != 1 or int.from_bytes(c[6:10], "big") != 0:
         return None
-    try:
-        name, end = _name(c, 12)
-    except (IndexError, ValueError):
-        return None
-    if end + 4 > len(c) or not name:
-        return None
-    return {"query": name}
+    name = question(c)
+    return {"query": name} if name else None
 
 
 def wireguard(s: Sample) -> Details | None:

@@ -65,7 +65,9 @@ def label_flows(
     signatures_first: bool = True,
 ) -> Labels:
     """Label the `chosen` flows (indices or mask; all by default) from the first
-    packets they have in the capture files `paths`."""
+    packets they have in the capture files `paths`. `use_tshark=False` labels with
+    our signatures alone; `signatures_first=False` with tshark alone (what
+    benchmarks/labels.py compares)."""
     index = np.arange(len(flows)) if chosen is None else np.asarray(chosen)
     if index.dtype == bool:
         index = np.flatnonzero(index)

@@ -45,6 +45,21 @@ class Packet:
     wirelen: int
     data: bytes
 
+    @classmethod
+    def of(cls, raw: RawBatch, file: int, i: int, data: bytes | None = None) -> Packet:
+        """Packet `i` of a raw batch (its captured bytes, or `data` in their stead)."""
+        if data is None:
+            off = int(raw.offset[i])
+            data = raw.data[off : off + int(raw.caplen[i])].tobytes()
+        ts, frame, iface, link, wire = (
+            int(raw.ts[i]),
+            int(raw.frame[i]),
+            int(raw.iface[i]),
+            int(raw.linktype[i]),
+            int(raw.wirelen[i]),
+        )
+        return cls(ts, file, frame, iface, link, wire, data)
+
 
 def parse_flow(spec: str) -> tuple[int, str, int, str, int]:
     """ "tcp 10.0.0.1:40000 -> 10.0.0.2:22" (IPv6 in brackets: [fd00::1]:22)."""
@@ -177,18 +192,7 @@ def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[Capture
         raw = part.raw
         frames = np.unique(part.rows.frame)  # a tunnelled frame has two rows
         for i in (frames - raw.frame[0]).tolist():
-            off, cap = int(raw.offset[i]), int(raw.caplen[i])
-            packets.append(
-                Packet(
-                    int(raw.ts[i]),
-                    part.file_id,
-                    int(raw.frame[i]),
-                    int(raw.iface[i]),
-                    int(raw.linktype[i]),
-                    int(raw.wirelen[i]),
-                    raw.data[off : off + cap].tobytes(),
-                )
-            )
+            packets.append(Packet.of(raw, part.file_id, i))
     packets.sort(key=lambda p: (p.ts, p.file, p.frame))
     return packets, infos
 

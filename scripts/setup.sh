@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Set up portmatrix on a fresh Debian/Ubuntu machine with Python 3.11+:
-# system packages (tshark/dumpcap, tcpdump), a virtualenv in .venv, the package.
+# system packages (tshark/dumpcap, tcpdump, nfdump for NetFlow/IPFIX), a
+# virtualenv in .venv, the package (with pyarrow, for cloud flow logs).
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh --test   plus the test tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+testing=""
+[ "${1:-}" = "--test" ] && testing=yes
+extras="[flowlogs${testing:+,test}]"
 
 need=()
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v dumpcap >/dev/null 2>&1 || need+=(tshark)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+# nfdump reads NetFlow/IPFIX files; its nfpcapd turns captures into them (the tests' oracle).
+command -v nfdump >/dev/null 2>&1 || need+=(nfdump)
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
-if [ -n "$extras" ]; then
+if [ -n "$testing" ]; then
     # The tests also replay traffic, render the HTML report in a real browser, and
     # check contrib/'s service files with the tools that read them.
     command -v tcpreplay >/dev/null 2>&1 || need+=(tcpreplay)

@@ -167,6 +167,42 @@ class AddressIndex:
     def set_of(self, set_id: int) -> frozenset[str]:
         return self.sets[set_id]
 
+    def set_id(self, labels: frozenset[str]) -> int:
+        """The id of a set of labels, added when no interval holds exactly it (a
+        flow's destination may hold roles beyond its address's: `policy.roles`)."""
+        try:
+            return self.sets.index(labels)
+        except ValueError:
+            self.sets.append(labels)
+            return len(self.sets) - 1
+
+    def addresses_of(self, label: str) -> list[tuple[int, int]]:
+        """The intervals (first, last) of the addresses holding `label`."""
+        ends = [*self._starts[1:], 1 << 128]
+        return [
+            (start, end - 1)
+            for start, end, set_id in zip(self._starts, ends, self._ids, strict=True)
+            if label in self.sets[set_id]
+        ]
+
+    def sets_between(self, first: int, last: int) -> set[int]:
+        """The set ids in force anywhere in [first, last]."""
+        lo = max(bisect.bisect_right(self._starts, first) - 1, 0)
+        hi = bisect.bisect_right(self._starts, last)
+        found = set(self._ids[lo:hi]) if self._starts else set()
+        if not self._starts or first < self._starts[0]:
+            found.add(0)
+        return found
+
+    def sizes(self) -> dict[str, int]:
+        """How many addresses each label holds (for the specificity of a role)."""
+        out: dict[str, int] = {}
+        ends = [*self._starts[1:], 1 << 128][: len(self._starts)]
+        for start, end, set_id in zip(self._starts, ends, self._ids, strict=True):
+            for label in self.sets[set_id]:
+                out[label] = out.get(label, 0) + end - start
+        return out
+
 
 def split_int(values: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Columns (hi, lo) of uint64 from 128-bit address integers."""

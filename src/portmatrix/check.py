@@ -13,15 +13,17 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from portmatrix.addresses import to_text
-from portmatrix.errors import ExitCode, PortmatrixError
+from portmatrix.errors import ExitCode, MatrixError, PortmatrixError
 from portmatrix.findings.coverage import CoverageTally, link_coverage
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import Grouper
 from portmatrix.findings.model import Coverage, Finding, JudgedResult, Thresholds, sort_findings
+from portmatrix.findings.whatif import Judged, WhatIf, what_if
 from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.from_captures import read_traffic
 from portmatrix.flows.traffic import Traffic
@@ -30,6 +32,10 @@ from portmatrix.policy.inventory import Inventory, load_inventory
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix, check_role_names, load_matrix
 from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
+from portmatrix.records.unlogged import not_observable
+
+if TYPE_CHECKING:
+    from portmatrix.apps.labels import Labels
 
 
 @dataclass
@@ -48,9 +54,24 @@ class Result(JudgedResult):
     thresholds: Thresholds = field(default_factory=Thresholds)
     command: list[str] | None = None  # the command line, when run from one
     created: str | None = None  # when the report was made (ISO 8601 UTC), likewise
+    what_if: WhatIf | None = None  # the changes another matrix would make (--what-if)
+    labels: Labels | None = None  # application labels of the flows behind findings
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
+
+    def exit_code(self, fail_on: str) -> int:
+        """1 when a finding, or a what-if change, is at least as severe as `fail_on`."""
+        mine = super().exit_code(fail_on)
+        return max(mine, self.what_if.exit_code(fail_on)) if self.what_if else mine
+
+
+@dataclass
+class Alternative:
+    """The matrix (and the inventory loaded against it) of `--what-if`."""
+
+    matrix: Matrix
+    inventory: Inventory | None
 
 
 @dataclass
@@ -78,6 +99,10 @@ def load_baseline(path: str) -> set[str]:
         raise PortmatrixError(
             f"not JSON ({exc.msg})", file=path, where=f"line {exc.lineno}", hint=BASELINE_HINT
         ) from None
+    except RecursionError:  # brackets nested deeper than any report's
+        raise PortmatrixError(
+            "not a report: nested too deep", file=path, hint=BASELINE_HINT
+        ) from None
     except OSError as exc:
         raise PortmatrixError(f"cannot read: {exc.strerror}", file=path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
@@ -96,27 +121,66 @@ def run_check(
     today: dt.date | None = None,
     reading: Reading | None = None,
     filters: FlowFilter | None = None,
-    zeek: bool = False,
+    records: str | None = None,
     thresholds: Thresholds | None = None,
+    what_if: list[str] | tuple[str, ...] = (),
+    apps: bool = False,
 ) -> Result:
-    """Check `inputs` (capture files, or Zeek conn.log files when `zeek`)."""
+    """Check `inputs`: capture files, or flow-record files when `records` is given
+    ("auto": each file's format from its content, else a records.formats name,
+    "zeek" for conn.log); with `what_if` (matrix files), also what judging them by
+    that matrix would change; with `apps`, the application labels of the flows
+    behind the findings (captures only: flow records carry no payload)."""
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
+    other = load_alternative(what_if, inventory) if what_if else None
     known_ids = load_baseline(baseline) if baseline else set()
     filters = filters or FlowFilter()
     check_role_names(filters.roles, matrix, "--role")
-    reading = reading or Reading()
-    if zeek:
-        from portmatrix.records.zeek import read_conn_logs
+    wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
+    if other:
+        wanted |= build_role_map(other.matrix, other.inventory).hostnames
+    traffic = read_inputs(inputs, reading, records, wanted)
+    result = evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds, other)
+    if apps and not records:
+        from portmatrix.apps.findings import label_result
 
-        traffic = read_conn_logs(inputs)
-    else:
-        wanted = build_role_map(matrix, inv).hostnames  # to learn from DNS answers
-        traffic = read_traffic(
-            inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
-        )
-    return evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds)
+        result.labels = label_result(result, inputs)
+    return result
+
+
+def load_alternative(files, inventory: str | None) -> Alternative:
+    """The --what-if matrix, with the inventory loaded against it too (its roles
+    must be the matrix's)."""
+    matrix = load_matrix(files)
+    try:
+        inv = load_inventory(inventory, matrix) if inventory else None
+    except MatrixError as exc:
+        exc.hint = f"{exc.hint + '; ' if exc.hint else ''}the --what-if matrix must define it"
+        raise
+    return Alternative(matrix, inv)
+
+
+def read_inputs(
+    inputs: list[str],
+    reading: Reading | None = None,
+    records: str | None = None,
+    wanted: frozenset[str] = frozenset(),
+) -> Traffic:
+    """The traffic of `inputs`: capture files (learning the `wanted` hostnames'
+    addresses from their DNS answers), or flow records when `records` names their
+    format ("auto": told by each file's content; "zeek" for conn.log). Shared by
+    `check` and `learn`: whatever reads flows for one reads them for both."""
+    reading = reading or Reading()
+    if records:
+        from portmatrix.records.formats import read_records
+
+        fmt = None if records == "auto" else records
+        return read_records(inputs, fmt, jobs=reading.jobs, on_batch=reading.on_batch)
+    return read_traffic(
+        inputs, on_batch=reading.on_batch, jobs=reading.jobs, dask=reading.dask, wanted=wanted
+    )
 
 
 def evaluate(
@@ -127,8 +191,9 @@ def evaluate(
     today: dt.date | None = None,
     filters: FlowFilter | None = None,
     thresholds: Thresholds | None = None,
+    other: Alternative | None = None,
 ) -> Result:
-    role_map = build_role_map(matrix, inv, traffic.dns_names)
+    role_map = build_role_map(matrix, inv, traffic.dns_names, traffic.claims)
     index = RuleIndex(matrix, today)
     filters = filters or FlowFilter()
     whole = traffic
@@ -146,27 +211,18 @@ def evaluate(
         traffic.flows, cls, role_map, index, tally.rules, len(traffic.captures) > 1
     )
     unheld = unheld_roles(matrix, role_map)
-    missed = _nothing_to_judge(whole, filters)
-    cov, cov_findings = tally.result(traffic.weakened, unheld, judge=not missed)
-    if missed:
-        notices.append(missed)
-    elif filters.active and len(whole.flows) and not len(traffic.flows):
-        cov_findings = []
-        notices.append(
-            f"no flow matches the filters ({filters.text()}): the coverage of required "
-            "services is shown for no flows, and raises no findings"
-        )
-    elif filters.narrows_services:
-        cov_findings = []
-        notices.append(
-            "filtered by host, port, verdict or role: the coverage of required services "
-            "is shown for the chosen flows only, and raises no findings of its own"
-        )
-    findings += cov_findings + matrix_findings(matrix, index)
+    judge, raise_findings, notice = _coverage_judged(whole, traffic, filters)
+    cov, cov_findings = tally.result(traffic.weakened, unheld, judge=judge)
+    cov, cov_findings = not_observable(cov, cov_findings, matrix, role_map, traffic.captures)
+    notices += [notice] if notice else []
+    findings += (cov_findings if raise_findings else []) + matrix_findings(matrix, index)
     notices += _role_notices(matrix, inv, role_map, unheld, traffic)
     link_coverage(findings)
     findings = sort_findings(findings)
     new = [f for f in findings if f.id not in known_ids and f.part_of not in known_ids]
+    changes = None
+    if other is not None:
+        changes = judge_what_if(traffic, Judged(matrix, role_map, cls), other, today)
     return Result(
         traffic,
         matrix,
@@ -180,7 +236,16 @@ def evaluate(
         notices=notices,
         filters=filters,
         thresholds=thresholds,
+        what_if=changes,
     )
+
+
+def judge_what_if(traffic: Traffic, now: Judged, other: Alternative, today) -> WhatIf:
+    """The flows judged again under the --what-if matrix, compared."""
+    role_map = build_role_map(other.matrix, other.inventory, traffic.dns_names, traffic.claims)
+    cls = classify(traffic.flows, RuleIndex(other.matrix, today), role_map)
+    draft = Judged(other.matrix, role_map, cls)
+    return what_if(traffic.flows, now, draft, traffic.weakened)
 
 
 def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
@@ -188,6 +253,35 @@ def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
     held = set().union(*role_map.index.sets)
     used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
     return {r for r in used if r in matrix.roles and r not in held}
+
+
+def _coverage_judged(whole: Traffic, chosen: Traffic, filters: FlowFilter):
+    """(judge coverage at all, let it raise findings, the notice saying why not):
+    with no traffic, or a window holding none, nothing is judged; a filter that
+    selects nothing, or narrows by host, port, verdict or role, shows coverage for
+    the chosen flows only, without findings of its own."""
+    missed = _nothing_to_judge(whole, filters)
+    if missed:
+        return False, False, missed
+    if filters.active and len(whole.flows) and not len(chosen.flows):
+        return (
+            True,
+            False,
+            (
+                f"no flow matches the filters ({filters.text()}): the coverage of required "
+                "services is shown for no flows, and raises no findings"
+            ),
+        )
+    if filters.narrows_services:
+        return (
+            True,
+            False,
+            (
+                "filtered by host, port, verdict or role: the coverage of required services "
+                "is shown for the chosen flows only, and raises no findings of its own"
+            ),
+        )
+    return True, True, ""
 
 
 def _nothing_to_judge(traffic: Traffic, filters: FlowFilter) -> str:
@@ -230,7 +324,14 @@ def _role_notices(
             f"roles with no address {where}: {', '.join(sorted(unheld))} — their rules "
             f"cannot match{not_evaluated} — {fix}"
         )
-    names = sorted(n for role, ns in role_map.unresolved.items() if real_roles([role]) for n in ns)
+    named = {n for n, entry in role_map.named.items() if entry.destinations}
+    names = sorted(
+        n
+        for role, ns in role_map.unresolved.items()
+        if real_roles([role])
+        for n in ns
+        if n not in named
+    )
     if names:
         dns_unread = sum(c.dns_unread for c in traffic.captures)
         unread = (
@@ -242,14 +343,78 @@ def _role_notices(
             f"hostnames with no known address: {', '.join(names)} — add them under "
             f"`hosts:` in the inventory, or capture the clients' DNS lookups too{unread}"
         )
-    if role_map.learned:
-        learned = "; ".join(
-            f"{name} → {', '.join(to_text(a) for a in addrs[:3])}"
-            + (f" and {len(addrs) - 3} more" if len(addrs) > 3 else "")
-            for name, addrs in sorted(role_map.learned.items())
-        )
-        out.append(f"hostnames resolved from DNS answers in the capture: {learned}")
+    if learned := learned_names(role_map):
+        out.append(learned)
+    if unread := unread_names(traffic):
+        out.append(unread)
     return out
+
+
+def learned_names(role_map: RoleMap) -> str:
+    """One sentence: each role hostname learned from the capture, and how — from DNS
+    answers (its addresses, for the whole capture) or named by clients (TLS SNI,
+    HTTP Host, QUIC: the destinations of those flows only, and only where the
+    name's known addresses do not contradict them)."""
+    from portmatrix.decode.names import HOW
+
+    parts = []
+    for name, addrs in sorted(role_map.learned.items()):
+        parts.append(f"{name} → {_addresses(addrs)} (DNS answers)")
+    for name, entry in sorted(role_map.named.items()):
+        how = ", ".join(HOW_TEXT[HOW[k]] for k in sorted(entry.how))
+        flows = len(entry.flows)
+        if entry.destinations:
+            parts.append(
+                f"{name} → {_addresses(sorted(entry.destinations))} for the "
+                f"{flows} flow{'s' if flows > 1 else ''} whose client named it ({how})"
+            )
+        if entry.contradicting:
+            parts.append(
+                f"{name} named ({how}) by clients of {_addresses(sorted(entry.contradicting))}, "
+                "which its known addresses do not include: not believed — a forged name, or "
+                "an address of the name never resolved in the capture"
+            )
+    if not parts:
+        return ""
+    caveat = (
+        " — a name a client sends (SNI, Host) is its own word and can be forged: it "
+        "gives only that flow's destination the name's roles"
+        if role_map.named
+        else ""
+    )
+    return "hostnames learned from the capture: " + "; ".join(parts) + caveat
+
+
+HOW_TEXT = {"tls-sni": "TLS SNI", "http-host": "HTTP Host", "quic-sni": "QUIC SNI"}
+
+
+MESSAGES = {"tls-sni": "TLS ClientHello", "http-host": "HTTP request", "quic-sni": "QUIC Initial"}
+
+
+def unread_names(traffic: Traffic) -> str:
+    """A sentence when first messages naming a role's hostname were damaged, or when
+    named flows past the bound were not kept."""
+    from portmatrix.decode.names import HOW
+
+    claims = traffic.claims
+    damaged = [
+        f"{n} {MESSAGES[k]}{'s' if n > 1 else ''}" for k in HOW if (n := claims.damaged.get(k, 0))
+    ]
+    parts = []
+    if damaged:
+        were = "was" if sum(claims.damaged.values()) == 1 else "were"
+        parts.append(
+            f"{', '.join(damaged)} naming a role's hostname {were} damaged: counted, not read"
+        )
+    if claims.dropped:
+        parts.append(f"{claims.dropped} flows named a role's hostname past the limit: not kept")
+    return "; ".join(parts)
+
+
+def _addresses(addrs) -> str:
+    return ", ".join(to_text(a) for a in addrs[:3]) + (
+        f" and {len(addrs) - 3} more" if len(addrs) > 3 else ""
+    )
 
 
 @dataclass
@@ -259,7 +424,9 @@ class CheckOptions:
     inputs: tuple[str, ...]
     rules: tuple[str, ...]
     inventory: str | None = None
-    zeek: bool = False
+    zeek: bool = False  # the inputs are Zeek conn.log files (flowlog with format zeek)
+    flowlog: bool = False  # the inputs are flow records (records.formats)
+    flowlog_format: str | None = None  # ... all of this format, else detected per file
     fmt: str | None = None
     outputs: tuple[str, ...] = ()
     fail_on: str = "error"
@@ -271,6 +438,36 @@ class CheckOptions:
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports, verdicts, roles
     thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
     command: list[str] | None = None
+    what_if: tuple[str, ...] = ()  # a matrix to compare with (files, layered)
+    apps: bool = True  # application labels of the flows behind findings (--no-app: off)
+
+
+def records_format(opts) -> str | None:
+    """What the inputs of a check (or learn) are: None for captures, else the flow
+    records' format ("auto": told by each file's content)."""
+    if opts.zeek:
+        return "zeek"
+    return opts.flowlog_format or ("auto" if opts.flowlog else None)
+
+
+def expand(opts, records: str | None):
+    """The input files: captures, or flow records of the format `records` ("auto":
+    told by their content), every one checked readable before the read."""
+    from portmatrix.sources.inputs import expand_inputs
+
+    if not records:
+        return expand_inputs(opts.inputs)
+    from portmatrix.records.formats import check_inputs, input_kind
+
+    if opts.dask:
+        raise PortmatrixError(
+            "--dask reads captures; flow records are read on this machine",
+            hint="leave out --dask (--jobs reads the files in parallel)",
+        )
+    fmt = None if records == "auto" else records
+    inputs = expand_inputs(opts.inputs, kind=input_kind(fmt))
+    check_inputs(inputs, fmt)
+    return inputs
 
 
 def run_command(opts: CheckOptions) -> int:
@@ -286,7 +483,7 @@ def run_command(opts: CheckOptions) -> int:
         wrote_line,
     )
     from portmatrix.report.progress import progress
-    from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
+    from portmatrix.sources.inputs import skipped_notice, total_size
 
     # Everything that needs no input first, then what needs their names; all
     # before the matrix is loaded and long before the capture is read.
@@ -296,10 +493,19 @@ def run_command(opts: CheckOptions) -> int:
         from portmatrix.report.verdict_flows import check_flow_export
 
         check_flow_export(opts.flows_out)
-    inputs = expand_inputs(opts.inputs, captures=not opts.zeek)
+        if any(_same_path(opts.flows_out, o.path) for o in outputs):
+            raise PortmatrixError(
+                "is also a report (--output)",
+                file=opts.flows_out,
+                where="--flows",
+                hint="give the flow export a file of its own",
+            )
+    records = records_format(opts)
+    inputs = expand(opts, records)
     # No output may be any file the run reads: a capture, a matrix, the inventory,
     # the baseline (the next run would compare against this one's report).
-    read = [*inputs, *opts.rules, *(f for f in (opts.inventory, opts.baseline) if f)]
+    read = [*inputs, *opts.rules, *opts.what_if]
+    read += [f for f in (opts.inventory, opts.baseline) if f]
     check_outputs(outputs, read)
     if opts.flows_out:
         check_writable(opts.flows_out, "--flows", read)
@@ -311,8 +517,10 @@ def run_command(opts: CheckOptions) -> int:
             baseline=opts.baseline,
             reading=Reading(on_batch, opts.jobs, opts.dask),
             filters=filters,
-            zeek=opts.zeek,
+            records=records,
             thresholds=Thresholds(**opts.thresholds),
+            what_if=opts.what_if,
+            apps=opts.apps,
         )
     result.command = opts.command
     result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -328,8 +536,14 @@ def run_command(opts: CheckOptions) -> int:
     show_outputs(result, outputs)
     if written and not opts.quiet:
         console.say(wrote_line(written, result))
-    if result.traffic.unreadable:  # the rest was analyzed and reported; these say why not all
-        for error in result.traffic.unreadable:
+    if damaged := result.traffic.damaged:  # the rest was analyzed and reported: why not all
+        for error in damaged:
             console.say(f"portmatrix: error: {error}")
         return ExitCode.BAD_INPUT
     return result.exit_code(opts.fail_on)
+
+
+def _same_path(a: str, b: str) -> bool:
+    import os
+
+    return os.path.abspath(a) == os.path.abspath(b)

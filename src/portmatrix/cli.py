@@ -18,12 +18,15 @@ from portmatrix.errors import EXIT_HELP, EXIT_HELP_PLAIN, ExitCode, PortmatrixEr
 # policy.lookup.VERDICTS, copied so that --help loads no numpy (a test keeps them equal)
 _VERDICTS = ("allowed", "wrong-direction", "unexpected-source", "unexpected-port", "out-of-scope")
 _REPORT_FORMATS = ("text", "json", "jsonl", "csv", "markdown", "html", "suggestions")
+# records.formats.FORMATS, copied likewise
+_FLOWLOG_FORMATS = ("netflow", "aws", "azure", "gcp", "zeek")
 _TRACEBACK = "--traceback"
 
 
 def _say(line: str) -> None:
-    if sys.stderr is not None:
-        print(line, file=sys.stderr, flush=True)
+    from portmatrix.console import say
+
+    say(line)
 
 
 class _Group(click.Group):
@@ -214,6 +217,32 @@ def rules_lint(matrices: tuple[str, ...], inventory: str | None) -> int:
     return lint(matrices, inventory)
 
 
+@rules.command("diff")
+@click.argument("old", metavar="A")
+@click.argument("new", metavar="B")
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False),
+    help="Site inventory: mark the differences on roles that hold no address there.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=_OneOf(("text", "markdown", "json")),
+    default="text",
+    show_default=True,
+)
+def rules_diff(old: str, new: str, inventory: str | None, fmt: str) -> int:
+    """What B allows that A does not, and the reverse: per role pair and protocol, the
+    ports added, removed, and changed (who may open them, required), compared on the
+    compiled matrices (order, ids and how ranges are split make no difference). A and
+    B are a matrix (bundled name or file) or a layered stack, comma-separated:
+    thoughtspot,site.yaml. Exit 0 the same, 1 they differ, 2 unreadable."""
+    from portmatrix.matrices import diff
+
+    return diff(old, new, inventory, fmt)
+
+
 # Shared options -------------------------------------------------------------------
 
 
@@ -380,28 +409,65 @@ def _thresholds(rest: dict) -> dict:
     help="Write here (repeatable; the format from each extension: .txt .csv .json .jsonl; "
     "- is the terminal).",
 )
+@click.option(
+    "--app",
+    "apps",
+    is_flag=True,
+    help="Label every flow with the application its payload shows (ssh, tls with its "
+    "SNI, http with its Host, ...): reads the captures a second time.",
+)
 @_READING
 @_WINDOW_AND_HOSTS
-def flows_cmd(captures, fmt, outputs, jobs, dask, quiet, **filters) -> int:
+def flows_cmd(captures, fmt, outputs, apps, jobs, dask, quiet, **filters) -> int:
     """List the flows in captures (pcap, pcapng, .gz, folders, globs, or - for stdin)."""
     from portmatrix.listing import FlowsOptions, run_command
 
-    return run_command(FlowsOptions(captures, fmt, outputs, jobs, dask, quiet, filters))
+    return run_command(FlowsOptions(captures, fmt, outputs, jobs, dask, quiet, filters, apps))
 
 
 # check ----------------------------------------------------------------------------
 
 
-@main.command("check", epilog=EXIT_HELP)
-@click.argument("captures", nargs=-1, metavar="CAPTURE...")
-@click.option(
+def _one_kind_of_input(captures, flowlogs, flowlog_format, zeek_logs) -> None:
+    if sum(map(bool, (captures, flowlogs, zeek_logs))) != 1:
+        raise click.UsageError(
+            "give capture files, or flow records with --flowlog (Zeek conn.log with --zeek), "
+            "not both — repeat --flowlog for several, or quote a glob: --flowlog 'logs/*.gz'"
+        )
+    if flowlog_format and not flowlogs:
+        raise click.UsageError("--flowlog-format names the format of --flowlog files")
+
+
+_FLOWLOG = _options(
+    click.option(
+        "--flowlog",
+        "flowlogs",
+        multiple=True,
+        metavar="FILE|DIR|GLOB",
+        help="Flow records as the flows, instead of captures (repeatable): AWS VPC, Azure "
+        "and GCP flow logs, NetFlow/IPFIX in nfdump files, Zeek conn.log; each file's "
+        "format is told from its content, folders are walked (S3 layouts too).",
+    ),
+    click.option(
+        "--flowlog-format",
+        type=_OneOf(_FLOWLOG_FORMATS),
+        help="Read every --flowlog file as this format instead of telling it from the content.",
+    ),
+)
+_ZEEK = click.option(
     "--zeek",
     "zeek_logs",
     multiple=True,
     type=click.Path(),
     help="Zeek conn.log files (TSV or JSON, .gz, rotated: a folder or glob) as "
-    "the flows, instead of captures.",
+    "the flows, instead of captures (as --flowlog with --flowlog-format zeek).",
 )
+
+
+@main.command("check", epilog=EXIT_HELP)
+@click.argument("captures", nargs=-1, metavar="CAPTURE...")
+@_FLOWLOG
+@_ZEEK
 @_MATRIX
 @_REPORT
 @click.option(
@@ -415,31 +481,170 @@ def flows_cmd(captures, fmt, outputs, jobs, dask, quiet, **filters) -> int:
     type=click.Path(dir_okay=False),
     help="A previous JSON report: show only findings that are not in it.",
 )
+@click.option(
+    "--what-if",
+    "what_if",
+    multiple=True,
+    metavar="NAME|PATH",
+    help="Also judge every flow under this matrix, in full (repeat to layer: --what-if "
+    "thoughtspot --what-if draft.yaml), and report what would change; --fail-on "
+    "applies to the changes too.",
+)
+@click.option(
+    "--no-app",
+    "no_app",
+    is_flag=True,
+    help="Do not label the flows behind findings with the application their payload "
+    "shows (labelling reads their first packets again: TLS SNI, HTTP Host, SSH, ...).",
+)
 @_READING
 @_WINDOW_AND_HOSTS
 @_VERDICT_AND_ROLE
 @_ROLL_UPS
-def check_cmd(captures, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **rest) -> int:
-    """Check captures against the matrix: a verdict for every flow, coverage of
-    required services, findings by severity."""
+def check_cmd(
+    captures, flowlogs, flowlog_format, zeek_logs, rules_, inventory, fmt, outputs, fail_on, **rest
+) -> int:
+    """Check captures (or flow records) against the matrix: a verdict for every
+    flow, coverage of required services, findings by severity."""
     from portmatrix.check import CheckOptions, run_command
 
-    if bool(captures) == bool(zeek_logs):
-        raise click.UsageError("give capture files, or Zeek conn.log files with --zeek")
-    reading = {k: rest.pop(k) for k in ("flows_out", "baseline", "jobs", "dask", "quiet")}
+    _one_kind_of_input(captures, flowlogs, flowlog_format, zeek_logs)
+    reading = {
+        k: rest.pop(k) for k in ("flows_out", "baseline", "what_if", "jobs", "dask", "quiet")
+    }
+    reading["apps"] = not rest.pop("no_app")
     thresholds = _thresholds(rest)
     return run_command(
         CheckOptions(
-            inputs=captures or zeek_logs,
+            inputs=captures or flowlogs or zeek_logs,
             rules=rules_,
             inventory=inventory,
             zeek=bool(zeek_logs),
+            flowlog=bool(flowlogs),
+            flowlog_format=flowlog_format,
             fmt=fmt,
             outputs=outputs,
             fail_on=fail_on,
             filters=rest,
             thresholds=thresholds,
             command=["portmatrix", *sys.argv[1:]],
+            **reading,
+        )
+    )
+
+
+# learn ----------------------------------------------------------------------------
+
+
+@main.command("learn", epilog=EXIT_HELP)
+@click.argument("captures", nargs=-1, metavar="CAPTURE...")
+@_FLOWLOG
+@_ZEEK
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False),
+    help="Site inventory: the roles the draft's rules are written in (addresses with "
+    "no role get draft roles).",
+)
+@click.option(
+    "--rules",
+    "rules_",
+    multiple=True,
+    metavar="NAME|PATH",
+    help="Base matrix (repeat to layer): the draft holds only what it does not allow, "
+    "an additions file to layer on top.",
+)
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    metavar="FILE|-",
+    help="Write the draft here (YAML); - is standard output.",
+)
+@click.option("--name", default="learned", show_default=True, help="The draft matrix's name.")
+@click.option(
+    "--min-flows",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Flows a rule needs; fewer are kept out, and listed.",
+)
+@click.option(
+    "--min-hosts",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Distinct initiating hosts a rule needs; fewer are kept out, and listed.",
+)
+@click.option(
+    "--range-min-ports",
+    type=click.IntRange(2),
+    default=8,
+    show_default=True,
+    help="Distinct ports before a dense run, or a pool of dynamic ports, becomes a range.",
+)
+@click.option(
+    "--range-min-flows",
+    type=click.IntRange(1),
+    default=16,
+    show_default=True,
+    help="Flows over those ports before they become a range.",
+)
+@click.option(
+    "--group-min",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Addresses with no role that share a prefix (within a /24 or /64) before they "
+    "form one draft role; fewer get a role each.",
+)
+@click.option(
+    "--buckets",
+    type=click.IntRange(2, 64),
+    default=10,
+    show_default=True,
+    help="Equal time slices of the input's window, for --required-share.",
+)
+@click.option(
+    "--required-share",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="A rule seen in at least this share of the time slices is marked required.",
+)
+@_READING
+@_WINDOW_AND_HOSTS
+def learn_cmd(
+    captures, flowlogs, flowlog_format, zeek_logs, inventory, rules_, output, name, **rest
+) -> int:
+    """Draft a matrix from known-good traffic: role-level rules from the established
+    flows, with each rule's evidence in a comment; what was not learned is listed."""
+    from portmatrix.learn import LearnOptions, run_command
+    from portmatrix.policy.learn import DraftOptions
+    from portmatrix.policy.portsets import RangeOptions
+
+    _one_kind_of_input(captures, flowlogs, flowlog_format, zeek_logs)
+    draft = DraftOptions(
+        min_flows=rest.pop("min_flows"),
+        min_hosts=rest.pop("min_hosts"),
+        ranges=RangeOptions(rest.pop("range_min_ports"), rest.pop("range_min_flows")),
+        group_min=rest.pop("group_min"),
+        buckets=rest.pop("buckets"),
+        required_share=rest.pop("required_share"),
+    )
+    reading = {k: rest.pop(k) for k in ("jobs", "dask", "quiet")}
+    return run_command(
+        LearnOptions(
+            inputs=captures or flowlogs or zeek_logs,
+            inventory=inventory,
+            rules=rules_,
+            zeek=bool(zeek_logs),
+            flowlog=bool(flowlogs),
+            flowlog_format=flowlog_format,
+            output=output,
+            name=name,
+            draft=draft,
+            filters=rest,
             **reading,
         )
     )

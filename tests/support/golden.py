@@ -53,6 +53,11 @@ def render(capture: str, inventory: str) -> dict[str, str]:
     from portmatrix.textforms import json_text
 
     result = run_check([capture], ["thoughtspot"], inventory, today=TODAY)
+    # Application labels from our own signatures only: the same on every machine,
+    # with or without tshark.
+    from portmatrix.apps.findings import label_result
+
+    result.labels = label_result(result, [capture], use_tshark=False)
     doc = json.loads(formats.render_json(result))
     doc.pop("tool")
     from portmatrix import __version__
@@ -149,12 +154,53 @@ def readme_output() -> tuple[str, int]:
     return done.stdout, done.returncode
 
 
+LEARN_BEGIN = "<!-- learn excerpt: begin -->\n```yaml\n"
+LEARN_END = "```\n<!-- learn excerpt: end -->"
+LEARN_COMMAND = (
+    "captures/thoughtspot-demo.pcap",
+    "--inventory",
+    "captures/thoughtspot-demo.inventory.yaml",
+    "--rules",
+    "thoughtspot",
+    "--quiet",
+)
+LEARN_LINES = 20  # the first rules of the draft
+
+
+def learn_block() -> str:
+    """The draft excerpt in the README's "Drafting a matrix from traffic"."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(LEARN_BEGIN) + len(LEARN_BEGIN)
+    return text[start : text.index(LEARN_END, start)]
+
+
+def learn_output() -> str:
+    """The same lines of what `portmatrix learn` writes for the demo capture over
+    the vendor matrix: its rules, from `rules:` on."""
+    console_script = Path(sys.executable).parent / "portmatrix"
+    done = subprocess.run(
+        [str(console_script), "learn", *LEARN_COMMAND],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
+    lines = done.stdout.splitlines(keepends=True)
+    start = lines.index("rules:\n")
+    return "".join(lines[start : start + LEARN_LINES])
+
+
+def _replace(text: str, begin: str, end: str, new: str) -> str:
+    start = text.index(begin) + len(begin)
+    return text[:start] + new + text[text.index(end, start) :]
+
+
 def update_readme() -> None:
     text = README.read_text(encoding="utf-8")
-    start = text.index(README_BEGIN) + len(README_BEGIN)
-    end = text.index(README_END, start)
     output, _ = readme_output()
-    README.write_text(text[:start] + output + text[end:], encoding="utf-8")
+    text = _replace(text, README_BEGIN, README_END, output)
+    README.write_text(_replace(text, LEARN_BEGIN, LEARN_END, learn_output()), encoding="utf-8")
 
 
 def _demo() -> tuple[str, str]:

@@ -263,3 +263,37 @@ def test_index_agrees_with_reference(spans, probes):
         hi, lo = split_int(edges)
         for value, set_id in zip(edges, index.lookup(hi, lo).tolist(), strict=True):
             assert index.set_of(set_id) == reference(spans, value)
+
+
+def test_addresses_of_a_label():
+    from portmatrix.addresses import AddressIndex, parse_entry
+
+    entries = [("dns", "169.254.169.253"), ("a", "10.0.0.0/30"), ("b", "10.0.0.2-10.0.0.9")]
+    index = AddressIndex(
+        [(label, parse_entry(t).first, parse_entry(t).last) for label, t in entries]
+    )
+    v4 = 0xFFFF << 32
+    assert index.addresses_of("dns") == [(v4 | 0xA9FEA9FD, v4 | 0xA9FEA9FD)]
+    # Overlaps split the intervals; together they are the label's addresses.
+    assert index.addresses_of("a") == [
+        (v4 | 0x0A000000, v4 | 0x0A000001),
+        (v4 | 0x0A000002, v4 | 0x0A000003),
+    ]
+    assert index.addresses_of("nobody") == []
+
+
+def test_sizes_and_sets_between():
+    from portmatrix.addresses import AddressIndex, parse_entry
+
+    entries = {"a": ["10.0.0.0/30", "10.0.1.1"], "b": ["10.0.0.2-10.0.0.9"]}
+    index = AddressIndex(
+        (role, e.first, e.last) for role, texts in entries.items() for e in map(parse_entry, texts)
+    )
+    assert index.sizes() == {"a": 5, "b": 8}
+    first, last = parse_entry("10.0.0.8/29"), parse_entry("10.0.0.200")
+    assert {frozenset(index.set_of(s)) for s in index.sets_between(first.first, first.last)} == {
+        frozenset({"b"}),
+        frozenset(),
+    }
+    assert index.sets_between(last.first, last.last) == {0}
+    assert AddressIndex([]).sizes() == {} and AddressIndex([]).sets_between(1, 2) == {0}

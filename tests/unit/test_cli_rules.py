@@ -352,3 +352,51 @@ def test_lint_missing_inventory(run_cli, matrix, tmp_path):
     result = run_cli("rules", "lint", matrix, "--inventory", tmp_path / "absent.yaml")
     assert_one_line_error(result, "portmatrix: error: ")
     assert "no such file" in result.stderr
+
+
+def test_diff_of_a_matrix_with_itself_exits_0(run_cli, matrix):
+    result = run_cli("rules", "diff", matrix, matrix)
+    assert result.exit_code == 0
+    assert result.stdout.endswith("no difference: A and B allow the same\n")
+
+
+def test_diff_lists_the_edits_and_exits_1(run_cli, matrix, write_yaml):
+    edited = write_yaml(
+        "edited.yaml",
+        MATRIX.replace("ports: 22", "ports: [22, 2222]").replace(
+            "    required: true\n", "    required: false\n"
+        ),
+    )
+    result = run_cli("rules", "diff", matrix, edited)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[1:] == [
+        "+ admins → nodes tcp: 2222 (ssh-from-admins)",
+        "~ nodes → nodes tcp: 20123-32768 no longer required",
+        "2 difference(s)",
+    ]
+    as_json = json.loads(run_cli("rules", "diff", matrix, edited, "--format", "json").stdout)
+    assert as_json["differ"] is True and as_json["pairs"][0]["added"] == "2222"
+    markdown = run_cli("rules", "diff", matrix, edited, "--format", "markdown").stdout
+    assert "| admins | nodes | tcp | 2222 |  |  |  |" in markdown
+
+
+def test_diff_takes_layered_stacks(run_cli, matrix, write_yaml):
+    site = write_yaml("site.yaml", SITE)
+    result = run_cli("rules", "diff", matrix, f"{matrix},{site}")
+    assert result.exit_code == 1
+    assert "+ backup → nodes tcp: 22 (backup-pull)" in result.stdout
+    assert "+ role backup added" in result.stdout
+
+
+def test_diff_with_an_inventory_marks_roles_without_addresses(run_cli, matrix, write_yaml):
+    site = write_yaml("site.yaml", SITE)
+    inventory = write_yaml("inv.yaml", INVENTORY)
+    result = run_cli("rules", "diff", matrix, f"{matrix},{site}", "--inventory", inventory)
+    assert "+ backup → nodes tcp (no effect: a role holds no address): 22" in result.stdout
+
+
+def test_diff_mistakes_are_one_line(run_cli, matrix):
+    assert_one_line_error(run_cli("rules", "diff", matrix, "nosuch"), "portmatrix: error: nosuch")
+    assert_one_line_error(
+        run_cli("rules", "diff", matrix, matrix, "--format", "yml"), "portmatrix: error: --format"
+    )

@@ -65,3 +65,22 @@ def test_lint_errors_in_the_inventory_exit_2(write_yaml, matrix, capsys):
     out, err = capsys.readouterr()
     assert f"error: {inventory}:2: roles.nodes: '10.0.0.300' is not an address" in out
     assert err == "portmatrix: error: 1 error(s): the files cannot be used as they are\n"
+
+
+def test_stack_splits_on_commas_unless_the_file_exists(tmp_path):
+    from portmatrix.matrices import stack
+
+    assert stack("thoughtspot,site.yaml") == ["thoughtspot", "site.yaml"]
+    odd = tmp_path / "a,b.yaml"
+    odd.write_text("name: x\n")
+    assert stack(str(odd)) == [str(odd)]
+
+
+def test_diff_prints_and_exits_by_whether_they_differ(capsys, write_yaml):
+    from portmatrix.matrices import diff
+
+    assert diff("thoughtspot", "thoughtspot", None, "json") == 0
+    assert json.loads(capsys.readouterr().out)["differ"] is False
+    site = write_yaml("s.yaml", "roles: {extra: E}\n")
+    assert diff("thoughtspot", f"thoughtspot,{site}", None, "text") == 1
+    assert "+ role extra added" in capsys.readouterr().out

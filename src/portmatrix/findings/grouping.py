@@ -99,6 +99,13 @@ class Grouper:
         several_files: bool = False,
         today: dt.date | None = None,
     ) -> list[Finding]:
+        """The findings of these flows (the tallies remember earlier calls).
+
+        Longer than most functions here, on purpose: one vectorized pass — pick the
+        flows to report, tally scans, roll up many sources and many ports, group,
+        aggregate — whose steps share a dozen columns of the picked rows; split,
+        they would pass them all around. The English is `wording.finding_of`.
+        """
         verdict = cls.verdict.astype(np.int64)
         forbidden = (verdict != ALLOWED) & (verdict != OUT_OF_SCOPE)
         rows = np.flatnonzero(forbidden | ((verdict == ALLOWED) & cls.failed))

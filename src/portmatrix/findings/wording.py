@@ -90,39 +90,22 @@ def outcome_phrase(outcomes: dict[str, int]) -> str:
     )
 
 
-def finding_of(p: Problem) -> Finding:
-    g, j = p.groups, p.j
-    proto = proto_name(p.proto_number)
-    runs = g.ports[j]
-    single = len(runs) == 1 and runs[0][1] == runs[0][2]
-    has_ports = proto in ("tcp", "udp", "sctp", "icmp", "icmpv6")
-    port = runs[0][1] if single and has_ports else None
-    ports = ranges_text(runs, with_proto=p.kind == "scan") if has_ports else None
-    if port is not None or not has_ports:
-        what = service_text(proto, port)
-    else:
-        what = f"{count_ports(runs):,} {proto} ports ({ports})"
-    who = _side(g.initiator_hosts[j], g.initiators[j], p.i_roles)
-    whom = _side(g.responder_hosts[j], g.responders[j], p.r_roles)
+def _what_happened(p: Problem, who: str, whom: str, what: str, port: int | None):
+    """(kind, severity, attempts, message) of a problem: the sentence by verdict,
+    and what a scan, a flood or an intermittent service changes about it."""
+    g, j, d = p.groups, p.j, p.decision
     outcomes = g.outcomes[j]
     happened = outcome_phrase(outcomes)
-    d = p.decision
-    severity, attempts = p.severity, None
-    kind = p.kind
-    rule_id = d.rule or None
-    if p.verdict == "allowed" and d.exception:
-        rule_id = exception_rule(d.exception)
+    severity, attempts, kind = p.severity, None, p.kind
     if kind == "scan":
-        severity = max(severity, WARNING)
-        message = _scan_message(p, who, whom, happened)
-    elif p.many_sources and outcomes.get("established", 0) <= FLOOD_ANSWERED * g.flows[j]:
-        kind = "flood"
-        severity = max(severity, WARNING)
+        return kind, max(severity, WARNING), None, _scan_message(p, who, whom, happened)
+    if p.many_sources and outcomes.get("established", 0) <= FLOOD_ANSWERED * g.flows[j]:
         message = (
             f"{who} sent {what} to {whom} ({happened}): a flood — many sources, "
             "hardly any answered (spoofed addresses, or a misbehaving client)"
         )
-    elif p.verdict == "allowed":
+        return "flood", max(severity, WARNING), None, message
+    if p.verdict == "allowed":
         by = (
             f"exception {d.exception}"
             if d.exception
@@ -152,6 +135,31 @@ def finding_of(p: Problem) -> Finding:
             f"{who} reached {what} on {whom} ({happened}); nothing in the matrix "
             f"allows {what if port is not None else 'them'} towards {towards}"
         )
+    return kind, severity, attempts, message
+
+
+def finding_of(p: Problem) -> Finding:
+    """The finding of one problem: its words (`_what_happened`), id, fix and counts.
+    Long because a Finding has that many fields; each is one line."""
+    g, j = p.groups, p.j
+    proto = proto_name(p.proto_number)
+    runs = g.ports[j]
+    single = len(runs) == 1 and runs[0][1] == runs[0][2]
+    has_ports = proto in ("tcp", "udp", "sctp", "icmp", "icmpv6")
+    port = runs[0][1] if single and has_ports else None
+    ports = ranges_text(runs, with_proto=p.kind == "scan") if has_ports else None
+    if port is not None or not has_ports:
+        what = service_text(proto, port)
+    else:
+        what = f"{count_ports(runs):,} {proto} ports ({ports})"
+    who = _side(g.initiator_hosts[j], g.initiators[j], p.i_roles)
+    whom = _side(g.responder_hosts[j], g.responders[j], p.r_roles)
+    outcomes = g.outcomes[j]
+    d = p.decision
+    rule_id = d.rule or None
+    if p.verdict == "allowed" and d.exception:
+        rule_id = exception_rule(d.exception)
+    kind, severity, attempts, message = _what_happened(p, who, whom, what, port)
     if p.heuristic:
         message += " — initiator guessed from ports (handshake not captured)"
     if p.verdict != "allowed" and p.silent and kind == "flow":

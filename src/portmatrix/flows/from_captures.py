@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 
 from portmatrix.decode import decode
+from portmatrix.decode import names as named
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.dns import learn, unread
 from portmatrix.errors import CaptureError
@@ -25,7 +26,8 @@ def read_file(
     wanted: frozenset[str] = frozenset(),
 ) -> tuple[FlowTable, DecodeCounts, CaptureInfo]:
     """One capture file into its own flow table: the unit of parallel work. The
-    `wanted` hostnames get the addresses its DNS answers give them (`info.dns`).
+    `wanted` hostnames get the addresses its DNS answers give them (`info.dns`),
+    and the flows whose clients named them (TLS SNI, HTTP Host, QUIC: `info.names`).
     A file that cannot be opened as a capture at all comes back empty, its error
     in `info.unreadable`: the other files of a forensics folder are still read."""
     table = FlowTable(file_id=file_id)
@@ -43,6 +45,8 @@ def read_file(
         for name, addrs in learn(raw, rows, wanted).items():
             names.setdefault(name, set()).update(addrs)
         capture.info.dns_unread += unread(rows)
+        if wanted:
+            capture.info.names.add(named.learn(raw, rows, wanted))
         if on_batch:
             on_batch(capture.bytes_read - seen, len(raw))
             seen = capture.bytes_read

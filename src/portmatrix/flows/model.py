@@ -14,26 +14,32 @@ from typing import NamedTuple
 
 import numpy as np
 
-OUTCOMES = ("established", "refused", "unanswered", "midstream")
+OUTCOMES = ("established", "refused", "unanswered", "midstream", "blocked")
 """What came of a flow, read from the wire:
 established: the responder answered; refused: RST to the SYN, or an ICMP
 unreachable answering the initiator; unanswered: a SYN or request with no
-reply; midstream: the handshake was not captured.
+reply; midstream: the handshake was not captured (or, for flow records, the
+record does not say what came of it); blocked: a flow record says a cloud
+security group, network ACL or firewall dropped it (AWS `REJECT`, Azure `D`,
+NetFlow's forwarding status "dropped") and no answer got through. Blocked
+counts as a failed attempt, as refused does.
 """
-ESTABLISHED, REFUSED, UNANSWERED, MIDSTREAM = range(4)
+ESTABLISHED, REFUSED, UNANSWERED, MIDSTREAM, BLOCKED = range(5)
 
 CLOSES = ("open", "fin", "rst", "")  # "" for flows that are not TCP
 NOT_TCP = 3
 
-INITIATOR_BY = ("syn", "syn-ack", "port", "first-packet", "request", "quoted")
+INITIATOR_BY = ("syn", "syn-ack", "port", "first-packet", "request", "quoted", "record")
 """How a flow's initiator was decided:
 syn: a pure SYN was seen; syn-ack: only the SYN-ACK was seen (its receiver opened);
 port: started mid-stream, the side using a service port taken as responder (as Zeek
 does); first-packet: nothing better, the sender of the first packet; request: the
 sender of an ICMP query (echo request, ...); quoted: only an ICMP error quoting the
-flow's packet was seen, the quoted packet's sender.
+flow's packet was seen, the quoted packet's sender; record: the flow record names
+the initiator from the exporter's own connection tracking (an Azure flow tuple's
+source).
 """
-BY_SYN, BY_SYNACK, BY_PORT, BY_FIRST, BY_REQUEST, BY_QUOTED = range(6)
+BY_SYN, BY_SYNACK, BY_PORT, BY_FIRST, BY_REQUEST, BY_QUOTED, BY_RECORD = range(7)
 
 FRAMES = 3  # first frames kept per flow, for evidence
 
@@ -70,6 +76,7 @@ FLOW_COLUMNS: dict[str, Column] = {
     "vlan_hi": Column(np.int64, -1, "highest outer VLAN id seen"),
     "encap": Column(np.int64, 0, "tunnel the packets were found in (decode.batch.ENCAPS)"),
     "iface": Column(np.int64, -1, "capture interface index of the first packet, -1 unknown"),
+    "records": Column(np.int64, 0, "flow records the flow was joined from, 0 built from packets"),
     **{
         f"frame{i}": Column(np.int64, -1, f"frame number of the flow's packet {i + 1}, -1 none")
         for i in range(FRAMES)
@@ -89,6 +96,15 @@ class Flows:
     fragments_unresolved: int = 0  # IP fragments that never met their first fragment
     fragments_incomplete: int = 0  # datagrams whose fragments never covered them
     fragments_overlapping: int = 0  # datagrams whose fragments overlapped
+
+    def __post_init__(self) -> None:
+        # A column a producer does not know (a newer one: `records`) is at its `missing` value.
+        absent = [name for name in FLOW_COLUMNS if name not in self.cols]
+        if absent and "proto" in self.cols:
+            n = len(self.cols["proto"])
+            for name in absent:
+                col = FLOW_COLUMNS[name]
+                self.cols[name] = np.full(n, col.missing, col.dtype)
 
     def __len__(self) -> int:
         return len(self.cols["proto"])

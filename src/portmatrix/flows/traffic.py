@@ -6,6 +6,7 @@ about itself, and the capture's health.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.transport import TCP
@@ -37,6 +38,19 @@ class Traffic(CaptureHealth):
         return [c.unreadable for c in self.captures if c.unreadable is not None]
 
     @property
+    def damaged(self) -> list[str]:
+        """One error line per input that was not read whole: not at all (`unreadable`),
+        or cut short or corrupt part way (what came before it was analyzed)."""
+        out = [str(exc) for exc in self.unreadable]
+        for cap in self.captures:
+            if cap.truncated and cap.unreadable is None:
+                out.append(
+                    f"{cap.path}: {cap.truncated} — the report covers what came before; if "
+                    "the file was still being written or copied, analyze the complete one"
+                )
+        return out
+
+    @property
     def flow_count(self) -> int:
         return len(self.flows)
 
@@ -48,6 +62,17 @@ class Traffic(CaptureHealth):
             for name, addrs in info.dns.items():
                 names.setdefault(name, set()).update(addrs)
         return {name: sorted(addrs) for name, addrs in names.items()}
+
+    @cached_property
+    def claims(self):
+        """The role hostnames clients named (TLS SNI, HTTP Host, QUIC), all captures:
+        `decode.names.Claims`."""
+        from portmatrix.decode.names import Claims
+
+        out = Claims()
+        for info in self.captures:
+            out.add(info.names)
+        return out
 
     @property
     def packets(self) -> int:

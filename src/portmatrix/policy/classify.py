@@ -16,6 +16,7 @@ import numpy as np
 from portmatrix.decode.fields import any_of
 from portmatrix.decode.transport import ICMP, ICMPV6, SCTP, TCP
 from portmatrix.flows.model import (
+    BLOCKED,
     BY_FIRST,
     BY_PORT,
     ESTABLISHED,
@@ -42,7 +43,7 @@ class Classified:
     resp_roles: np.ndarray
     heuristic: np.ndarray  # bool: the initiator is a guess (port / first packet of TCP)
     answered: np.ndarray  # bool: the responder answered (established, or data both ways)
-    failed: np.ndarray  # bool: refused, or a TCP/ICMP attempt left unanswered
+    failed: np.ndarray  # bool: refused, blocked, or a TCP/ICMP attempt left unanswered
 
     def take(self, index: np.ndarray) -> Classified:
         """The judgements of the flows at `index` (the decisions stay shared)."""
@@ -70,8 +71,7 @@ def matrix_port(flows: Flows) -> np.ndarray:
 
 def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
     n = len(flows)
-    init_roles = role_map.index.lookup(flows["init_hi"], flows["init_lo"])
-    resp_roles = role_map.index.lookup(flows["resp_hi"], flows["resp_lo"])
+    init_roles, resp_roles = role_map.flow_roles(flows)
     proto = flows["proto"].astype(np.int64)
     port = matrix_port(flows).astype(np.int64)
     for p in np.unique(proto).tolist():  # ports decided alike share one decision
@@ -104,7 +104,7 @@ def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
     )
     # UDP silence proves nothing: only TCP, SCTP and ICMP attempts without answer failed.
     silent_fail = any_of(proto, (TCP, ICMP, ICMPV6, SCTP)) & (outcome == UNANSWERED)
-    failed = (outcome == REFUSED) | silent_fail
+    failed = (outcome == REFUSED) | (outcome == BLOCKED) | silent_fail
     return Classified(
         verdict, decision, decisions, init_roles, resp_roles, heuristic, answered, failed
     )

@@ -116,6 +116,11 @@ class Matrix:
         return next(r for r in self.rules if r.id == rule_id)
 
 
+def is_role_name(name: object) -> bool:
+    """Whether `name` can be declared as a role (lowercase words joined by - or _)."""
+    return isinstance(name, str) and bool(_ROLE.match(name)) and name != ANY
+
+
 def check_role_names(names, matrix: Matrix, option: str) -> None:
     """Raise a one-line error for a role name the matrix does not define (with the
     closest names): a typo must never select nothing and pass as clean."""
@@ -267,14 +272,6 @@ class _Layer:
                     + (" and `any` is reserved" if name == ANY else ""),
                 )
                 continue
-            if name in self.m.roles:
-                self.problem(
-                    line,
-                    key,
-                    f"role already defined at {self.m.roles[name].source}",
-                    "a layered file may add roles, not redefine them",
-                )
-                continue
             description, entries = "", []
             if isinstance(spec, str) or spec is None:
                 description = spec or ""
@@ -286,7 +283,22 @@ class _Layer:
             else:
                 self.problem(line, key, "must be a description or a mapping")
                 continue
-            self.m.roles[name] = Role(name, description, tuple(entries), f"{self.file}:{line}")
+            role = Role(name, description, tuple(entries), f"{self.file}:{line}")
+            if name in self.m.roles:
+                self._repeated_role(self.m.roles[name], role, line, key)
+                continue
+            self.m.roles[name] = role
+
+    def _repeated_role(self, first: Role, again: Role, line: int, key: str) -> None:
+        """A layered file may repeat a role exactly (a drafted additions file copies
+        the roles of its base, so it also loads alone); redefining it is an error."""
+        if (again.description, again.entries) != (first.description, first.entries):
+            self.problem(
+                line,
+                key,
+                f"role already defined at {first.source}",
+                "a layered file may add roles, or repeat one exactly, not redefine it",
+            )
 
     def _entries(self, items: Any, parent: YMap, key: str) -> list[Entry]:
         if items is None:

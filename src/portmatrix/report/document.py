@@ -8,7 +8,9 @@ values are null):
                   null when the report was not made by the command line
   inputs          captures (path, format, size, sha256, frames, truncated, unreadable:
                   why a file could not be read at all, else null, drops,
-                  dns_names: role hostnames its DNS answers resolved, interfaces), rules
+                  dns_names: role hostnames its DNS answers resolved, client_names:
+                  ClientHellos, HTTP requests and QUIC Initials seen / damaged / cut
+                  while learning role hostnames from them, interfaces), rules
                   (files), matrix (name), inventory (path or null), filters (the
                   narrowing asked for: since, until, hosts, ports, verdicts, roles;
                   {} when none)
@@ -23,12 +25,18 @@ values are null):
   decode          frame buckets: frames = ip + non_ip + unsupported_link_type +
                   undecodable (non_ip by ethertype, unsupported_link_type by link
                   type, undecodable by reason: counts); besides, among the ip frames,
-                  tcp_flags_cut_by_snaplen and tunnelled_undecodable (outer packet
-                  decoded, inner one not); timestamps_carried: frames whose record
-                  has no time (pcapng simple packet blocks), given the one before's
+                  tcp_flags_cut_by_snaplen, tunnelled_undecodable (outer packet
+                  decoded, inner one not) and tunnelled_too_deep (those of them past
+                  a depth limit: more than 3 tunnels, 12 tags or labels, 256 IPv6
+                  extension headers); timestamps_carried: frames whose record
+                  has no time (pcapng simple packet blocks), given the one before's;
+                  timestamps_out_of_range: frames whose recorded time is out of range
+                  (before 1970, past 2262, a clock that overflows), likewise
   capture_health  tcp_flows, tcp_one_way, drops, weakened (conclusions about missing
                   services are weaker)
   notices         sentences about what weakens the result
+  what_if         with --what-if only: what another matrix would change
+                  (see portmatrix.report.what_if_view)
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from portmatrix import __version__
+from portmatrix.report import what_if_view
 from portmatrix.report.result import Result
 from portmatrix.report.summary import decode_document, inputs_summary
 from portmatrix.textforms import iso
@@ -44,6 +53,13 @@ SCHEMA_VERSION = 2
 
 
 def document(result: Result) -> dict:
+    doc = _document(result)
+    if (part := what_if_view.document_part(result)) is not None:
+        doc["what_if"] = part
+    return doc
+
+
+def _document(result: Result) -> dict:
     t = result.traffic
     window = None
     if t.first_ts is not None:

@@ -12,9 +12,9 @@ Columns, in order (DESIGN.md "Flows"):
   packets_rev
   bytes_fwd       frame bytes on the wire, likewise
   bytes_rev
-  outcome         established | refused | unanswered | midstream
+  outcome         established | refused | unanswered | midstream | blocked
   close           fin | rst | open ("" when not TCP)
-  initiator_by    syn | syn-ack | port | first-packet | request | quoted
+  initiator_by    syn | syn-ack | port | first-packet | request | quoted | record
   vlan            outer VLAN id(s) seen ("10", "10,20": lowest and highest), "" untagged
   icmp_error      type/code of an ICMP error answering the flow, "" none
   encap           the tunnel the flow was inside (gre, vxlan, ...), "" none
@@ -23,6 +23,8 @@ Columns, in order (DESIGN.md "Flows"):
                   frames but, as in tshark's conversation table, not in its packets.
   interface       the capture interface the flow was first seen on (pcapng if_name), ""
                   when the capture does not name it
+
+`check --flows` and `flows --app` add more (report/verdict_flows.py).
 """
 
 from __future__ import annotations

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
+from portmatrix.report import escape
 from portmatrix.report.flow_rows import COLUMNS, rows
 from portmatrix.report.summary import decode_document, decode_summary, inputs_summary
 from portmatrix.textforms import json_text
 
 COLUMN_SET = set(COLUMNS)
+WIDE = ("app_details",)  # columns the text table leaves to the other formats
 
 
 def render_table(columns: dict[str, list], traffic) -> str:
@@ -30,16 +31,16 @@ def render_table(columns: dict[str, list], traffic) -> str:
         "initiator_by",
     )
     heads = ("proto", "initiator", "port", "responder", "port", "pkts>", "pkts<", "outcome", "by")
-    extra = [c for c in columns if c not in COLUMN_SET]
+    extra = [c for c in columns if c not in COLUMN_SET and c not in WIDE]
     shown += tuple(extra)
     heads += tuple(extra)
-    cells = [[str(v) for v in columns[c]] for c in shown]
+    cells = [[escape.visible(str(v)) for v in columns[c]] for c in shown]
     widths = [max([len(h)] + [len(x) for x in col]) for h, col in zip(heads, cells, strict=True)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip()]
     for values in zip(*cells, strict=True):
         lines.append("  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip())
     lines.append("")
-    lines += summary_lines(traffic, len(columns["proto"]))
+    lines += [escape.visible(line) for line in summary_lines(traffic, len(columns["proto"]))]
     return "\n".join(lines) + "\n"
 
 
@@ -56,7 +57,7 @@ def render_csv(columns: dict[str, list], traffic) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(zip(*columns.values(), strict=True))
+    writer.writerows(escape.csv_row(row) for row in zip(*columns.values(), strict=True))
     return out.getvalue()
 
 
@@ -68,7 +69,7 @@ def render_json(columns: dict[str, list], traffic) -> str:
         "decode": decode_document(traffic.counts),
         "notices": traffic.notices(),
     }
-    return json_text(doc) + "\n"
+    return escape.json_text(json_text(doc)) + "\n"
 
 
 ECS_TRANSPORT = {"icmpv6": "ipv6-icmp"}
@@ -79,7 +80,7 @@ def render_jsonl(columns: dict[str, list], traffic) -> str:
     """One Elastic Common Schema event per flow (SIEMs), the export's columns kept
     under `portmatrix`; `network.community_id` to pivot to Zeek, Suricata, Arkime."""
     from portmatrix.flows.community import community_ids
-    from portmatrix.report.formats import ECS_VERSION, observer
+    from portmatrix.report.formats import ECS_VERSION, UNNAMED, observer
 
     seen_by = observer()
     ids = community_ids(traffic.flows)
@@ -127,11 +128,13 @@ def render_jsonl(columns: dict[str, list], traffic) -> str:
             event["destination"]["port"] = r["responder_port"]
         if cid:
             event["network"]["community_id"] = cid
+        if r.get("app") and r["app"] not in UNNAMED:
+            event["network"]["protocol"] = r["app"]
         if r["interface"]:
             event["observer"] = seen_by | {"ingress": {"interface": {"name": r["interface"]}}}
         if "rule" in r:
             event["rule"] = {"id": r["rule"] or r["verdict"], "name": r["verdict"]}
-        out.append(json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n")
+        out.append(escape.json_line(event) + "\n")
     return "".join(out)
 
 

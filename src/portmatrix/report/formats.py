@@ -9,6 +9,7 @@ import json
 import socket
 
 from portmatrix import __version__
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
 from portmatrix.textforms import json_text, service_text
@@ -41,13 +42,15 @@ CSV_COLUMNS = (
     "filter",
     "heuristic",
     "part_of",
+    "apps",
+    "app_details",
     "message",
     "action",
 )
 
 
 def render_json(result: Result) -> str:
-    return json_text(document(result)) + "\n"
+    return escape.json_text(json_text(document(result))) + "\n"
 
 
 def observer(ifaces=()) -> dict:
@@ -130,9 +133,13 @@ def ecs_finding(
                 "action",
                 "part_of",
                 "rests_on",
+                "apps",
+                "app_details",
             )
         },
     }
+    if protocol := main_app(finding):
+        event["network"]["protocol"] = protocol
     if created:
         event["event"]["created"] = created
     event["network"] = {k: v for k, v in event["network"].items() if v is not None}
@@ -160,6 +167,27 @@ def ecs_finding(
         event["network"]["packets"] = finding["packets"]
         event["network"]["bytes"] = finding["bytes"]
     return _without_nulls(event)
+
+
+UNNAMED = ("unidentified", "no-payload")
+
+
+def main_app(finding: dict) -> str | None:
+    """The application most of a finding's labelled flows carried (ECS
+    `network.protocol`), None when none was named from their payload."""
+    named = [label for label in finding.get("apps", {}) if label not in UNNAMED]
+    return named[0] if named else None
+
+
+def apps_text(finding: dict) -> str:
+    """ "ssh 3, unidentified 1 — ssh server=OpenSSH_9.2p1": the labels of a finding's
+    flows (from their payload) and what they showed; "" when none was labelled, or
+    none of its flows carried any payload (refused, unanswered: nothing to name)."""
+    if set(finding.get("apps") or ()) <= {"no-payload"}:
+        return ""
+    counts = ", ".join(f"{label} {n}" for label, n in finding["apps"].items())
+    details = "; ".join(finding["app_details"])
+    return counts + (f" — {details}" if details else "")
 
 
 def _without_nulls(doc: dict) -> dict:
@@ -193,10 +221,7 @@ def ecs_event(finding: dict, doc: dict) -> dict:
 
 def render_jsonl(result: Result) -> str:
     doc = document(result)
-    return "".join(
-        json.dumps(ecs_event(f, doc), sort_keys=True, ensure_ascii=False) + "\n"
-        for f in doc["findings"]
-    )
+    return "".join(escape.json_line(ecs_event(f, doc)) + "\n" for f in doc["findings"])
 
 
 def _cell(value) -> str:
@@ -212,12 +237,13 @@ def render_csv(result: Result) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for f in document(result)["findings"]:
-        writer.writerow([_cell(f[c]) for c in CSV_COLUMNS])
+        writer.writerow(escape.csv_row(_cell(f[c]) for c in CSV_COLUMNS))
     return out.getvalue()
 
 
 def _md(text) -> str:
-    return _cell(text).replace("|", "\\|").replace("\n", " ")
+    """A value as literal Markdown text: no markup, no line break, no table cell."""
+    return escape.markdown(_cell(text))
 
 
 def who(f: dict, side: str) -> str:
@@ -242,7 +268,7 @@ def render_markdown(result: Result) -> str:
     doc = document(result)
     s = doc["summary"]
     lines = [
-        f"## portmatrix check — {doc['inputs']['matrix']}",
+        f"## portmatrix check — {_md(doc['inputs']['matrix'])}",
         "",
         f"Made by portmatrix {doc['tool']['version']}"
         + (f" on {doc['report']['created']}" if doc["report"]["created"] else "")
@@ -251,12 +277,12 @@ def render_markdown(result: Result) -> str:
     ]
     for cap in doc["inputs"]["captures"]:
         lines.append(
-            f"- capture `{_md(cap['path'])}` ({cap['format']}, {cap['frames']} "
+            f"- capture {escape.markdown_code(cap['path'])} ({cap['format']}, {cap['frames']} "
             f"frames, sha256 `{cap['sha256']}`)"
         )
     lines.append(
-        f"- rules: {', '.join(doc['inputs']['rules'])}; inventory: "
-        f"{doc['inputs']['inventory'] or 'none'}"
+        f"- rules: {_md(', '.join(doc['inputs']['rules']))}; inventory: "
+        f"{_md(doc['inputs']['inventory'] or 'none')}"
     )
     if doc["inputs"]["filters"]:
         lines.append(f"- filters: {_md(json.dumps(doc['inputs']['filters']))}")
@@ -274,9 +300,9 @@ def render_markdown(result: Result) -> str:
     lines += ["", "### Findings", ""]
     if doc["findings"]:
         lines += [
-            "| severity | what | initiator | responder | service | flows | first seen | "
-            "last seen | what happened, and what to do | Wireshark filter | id |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| severity | what | initiator | responder | service | application | flows | "
+            "first seen | last seen | what happened, and what to do | Wireshark filter | id |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for f in doc["findings"]:
             label = f["kind"] if f["kind"] in ("scan", "flood") else f["verdict"]
@@ -284,9 +310,10 @@ def render_markdown(result: Result) -> str:
                 label = f"↳ {label} (part of {f['part_of']})"
             lines.append(
                 f"| {f['severity']} | {_md(label)} | {_md(who(f, 'init'))} | "
-                f"{_md(who(f, 'resp'))} | {_md(what(f))} | {f['flows']} | "
+                f"{_md(who(f, 'resp'))} | {_md(what(f))} | {_md(apps_text(f))} | {f['flows']} | "
                 f"{f['first_seen'] or ''} | {f['last_seen'] or ''} | {_md(f['message'])} — "
-                f"**{_md(f['action'])}** | {'`' + _md(f['filter']) + '`' if f['filter'] else ''}"
+                f"**{_md(f['action'])}** | "
+                f"{escape.markdown_code(f['filter'], table=True) if f['filter'] else ''}"
                 f" | `{f['id']}` |"
             )
     else:
@@ -301,9 +328,10 @@ def render_markdown(result: Result) -> str:
     for c in doc["coverage"]:
         if c["required"]:
             lines.append(
-                f"| {c['rule']} | {_md(c['service'])} | {c['proto']}/{c['ports']} | "
+                f"| {_md(c['rule'])} | {_md(c['service'])} | {_md(c['proto'])}/{_md(c['ports'])} | "
                 f"{c['established']} | {c['failed']} | {c['status']} |"
             )
+    lines += what_if_view.markdown_lines(doc, _md)
     if doc["notices"]:
         lines += ["", "### Notices", ""] + [f"- {_md(n)}" for n in doc["notices"]]
     return "\n".join(lines) + "\n"

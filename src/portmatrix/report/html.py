@@ -2,7 +2,7 @@
 
 One file: inline CSS and SVG, no scripts, no fonts or images fetched. Every
 string that comes from traffic or from the inputs (addresses, file names,
-messages, rule texts) goes through `html.escape`.
+messages, rule texts) goes through `report.escape.html`.
 
 Sections: who made it (version, command line, time); inputs and summary;
 notices; the observed role × role matrix (for every pair of roles, each service
@@ -17,10 +17,10 @@ flows.
 from __future__ import annotations
 
 import datetime as dt
-from html import escape
 
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
-from portmatrix.report.formats import what, who
+from portmatrix.report.formats import apps_text, what, who
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:80rem;
@@ -44,6 +44,7 @@ details.finding summary b{margin-right:.4rem}
 .badge{display:inline-block;border-radius:3px;padding:0 .35rem;font-size:12px;color:#fff;
  margin-right:.3rem}.badge.error{background:#b3001b}.badge.warning{background:#d08700}
 .badge.info{background:#3c84c9}
+.app{border:1px solid #888;border-radius:3px;padding:0 .3rem;font-size:12px;margin-left:.3rem}
 td.ok{background:#dff3e3}td.required-unreachable{background:#f9d2d6}
 td.missing-required{background:#fbe7c2}td.none{background:#fafafa;color:#999}
 .chip{display:inline-block;border-radius:3px;padding:0 .3rem;margin:.1rem;font-size:12px;
@@ -60,11 +61,15 @@ NO_ROLE = "no role"
 
 
 def _e(value) -> str:
-    return escape("" if value is None else str(value))
+    return escape.html(value)
 
 
-def _seconds(iso: str) -> float:
-    return dt.datetime.fromisoformat(iso).timestamp()
+def _seconds(iso: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time; None for no time."""
+    try:
+        return dt.datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def render_html(result) -> str:
@@ -102,6 +107,7 @@ def render_html(result) -> str:
         _grid(doc),
         "<h2>Coverage of every rule</h2>",
         _coverage(doc),
+        *what_if_view.html_sections(doc),
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p) + "\n"
@@ -220,11 +226,17 @@ def _ticks(start: float, end: float, n: int = 6) -> list[float]:
 
 
 def _timeline(doc: dict) -> str:
-    window = doc["summary"]["time_window"]
-    shown = [f for f in doc["findings"] if f["first_seen"] and not f["part_of"]]
-    if not window or not shown:
+    window = doc["summary"]["time_window"] or {}
+    start, end = _seconds(window.get("first")), _seconds(window.get("last"))
+    shown = [
+        f
+        for f in doc["findings"]
+        if not f["part_of"]
+        and _seconds(f["first_seen"]) is not None
+        and _seconds(f["last_seen"]) is not None
+    ]
+    if start is None or end is None or not shown:
         return "<p class='muted'>No finding with a time.</p>"
-    start, end = _seconds(window["first"]), _seconds(window["last"])
     span = max(end - start, 1e-6)
     width, bar, left = 900, 10, 90
     lanes = {sev: [f for f in shown if f["severity"] == sev] for sev in SEVERITY_ORDER}
@@ -305,6 +317,8 @@ def _finding(f: dict) -> str:
                 )
                 + "</table>"
             )
+        if apps := apps_text(f):
+            rows.append(f"<p>Application (from the payload): {_e(apps)}</p>")
         if f["filter"]:
             rows.append(f"<p>Wireshark: <code>{_e(f['filter'])}</code></p>")
     if f["suggestion"]:
@@ -313,12 +327,20 @@ def _finding(f: dict) -> str:
     return (
         f"<details class='finding {_e(f['severity'])}{part}' id='{_e(f['id'])}'><summary>"
         f"<span class='badge {_e(f['severity'])}'>{_e(f['severity'])}</span>"
-        f"<b>{_e(_label(f))}</b>{where} · {_e(f['flows'])} flow(s) · "
+        f"<b>{_e(_label(f))}</b>{where}{_app_badge(f)} · {_e(f['flows'])} flow(s) · "
         f"<code class='id'>{_e(f['id'])}</code></summary>"
         f"<p>{_e(f['message'])}</p><p><b>What to do:</b> {_e(f['action'])}</p>"
         + "".join(rows)
         + "</details>"
     )
+
+
+def _app_badge(f: dict) -> str:
+    """The application most of the finding's flows carried, beside what was reached."""
+    from portmatrix.report.formats import main_app
+
+    app = main_app(f)
+    return f" <span class='app'>{_e(app)}</span>" if app else ""
 
 
 def _findings(doc: dict) -> str:

@@ -53,7 +53,9 @@ def decode_document(counts: DecodeCounts) -> dict:
         "undecodable": dict(sorted(counts.undecodable.items())),
         "tcp_flags_cut_by_snaplen": counts.l4_truncated,
         "tunnelled_undecodable": counts.inner_undecodable,
+        "tunnelled_too_deep": counts.inner_too_deep,
         "timestamps_carried": counts.ts_carried,
+        "timestamps_out_of_range": counts.ts_out_of_range,
     }
 
 
@@ -79,6 +81,11 @@ def decode_summary(counts: DecodeCounts) -> list[str]:
             f"without a timestamp: {counts.ts_carried} (pcapng simple packet blocks: "
             "given the time of the packet before)"
         )
+    if counts.ts_out_of_range:
+        lines.append(
+            f"time out of range: {counts.ts_out_of_range} (before 1970, after 2262 or a "
+            "clock that overflows: given the time of the packet before)"
+        )
     return lines
 
 
@@ -96,6 +103,11 @@ def inputs_summary(traffic) -> list[dict]:
                 "unreadable": str(cap.unreadable) if cap.unreadable is not None else None,
                 "drops": cap.drops,
                 "dns_names": len(cap.dns),
+                "client_names": {
+                    "seen": dict(cap.names.seen),
+                    "damaged": dict(cap.names.damaged),
+                    "cut": dict(cap.names.cut),
+                },
                 "interfaces": [{"name": i.name, "link_type": i.linktype} for i in cap.interfaces],
             }
         )

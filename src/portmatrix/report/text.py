@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import textwrap
 
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
 
@@ -72,7 +73,7 @@ class _Writer:
 
 
 def render_text(result: Result, color: bool = False, width: int = 80) -> str:
-    doc = document(result)
+    doc = escape.for_terminal(document(result))
     out = _Writer(color, width)
     _inputs(out, doc)
     parent = {f["id"]: f["severity"] for f in doc["findings"]}
@@ -83,6 +84,7 @@ def render_text(result: Result, color: bool = False, width: int = 80) -> str:
             [f for f in doc["findings"] if parent.get(f["part_of"], f["severity"]) == severity],
         )
     _required(out, [c for c in doc["coverage"] if c["required"]])
+    _what_if(out, doc)
     _summary(out, doc["summary"])
     return out.text()
 
@@ -129,7 +131,7 @@ def _inputs(out: _Writer, doc: dict) -> None:
 def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
     """The findings of one severity, the first SHOWN of them in full; a flow finding
     that a coverage finding rests on, under it."""
-    from portmatrix.report.formats import what, who
+    from portmatrix.report.formats import apps_text, what, who
 
     if not group:
         return
@@ -145,6 +147,8 @@ def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
         mark = "↳" if f["part_of"] else MARK[severity]
         out.para(f"{where}  {f['id']}", indent, STYLE[severity], first=f"{mark} {_label(f)}  ")
         out.para(f["message"], indent + 2)
+        if apps := apps_text(f):
+            out.para(apps, indent + 2, first="application: ")
         if f["kind"] not in ("coverage", "matrix"):
             out.para(
                 f"{f['flows']} flow(s), {f['first_seen']} → {f['last_seen']}, frames "
@@ -169,6 +173,7 @@ def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
 
 def _required(out: _Writer, required: list[dict]) -> None:
     """The coverage of required rules, as a table."""
+    from rich.markup import escape as markup
     from rich.table import Table
 
     if not required:
@@ -192,13 +197,28 @@ def _required(out: _Writer, required: list[dict]) -> None:
     for c in required:
         status = c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]"
         table.add_row(
-            c["rule"],
-            f"{c['proto']}/{c['ports']}",
+            markup(c["rule"]),
+            markup(f"{c['proto']}/{c['ports']}"),
             str(c["established"]),
             str(c["failed"]),
             status,
         )
     out.con.print(table)
+
+
+def _what_if(out: _Writer, doc: dict) -> None:
+    """What the --what-if matrix would change (nothing without --what-if)."""
+    if "what_if" not in doc:
+        return
+    out.con.print()
+    out.con.print(f"[bold]{what_if_view.title(doc)}[/]")
+    lines = what_if_view.text_lines(doc)
+    for severity, line in lines[:SHOWN]:
+        out.para(line, 1, STYLE[severity], first=f"{MARK[severity]} ")
+    if not lines:
+        out.para("nothing would change", 1)
+    elif len(lines) > SHOWN:
+        out.para(f"… and {len(lines) - SHOWN} more: all of them in --format json", 1, "bold")
 
 
 def _summary(out: _Writer, s: dict) -> None:

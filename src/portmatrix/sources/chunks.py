@@ -17,6 +17,10 @@ import time
 import numpy as np
 
 CHUNK = 8 << 20
+# The longest record (pcap) or block (pcapng) a reader waits for: a length beyond
+# it is damage, not a packet (Wireshark's own ceiling for IP link types is 256 KiB),
+# and waiting for it would hold the rest of the file in memory.
+MAX_RECORD = 16 << 20
 
 
 class Chunks:
@@ -39,6 +43,7 @@ class Chunks:
         self.tail = np.frombuffer(head, np.uint8)
         self.eof = False
         self.live = False  # return whatever a read brings, do not wait for a full chunk
+        self._walked = False  # whether the reader has seen the head yet
         self._thread = None
         if ahead:
             self._blocks: queue.Queue = queue.Queue(maxsize=self.AHEAD)
@@ -89,7 +94,14 @@ class Chunks:
             self._blocks.put((exc, 0))
 
     def next(self) -> np.ndarray:
-        """The carried tail plus up to one chunk more; `eof` once nothing more came."""
+        """The carried tail plus up to one chunk more; `eof` once nothing more came.
+        Live, the head comes first on its own: it may hold whole packets (the read
+        that saw the capture start), which must not wait for the next one to come."""
+        if self.live and not self._walked:
+            self._walked = True
+            if len(self.tail):
+                return self.tail.copy()
+        self._walked = True
         block, got = self._blocks.get() if self._thread else self._read_block()
         if isinstance(block, BaseException):
             self.eof = True

@@ -7,6 +7,8 @@ import contextlib
 import gzip
 import os
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from portmatrix.errors import CaptureError
@@ -39,6 +41,7 @@ class Inputs(list):
 
     skipped: list[str]
     extracts: list[str]
+    noun: str = "capture"  # what the kept files are, for the notice about the others
 
 
 def is_evidence_extract(path: str | Path) -> bool:
@@ -66,16 +69,44 @@ def is_capture(path: str | Path) -> bool:
     return head in CAPTURE_MAGICS
 
 
-def expand_inputs(items: list[str] | tuple[str, ...], captures: bool = True) -> Inputs:
+@dataclass(frozen=True)
+class InputKind:
+    """What a folder or glob keeps of the files it holds, told by their content."""
+
+    noun: str  # "capture", "flow log"
+    keep: Callable[[str], bool]
+    hint: str
+    recursive: bool = False  # walk sub-folders too (flow logs in S3's dated layouts)
+
+
+CAPTURES = InputKind("capture", is_capture, "give pcap or pcapng files (or .gz of them)")
+
+
+def _listed(path: Path, recursive: bool) -> list[str]:
+    """The files of a folder, sorted; hidden files and folders left out."""
+    found = path.rglob("*") if recursive else path.iterdir()
+    return sorted(
+        str(p)
+        for p in found
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+
+
+def expand_inputs(
+    items: list[str] | tuple[str, ...], captures: bool = True, *, kind: InputKind | None = None
+) -> Inputs:
     """Files from paths, folders and globs, in a stable order.
 
     A file named explicitly is read whatever it holds (and is an error if it is
-    no capture); files found in a folder or by a glob are taken only when they
-    are captures (`captures`), the others listed in `Inputs.skipped`. Hidden
-    files are left out of folders and globs.
+    not what the command reads); files found in a folder or by a glob are taken
+    only when they are of the `kind` (captures by default; every file when
+    `captures` is False), the others listed in `Inputs.skipped`. Hidden files
+    are left out of folders and globs.
     """
+    kind = kind or (CAPTURES if captures else None)
     out = Inputs()
     out.skipped, out.extracts = [], []
+    out.noun = kind.noun if kind else "file"
     for item in items:
         path = Path(item)
         if item == "-" and _stdin_is_a_terminal():
@@ -88,9 +119,7 @@ def expand_inputs(items: list[str] | tuple[str, ...], captures: bool = True) -> 
             out.append(item)
             continue
         if path.is_dir():
-            found = sorted(
-                str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith(".")
-            )
+            found = _listed(path, bool(kind and kind.recursive))
             if not found:
                 raise CaptureError("folder holds no files", file=item)
         elif any(ch in item for ch in "*?["):
@@ -102,15 +131,13 @@ def expand_inputs(items: list[str] | tuple[str, ...], captures: bool = True) -> 
                 raise CaptureError("no file matches this pattern", file=item)
         else:
             raise CaptureError("no such file", file=item, hint="check the path")
-        kept = [f for f in found if is_capture(f)] if captures else found
-        extracts = [f for f in kept if is_evidence_extract(f)] if captures else []
+        kept = [f for f in found if kind.keep(f)] if kind else found
+        extracts = [f for f in kept if is_evidence_extract(f)] if kind is CAPTURES else []
         out.extracts += extracts
         kept = [f for f in kept if f not in set(extracts)]
         if not kept:
             raise CaptureError(
-                f"no capture among its {len(found)} file(s)",
-                file=item,
-                hint="give pcap or pcapng files (or .gz of them)",
+                f"no {kind.noun} among its {len(found)} file(s)", file=item, hint=kind.hint
             )
         out += kept
         out.skipped += [f for f in found if f not in set(kept) and f not in set(extracts)]
@@ -129,8 +156,9 @@ def _stdin_is_a_terminal() -> bool:
 def skipped_notice(inputs: list[str]) -> str:
     """One sentence listing the files that were left out, and why, or ""."""
     parts = []
+    noun = getattr(inputs, "noun", "capture")
     for files, why in (
-        (getattr(inputs, "skipped", []), "are not captures"),
+        (getattr(inputs, "skipped", []), f"are not {noun}s"),
         (getattr(inputs, "extracts", []), "are evidence extracts of the captures beside them"),
     ):
         if files:

@@ -59,6 +59,7 @@ class CoverageWindow:
         self.rules: dict[str, Rule] = {r.id: r for r in matrix.rules if r.required}
         self.state: dict[str, RuleState] = {rid: RuleState() for rid in self.rules}
         self.started: int | None = None  # ns: when watching began (this run)
+        self.first_packet: int | None = None  # ns: oldest packet judged (this run)
         self.last_packet: int | None = None  # ns: newest packet of any kind
 
     def add(self, flows: Flows, cls: Classified, settled: bool) -> None:
@@ -68,6 +69,8 @@ class CoverageWindow:
             return
         last = flows["last_ts"]
         self.last_packet = max(self.last_packet or 0, int(last.max()))
+        first = int(flows["first_ts"].min())
+        self.first_packet = first if self.first_packet is None else min(self.first_packet, first)
         for k, d in enumerate(cls.decisions):
             required = [r for r in d.covers if r in self.state]
             if not required:
@@ -89,9 +92,13 @@ class CoverageWindow:
     def judge(
         self, now: int, weakened: bool = False, unheld: frozenset[str] = frozenset()
     ) -> list[Change]:
-        """Alarms raised and ended as of `now` (ns)."""
+        """Alarms raised and ended as of `now` (ns). The watch's clock is the
+        packets' (see watch.loop): watching begins with the first packet judged,
+        not before — a replayed or late capture is not a window without traffic."""
         if self.started is None:
-            self.started = now
+            if self.first_packet is None:
+                return []
+            self.started = min(now, self.first_packet)
         since = now - self.window
         watched_long_enough = now - self.started >= self.window
         traffic = self.last_packet is not None and self.last_packet >= since

@@ -1,11 +1,13 @@
 """The lines `watch` prints while it runs: new findings, periodic summaries (the
-time stamp in front is added where they are written: `watch.outputs`)."""
+time stamp in front is added where they are written: `watch.outputs`). Rule
+texts and names from packets are in them: control characters are made visible."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
+from portmatrix.report.escape import visible
 from portmatrix.textforms import service_text
 from portmatrix.watch.watcher import Event, Watcher
 
@@ -21,7 +23,7 @@ def event_line(event: Event) -> str:
         whom = f.responder or ", ".join(f.responder_roles) or f"{f.responders} hosts"
         service = service_text(f.proto, f.port) if f.port is not None else f.ports or f.proto
         what = f"{who} → {whom} {service}"
-    return f"{LABELS[event.kind]} {f.severity} {f.verdict} {what} [{f.id}] {f.message}"
+    return visible(f"{LABELS[event.kind]} {f.severity} {f.verdict} {what} [{f.id}] {f.message}")
 
 
 @dataclass

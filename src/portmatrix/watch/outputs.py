@@ -11,11 +11,11 @@ the new one, none is lost.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from portmatrix.errors import PortmatrixError
+from portmatrix.report.escape import json_line
 
 
 def stamp(now: dt.datetime | None = None) -> str:
@@ -95,8 +95,7 @@ class Outputs:
             if event.kind == "recovered":
                 record["event"]["kind"], record["event"]["type"] = "event", ["end"]
         if self.jsonl:
-            text = json.dumps(record, sort_keys=True, ensure_ascii=False)
-            self._guard(self.jsonl.write, text, "--jsonl")
+            self._guard(self.jsonl.write, json_line(record), "--jsonl")
         if self.syslog:
             self._guard(self.syslog.send, record, "--syslog")
         if self.metrics:

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 from portmatrix.errors import PortmatrixError
+from portmatrix.report.escape import visible
 
 FACILITY = 3  # daemon
 SEVERITY = {"error": 3, "warning": 4, "info": 6}
@@ -91,7 +92,9 @@ def parse_target(text: str) -> Target:
 
 
 def _param(value) -> str:
-    text = str(value)
+    """A PARAM-VALUE: its controls made visible (a newline would end a message on
+    some servers), then `\\`, `"` and `]` escaped as RFC 5424 asks."""
+    text = visible(str(value))
     for ch in ("\\", '"', "]"):
         text = text.replace(ch, "\\" + ch)
     return text
@@ -115,7 +118,7 @@ def format_message(record: dict, hostname: str | None = None, pid: int | None = 
         f"{pid or os.getpid()} {reason}"
     )
     sd = f"[{SD_ID} {' '.join(params)}]"
-    return f"{header} {sd} ".encode() + b"\xef\xbb\xbf" + record["message"].encode()
+    return f"{header} {sd} ".encode() + b"\xef\xbb\xbf" + visible(record["message"]).encode()
 
 
 class Syslog:

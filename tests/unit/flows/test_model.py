@@ -71,3 +71,20 @@ def test_index_columns_name_their_tables():
     assert OUTCOMES[int(flows["outcome"][0])] == "established"
     assert CLOSES[int(flows["close"][0])] == "fin"
     assert INITIATOR_BY[int(flows["initiator_by"][0])] == "syn"
+
+
+def test_a_producer_that_does_not_know_a_column_leaves_it_missing():
+    flows = Flows({"proto": np.array([6, 17]), "outcome": np.array([4, 0], np.int8)})
+    assert set(flows.cols) == set(FLOW_COLUMNS)
+    assert flows["records"].tolist() == [0, 0] and flows["icmp_req"].tolist() == [-1, -1]
+    assert [OUTCOMES[o] for o in flows["outcome"]] == ["blocked", "established"]
+
+
+def test_every_outcome_and_initiator_is_documented_where_declared():
+    import inspect
+
+    import portmatrix.flows.model as model
+
+    source = inspect.getsource(model)
+    for name in (*OUTCOMES, *INITIATOR_BY):
+        assert f"{name}:" in source, name

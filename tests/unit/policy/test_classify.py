@@ -9,6 +9,7 @@ import pytest
 from scapy.layers.inet import ICMP, TCP, UDP, IPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach
 
+from portmatrix.flows.model import BLOCKED
 from portmatrix.policy.classify import classify
 from portmatrix.policy.inventory import load_inventory
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
@@ -181,6 +182,20 @@ def test_answered_and_failed(classified):
     assert len(mid) == 1
     assert (bool(cls.answered[mid[0]]), bool(cls.failed[mid[0]])) == (True, False)
     assert len(rows) == len(expected) + 1
+
+
+def test_blocked_is_a_failed_attempt_even_for_udp(site):
+    """A flow record saying a security group dropped it (AWS REJECT, Azure D) is
+    a failed attempt like a refusal, where UDP silence alone is not."""
+    small = site()
+    matrix = load_matrix([str(small.matrix)])
+    role_map = build_role_map(matrix, load_inventory(str(small.inventory), matrix))
+    flows = flows_of(
+        [ether(syn(USER, N1, 40001, 8443)), ether(ip(N1, ADMIN) / UDP(sport=40003, dport=514))]
+    )
+    flows.cols["outcome"][:] = BLOCKED
+    cls = classify(flows, RuleIndex(matrix, BEFORE_EXPIRY), role_map)
+    assert cls.failed.tolist() == [True, True] and not cls.answered.any()
 
 
 def test_midstream_one_way_is_not_answered(classified):

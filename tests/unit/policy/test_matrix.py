@@ -622,3 +622,24 @@ def test_problem_text():
     assert str(p) == "m.yaml:9: rules.r1.ports: port 70000 is outside 0-65535 — fix it"
     assert str(Problem("warning", "m.yaml", 1, "", "empty")) == "m.yaml:1: empty"
     assert isinstance(p.error(), MatrixError)
+
+
+def test_a_second_file_may_repeat_a_role_exactly(write_yaml):
+    base = write_yaml(
+        "base.yaml",
+        "name: b\nroles:\n  cloud:\n    description: The cloud\n    addresses: [198.51.100.9]\n",
+    )
+    again = write_yaml(
+        "again.yaml",
+        "roles:\n  cloud:\n    description: The cloud\n    addresses: [198.51.100.9]\n",
+    )
+    m = collect_matrix([str(base), str(again)])
+    assert m.problems == [] and m.roles["cloud"].source == f"{base}:3"
+    moved = write_yaml(
+        "moved.yaml",
+        "roles:\n  cloud:\n    description: The cloud\n    addresses: [198.51.100.10]\n",
+    )
+    m = collect_matrix([str(base), str(moved)])
+    assert [(p.line, p.key, p.what) for p in m.problems] == [
+        (2, "roles.cloud", f"role already defined at {base}:3")
+    ]

@@ -50,3 +50,25 @@ def test_rollups_and_watch_hold(tmp_path):
     doc = json.loads(json.dumps(document(result)))
     jsonschema.validate(doc, SCHEMA)
     assert {f["kind"] for f in doc["findings"]} >= {"scan", "flood"}
+
+
+def test_a_what_if_report_holds(tmp_path):
+    from portmatrix.check import run_check
+    from support.paths import CAPTURES
+
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        "name: strict\nroles: {nodes: N, ipmi: I, admins: A, users: U, support: S,\n"
+        "  smtp-relay: M, ldap-server: L, ntp-server: T, nfs-server: F}\nrules:\n"
+        "  - {id: pg, service: P, proto: tcp, ports: 5432, from: nodes, to: nodes, "
+        "required: true}\n",
+        encoding="utf-8",
+    )
+    demo = str(CAPTURES / "thoughtspot-demo.pcap")
+    inventory = str(CAPTURES / "thoughtspot-demo.inventory.yaml")
+    result = run_check([demo], ["thoughtspot"], inventory, what_if=[str(strict)])
+    doc = json.loads(json.dumps(document(result)))
+    jsonschema.validate(doc, SCHEMA)
+    changes = doc["what_if"]["changes"]
+    assert {c["change"] for c in changes} == {"would-break", "would-forbid"}
+    assert any(c["draft_rule"] is None for c in changes)  # absent is null

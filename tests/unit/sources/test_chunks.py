@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 
 import pytest
 
@@ -111,4 +112,24 @@ def test_a_live_stream_returns_what_has_arrived_without_waiting_for_a_chunk():
         assert bytes(chunks.next()) == b""
         assert chunks.eof
     finally:
+        pipe.file.close()
+
+
+def test_a_live_head_holding_whole_packets_does_not_wait_for_the_next_one():
+    """The read that saw the capture start may bring packets with the header: they
+    come at once, not with the next packet (on a quiet link, much later)."""
+    read_end, write_end = os.pipe()
+    pipe = Pipe(read_end)
+    later = threading.Timer(0.3, os.write, (write_end, b"-more"))
+    try:
+        chunks = Chunks(pipe, b"packets with the header", chunk=1 << 16)
+        chunks.live = True
+        later.start()
+        assert bytes(chunks.next()) == b"packets with the header"  # not "...-more"
+        assert not chunks.eof
+        chunks.keep(chunks.tail, len(chunks.tail) - 3)  # the reader kept an incomplete end
+        assert bytes(chunks.next()) == b"der-more"  # then read as before
+    finally:
+        later.join()
+        os.close(write_end)
         pipe.file.close()

@@ -106,3 +106,19 @@ def test_the_state_survives_a_restart(site):
     # ... and ends when the service is seen again.
     (back,) = again.judge(T0 + 31 * SECOND)
     assert back.kind == "recovered" and back.finding.severity == "info"
+
+
+def test_watching_begins_with_the_first_packet_not_a_judgement_before_it(site):
+    """A judgement before any packet has no clock to go by (the watch's clock is the
+    packets'): a replayed capture, or one whose first packets are late, must not
+    start the window on the wall clock, years after its packets, and so never
+    raise."""
+    matrix, flows, cls = judged(site, 0, "ok")
+    window = CoverageWindow(matrix, 2 * SECOND)
+    wall_clock = T0 + 10 * 365 * 24 * 3600 * SECOND
+    assert window.judge(wall_clock) == [] and window.started is None
+    window.add(flows, cls, settled=True)  # RPC at second 0
+    gossip_only(site, window, 1, 2, 3)
+    (raised,) = window.judge(T0 + 3 * SECOND + SECOND // 2)
+    assert raised.finding.rule == "node-rpc" and raised.finding.verdict == "missing-required"
+    assert window.started == int(flows["first_ts"].min())

@@ -82,6 +82,19 @@ def test_a_recovery_is_a_notice_and_values_are_escaped(demo_watch):
     assert rb'rule.name="a \"quoted\" \] name \\"' in m["params"]
 
 
+def test_control_characters_from_the_wire_cannot_break_a_message(demo_watch):
+    """A name learned from packets or a rule's text could carry a newline: some
+    servers end a message there, so the rest would be a forged message of its own."""
+    r = record(demo_watch)
+    r["rule"]["name"] = "evil\n<11>1 forged"
+    r["message"] = "line one\n<11>1 2025-01-31T10:00:00Z forged portmatrix - new - x\x1b[2J"
+    message = format_message(r)
+    assert b"\n" not in message and b"\x1b" not in message
+    m = RFC5424.match(message)
+    assert m and rb'rule.name="evil\\n<11>1 forged"' in m["params"]
+    assert m["msg"].startswith(b"line one\\n<11>1")
+
+
 def test_received_over_udp(demo_watch):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
         server.bind(("127.0.0.1", 0))

@@ -1,0 +1,405 @@
+"""One-direction flow records joined into flows: the engine that AWS, Azure, GCP
+and NetFlow records share (docs/flow-records.md says what each source maps to).
+
+A flow log says, per *observer* (an ENI, a NIC, the VM that reported, an
+exporter) and per time window, what one direction of a connection carried.
+Joining them is three steps, all columnar:
+
+1. `reduce`: the records of one direction at one observer, merged over the
+   time windows of each GAP-long slot (a long connection spans many windows).
+   Reducing file by file keeps memory bounded by flows, not records; reducing
+   reduced records again gives the same result (the reduction is associative).
+2. `join`: both directions of a connection (keyed by protocol and the two
+   endpoints, as captures are) and every observer that saw them become one
+   flow; a record that starts more than `GAP` after every earlier one of its
+   connection ended begins a new flow. Traffic between two logged interfaces
+   is seen twice, once at each: per direction the observer that saw the most
+   is kept, never the sum.
+3. Orientation and outcome, from the strongest evidence the records carry: a
+   source that names the initiator (Azure), a pure SYN or a SYN-ACK (AWS
+   tcp-flags, NetFlow), an ICMP query, the first record in time, and last the
+   ports (the side with the service-like port is the responder). A record
+   that says its packets were dropped (AWS REJECT, Azure D, NetFlow's
+   forwarding status) makes the flow `blocked` unless an answer got through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from portmatrix.decode.fields import any_of
+from portmatrix.decode.keyhash import mix
+from portmatrix.decode.transport import ICMP, ICMP_QUERY_REPLY, ICMPV6, TCP
+from portmatrix.flows.model import (
+    BLOCKED,
+    BY_FIRST,
+    BY_PORT,
+    BY_RECORD,
+    BY_REQUEST,
+    BY_SYN,
+    BY_SYNACK,
+    ESTABLISHED,
+    MIDSTREAM,
+    NOT_TCP,
+    REFUSED,
+    UNANSWERED,
+    Flows,
+)
+from portmatrix.flows.orient import port_class
+from portmatrix.flows.records import ACK, FIN, RST, SYN
+
+GAP = 600  # seconds: records of one direction further apart than this are two flows
+NS = 1_000_000_000
+
+DIRECTED = {
+    "proto": np.int16,
+    "src_hi": np.uint64,
+    "src_lo": np.uint64,
+    "dst_hi": np.uint64,
+    "dst_lo": np.uint64,
+    "sport": np.int32,  # 0 for ICMP: sources that give its type put it in `icmp`
+    "dport": np.int32,
+    "icmp": np.int16,  # ICMP type the sender sent, -1 unknown or not ICMP
+    "first": np.int64,  # ns since the epoch
+    "last": np.int64,
+    "pkts": np.int64,
+    "bytes": np.int64,
+    "acc_pkts": np.int64,  # packets that were not dropped (all of them unless rejected)
+    "flags": np.int16,  # TCP flags OR-ed over the records; 0 when not known
+    "flags_known": np.bool_,  # the source gives TCP flags
+    "synack": np.bool_,  # a SYN-ACK certainly among them (AWS: ACK only reported with SYN)
+    "opened": np.int8,  # 1 + INITIATOR_BY code when the source says the sender opened
+    "rejected": np.bool_,  # some of the packets were dropped by a security group / ACL
+    "sampled": np.bool_,  # the source samples packets: silence and direction prove nothing
+    "observer": np.uint64,  # hash of who logged it (interface, NIC, reporter, exporter)
+    "file": np.int32,
+    "records": np.int64,  # source records merged into this one
+}
+"""The columns of directed records, as every flow-record reader produces them."""
+
+_KEY = ("proto", "src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "observer")
+_SUM = ("pkts", "bytes", "acc_pkts", "records")
+_ANY = ("flags_known", "synack", "rejected", "sampled")
+
+
+def directed(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Directed records from a reader's columns: every column of DIRECTED, with its
+    dtype; a column not given gets its neutral value."""
+    n = len(cols["proto"])
+    defaults = {"icmp": -1, "records": 1}
+    out = {}
+    for name, dtype in DIRECTED.items():
+        if name in cols:
+            out[name] = np.asarray(cols[name]).astype(dtype, copy=False)
+        elif name == "acc_pkts":
+            out[name] = np.asarray(cols["pkts"], np.int64).copy()
+        else:
+            out[name] = np.full(n, defaults.get(name, 0), dtype)
+    return out
+
+
+def empty() -> dict[str, np.ndarray]:
+    return {name: np.zeros(0, dtype) for name, dtype in DIRECTED.items()}
+
+
+def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    parts = [p for p in parts if len(p["proto"])]
+    if len(parts) <= 1:
+        return parts[0] if parts else empty()
+    return {name: np.concatenate([p[name] for p in parts]) for name in DIRECTED}
+
+
+def _take(cols: dict[str, np.ndarray], index) -> dict[str, np.ndarray]:
+    return {k: v[index] for k, v in cols.items()}
+
+
+def _segments(key_cols: list[np.ndarray], first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Where each segment starts, in rows sorted by key then first: a new key, or a
+    row that starts more than GAP after every earlier row of its key ended."""
+    n = len(first)
+    new_key = np.zeros(n, bool)
+    if not n:
+        return new_key
+    new_key[0] = True
+    for col in key_cols:
+        new_key[1:] |= col[1:] != col[:-1]
+    # The running end per key: keys numbered upwards pack above the (relative)
+    # seconds, so one running maximum never crosses from one key into the next.
+    t0 = int(first.min()) // NS
+    rel_first = first // NS - t0  # whole seconds, from the earliest
+    rel_last = np.clip(np.maximum(last, first) // NS + 1 - t0, 0, 0xFFFFFFFF)
+    packed = ((np.cumsum(new_key) - 1).astype(np.int64) << 32) | rel_last
+    running = np.maximum.accumulate(packed) & 0xFFFFFFFF
+    late = np.zeros(n, bool)
+    late[1:] = rel_first[1:] > running[:-1] + GAP
+    return new_key | late
+
+
+def _fold(cols: dict[str, np.ndarray], starts: np.ndarray) -> dict[str, np.ndarray]:
+    """One row per segment (`starts` into rows sorted by segment)."""
+    out = {k: cols[k][starts] for k in _KEY}
+    out["first"] = np.minimum.reduceat(cols["first"], starts)
+    out["last"] = np.maximum.reduceat(cols["last"], starts)
+    for k in _SUM:
+        out[k] = np.add.reduceat(cols[k], starts)
+    for k in _ANY:
+        out[k] = np.logical_or.reduceat(cols[k], starts)
+    out["flags"] = np.bitwise_or.reduceat(cols["flags"], starts)
+    out["opened"] = np.maximum.reduceat(cols["opened"], starts)
+    out["icmp"] = np.maximum.reduceat(cols["icmp"], starts)
+    out["file"] = np.minimum.reduceat(cols["file"], starts)
+    return {name: out[name].astype(dtype, copy=False) for name, dtype in DIRECTED.items()}
+
+
+def reduce(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The records of each direction at each observer merged within each GAP-long
+    time slot: records of one slot are never more than GAP apart, so merging them
+    is what `join` would do; `join` then merges the slots of a long connection.
+    Reducing is a group-by, so it needs no time order: one sort of one hash."""
+    if not len(cols["proto"]):
+        return cols
+    slot = cols["first"] // (GAP * NS)
+    h = mix(*(cols[k] for k in _KEY), slot)
+    order = np.argsort(h)
+    rows = _take(cols, order)
+    del cols  # the unsorted records (memory: a caller that passes a temporary frees them)
+    new = np.ones(len(order), bool)
+    hs, slots = h[order], slot[order]
+    new[1:] = (hs[1:] != hs[:-1]) | (slots[1:] != slots[:-1])
+    for k in _KEY:  # rows whose hashes collide are told apart by their key
+        new[1:] |= rows[k][1:] != rows[k][:-1]
+    return _fold(rows, np.flatnonzero(new))
+
+
+def join(cols: dict[str, np.ndarray]) -> Flows:
+    """Flows from reduced directed records (`reduce`): both directions and every
+    observer of a connection become one flow, oriented, with its outcome."""
+    n = len(cols["proto"])
+    if not n:
+        return Flows.from_columns({"proto": np.zeros(0, np.int64)})
+    src_first = _not_after(
+        (cols["src_hi"], cols["src_lo"], cols["sport"]),
+        (cols["dst_hi"], cols["dst_lo"], cols["dport"]),
+    )
+    ends = {
+        "a_hi": np.where(src_first, cols["src_hi"], cols["dst_hi"]),
+        "a_lo": np.where(src_first, cols["src_lo"], cols["dst_lo"]),
+        "b_hi": np.where(src_first, cols["dst_hi"], cols["src_hi"]),
+        "b_lo": np.where(src_first, cols["dst_lo"], cols["src_lo"]),
+        "a_port": np.where(src_first, cols["sport"], cols["dport"]),
+        "b_port": np.where(src_first, cols["dport"], cols["sport"]),
+    }
+    key = [cols["proto"], *ends.values()]
+    h = mix(*key)
+    order = np.lexsort((cols["first"], h))
+    first, last = cols["first"][order], cols["last"][order]
+    heads = np.flatnonzero(_segments([h[order]] + [k[order] for k in key], first, last))
+    flow = np.zeros(n, np.int64)  # per row, in the original order: its flow
+    starts = np.zeros(n, np.int64)
+    starts[heads[1:]] = 1
+    flow[order] = np.cumsum(starts)
+    head_ends = {k: v[order[heads]] for k, v in ends.items()}
+    proto = cols["proto"][order[heads]].astype(np.int64)
+    return _flows(proto, head_ends, _per_side(cols, flow * 2 + ~src_first, len(heads)))
+
+
+def _not_after(a: tuple, b: tuple) -> np.ndarray:
+    """Row-wise a <= b for (hi, lo, port) tuples: is `a` the canonical side A?"""
+    ahi, alo, ap = a
+    bhi, blo, bp = b
+    return (ahi < bhi) | ((ahi == bhi) & ((alo < blo) | ((alo == blo) & (ap <= bp))))
+
+
+_BIG = np.iinfo(np.int64).max
+_COUNTS = ("pkts", "bytes", "acc_pkts")  # summed per observer, then the largest observer
+_PER_SIDE = {  # column: (how the rows of one side combine, the value of a side with none)
+    "first": (np.minimum, _BIG),
+    "last": (np.maximum, -_BIG),
+    "records": (np.add, 0),
+    "flags": (np.bitwise_or, 0),
+    "icmp": (np.maximum, -1),
+    "opened": (np.maximum, 0),
+    "file": (np.minimum, _BIG),
+    **{k: (np.logical_or, False) for k in _ANY},
+}
+
+
+def _per_side(cols, cell: np.ndarray, flows: int) -> dict[str, np.ndarray]:
+    """Per flow and side (shape (flows, 2)) what that direction carried; `cell` is
+    each row's flow * 2 + side (1: the sender is side B). Counts are summed per
+    observer and the observer that saw the most is kept (traffic between two
+    logged interfaces is seen at both); flags, rejects and times over all rows."""
+    # Rows grouped by (cell, observer): one sort of one hash.
+    key = mix(cell, cols["observer"])
+    order = np.argsort(key)
+    cells, observers = cell[order], cols["observer"][order]
+    new = np.ones(len(order), bool)
+    new[1:] = (key[order][1:] != key[order][:-1]) | (cells[1:] != cells[:-1])
+    new[1:] |= observers[1:] != observers[:-1]
+    groups = np.flatnonzero(new)
+    # The groups by cell (few per cell), and where each cell's groups start.
+    by_cell = np.argsort(cells[groups], kind="stable")
+    group_cells = cells[groups][by_cell]
+    first = np.flatnonzero(np.r_[True, group_cells[1:] != group_cells[:-1]])
+    slot = group_cells[first]
+
+    def spread(values: np.ndarray, none) -> np.ndarray:
+        full = np.full(flows * 2, none, values.dtype)
+        full[slot] = values
+        return full.reshape(flows, 2)
+
+    out = {}
+    for name, (how, none) in {**_PER_SIDE, **dict.fromkeys(_COUNTS, (np.add, 0))}.items():
+        values = cols[name][order]
+        if values.dtype.kind in "iu":
+            values = values.astype(np.int64, copy=False)
+        per_group = how.reduceat(values, groups)[by_cell]
+        # Counts: the largest observer; everything else combines over the observers.
+        per_cell = (np.maximum if name in _COUNTS else how).reduceat(per_group, first)
+        out[name] = spread(per_cell, none)
+    out["present"] = out["records"] > 0
+    return out
+
+
+def _flows(proto: np.ndarray, ends: dict, s: dict) -> Flows:
+    """Oriented flows from the per-side columns (see the module docstring)."""
+    init, by = _orient(proto, ends, s)
+    rows = np.arange(len(proto))
+    fwd, rev = init, 1 - init
+
+    def pick(name, at):
+        return s[name][rows, at]
+
+    cols = {"proto": proto}
+    for end, at in (("init", fwd), ("resp", rev)):
+        cols[f"{end}_hi"] = np.where(at == 0, ends["a_hi"], ends["b_hi"])
+        cols[f"{end}_lo"] = np.where(at == 0, ends["a_lo"], ends["b_lo"])
+        cols[f"{end}_port"] = np.where(at == 0, ends["a_port"], ends["b_port"])
+    known = s["flags_known"][:, 0] | s["flags_known"][:, 1]
+    tcp = proto == TCP
+    for name, at in (("fwd", fwd), ("rev", rev)):
+        cols[f"pkts_{name}"] = pick("pkts", at)
+        cols[f"bytes_{name}"] = pick("bytes", at)
+        cols[f"flags_{name}"] = np.where(tcp & known, pick("flags", at), 0)
+    present = s["present"]
+    cols["first_ts"] = np.where(present, s["first"], np.iinfo(np.int64).max).min(axis=1)
+    cols["last_ts"] = np.where(present, s["last"], np.iinfo(np.int64).min).max(axis=1)
+    icmp = any_of(proto, (ICMP, ICMPV6))
+    sent = pick("icmp", fwd)
+    cols["icmp_req"] = np.where(icmp & _is_query(proto, sent), sent, -1)
+    cols["outcome"] = _outcome(proto, by, cols, s, fwd, rev, known)
+    all_flags = s["flags"][:, 0] | s["flags"][:, 1]
+    close = np.full(len(proto), NOT_TCP, np.int8)
+    close[tcp & known] = 0
+    close[tcp & known & ((all_flags & FIN) != 0)] = 1
+    close[tcp & known & ((all_flags & RST) != 0)] = 2
+    cols["close"] = close
+    cols["initiator_by"] = by
+    cols["file0"] = s["file"].min(axis=1)
+    cols["records"] = s["records"].sum(axis=1)
+    flows = Flows.from_columns(cols)
+    return flows.take(np.argsort(flows["first_ts"], kind="stable"))  # in time order
+
+
+def _is_query(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(proto), bool)
+    for p, pairs in ICMP_QUERY_REPLY.items():
+        out |= (proto == p) & any_of(icmp_type, list(pairs))
+    return out
+
+
+def _is_reply(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(proto), bool)
+    for p, pairs in ICMP_QUERY_REPLY.items():
+        out |= (proto == p) & any_of(icmp_type, list(pairs.values()))
+    return out
+
+
+def _orient(proto: np.ndarray, ends: dict, s: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per flow, the initiator's side (0 = A, 1 = B) and how it was decided; each
+    rule below overrides the weaker ones before it."""
+    tcp = proto == TCP
+    icmp = any_of(proto, (ICMP, ICMPV6))
+    big = np.iinfo(np.int64).max
+    first_a = np.where(s["present"][:, 0], s["first"][:, 0], big)
+    first_b = np.where(s["present"][:, 1], s["first"][:, 1], big)
+    earlier = np.where(first_a < first_b, 0, np.where(first_b < first_a, 1, -1))
+    ca, cb = port_class(ends["a_port"]), port_class(ends["b_port"])
+    port_init = np.where(ca > cb, 1, 0)  # B opened towards A's service port
+    decisive = (ca != cb) & ~icmp
+    # The first record in time; a tie (the same second, or millisecond) is a guess:
+    # the ports where they tell, else the canonical order.
+    init = np.where(earlier >= 0, earlier, np.where(decisive, port_init, 0))
+    by = np.where(earlier < 0, BY_PORT, BY_FIRST).astype(np.int8)
+    # Not TCP: the ports, where they clearly say otherwise (as for captures).
+    use = ~tcp & ~icmp & decisive & (port_init != init)
+    init[use], by[use] = port_init[use], BY_PORT
+    # TCP without a SYN: the ports.
+    use = tcp & decisive
+    init[use], by[use] = port_init[use], BY_PORT
+    # A SYN on one side only: that side opened — unless it also acknowledged and the
+    # other side sent packets without a SYN: then it was a SYN-ACK whose SYN the
+    # exporter missed. A SYN on both sides (NetFlow ORs the flags): the earlier.
+    syn = s["flags_known"] & ((s["flags"] & SYN) != 0)
+    acked = (s["flags"] & ACK) != 0
+    one = tcp & (syn[:, 0] ^ syn[:, 1])
+    side = np.where(syn[:, 0], 0, 1)
+    rows = np.arange(len(proto))
+    answer_only = acked[rows, side] & s["present"][rows, 1 - side]
+    init[one], by[one] = side[one], BY_SYN
+    use = one & answer_only
+    init[use], by[use] = 1 - side[use], BY_SYNACK
+    use = tcp & syn[:, 0] & syn[:, 1] & (earlier >= 0)
+    init[use], by[use] = earlier[use], BY_SYN
+    # A certain SYN-ACK: the other side opened; a certain pure SYN: this side did.
+    answer = s["synack"]
+    use = tcp & (answer[:, 0] ^ answer[:, 1])
+    init[use], by[use] = np.where(answer[:, 0], 1, 0)[use], BY_SYNACK
+    opened = s["opened"] == BY_SYN + 1
+    use = tcp & (opened[:, 0] ^ opened[:, 1])
+    init[use], by[use] = np.where(opened[:, 0], 0, 1)[use], BY_SYN
+    # ICMP: the sender of a query, else the receiver of a reply.
+    sent = s["icmp"]
+    query = np.stack([_is_query(proto, sent[:, i]) for i in (0, 1)], axis=1)
+    reply = np.stack([_is_reply(proto, sent[:, i]) for i in (0, 1)], axis=1)
+    use = icmp & ~(query[:, 0] | query[:, 1]) & (reply[:, 0] ^ reply[:, 1])
+    init[use], by[use] = np.where(reply[:, 0], 1, 0)[use], BY_SYNACK
+    use = icmp & (query[:, 0] ^ query[:, 1])
+    init[use], by[use] = np.where(query[:, 0], 0, 1)[use], BY_REQUEST
+    # The source names the initiator (its own connection tracking).
+    named = s["opened"] == BY_RECORD + 1
+    use = named[:, 0] ^ named[:, 1]
+    init[use], by[use] = np.where(named[:, 0], 0, 1)[use], BY_RECORD
+    # Sampled records: whatever the direction, it is a guess.
+    by[s["sampled"][:, 0] | s["sampled"][:, 1]] = BY_PORT
+    return init.astype(np.int64), by
+
+
+def _outcome(proto, by, cols, s, fwd, rev, known) -> np.ndarray:
+    """Per flow, its OUTCOMES code (see the module docstring)."""
+    rows = np.arange(len(proto))
+    tcp = proto == TCP
+    pkts_fwd, pkts_rev = cols["pkts_fwd"], cols["pkts_rev"]
+    rev_flags = s["flags"][rows, rev]
+    outcome = np.where(pkts_rev > 0, ESTABLISHED, UNANSWERED).astype(np.int8)
+    # A SYN seen (or a source that names the initiator): the handshake was logged.
+    syn_seen = ((s["flags"][:, 0] | s["flags"][:, 1]) & SYN) != 0
+    opened = tcp & known & (syn_seen | (by == BY_RECORD))
+    rev_syn = (rev_flags & SYN) != 0
+    outcome[opened & rev_syn] = ESTABLISHED
+    outcome[opened & ~rev_syn & ((rev_flags & RST) != 0)] = REFUSED
+    # Nothing came back, yet the initiator acknowledged something (NetFlow's flags
+    # carry ACK): the exporter saw one direction only, as a half-mirrored span.
+    fwd_ack = (s["flags"][rows, fwd] & ACK) != 0
+    outcome[opened & (pkts_rev == 0) & fwd_ack] = ESTABLISHED
+    # No SYN in any record: the connection began before the log did.
+    outcome[tcp & known & ~opened] = MIDSTREAM
+    sampled = s["sampled"][:, 0] | s["sampled"][:, 1]
+    # No flags (Azure, AWS without tcp-flags): a handshake takes the initiator two
+    # packets (SYN, ACK), so a lone packet that was answered was refused (a RST).
+    outcome[tcp & ~known & ~sampled & (pkts_fwd == 1) & (pkts_rev > 0)] = REFUSED
+    outcome[sampled & (pkts_rev == 0)] = MIDSTREAM
+    outcome[(pkts_fwd == 0) & (pkts_rev == 0)] = MIDSTREAM  # no counters: not said
+    rejected = s["rejected"][:, 0] | s["rejected"][:, 1]
+    outcome[rejected & (s["acc_pkts"][rows, rev] == 0)] = BLOCKED
+    return outcome

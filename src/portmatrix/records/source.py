@@ -1,0 +1,165 @@
+"""What reading one flow-record file gives: its directed records, and what the
+file said about itself (CaptureInfo), its gaps and its damaged lines.
+
+Every reader fills a `FileRead`; nothing is dropped silently: a line that is no
+record is counted and named (file and line) in the notices, and the rest of the
+file is read; a file with no record at all among damaged lines is an error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from portmatrix.errors import CaptureError
+from portmatrix.records.directed import concat, empty
+from portmatrix.sources.base import CaptureInfo
+
+SHOWN = 5  # damaged lines named one by one; the rest are counted
+
+
+def is_gzip(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def open_text(path: str):
+    """The file's bytes, gunzipped when it is gzip."""
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def observer_id(text: str) -> int:
+    """A 64-bit id for who logged a record (an ENI, a NIC), the same in every file."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def read_all(path: str) -> tuple[bytes, str]:
+    """The whole (decompressed) content, and why it stops early ("" when it does
+    not): a gzip file cut short or damaged gives what came before the damage, to
+    its last whole line."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] != b"\x1f\x8b":
+        return raw, ""
+    whole = zlib.decompressobj(31)
+    try:
+        data = whole.decompress(raw)
+        if whole.eof and not whole.unused_data:
+            return data, ""  # the usual case: one whole member, one copy
+    except zlib.error:
+        pass
+    parts: list[bytes] = []
+    rest, why = raw, ""
+    while rest and not why:  # members of a multi-member gzip, one after the other
+        inflate = zlib.decompressobj(31)
+        for at in range(0, len(rest), 1 << 20):
+            try:
+                parts.append(inflate.decompress(rest[at : at + (1 << 20)]))
+            except zlib.error as exc:
+                why = f"compressed data is damaged ({exc}); analyzed up to there"
+                break
+            if inflate.eof:
+                break
+        else:
+            why = why or ("" if inflate.eof else "compressed data ends early; analyzed up to there")
+        rest = inflate.unused_data if inflate.eof else b""
+    data = b"".join(parts)
+    if why:
+        data = data[: data.rfind(b"\n") + 1]
+    return data, why
+
+
+def head(path: str, size: int = 64 << 10) -> bytes:
+    """Up to `size` bytes from the start of the (decompressed) content; b"" when the
+    file cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(size)
+    except OSError:
+        return b""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return zlib.decompressobj(31).decompress(raw, size)
+    except zlib.error:
+        return b""
+
+
+@dataclass
+class FileRead:
+    """One file's reading in progress (a reader fills it), then its result."""
+
+    file_id: int
+    path: str
+    format: str = ""
+    gzip: bool = False
+    header: bool = False
+    parts: list[dict] = field(default_factory=list)
+    flows: object = None  # ready-made Flows (Zeek)
+    own_info: CaptureInfo | None = None  # a reader that describes the file itself (Zeek)
+    rows: int = 0  # records taken
+    nodata: int = 0  # AWS NODATA: an interface with no traffic in a window
+    skipdata: int = 0  # AWS SKIPDATA: records the exporter skipped
+    sampled: int = 0  # records of sampled packets (GCP): what is absent may just be unsampled
+    bad: list[tuple[str, str]] = field(default_factory=list)  # (where, why), the first few
+    bad_count: int = 0
+    invalid_rows: list[str] = field(default_factory=list)  # rows of the wrong shape
+    truncated: str = ""
+    flags_known: bool = False
+    tcp: bool = False
+    notices: list[str] = field(default_factory=list)
+
+    def add(self, cols: dict, rows: int) -> None:
+        """Directed records, standing for `rows` source records."""
+        if len(cols["proto"]):
+            self.parts.append(cols)
+        self.rows += rows
+
+    def damaged(self, places, why: str) -> None:
+        """Rows that are no record: counted, the first few named by their place (a
+        line number, or a text such as "tuple '...'")."""
+        places = list(np.asarray(places).tolist()) if not isinstance(places, list) else places
+        self.bad_count += len(places)
+        room = max(SHOWN - len(self.bad), 0)
+        self.bad += [(f"line {p}" if isinstance(p, int) else str(p), why) for p in places[:room]]
+
+    def cut_short(self, why: str) -> None:
+        self.truncated = why
+
+    def records(self) -> dict:
+        """The file's directed records."""
+        return concat(self.parts) if self.parts else empty()
+
+    def info(self) -> CaptureInfo:
+        """What the reports say about the file."""
+        info = CaptureInfo(path=self.path, format=self.format + ("+gzip" if self.gzip else ""))
+        info.frames = self.rows
+        info.size = Path(self.path).stat().st_size
+        info.truncated = self.truncated
+        info.gaps = self.skipdata + self.sampled
+        with open(self.path, "rb") as fh:
+            info.sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+        bad = self.bad_count + len(self.invalid_rows)
+        if bad:
+            named = "; ".join(f"{where}: {why}" for where, why in self.bad[:SHOWN])
+            shapes = [f"“{t[:60]}”" for t in self.invalid_rows[: max(0, SHOWN - len(self.bad))]]
+            named = "; ".join(x for x in (named, ", ".join(shapes)) if x)
+            info.notices.append(f"{bad} line(s) are not flow records and were skipped: {named}")
+        info.notices += self.notices
+        return info
+
+    def check_any(self, hint: str) -> None:
+        """A file whose every line is damaged is no flow log: one error line."""
+        if self.rows or not (self.bad_count or self.invalid_rows) or self.nodata or self.skipdata:
+            return
+        where, why = self.bad[0] if self.bad else (None, "not a flow record")
+        if self.invalid_rows and not self.bad:
+            why = f"“{self.invalid_rows[0][:60]}” does not have the fields the format names"
+        raise CaptureError(
+            f"no flow record could be read: {why}", file=self.path, where=where, hint=hint
+        )

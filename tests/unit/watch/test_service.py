@@ -38,25 +38,21 @@ def stand_in(tmp_path):
     return fake_dumpcap(tmp_path, DEMO)
 
 
-def watch(dumpcap: Path, *args: str, wait: bool = True, **kw):
-    command = [
-        str(PORTMATRIX),
-        "watch",
-        "-i",
-        "lo",
-        "--dumpcap",
-        str(dumpcap),
-        "--rules",
-        "thoughtspot",
-        "--inventory",
-        str(INVENTORY),
-        *args,
+def command(dumpcap: Path, *args: str, iface: str = "lo") -> list[str]:
+    """watch on the demo's inventory, reading the stand-in `dumpcap`."""
+    return [
+        *(str(PORTMATRIX), "watch", "-i", iface, "--dumpcap", str(dumpcap)),
+        *("--rules", "thoughtspot", "--inventory", str(INVENTORY), *args),
     ]
+
+
+def watch(dumpcap: Path, *args: str, wait: bool = True, **kw):
+    argv = command(dumpcap, *args)
     if not wait:
         return subprocess.Popen(
-            command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60, **kw)
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=60, **kw)
 
 
 def started(pids: Path) -> int:
@@ -225,9 +221,9 @@ def test_a_capture_that_dies_says_why_and_reports_what_it_saw(tmp_path, capsys):
 def start(dumpcap: Path, site, *args: str) -> subprocess.Popen:
     """watch on the small site, reading the stand-in `dumpcap`, as a process."""
     paths = site("small")
-    command = [str(PORTMATRIX), "watch", "-i", "eth0", "--dumpcap", str(dumpcap)]
-    command += ["--rules", str(paths.matrix), "--inventory", str(paths.inventory), *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [str(PORTMATRIX), "watch", "-i", "eth0", "--dumpcap", str(dumpcap)]
+    argv += ["--rules", str(paths.matrix), "--inventory", str(paths.inventory), *args]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def udp_listener() -> socket.socket:
@@ -367,20 +363,7 @@ def test_a_foreign_or_damaged_state_is_one_line_before_capture(tmp_path, content
 
 
 def _cli(dumpcap) -> list[str]:
-    return [
-        str(PORTMATRIX),
-        "watch",
-        "-i",
-        "eth0",
-        "--dumpcap",
-        str(dumpcap),
-        "--rules",
-        "thoughtspot",
-        "--inventory",
-        str(INVENTORY),
-        "--report-every",
-        "1h",
-    ]
+    return command(dumpcap, "--report-every", "1h", iface="eth0")
 
 
 def free_port() -> int:

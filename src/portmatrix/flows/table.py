@@ -10,6 +10,11 @@ mid-stream, before anything this table saw): such boundaries stay *tentative*
 until a merge with the earlier table or `finish()` decides them. This makes
 `merge` exact and associative, so batches, files and workers combine in any
 grouping with the same result.
+
+Packets come in through the compiled group-by (`_table.c`: each packet finds
+its record through a hash index and updates it in place) where it was built,
+else cut into records with numpy (`records.py`) and merged; the numpy way is
+the reference, and the tests check both leave the same records.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import numpy as np
 
 from portmatrix.decode.batch import PacketBatch
 from portmatrix.decode.reassembly import FragmentPorts
+from portmatrix.flows import keyindex
+from portmatrix.flows.keyindex import HashIndex, SortedIndex
 from portmatrix.flows.model import FRAMES, Flows
-from portmatrix.flows.orient import from_records
-from portmatrix.flows.records import FIN, KEY, RECORD, RST, UNKNOWN, Records, records_from_rows
+from portmatrix.flows.orient import first_packet_order, from_records, from_table
+from portmatrix.flows.records import FIN, KEY, RST, UNKNOWN, Records, records_from_rows
+from portmatrix.flows.store import RecordStore
 
 
 def _eff_close(rec: Records, idx: np.ndarray) -> np.ndarray:
@@ -57,10 +65,11 @@ def _combine(p: Records, r: Records) -> Records:
     out["has_syn"] = p["has_syn"] | r["has_syn"]
     out["cals"] = np.where(r["has_syn"], r["cals"], p["cals"] | r["cals"])
     out["isn"] = np.where(r["has_syn"], r["isn"], p["isn"])
-    lo_p = np.where(p["vlan_lo"] < 0, 1 << 20, p["vlan_lo"])
-    lo_r = np.where(r["vlan_lo"] < 0, 1 << 20, r["vlan_lo"])
+    untagged = np.int32(1 << 12)  # above every VLAN id
+    lo_p = np.where(p["vlan_lo"] < 0, untagged, p["vlan_lo"])
+    lo_r = np.where(r["vlan_lo"] < 0, untagged, r["vlan_lo"])
     lo = np.minimum(lo_p, lo_r)
-    out["vlan_lo"] = np.where(lo == 1 << 20, -1, lo).astype(np.int32)
+    out["vlan_lo"] = np.where(lo == untagged, -1, lo)
     out["vlan_hi"] = np.maximum(p["vlan_hi"], r["vlan_hi"])
     out["encap"] = np.maximum(p["encap"], r["encap"])
     # Keep the first FRAMES frames, in order (p's come first); most records already
@@ -88,49 +97,67 @@ def _combine(p: Records, r: Records) -> Records:
 
 
 class FlowTable:
-    """Flows so far. `update(batch)` adds packets; `merge(other)` adds a later table."""
+    """Flows so far. `update(batch)` adds packets; `merge(other)` adds a later table.
 
-    def __init__(self, file_id: int = 0) -> None:
+    `compiled=False` builds it with numpy alone (the reference)."""
+
+    def __init__(self, file_id: int = 0, compiled: bool | None = None) -> None:
         self.file_id = file_id
-        self._store = Records.empty()  # capacity grows by doubling; `rec` is the used part
-        self._used = 0
-        self._touched = np.zeros(0, bool)  # per stored record: changed since changed()
+        self._store = RecordStore()
+        self._fast = keyindex.compiled is not None and compiled is not False
+        self._index = HashIndex(self._store) if self._fast else SortedIndex(self._store)
         self._finished: Flows | None = None  # set by finish(): the table is spent
-        self.open_hash = np.zeros(0, np.uint64)  # sorted keys ...
-        self.open_idx = np.zeros(0, np.int64)  # ... and the index of their latest record
         self.fragments = FragmentPorts()
         self.collisions = 0
 
     def __len__(self) -> int:
-        return self._used
+        return self._store.used
 
     @property
     def rec(self) -> Records:
         """The flow records so far (views into the store: writes go through)."""
-        return Records({k: v[: self._used] for k, v in self._store.items()})
+        return self._store.records()
 
-    def _append(self, added: Records) -> None:
-        need = self._used + len(added)
-        if need > len(self._store):
-            size = max(need, 2 * len(self._store), 1024)
-            grown = Records({k: np.zeros(size, dtype=RECORD[k]) for k in RECORD})
-            for k in RECORD:
-                grown[k][: self._used] = self._store[k][: self._used]
-            self._store = grown
-            self._touched = np.concatenate(
-                [self._touched[: self._used], np.zeros(size - self._used, bool)]
-            )
-        for k in RECORD:
-            self._store[k][self._used : need] = added[k]
-        self._touched[self._used : need] = True
-        self._used = need
+    @property
+    def open_idx(self) -> np.ndarray:
+        """The latest record of every open key (one per flow key)."""
+        return self._index.entries()
 
     def update(self, rows: PacketBatch) -> None:
         if not len(rows):
             return
         rows = self.fragments.resolve(rows)
-        if len(rows):
+        if not len(rows):
+            return
+        if self._fast:
+            self._group(rows)
+        else:
             self.merge_records(records_from_rows(rows, self.file_id))
+
+    def _group(self, rows: PacketBatch) -> None:
+        """The compiled group-by; the store and the index grow when it asks."""
+        columns = tuple(
+            np.ascontiguousarray(getattr(rows, name), kind) for name, kind in _ROW_COLUMNS
+        )
+        store, index, start = self._store, self._index, 0
+        while True:
+            start, store.used, index.count, collisions, status = keyindex.compiled.update(
+                store.array,
+                store.used,
+                index.slots,
+                index.count,
+                index.limit,
+                self.file_id,
+                start,
+                columns,
+            )
+            self.collisions += collisions
+            if status == _STORE_FULL:
+                store.reserve(store.used + len(rows) - start)
+            elif status == _INDEX_FULL:
+                index.grow(index.count + len(rows) - start)
+            else:
+                return
 
     def _flush_fragments(self) -> None:
         """Fragments still waiting for their first fragment: the input has ended."""
@@ -167,12 +194,8 @@ class FlowTable:
         consumed = np.zeros(len(new), bool)
         tentative = new["tentative"].copy()
 
-        pos = np.searchsorted(self.open_hash, keys)
-        clipped = np.minimum(pos, max(len(self.open_hash) - 1, 0))
-        found = np.zeros(len(keys), bool)
-        if len(self.open_hash):
-            found = self.open_hash[clipped] == keys
-        t_idx = np.where(found, self.open_idx[clipped] if len(self.open_idx) else 0, -1)
+        t_idx = self._index.find(keys)
+        found = t_idx >= 0
         if found.any():
             rec = self.rec
             f = np.flatnonzero(found)
@@ -208,46 +231,38 @@ class FlowTable:
                 consumed[b2] = True
         new["tentative"] = tentative
         keep = np.flatnonzero(~consumed)
-        base = len(self.rec)
-        added = new.take(keep)
-        added["seq"] = np.arange(base, base + len(keep), dtype=np.int64)
-        self._append(added)
+        base = len(self)
+        self._store.append(new.take(keep))
         # The latest record of each key: its last unconsumed new record, if any.
         new_index = np.full(len(new), -1, np.int64)
         new_index[keep] = base + np.arange(len(keep))
         latest = np.maximum.reduceat(new_index, first)
         latest = np.where(latest >= 0, latest, t_idx)
-        upd = found
-        self.open_idx[clipped[upd]] = latest[upd]
-        ins = ~found
-        if ins.any():
-            # Keys already open but colliding keep their slot; only truly new keys insert.
-            ins &= (
-                ~((pos < len(self.open_hash)) & (self.open_hash[clipped] == keys))
-                if len(self.open_hash)
-                else ins
-            )
-            self.open_hash = np.insert(self.open_hash, pos[ins], keys[ins])
-            self.open_idx = np.insert(self.open_idx, pos[ins], latest[ins])
+        # Keys already open but colliding keep their slot; only truly new keys go in.
+        self._index.put(latest[found | (t_idx < 0)])
 
     def _assign(self, idx: np.ndarray, values: Records) -> None:
         for k, v in values.items():
-            self._store[k][idx] = v
-        self._touched[idx] = True
+            self._store.column(k)[idx] = v
+        self._store.column("touched")[idx] = True
 
     def finish(self) -> Flows:
         """Decide what is still tentative and orient every flow by its initiator.
 
-        This ends the table: its records are handed over (and their memory
-        released) rather than copied once more. Flows come in order of first packet.
+        This ends the table: its records become flows a block at a time, each
+        block's memory released as it is done, rather than copied once more.
+        Flows come in order of first packet.
         """
         if self._finished is not None:
             return self._finished
         self._flush_fragments()
-        rec = _settled(self.rec)
-        self._store, self._used = Records.empty(), 0
-        self.open_hash, self.open_idx = self.open_hash[:0], self.open_idx[:0]
-        self._finished = from_records(rec, **self.fragments.counts())
+        rec = self.rec
+        remain = _join_tentative(rec)
+        counts = self.fragments.counts()
+        self._finished = from_table(rec, remain, self._store.release, **counts)
+        del rec
+        self._store.clear()
+        self._index.rebuild(np.zeros(0, np.int64))
         return self._finished
 
     def changed(self) -> Flows:
@@ -256,7 +271,7 @@ class FlowTable:
         (most live flows are idle; nothing about them changed). Earlier flows of
         the same endpoints and ports come too: settling a flow needs them."""
         rec = self.rec
-        touched = self._touched[: self._used]
+        touched = self._store.column("touched")
         rows = np.flatnonzero(np.isin(rec["hash"], rec["hash"][touched]))
         touched[:] = False
         return from_records(_settled(rec.take(rows)))
@@ -265,45 +280,80 @@ class FlowTable:
         """Take out the flows that are over: closed (FIN both ways, or RST) for
         `grace` ns, or idle for `idle` ns, as of `now` (ns). Memory then stays with
         the live flows: what long captures and live watching need."""
-        rec = self.rec
-        if not len(self.open_idx):
+        latest = self._index.entries()
+        if not len(latest):
             return from_records(Records.empty())
-        latest = self.open_idx
+        rec = self.rec
         last = rec["last_ts"][latest]
         fa, fb = rec["flags_a"][latest], rec["flags_b"][latest]
         closed = (((fa & FIN) != 0) & ((fb & FIN) != 0)) | (((fa | fb) & RST) != 0)
         over = (now - last > idle) | (closed & (now - last > grace))
         if not over.any():
             return from_records(Records.empty())
-        gone = self.open_hash[over]
+        gone = rec["hash"][latest[over]]
         rows = np.isin(rec["hash"], gone)
         taken = rec.take(np.flatnonzero(rows))
-        keep = np.flatnonzero(~rows)
         remap = np.cumsum(~rows) - 1
-        kept = rec.take(keep)
-        kept["seq"] = np.arange(len(kept), dtype=np.int64)  # store order is seq order
-        touched = self._touched[keep]
-        self._store, self._used = Records.empty(), 0
-        self._append(kept)
-        self._touched[: len(kept)] = touched
-        self.open_hash, self.open_idx = self.open_hash[~over], remap[self.open_idx[~over]]
+        del rec
+        self._store.keep(np.flatnonzero(~rows))  # store order is seq order
+        self._index.rebuild(remap[latest[~over]])
         return from_records(_settled(taken))
+
+    def __getstate__(self) -> dict:
+        state = dict(vars(self))
+        if self._fast:  # the index is rebuilt where the table is unpickled
+            state["_index"] = self._index.entries()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        vars(self).update(state)
+        if self._fast:
+            fast = keyindex.compiled is not None
+            self._index = (HashIndex if fast else SortedIndex)(self._store)
+            self._fast = fast
+            self._index.rebuild(state["_index"])
+
+
+# The packet columns the compiled group-by reads, in its order, with their types.
+_ROW_COLUMNS = (
+    *(
+        (name, np.int64)
+        for name in ("frame", "ts", "wirelen", "proto", "sport", "dport", "tcp_flags")
+    ),
+    *((name, np.int64) for name in ("tcp_seq", "icmp_type", "icmp_code", "icmp_req")),
+    ("iface", np.int32),
+    ("vlan", np.int32),
+    *((name, np.uint8) for name in ("encap", "kind", "frag")),
+    *((name, np.uint64) for name in ("src_hi", "src_lo", "dst_hi", "dst_lo")),
+)
+_STORE_FULL, _INDEX_FULL = 1, 2
+
+
+def _join_tentative(rec: Records) -> np.ndarray | None:
+    """Decide the tentative boundaries, no earlier table being left to come: a
+    tentative record joins its key's previous record (in place), unless that one
+    closed after its last SYN and this SYN is a new connection's. The records that
+    remain, or None when all do."""
+    if not len(rec) or not rec["tentative"].any():
+        return None
+    group = np.flatnonzero(np.isin(rec["hash"], rec["hash"][rec["tentative"]]))
+    group = group[np.lexsort((rec["seq"][group], rec["hash"][group]))]
+    at = np.flatnonzero(rec["tentative"][group])
+    tent, prev = group[at], group[at - 1]  # a tentative record is never its key's first
+    join = (_eff_close(rec, prev) != 1) | (rec["isn"][prev] == rec["isn0"][tent])
+    tent, prev = tent[join], prev[join]
+    merged = _combine(rec.take(prev, COMBINED), rec.take(tent, COMBINED))
+    for k, v in merged.items():
+        rec[k][prev] = v
+    remain = np.ones(len(rec), bool)
+    remain[tent] = False
+    return np.flatnonzero(remain)
 
 
 def _settled(rec: Records) -> Records:
-    """Records with their tentative boundaries decided (no earlier table will come),
-    in order of first packet."""
-    if len(rec) and rec["tentative"].any():
-        order = np.lexsort((rec["seq"], rec["hash"]))
-        rec = rec.take(order)
-        tent = np.flatnonzero(rec["tentative"])
-        prev = tent - 1
-        # A tentative record joins its predecessor, unless that closed after its
-        # last SYN and this SYN is a new connection's.
-        join = (_eff_close(rec, prev) != 1) | (rec["isn"][prev] == rec["isn0"][tent])
-        tent, prev = tent[join], prev[join]
-        merged = _combine(rec.take(prev, COMBINED), rec.take(tent, COMBINED))
-        for k, v in merged.items():
-            rec[k][prev] = v
-        rec = rec.take(np.setdiff1d(np.arange(len(rec)), tent))
-    return rec.take(np.lexsort((rec["frame0"], rec["file0"], rec["first_ts"])))
+    """Records (a copy) with their tentative boundaries decided, in order of first
+    packet."""
+    remain = _join_tentative(rec)
+    if remain is not None:
+        rec = rec.take(remain)
+    return rec.take(first_packet_order(rec))

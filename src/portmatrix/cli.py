@@ -8,7 +8,13 @@ stays fast: each command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import os
 import sys
+
+# numpy's BLAS starts a thread per CPU when numpy is imported; nothing here does
+# linear algebra, and on a busy or single CPU those threads cost a tenth of a
+# second of every run (and a process that forks workers is safer without them).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import click
 

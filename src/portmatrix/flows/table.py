@@ -165,6 +165,14 @@ class FlowTable:
         if len(rows):
             self.merge_records(records_from_rows(rows, self.file_id))
 
+    def renumber(self, frames: int) -> None:
+        """Its frames are `frames` later in their file than they were numbered (a span
+        of a file, read apart from the spans before it)."""
+        for i in range(FRAMES):
+            column = self._store.column(f"frame{i}")
+            column[column >= 0] += frames
+        self.fragments.renumber(frames)
+
     def merge(self, other: FlowTable) -> None:
         """Append `other`, a table of what came after this one (e.g. the next file)."""
         self.collisions += other.collisions

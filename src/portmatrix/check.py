@@ -94,6 +94,10 @@ def load_baseline(path: str) -> set[str]:
         raise PortmatrixError(
             f"not JSON ({exc.msg})", file=path, where=f"line {exc.lineno}", hint=BASELINE_HINT
         ) from None
+    except RecursionError:  # brackets nested deeper than any report's
+        raise PortmatrixError(
+            "not a report: nested too deep", file=path, hint=BASELINE_HINT
+        ) from None
     except OSError as exc:
         raise PortmatrixError(f"cannot read: {exc.strerror}", file=path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("findings"), list):
@@ -405,6 +409,13 @@ def run_command(opts: CheckOptions) -> int:
         from portmatrix.report.verdict_flows import check_flow_export
 
         check_flow_export(opts.flows_out)
+        if any(_same_path(opts.flows_out, o.path) for o in outputs):
+            raise PortmatrixError(
+                "is also a report (--output)",
+                file=opts.flows_out,
+                where="--flows",
+                hint="give the flow export a file of its own",
+            )
     records = records_format(opts)
     inputs = expand(opts, records)
     # No output may be any file the run reads: a capture, a matrix, the inventory,
@@ -445,3 +456,9 @@ def run_command(opts: CheckOptions) -> int:
             console.say(f"portmatrix: error: {error}")
         return ExitCode.BAD_INPUT
     return result.exit_code(opts.fail_on)
+
+
+def _same_path(a: str, b: str) -> bool:
+    import os
+
+    return os.path.abspath(a) == os.path.abspath(b)

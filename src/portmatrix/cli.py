@@ -30,8 +30,9 @@ _TRACEBACK = "--traceback"
 
 
 def _say(line: str) -> None:
-    if sys.stderr is not None:
-        print(line, file=sys.stderr, flush=True)
+    from portmatrix.console import say
+
+    say(line)
 
 
 class _Group(click.Group):

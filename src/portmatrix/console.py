@@ -42,11 +42,14 @@ def isatty(stream) -> bool:
 
 def say(line: str) -> None:
     """One line on standard error: what portmatrix tells the person running it
-    (nothing, when standard error was closed)."""
+    (nothing, when standard error was closed). File names and reasons in it may
+    hold control characters: they are shown escaped."""
+    from portmatrix.report.escape import visible
+
     if sys.stderr is None:
         return
     with contextlib.suppress(OSError, ValueError):  # a full stderr: nowhere left to say it
-        print(line, file=sys.stderr, flush=True)
+        print(visible(line), file=sys.stderr, flush=True)
 
 
 def out(text: str) -> None:

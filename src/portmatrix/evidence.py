@@ -185,7 +185,7 @@ def write_pcapng(path: str, packets: list[Packet], infos: list[CaptureInfo], bat
                     + _option(0, b""),
                 )
             )
-        ticks = p.ts
+        ticks = min(max(p.ts, 0), (1 << 64) - 1)  # readers keep times in range; never raise
         blocks.append(
             _block(
                 6,

@@ -34,7 +34,9 @@ def lint(names: tuple[str, ...], inventory: str | None) -> int:
     matrix = collect_matrix(names)
     inv = collect_inventory(inventory, matrix) if inventory else None
     problems = problems_of(matrix, inv, dt.date.today())
-    console.out("".join(f"{p.severity}: {p}\n" for p in problems))
+    from portmatrix.report.escape import visible
+
+    console.out("".join(visible(f"{p.severity}: {p}") + "\n" for p in problems))
     errors = sum(p.severity == "error" for p in problems)
     if errors:
         console.say(f"portmatrix: error: {errors} error(s): the files cannot be used as they are")

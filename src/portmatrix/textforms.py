@@ -27,10 +27,18 @@ def proto_name(number: int) -> str:
     return PROTO_NAMES.get(number, str(number))
 
 
+NAT = np.iinfo(np.int64).min  # numpy's "not a time"
+
+
 def iso(ts: np.ndarray) -> np.ndarray:
-    """ISO 8601 UTC strings with microseconds for nanosecond timestamps."""
+    """ISO 8601 UTC strings with microseconds for nanosecond timestamps; "" for a
+    time that is none (the readers keep times in range, but never print "NaTZ")."""
+    ts = np.asarray(ts, np.int64)
     us = ts.astype("datetime64[ns]").astype("datetime64[us]")
-    return np.char.add(np.datetime_as_string(us, unit="us"), "Z")
+    out = np.char.add(np.datetime_as_string(us, unit="us"), "Z")
+    if (ts == NAT).any():
+        out[ts == NAT] = ""
+    return out
 
 
 def address_texts(hi: np.ndarray, lo: np.ndarray) -> list[str]:

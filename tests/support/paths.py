@@ -23,4 +23,8 @@ def capture_path(name: str) -> Path:
     for path in (CAPTURES / name, SHARED_PCAPS / name, *sorted(CAPTURES.glob(f"{name}.pcap*"))):
         if path.is_file():
             return path
+    if not SHARED_PCAPS.is_dir():
+        from support import tools
+
+        tools.missing(f"the shared captures are not at {SHARED_PCAPS}")
     raise FileNotFoundError(f"no capture {name!r} in {CAPTURES} or {SHARED_PCAPS}")

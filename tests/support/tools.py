@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 
-def _missing(reason: str) -> None:
+def missing(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI must run this: {reason}", pytrace=False)
     pytest.skip(reason)
@@ -21,7 +21,7 @@ def program(name: str, install: str) -> str:
     """The path of the program `name`; `install` says how to get it."""
     found = shutil.which(name)
     if found is None:
-        _missing(f"{name} is not installed ({install})")
+        missing(f"{name} is not installed ({install})")
     return found
 
 
@@ -30,4 +30,4 @@ def module(name: str, install: str) -> ModuleType:
     try:
         return __import__(name)
     except ImportError:
-        _missing(f"the Python package {name} is missing ({install})")
+        missing(f"the Python package {name} is missing ({install})")

@@ -158,3 +158,16 @@ def test_role_without_addresses_is_a_notice(tmp_path, write_yaml, site):
     assert any(
         n.startswith(f"roles with no address in {inventory}: admins, users") for n in result.notices
     )
+
+
+def test_a_hostile_baseline_is_one_clear_error_or_its_string_ids(tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_bytes(b'{"findings": [{"id": "PM-1\xff"}]}')
+    with pytest.raises(PortmatrixError, match=r"not text \(UTF-8\)"):
+        load_baseline(str(path))
+    findings = [{"id": ["PM-1"]}, {"id": 7}, {"id": {"a": 1}}, "PM-2", None, {"id": "PM-3"}]
+    path.write_text(json.dumps({"findings": findings}))
+    assert load_baseline(str(path)) == {"PM-3"}
+    path.write_text("[" * 100_000 + "]" * 100_000)  # nested past the JSON parser's depth
+    with pytest.raises(PortmatrixError, match="nested too deep"):
+        load_baseline(str(path))

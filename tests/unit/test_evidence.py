@@ -120,6 +120,34 @@ def test_a_fragmented_flow_brings_every_fragment(run_cli, tmp_path):
     assert (flow["packets_fwd"], flow["packets_rev"]) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    "interface",
+    [{"tsoffset": -(1 << 62)}, {"tsoffset": (1 << 63) - 1}, {}],
+    ids=["negative", "overflowing-offset", "ns-ticks-on-a-us-interface"],
+)
+def test_times_out_of_range_never_reach_the_evidence_file(run_cli, tmp_path, interface):
+    from portmatrix.sources.capture import Capture
+    from portmatrix.testing.captures import T0, Pcapng, ether, tcp_session
+
+    w = Pcapng()
+    good = w.interface(1, tsresol=9)
+    bad = w.interface(1, **interface)
+    packets = [ether(p) for p in tcp_session("10.0.2.7", "10.0.0.1", 40000, 22)]
+    for k, pkt in enumerate(packets):  # every other packet on the interface whose clock lies
+        if k % 2:
+            w.packet(pkt, iface=bad, raw_ticks=T0 if not interface else T0 // 1000 + k)
+        else:
+            w.packet(pkt, iface=good, ts=T0 + k * 1000)
+    path = w.write(tmp_path / "clock.pcapng")
+    out = tmp_path / "ev.pcapng"
+    result = run_cli("evidence", path, "--flow", "tcp 10.0.2.7:40000 -> 10.0.0.1:22", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    evidence = Capture(str(out))
+    times = [t for batch in evidence.batches() for t in batch.ts.tolist()]
+    assert len(times) == len(packets) and not evidence.info.truncated
+    assert min(times) >= T0 and max(times) < T0 + 10**9  # the times of the packets before
+
+
 def test_a_scan_findings_flows_are_its_evidence(check_packets):
     """A scan is one finding: its evidence is every flow of the scan."""
     from portmatrix.evidence import flows_of_findings

@@ -1,15 +1,23 @@
-"""Output files: checked before anything is read, written whole or not at all."""
+"""Output files: checked before anything is read, written whole or not at all;
+an output that is one of the inputs (captures, matrices, inventory; the same
+file by device and inode, not by name) is refused by every command."""
 
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from portmatrix import files
 from portmatrix.errors import PortmatrixError
 from portmatrix.files import atomic, check_writable, write_text
+from portmatrix.testing.captures import ether, tcp_session, write_pcap
+from support.site import N1, USER, write_site
 
 
 def test_a_missing_folder_names_the_fix(tmp_path):
@@ -100,6 +108,80 @@ def test_write_text_keeps_the_text_and_fails_in_one_line(tmp_path):
     with pytest.raises(PortmatrixError, match="cannot write") as err:
         write_text(str(tmp_path / "missing" / "r.txt"), "x", "--jsonl")
     assert err.value.where == "--jsonl"
+
+
+def captures(folder: Path) -> dict[str, Path]:
+    """The same capture named like a report (the format is told by the content), so
+    every report option can name it, and like evidence (which must be .pcapng)."""
+    packets = [ether(p) for p in tcp_session(USER, N1, 40000, 22)]
+    return {ext: write_pcap(folder / f"cap.{ext}", packets) for ext in ("json", "pcapng")}
+
+
+def other_names(capture: Path) -> dict[str, Path]:
+    """Other names of a file: a hard link, a symbolic link, a path through '..'."""
+    hard = capture.with_name("hard" + capture.suffix)
+    os.link(capture, hard)
+    soft = capture.with_name("soft" + capture.suffix)
+    soft.symlink_to(capture.name)
+    dots = capture.parent / ".." / capture.parent.name / capture.name
+    return {"same": capture, "hard": hard, "soft": soft, "dots": dots}
+
+
+@pytest.mark.parametrize("alias", ["same", "hard", "soft", "dots"])
+def test_an_output_that_is_an_input_is_refused_for_every_command(run_cli, tmp_path, alias):
+    site = write_site(tmp_path)
+    caps = captures(tmp_path)
+    report, evidence = other_names(caps["json"])[alias], other_names(caps["pcapng"])[alias]
+    before = {ext: cap.read_bytes() for ext, cap in caps.items()}
+    rules = ["--rules", site.matrix, "--inventory", site.inventory]
+    flow = f"tcp {USER}:40000 -> {N1}:22"
+    commands = [
+        ["check", caps["json"], *rules, "-o", report],
+        ["check", caps["json"], *rules, "--flows", report],
+        ["flows", caps["json"], "--output", report],
+        ["evidence", caps["pcapng"], "--flow", flow, "-o", evidence],
+    ]
+    for args in commands:
+        result = run_cli(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "is one of the inputs: writing it would destroy it" in result.stderr, args
+    assert {ext: cap.read_bytes() for ext, cap in caps.items()} == before
+
+
+def test_the_matrix_and_inventory_are_inputs_too(run_cli, tmp_path):
+    site = write_site(tmp_path)
+    capture = captures(tmp_path)["pcapng"]
+    matrix, inventory = site.matrix.read_text(), site.inventory.read_text()
+    rules = ["--rules", site.matrix, "--inventory", site.inventory]
+    for out in (site.matrix, site.inventory):
+        result = run_cli("check", capture, *rules, "--format", "json", "-o", out)
+        assert result.exit_code == 2 and "is one of the inputs" in result.stderr, out
+    assert (site.matrix.read_text(), site.inventory.read_text()) == (matrix, inventory)
+
+
+def test_the_flow_export_and_a_report_may_not_be_one_file(run_cli, tmp_path):
+    site = write_site(tmp_path)
+    out = tmp_path / "both.csv"
+    args = ["check", captures(tmp_path)["pcapng"], "--rules", site.matrix]
+    result = run_cli(*args, "--inventory", site.inventory, "-o", out, "--flows", out)
+    assert result.exit_code == 2 and "is also a report (--output)" in result.stderr
+    assert not out.exists()
+
+
+def test_a_process_killed_while_writing_leaves_the_old_file(tmp_path):
+    path = tmp_path / "evidence.pcapng"
+    path.write_bytes(b"old")
+    script = (
+        "import sys, time\n"
+        "from portmatrix.files import atomic\n"
+        f"with atomic({str(path)!r}, 'wb') as fh:\n"
+        "    fh.write(b'x' * 1000); fh.flush(); print('writing', flush=True); time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "writing"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert path.read_bytes() == b"old"  # a .part file may stay behind, never half a report
 
 
 def test_a_device_or_fifo_is_written_in_place_never_replaced(tmp_path):

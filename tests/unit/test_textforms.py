@@ -55,3 +55,12 @@ def test_every_output_names_a_service_alike(proto, port, text):
     from portmatrix.textforms import service_text
 
     assert service_text(proto, port) == text
+
+
+def test_iso_never_prints_not_a_time():
+    import numpy as np
+
+    from portmatrix.textforms import NAT, iso
+
+    got = iso(np.array([0, NAT, 1_700_000_000_123_456_789], np.int64)).tolist()
+    assert got == ["1970-01-01T00:00:00.000000Z", "", "2023-11-14T22:13:20.123456Z"]

@@ -17,7 +17,7 @@ from portmatrix.decode import common, ethertype, ip, link, nflog, transport, tun
 from portmatrix.decode.batch import DecodeCounts, PacketBatch, RawBatch
 from portmatrix.decode.fields import any_of
 
-MAX_DEPTH = 3  # tunnels inside tunnels
+MAX_DEPTH = b.MAX_TUNNELS  # tunnels inside tunnels; a packet deeper is counted, not decoded
 
 
 def decode(
@@ -31,7 +31,7 @@ def decode(
     (the capture's `CaptureInfo.label`). Without it rows keep the capture's."""
     if not (fast and common.available() and len(raw)):
         rows, counts = _decode(raw, label)
-        counts.ts_carried = _carried(raw)
+        _times(counts, raw)
         return rows, counts
     rows, non_ip, rest = common.split(raw)
     counts = DecodeCounts(frames=len(raw) - len(rest), ip=len(rows), non_ip=non_ip)
@@ -41,12 +41,14 @@ def decode(
         if len(more):
             rows = rows.concat(more)
             rows = rows.take(np.argsort(rows.frame, kind="stable"))  # two sorted runs: a merge
-    counts.ts_carried = _carried(raw)
+    _times(counts, raw)
     return rows, counts
 
 
-def _carried(raw: RawBatch) -> int:
-    return 0 if raw.ts_carried is None else int(raw.ts_carried.sum())
+def _times(counts: DecodeCounts, raw: RawBatch) -> None:
+    """Count the frames whose time is not their own (none recorded, or out of range)."""
+    counts.ts_carried = 0 if raw.ts_carried is None else int(raw.ts_carried.sum())
+    counts.ts_out_of_range = 0 if raw.ts_unknown is None else int(raw.ts_unknown.sum())
 
 
 def _decode(raw: RawBatch, label=None) -> tuple[PacketBatch, DecodeCounts]:
@@ -100,6 +102,7 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
         status[fidx] = bad
     else:
         counts.inner_undecodable += int((bad != b.IP).sum())
+        counts.inner_too_deep += int(any_of(bad, b.TOO_DEEP).sum())
     ok = bad == b.IP
     counts.l4_truncated += int((tr.flags_cut & ok).sum())
     n = len(fidx)
@@ -127,12 +130,14 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
     _icmp_keys(row, tr.icmp_type, tr.icmp_id)
     _quoted(data, net, tr, row, ok)
     parts.append(row if ok.all() else {k: v[ok] for k, v in row.items()})
-    if depth >= MAX_DEPTH:
-        return
     usable = ok & ~later & (row["kind"] == b.PACKET)
     t_rows, start, inner, code = tunnels.find(
         data, net.proto, net.l4pos, net.l4end, tr.sport, tr.dport, usable
     )
+    if depth >= MAX_DEPTH:  # one tunnel too many: its packet is counted, not decoded
+        counts.inner_undecodable += len(t_rows)
+        counts.inner_too_deep += len(t_rows)
+        return
     for c in np.unique(code).tolist() if len(code) else ():
         sel = code == c
         r, s = t_rows[sel], start[sel]
@@ -142,6 +147,7 @@ def _ip_layers(data, fidx, pos, end, kind, encap, depth, parts, status, counts) 
         s, k, _ = ethertype.follow(data, s, stop, inner[sel], vl, st)
         go = k > 0
         counts.inner_undecodable += int(((st != b.IP) & (st != b.NON_IP)).sum())
+        counts.inner_too_deep += int(any_of(st, b.TOO_DEEP).sum())
         _ip_layers(data, fidx[r[go]], s[go], stop[go], k[go], c, depth + 1, parts, status, counts)
 
 

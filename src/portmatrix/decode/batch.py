@@ -23,6 +23,15 @@ BAD_MPLS = 15
 UNKNOWN_IFACE = 16
 ENCRYPTED_MACSEC = 17
 ENCRYPTED_WLAN = 18
+TOO_MANY_LAYERS = 19
+TOO_MANY_EXT = 20
+
+# How deep decoding goes. A frame deeper than this is undecodable for that reason
+# (a packet inside too many tunnels is counted as too deep): never silently cut to
+# its outer layers, or an attacker could hide a flow by wrapping it.
+MAX_LAYERS = 12  # tags, labels or nested Ethernet headers in a row (ethertype.LAYERS)
+MAX_EXT = 256  # IPv6 extension headers (libpcap's test capture chains 100)
+MAX_TUNNELS = 3  # tunnels inside tunnels
 
 UNDECODABLE = {
     TRUNC_LINK: "link header cut short",
@@ -34,7 +43,10 @@ UNDECODABLE = {
     UNKNOWN_IFACE: "packet names an interface the file never described",
     ENCRYPTED_MACSEC: "encrypted (MACsec)",
     ENCRYPTED_WLAN: "encrypted (802.11 protected frame)",
+    TOO_MANY_LAYERS: f"encapsulation deeper than {MAX_LAYERS} tags, labels or Ethernet headers",
+    TOO_MANY_EXT: f"more than {MAX_EXT} IPv6 extension headers",
 }
+TOO_DEEP = (TOO_MANY_LAYERS, TOO_MANY_EXT)
 
 # Non-IP frames are counted by Ethernet type; frames of a link with no Ethernet
 # type get one of these (a PPP protocol number p is counted as -p).
@@ -84,6 +96,9 @@ class RawBatch:
     # bool, or None when none is: frames whose record has no time of its own (pcapng
     # simple packet blocks), given the time of the packet before.
     ts_carried: np.ndarray | None = None
+    # bool, or None when none is: frames whose recorded time is out of range (before
+    # 1970, past 2262, or a clock that overflows), given the time of the packet before.
+    ts_unknown: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -164,7 +179,9 @@ class DecodeCounts:
     undecodable: dict[str, int] | None = None  # reason -> frames
     l4_truncated: int = 0  # IP frames whose TCP flags were cut off by the snaplen
     inner_undecodable: int = 0  # tunnelled packets that could not be decoded (outer was)
+    inner_too_deep: int = 0  # ... of them, those past a depth limit (MAX_TUNNELS, ...)
     ts_carried: int = 0  # frames without a time of their own: given the one before's
+    ts_out_of_range: int = 0  # frames whose time is out of range: given the one before's
 
     def __post_init__(self) -> None:
         self.non_ip = self.non_ip or {}
@@ -176,7 +193,9 @@ class DecodeCounts:
         self.ip += other.ip
         self.l4_truncated += other.l4_truncated
         self.inner_undecodable += other.inner_undecodable
+        self.inner_too_deep += other.inner_too_deep
         self.ts_carried += other.ts_carried
+        self.ts_out_of_range += other.ts_out_of_range
         for mine, theirs in (
             (self.non_ip, other.non_ip),
             (self.unsupported, other.unsupported),

@@ -94,12 +94,13 @@ def _answers(msg: bytes) -> dict[str, set[int]]:
     qd, an = int.from_bytes(msg[4:6], "big"), int.from_bytes(msg[6:8], "big")
     if qd != 1 or an > MAX_RECORDS:  # servers answer one question per message
         return {}
-    question, pos = _name(msg, 12)
+    names = _Names(msg)
+    question, pos = names.read(12)
     pos += 4
     alias: dict[str, str] = {}  # CNAME: name -> canonical name
     addrs: dict[str, set[int]] = {}
     for _ in range(an):
-        owner, pos = _name(msg, pos)
+        owner, pos = names.read(pos)
         rtype = int.from_bytes(msg[pos : pos + 2], "big")
         rclass = int.from_bytes(msg[pos + 2 : pos + 4], "big")
         size = int.from_bytes(msg[pos + 8 : pos + 10], "big")
@@ -113,7 +114,7 @@ def _answers(msg: bytes) -> dict[str, set[int]]:
         elif rtype == AAAA and size == 16:
             addrs.setdefault(owner, set()).add(int.from_bytes(msg[rdata:pos], "big"))
         elif rtype == CNAME:
-            alias[owner] = _name(msg, rdata)[0]
+            alias[owner] = names.read(rdata)[0]
     # Only the question's chain: records about other names answer nothing asked.
     chain = [question]
     while chain[-1] in alias and alias[chain[-1]] not in chain:  # never round a loop
@@ -122,30 +123,69 @@ def _answers(msg: bytes) -> dict[str, set[int]]:
     return dict.fromkeys(chain, found) if found else {}
 
 
-def _name(msg: bytes, pos: int) -> tuple[str, int]:
-    """A domain name at `pos` (compression pointers followed) and where it ends."""
-    labels, end, jumps, length = [], None, 0, 0
-    while True:
-        size = msg[pos]
-        if size >= 0xC0:  # a pointer to an earlier name
-            jumps += 1
-            if jumps > 32:
-                raise ValueError("compression pointer loop")
-            if end is None:
-                end = pos + 2
-            pos = ((size & 0x3F) << 8) | msg[pos + 1]
-            continue
-        if size > 63:
-            raise ValueError("bad label length")
-        length += size + 1
-        if length > MAX_NAME:  # longer than DNS allows: a crafted message
-            raise ValueError("name too long")
-        pos += 1
-        if size == 0:
-            break
-        label = msg[pos : pos + size]
-        if len(label) < size or b"." in label:
-            raise ValueError("label cut short, or holding a dot")
-        labels.append(label.decode("ascii", "replace").lower())
-        pos += size
-    return ".".join(labels), pos if end is None else end
+MAX_POINTERS = 2 * MAX_RECORDS + 16  # compression pointers followed in one message
+
+
+class _Names:
+    """The domain names of one message, with the work bounded whatever it holds.
+
+    Compression pointers must point backwards (so they cannot loop), each offset's
+    name is decoded once (a crafted message makes every record's name a long
+    chain of pointers into the same labels), and a message may make at most
+    MAX_POINTERS jumps in all; past that it is damaged and teaches nothing."""
+
+    def __init__(self, msg: bytes) -> None:
+        self.msg = msg
+        self.known: dict[int, str] = {}  # offset -> the name that starts there
+        self.jumps = 0
+
+    def read(self, pos: int) -> tuple[str, int]:
+        """The name at `pos` and where it ends (after its pointer, if any)."""
+        msg, start = self.msg, pos
+        labels: list[tuple[int, str]] = []  # (offset, label) read here, in order
+        end, rest, length = None, "", 0
+        while True:
+            if pos in self.known:
+                rest = self.known[pos]
+                length += len(rest) + 2 if rest else 1  # its bytes on the wire
+                if length > MAX_NAME:
+                    raise ValueError("name too long")
+                if end is None:  # a name met before, read again from its start
+                    end = self._end(pos)
+                break
+            size = msg[pos]
+            if size >= 0xC0:  # a pointer to an earlier name
+                self.jumps += 1
+                target = ((size & 0x3F) << 8) | msg[pos + 1]
+                if self.jumps > MAX_POINTERS or target >= pos:
+                    raise ValueError("compression pointer loop, or too many pointers")
+                if end is None:
+                    end = pos + 2
+                pos = target
+                continue
+            if size > 63:
+                raise ValueError("bad label length")
+            length += size + 1
+            if length > MAX_NAME:  # longer than DNS allows: a crafted message
+                raise ValueError("name too long")
+            if size == 0:
+                end = pos + 1 if end is None else end
+                break
+            label = msg[pos + 1 : pos + 1 + size]
+            if len(label) < size or b"." in label:
+                raise ValueError("label cut short, or holding a dot")
+            labels.append((pos, label.decode("ascii", "replace").lower()))
+            pos += 1 + size
+        for offset, label in reversed(labels):  # every suffix read is a name of its own
+            rest = f"{label}.{rest}" if rest else label
+            self.known[offset] = rest
+        self.known.setdefault(start, rest)
+        return rest, end
+
+    def _end(self, pos: int) -> int:
+        """Where the name starting at `pos` ends in the message (its labels, then a
+        pointer or the root label), read again without decoding the labels."""
+        msg = self.msg
+        while msg[pos] and msg[pos] < 0xC0:
+            pos += 1 + msg[pos]
+        return pos + (2 if msg[pos] else 1)

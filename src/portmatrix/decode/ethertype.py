@@ -24,7 +24,7 @@ MPLS = (0x8847, 0x8848)
 PPPOE_SESSION = 0x8864
 VNTAG, ETAG, PBB, MACSEC = 0x8926, 0x893F, 0x88E7, 0x88E5
 TEB = 0x6558  # "an Ethernet frame follows" (GRE transparent Ethernet bridging)
-MAX_LAYERS = 12  # tags + labels + nested Ethernet one frame may stack
+MAX_LAYERS = b.MAX_LAYERS  # tags, labels, nested Ethernet: deeper is undecodable
 # What the Ethernet type of a frame in a pseudowire is likely to be.
 FRAME_TYPES = (IPV4, IPV6, 0x0806, *VLAN_TAGS, *MPLS)
 
@@ -110,6 +110,7 @@ def _mpls(data, pos, end, etype, vlan, status, rows):
         label = be32(data, pos[live])
         pos[live] += 4
         live = live[(label & 0x100) == 0]  # bottom of stack not reached yet
+    status[live] = b.TOO_MANY_LAYERS  # still no bottom of the stack
     rows = rows[status[rows] == b.IP]
     nibble = u8(data, pos[rows]) >> 4
     etype[rows] = np.where(nibble == 4, IPV4, np.where(nibble == 6, IPV6, TEB))
@@ -163,6 +164,9 @@ def follow(
         for t in steps:
             rows = active[etype[active] == t]
             LAYERS[t](data, pos, end, etype, vlan, status, rows)
+    else:  # the limit reached: whatever still has a layer to step over is too deep
+        active = np.flatnonzero(status == b.IP)
+        status[active[any_of(etype[active], tuple(LAYERS))]] = b.TOO_MANY_LAYERS
     kind = np.zeros(len(pos), dtype=np.int8)
     ok = status == b.IP
     kind[ok & (etype == IPV4)] = 4

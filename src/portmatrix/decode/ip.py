@@ -19,7 +19,7 @@ V4_TAG = np.uint64(0xFFFF << 32)
 # destination options, mobility, HIP, shim6.
 EXT_8 = (0, 43, 60, 135, 139, 140)
 FRAGMENT, AH = 44, 51
-MAX_EXT = 256
+MAX_EXT = b.MAX_EXT  # more extension headers than this: undecodable
 
 
 @dataclass
@@ -157,6 +157,7 @@ def _ipv6(data, pos, end, out: Network, rows, quoted: bool) -> None:
         # A later fragment's payload is not a header: stop walking there.
         go_on = any_of(nh[live], EXT_8 + (FRAGMENT, AH)) & (frag[live] < b.LATER_FRAGMENT)
         live = live[go_on]
+    status[live] = b.TOO_MANY_EXT  # headers left after MAX_EXT of them
     status[p > stop] = np.where(status[p > stop] == b.IP, b.TRUNC_IP, status[p > stop])
     out.status[rows] = status
     out.proto[rows] = nh

@@ -5,6 +5,7 @@ and the notices say so. Shared by the offline check and live watching.
 
 from __future__ import annotations
 
+from portmatrix.decode.batch import MAX_EXT, MAX_LAYERS, MAX_TUNNELS
 from portmatrix.decode.transport import TCP
 from portmatrix.flows.model import Flows
 from portmatrix.flows.records import ACK
@@ -75,8 +76,15 @@ class CaptureHealth:
                 f"{self.counts.l4_truncated} TCP packets were cut by the snaplen before their flags"
             )
         if self.counts.inner_undecodable:
+            deep = self.counts.inner_too_deep
             out.append(
                 f"{self.counts.inner_undecodable} tunnelled packets could not be "
                 "decoded (their outer packets were)"
+                + (
+                    f"; {deep} of them were deeper than portmatrix decodes ({MAX_TUNNELS} "
+                    f"tunnels, {MAX_LAYERS} tags or labels, {MAX_EXT} IPv6 extension headers)"
+                    if deep
+                    else ""
+                )
             )
         return out

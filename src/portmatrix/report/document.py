@@ -23,9 +23,13 @@ values are null):
   decode          frame buckets: frames = ip + non_ip + unsupported_link_type +
                   undecodable (non_ip by ethertype, unsupported_link_type by link
                   type, undecodable by reason: counts); besides, among the ip frames,
-                  tcp_flags_cut_by_snaplen and tunnelled_undecodable (outer packet
-                  decoded, inner one not); timestamps_carried: frames whose record
-                  has no time (pcapng simple packet blocks), given the one before's
+                  tcp_flags_cut_by_snaplen, tunnelled_undecodable (outer packet
+                  decoded, inner one not) and tunnelled_too_deep (those of them past
+                  a depth limit: more than 3 tunnels, 12 tags or labels, 256 IPv6
+                  extension headers); timestamps_carried: frames whose record
+                  has no time (pcapng simple packet blocks), given the one before's;
+                  timestamps_out_of_range: frames whose recorded time is out of range
+                  (before 1970, past 2262, a clock that overflows), likewise
   capture_health  tcp_flows, tcp_one_way, drops, weakened (conclusions about missing
                   services are weaker)
   notices         sentences about what weakens the result

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
+from portmatrix.report import escape
 from portmatrix.report.flow_rows import COLUMNS, rows
 from portmatrix.report.summary import decode_document, decode_summary, inputs_summary
 from portmatrix.textforms import json_text
@@ -33,13 +33,13 @@ def render_table(columns: dict[str, list], traffic) -> str:
     extra = [c for c in columns if c not in COLUMN_SET]
     shown += tuple(extra)
     heads += tuple(extra)
-    cells = [[str(v) for v in columns[c]] for c in shown]
+    cells = [[escape.visible(str(v)) for v in columns[c]] for c in shown]
     widths = [max([len(h)] + [len(x) for x in col]) for h, col in zip(heads, cells, strict=True)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip()]
     for values in zip(*cells, strict=True):
         lines.append("  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip())
     lines.append("")
-    lines += summary_lines(traffic, len(columns["proto"]))
+    lines += [escape.visible(line) for line in summary_lines(traffic, len(columns["proto"]))]
     return "\n".join(lines) + "\n"
 
 
@@ -56,7 +56,7 @@ def render_csv(columns: dict[str, list], traffic) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(zip(*columns.values(), strict=True))
+    writer.writerows(escape.csv_row(row) for row in zip(*columns.values(), strict=True))
     return out.getvalue()
 
 
@@ -68,7 +68,7 @@ def render_json(columns: dict[str, list], traffic) -> str:
         "decode": decode_document(traffic.counts),
         "notices": traffic.notices(),
     }
-    return json_text(doc) + "\n"
+    return escape.json_text(json_text(doc)) + "\n"
 
 
 ECS_TRANSPORT = {"icmpv6": "ipv6-icmp"}
@@ -131,7 +131,7 @@ def render_jsonl(columns: dict[str, list], traffic) -> str:
             event["observer"] = seen_by | {"ingress": {"interface": {"name": r["interface"]}}}
         if "rule" in r:
             event["rule"] = {"id": r["rule"] or r["verdict"], "name": r["verdict"]}
-        out.append(json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n")
+        out.append(escape.json_line(event) + "\n")
     return "".join(out)
 
 

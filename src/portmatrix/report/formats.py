@@ -9,7 +9,7 @@ import json
 import socket
 
 from portmatrix import __version__
-from portmatrix.report import what_if_view
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
 from portmatrix.textforms import json_text, service_text
@@ -48,7 +48,7 @@ CSV_COLUMNS = (
 
 
 def render_json(result: Result) -> str:
-    return json_text(document(result)) + "\n"
+    return escape.json_text(json_text(document(result))) + "\n"
 
 
 def observer(ifaces=()) -> dict:
@@ -194,10 +194,7 @@ def ecs_event(finding: dict, doc: dict) -> dict:
 
 def render_jsonl(result: Result) -> str:
     doc = document(result)
-    return "".join(
-        json.dumps(ecs_event(f, doc), sort_keys=True, ensure_ascii=False) + "\n"
-        for f in doc["findings"]
-    )
+    return "".join(escape.json_line(ecs_event(f, doc)) + "\n" for f in doc["findings"])
 
 
 def _cell(value) -> str:
@@ -213,12 +210,13 @@ def render_csv(result: Result) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for f in document(result)["findings"]:
-        writer.writerow([_cell(f[c]) for c in CSV_COLUMNS])
+        writer.writerow(escape.csv_row(_cell(f[c]) for c in CSV_COLUMNS))
     return out.getvalue()
 
 
 def _md(text) -> str:
-    return _cell(text).replace("|", "\\|").replace("\n", " ")
+    """A value as literal Markdown text: no markup, no line break, no table cell."""
+    return escape.markdown(_cell(text))
 
 
 def who(f: dict, side: str) -> str:
@@ -243,7 +241,7 @@ def render_markdown(result: Result) -> str:
     doc = document(result)
     s = doc["summary"]
     lines = [
-        f"## portmatrix check — {doc['inputs']['matrix']}",
+        f"## portmatrix check — {_md(doc['inputs']['matrix'])}",
         "",
         f"Made by portmatrix {doc['tool']['version']}"
         + (f" on {doc['report']['created']}" if doc["report"]["created"] else "")
@@ -252,12 +250,12 @@ def render_markdown(result: Result) -> str:
     ]
     for cap in doc["inputs"]["captures"]:
         lines.append(
-            f"- capture `{_md(cap['path'])}` ({cap['format']}, {cap['frames']} "
+            f"- capture {escape.markdown_code(cap['path'])} ({cap['format']}, {cap['frames']} "
             f"frames, sha256 `{cap['sha256']}`)"
         )
     lines.append(
-        f"- rules: {', '.join(doc['inputs']['rules'])}; inventory: "
-        f"{doc['inputs']['inventory'] or 'none'}"
+        f"- rules: {_md(', '.join(doc['inputs']['rules']))}; inventory: "
+        f"{_md(doc['inputs']['inventory'] or 'none')}"
     )
     if doc["inputs"]["filters"]:
         lines.append(f"- filters: {_md(json.dumps(doc['inputs']['filters']))}")
@@ -287,7 +285,8 @@ def render_markdown(result: Result) -> str:
                 f"| {f['severity']} | {_md(label)} | {_md(who(f, 'init'))} | "
                 f"{_md(who(f, 'resp'))} | {_md(what(f))} | {f['flows']} | "
                 f"{f['first_seen'] or ''} | {f['last_seen'] or ''} | {_md(f['message'])} — "
-                f"**{_md(f['action'])}** | {'`' + _md(f['filter']) + '`' if f['filter'] else ''}"
+                f"**{_md(f['action'])}** | "
+                f"{escape.markdown_code(f['filter'], table=True) if f['filter'] else ''}"
                 f" | `{f['id']}` |"
             )
     else:
@@ -302,7 +301,7 @@ def render_markdown(result: Result) -> str:
     for c in doc["coverage"]:
         if c["required"]:
             lines.append(
-                f"| {c['rule']} | {_md(c['service'])} | {c['proto']}/{c['ports']} | "
+                f"| {_md(c['rule'])} | {_md(c['service'])} | {_md(c['proto'])}/{_md(c['ports'])} | "
                 f"{c['established']} | {c['failed']} | {c['status']} |"
             )
     lines += what_if_view.markdown_lines(doc, _md)

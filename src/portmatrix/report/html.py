@@ -2,7 +2,7 @@
 
 One file: inline CSS and SVG, no scripts, no fonts or images fetched. Every
 string that comes from traffic or from the inputs (addresses, file names,
-messages, rule texts) goes through `html.escape`.
+messages, rule texts) goes through `report.escape.html`.
 
 Sections: who made it (version, command line, time); inputs and summary;
 notices; the observed role × role matrix (for every pair of roles, each service
@@ -17,9 +17,8 @@ flows.
 from __future__ import annotations
 
 import datetime as dt
-from html import escape
 
-from portmatrix.report import what_if_view
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.formats import what, who
 
@@ -61,11 +60,15 @@ NO_ROLE = "no role"
 
 
 def _e(value) -> str:
-    return escape("" if value is None else str(value))
+    return escape.html(value)
 
 
-def _seconds(iso: str) -> float:
-    return dt.datetime.fromisoformat(iso).timestamp()
+def _seconds(iso: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time; None for no time."""
+    try:
+        return dt.datetime.fromisoformat(iso).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def render_html(result) -> str:
@@ -222,11 +225,17 @@ def _ticks(start: float, end: float, n: int = 6) -> list[float]:
 
 
 def _timeline(doc: dict) -> str:
-    window = doc["summary"]["time_window"]
-    shown = [f for f in doc["findings"] if f["first_seen"] and not f["part_of"]]
-    if not window or not shown:
+    window = doc["summary"]["time_window"] or {}
+    start, end = _seconds(window.get("first")), _seconds(window.get("last"))
+    shown = [
+        f
+        for f in doc["findings"]
+        if not f["part_of"]
+        and _seconds(f["first_seen"]) is not None
+        and _seconds(f["last_seen"]) is not None
+    ]
+    if start is None or end is None or not shown:
         return "<p class='muted'>No finding with a time.</p>"
-    start, end = _seconds(window["first"]), _seconds(window["last"])
     span = max(end - start, 1e-6)
     width, bar, left = 900, 10, 90
     lanes = {sev: [f for f in shown if f["severity"] == sev] for sev in SEVERITY_ORDER}

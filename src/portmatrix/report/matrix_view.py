@@ -8,6 +8,7 @@ import json
 import textwrap
 
 from portmatrix.policy.matrix import Matrix, Rule
+from portmatrix.report import escape
 
 COLUMNS = ("id", "proto", "ports", "from", "to", "initiator", "required", "service", "ref")
 
@@ -33,15 +34,17 @@ def render_table(matrix: Matrix, rules: list[Rule]) -> str:
     """One line per rule: id, proto/ports (long lists continue on the next lines),
     roles, required, service (shortened)."""
     rows = []
+    show = escape.visible  # rule texts come from a file
     for rule in rules:
         arrow = "↔" if rule.initiator == "either" else "→"
-        ports = textwrap.wrap(f"{rule.proto}/{_row(rule)['ports']}", 22) or [""]
-        service = rule.service if len(rule.service) <= 30 else rule.service[:29] + "…"
+        ports = textwrap.wrap(show(f"{rule.proto}/{_row(rule)['ports']}"), 22) or [""]
+        service = show(rule.service)
+        service = service if len(service) <= 30 else service[:29] + "…"
         rows.append(
             [
-                rule.id,
+                show(rule.id),
                 ports,
-                f"{rule.from_role} {arrow} {rule.to_role}",
+                show(f"{rule.from_role} {arrow} {rule.to_role}"),
                 "yes" if rule.required else "",
                 service,
             ]
@@ -56,7 +59,9 @@ def render_table(matrix: Matrix, rules: list[Rule]) -> str:
         return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     out = [
-        f"{matrix.name}: {len(rules)} of {len(matrix.rules)} rules ({', '.join(matrix.files)})",
+        show(
+            f"{matrix.name}: {len(rules)} of {len(matrix.rules)} rules ({', '.join(matrix.files)})"
+        ),
         "",
         line(heads),
         line(["─" * w for w in widths]),
@@ -88,19 +93,19 @@ def render_csv(matrix: Matrix, rules: list[Rule]) -> str:
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for rule in rules:
-        writer.writerow(_row(rule))
+        writer.writerow({k: escape.csv_cell(v) for k, v in _row(rule).items()})
     return out.getvalue()
 
 
 def render_markdown(matrix: Matrix, rules: list[Rule]) -> str:
     lines = [
-        f"### {matrix.name}",
+        f"### {escape.markdown(matrix.name)}",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
     ]
     for rule in rules:
-        cells = [str(v).replace("|", "\\|") for v in _row(rule).values()]
+        cells = [escape.markdown(str(v)) for v in _row(rule).values()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

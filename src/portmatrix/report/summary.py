@@ -53,7 +53,9 @@ def decode_document(counts: DecodeCounts) -> dict:
         "undecodable": dict(sorted(counts.undecodable.items())),
         "tcp_flags_cut_by_snaplen": counts.l4_truncated,
         "tunnelled_undecodable": counts.inner_undecodable,
+        "tunnelled_too_deep": counts.inner_too_deep,
         "timestamps_carried": counts.ts_carried,
+        "timestamps_out_of_range": counts.ts_out_of_range,
     }
 
 
@@ -78,6 +80,11 @@ def decode_summary(counts: DecodeCounts) -> list[str]:
         lines.append(
             f"without a timestamp: {counts.ts_carried} (pcapng simple packet blocks: "
             "given the time of the packet before)"
+        )
+    if counts.ts_out_of_range:
+        lines.append(
+            f"time out of range: {counts.ts_out_of_range} (before 1970, after 2262 or a "
+            "clock that overflows: given the time of the packet before)"
         )
     return lines
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import textwrap
 
-from portmatrix.report import what_if_view
+from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
 
@@ -73,7 +73,7 @@ class _Writer:
 
 
 def render_text(result: Result, color: bool = False, width: int = 80) -> str:
-    doc = document(result)
+    doc = escape.for_terminal(document(result))
     out = _Writer(color, width)
     _inputs(out, doc)
     parent = {f["id"]: f["severity"] for f in doc["findings"]}
@@ -171,6 +171,7 @@ def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
 
 def _required(out: _Writer, required: list[dict]) -> None:
     """The coverage of required rules, as a table."""
+    from rich.markup import escape as markup
     from rich.table import Table
 
     if not required:
@@ -194,8 +195,8 @@ def _required(out: _Writer, required: list[dict]) -> None:
     for c in required:
         status = c["status"] if c["status"] == "ok" else f"[red]{c['status']}[/]"
         table.add_row(
-            c["rule"],
-            f"{c['proto']}/{c['ports']}",
+            markup(c["rule"]),
+            markup(f"{c['proto']}/{c['ports']}"),
             str(c["established"]),
             str(c["failed"]),
             status,

@@ -17,6 +17,10 @@ import time
 import numpy as np
 
 CHUNK = 8 << 20
+# The longest record (pcap) or block (pcapng) a reader waits for: a length beyond
+# it is damage, not a packet (Wireshark's own ceiling for IP link types is 256 KiB),
+# and waiting for it would hold the rest of the file in memory.
+MAX_RECORD = 16 << 20
 
 
 class Chunks:

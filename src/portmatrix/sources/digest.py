@@ -16,7 +16,13 @@ class HashingReader:
     buffers handed to the worker are never written again by the readers. On a
     single CPU a thread cannot overlap anything and only costs switches and
     cache misses, so each buffer is hashed as it is read, while it is in cache.
+
+    The worker's queue is bounded: a read faster than hashing (a file of blocks
+    the reader skips, the rest of a file after damage) waits for it instead of
+    holding the file in memory.
     """
+
+    BACKLOG = 4  # buffers (a chunk each) waiting to be hashed, at most
 
     def __init__(self, raw) -> None:
         import queue
@@ -26,8 +32,10 @@ class HashingReader:
         self.hash = hashlib.sha256()
         self.count = 0
         self._thread = None
+        self._inline = True  # hash in the reading thread (no worker, or it has stopped)
         if usable_cpus() > 1:
-            self._queue: queue.SimpleQueue = queue.SimpleQueue()
+            self._inline = False
+            self._queue: queue.Queue = queue.Queue(maxsize=self.BACKLOG)
             self._thread = threading.Thread(target=self._work, daemon=True)
             self._thread.start()
 
@@ -36,7 +44,7 @@ class HashingReader:
             self.hash.update(data)
 
     def _hash(self, data) -> None:
-        if self._thread is None:
+        if self._inline:
             self.hash.update(data)
         else:
             self._queue.put(data)
@@ -75,12 +83,12 @@ class HashingReader:
         return n
 
     def hexdigest(self) -> str:
-        """Finish: hash the rest of the file, then the digest of all of it."""
-        while self.read(1 << 20):
-            pass
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
+        """Finish: hash the rest of the file, then the digest of all of it. The rest
+        is hashed here, as it is read: nothing else would overlap with it."""
+        self.stop()
+        while data := self.raw.read(1 << 20):
+            self.hash.update(data)
+            self.count += len(data)
         return self.hash.hexdigest()
 
     def stop(self) -> None:
@@ -88,6 +96,7 @@ class HashingReader:
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+        self._inline = True
 
     def close(self) -> None:
         """Stop the hashing thread and close the stream."""

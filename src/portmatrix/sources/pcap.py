@@ -60,8 +60,10 @@ class PcapReader:
                 tsresol=6 if self.ns_per_tick == 1000 else 9,
             )
         )
-        # A record longer than this means a corrupt length, not a big packet.
-        self.limit = max(snaplen, 262144)
+        # A record longer than this means a corrupt length, not a big packet: longer
+        # than the snaplen (some writers understate it: never less than 256 KiB), or
+        # than any packet (a snaplen of 0xFFFFFFFF must not buffer the whole file).
+        self.limit = min(max(snaplen, 262144), chunks.MAX_RECORD)
         self.chunks = Chunks(stream, head[HEADER:], chunks.CHUNK, ahead)
         self.file_pos = HEADER  # file offset of the current chunk's first byte
 

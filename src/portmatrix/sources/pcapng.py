@@ -2,6 +2,15 @@
 link type and time resolution, enhanced/simple/obsolete packet blocks, and the
 interface statistics blocks that carry capture drops. Unknown blocks are skipped
 by their length.
+
+Hostile files cost time in proportion to their blocks: the packet blocks of a
+whole chunk make one batch however many interface, section or statistics
+blocks come between them; identical interface descriptions (a file made by
+concatenating captures repeats them in every section) are one interface; more
+than MAX_INTERFACES distinct ones, or a block longer than MAX_RECORD, stop the
+read as damage. A timestamp out of range (a time resolution or offset that
+overflows, a time before 1970 or after 2262) is data: the packet keeps the time
+of the packet before and is counted.
 """
 
 from __future__ import annotations
@@ -16,12 +25,14 @@ import numpy as np
 from portmatrix.decode.batch import RawBatch
 from portmatrix.errors import CaptureError
 from portmatrix.sources import chunks
-from portmatrix.sources.base import CaptureInfo, Interface, InterfaceStats
+from portmatrix.sources.base import MAX_INTERFACES, CaptureInfo, Interface, InterfaceStats
 from portmatrix.sources.chunks import Chunks
 from portmatrix.sources.walk import CONTROL, EPB, IDB, ISB, OPB, SHB, SPB, pcapng_walk
 
 BOM = 0x1A2B3C4D
-MAX_BLOCK = 256 << 20
+MAX_BLOCK = chunks.MAX_RECORD
+INT64_MAX = (1 << 63) - 1
+STATS = {4: "received", 5: "dropped", 6: "filter_accepted", 7: "os_dropped", 8: "delivered"}
 
 
 def _options(body: bytes, endian: str) -> Iterator[tuple[int, bytes]]:
@@ -33,6 +44,10 @@ def _options(body: bytes, endian: str) -> Iterator[tuple[int, bytes]]:
             return
         yield code, body[pos + 4 : pos + 4 + length]
         pos += 4 + ((length + 3) & ~3)
+
+
+class _Damaged(Exception):
+    """A control block that stops the read (its text says why)."""
 
 
 class PcapngReader:
@@ -54,61 +69,89 @@ class PcapngReader:
         self.endian = "<"
         self.section = -1
         self.last_ts: int | None = None  # of the last packet: simple blocks carry it on
-        # Interfaces of the current section map to global interface numbers.
-        self.section_ifaces: list[int] = []
+        # The current section's interfaces (in the order described) -> interface numbers
+        # of the capture; the slot after the last one holds -1 (not described).
+        self.section_map = np.full(MAX_INTERFACES + 1, -1, np.int64)
+        self.section_ifaces = 0
+        # (description, how many identical ones came before it in its section) -> number
+        self._described: dict[tuple, int] = {}
+        self._in_section: dict[tuple, int] = {}
+        self._times = _InterfaceTimes()
+        # Statistics: the last of each interface in this section, and earlier sections' sums.
+        self._section_stats: dict[int, InterfaceStats] = {}
+        self._earlier_stats: dict[int, InterfaceStats] = {}
+        self._stray_stats: list[int] = []  # [count, first interface, its byte] of stray ones
 
     def batches(self) -> Iterator[RawBatch]:
         frame = 0
-        while True:
-            data = self.chunks.next()
-            n = len(data)
-            off = 0
-            problem = ""
+        try:
             while True:
-                blocks, stop, reason = pcapng_walk(data[off:], self.endian == "<", MAX_BLOCK)
-                if len(blocks):
-                    if self.section < 0:
-                        problem = "packet block before any section header"
-                        break
-                    blocks[:, 0] += off
-                    yield self._batch(data, blocks, frame)
-                    frame += len(blocks)
-                off += stop
-                if reason != CONTROL:
-                    if reason:
-                        problem = (
-                            "corrupt block length"
-                            if reason == 2
-                            else "block's trailing length does not match its leading length"
-                        )
-                    break
-                used = self._control_block(data, off)
-                if used < 0:
-                    problem = "damaged section header (byte-order magic)"
-                    break
-                if used == 0:  # the control block is not complete in this chunk
-                    break
-                off += used
-            self.info.frames = frame
-            self.chunks.keep(data, off)
-            self.file_pos += off
-            if problem:
-                self.info.truncated = (
-                    f"{problem} at byte {self.file_pos} (after record "
-                    f"{frame}); stopped reading there"
-                )
-                return
-            if self.chunks.eof:
-                if n - off:
+                data = self.chunks.next()
+                off, parts, problem = self._walk_chunk(data)
+                if parts:
+                    batch = self._batch(data, parts, frame)
+                    frame += len(batch)
+                    self.info.frames = frame
+                    yield batch
+                self.chunks.keep(data, off)
+                self.file_pos += off
+                if problem:
                     self.info.truncated = (
-                        f"file cut short in the middle of a block at byte {self.file_pos} "
-                        f"(after record {frame}, {n - off} bytes left); analyzed up to there"
+                        f"{problem} at byte {self.file_pos} (after record "
+                        f"{frame}); stopped reading there"
                     )
-                return
+                    return
+                if self.chunks.eof:
+                    if len(data) - off:
+                        self.info.truncated = (
+                            f"file cut short in the middle of a block at byte {self.file_pos} "
+                            f"(after record {frame}, {len(data) - off} bytes left); analyzed up "
+                            "to there"
+                        )
+                    return
+        finally:
+            self._close_section()
+            self._say_stray_stats()
+
+    def _walk_chunk(self, data: np.ndarray) -> tuple[int, list[np.ndarray], str]:
+        """Walk a chunk's blocks: (where the complete blocks end, the packet blocks
+        found, with their interface numbers resolved, and why reading must stop)."""
+        off, parts = 0, []
+        while True:
+            blocks, stop, reason = pcapng_walk(data[off:], self.endian == "<", MAX_BLOCK)
+            if len(blocks):
+                if self.section < 0:
+                    return off, parts, "packet block before any section header"
+                blocks[:, 0] += off
+                parts.append(self._resolve(blocks))
+            off += stop
+            if reason != CONTROL:
+                if reason == 2:
+                    return off, parts, "corrupt block length"
+                if reason:
+                    return off, parts, "block's trailing length does not match its leading length"
+                return off, parts, ""
+            try:
+                used = self._control_block(data, off)
+            except _Damaged as exc:
+                return off, parts, str(exc)
+            if used == 0:  # the control block is not complete in this chunk
+                return off, parts, ""
+            off += used
+
+    def _resolve(self, blocks: np.ndarray) -> np.ndarray:
+        """The walk's rows with a last column: the capture's interface number of each
+        packet, as the current section maps its interfaces (-1: never described)."""
+        kind, w8 = blocks[:, 1], blocks[:, 3]
+        # An obsolete packet block's interface id is 16 bits, its drop count the next 16.
+        opb_iface = w8 & 0xFFFF if self.endian == "<" else w8 >> 16
+        local = np.where(kind == EPB, w8, np.where(kind == OPB, opb_iface, 0))
+        local = np.minimum(local, self.section_ifaces)  # past the last: the -1 slot
+        return np.column_stack([blocks, self.section_map[local]])
 
     def _control_block(self, data: np.ndarray, off: int) -> int:
         """Interpret the section/interface/statistics block at `off`: its length,
-        0 when it is not complete yet, -1 when it is damaged."""
+        or 0 when it is not complete yet; raises _Damaged when it is damaged."""
         head = bytes(data[off : off + 12])
         if len(head) < 12:
             return 0
@@ -121,68 +164,97 @@ class PcapngReader:
                 else (">" if struct.unpack(">I", bom)[0] == BOM else "")
             )
             if not endian:
-                return -1
+                raise _Damaged("damaged section header (byte-order magic)")
         btype, blen = struct.unpack_from(endian + "II", head, 0)
         if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-            return -1
+            raise _Damaged("corrupt block length")
         if off + blen > len(data):
             return 0
         block = bytes(data[off : off + blen])
         if struct.unpack_from(endian + "I", block, blen - 4)[0] != blen:
-            return -1
-        self._control(btype, endian, block, off)
-        return blen
-
-    def _control(self, btype: int, endian: str, block: bytes, off: int) -> None:
+            raise _Damaged("block's trailing length does not match its leading length")
         if btype == SHB:
+            self._close_section()
             self.endian = endian
             self.section += 1
-            self.section_ifaces = []
+            self.section_map[:] = -1
+            self.section_ifaces = 0
+            self._in_section = {}
         elif btype == IDB:
-            linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", block, 8)
-            iface = Interface(linktype=linktype, snaplen=snaplen)
-            for code, value in _options(block[16:-4], endian):
-                if code == 2:
-                    iface.name = value.decode("utf-8", "replace").rstrip("\0")
-                elif code == 9 and value:
-                    iface.tsresol = value[0]
-                    exp = value[0] & 0x7F
-                    if exp > (63 if value[0] & 0x80 else 19):
-                        raise CaptureError(
-                            f"interface {len(self.section_ifaces)} has a time resolution "
-                            f"out of range (if_tsresol {value[0]:#04x})",
-                            file=self.info.path,
-                            where=f"byte {self.file_pos + off}",
-                            hint="the interface description block is damaged",
-                        )
-                elif code == 14 and len(value) == 8:
-                    iface.tsoffset = struct.unpack(endian + "q", value)[0]
-            self.section_ifaces.append(len(self.info.interfaces))
+            if blen < 20:
+                raise _Damaged(f"interface description block too short ({blen} bytes)")
+            self._interface(block, endian)
+        elif btype == ISB and blen >= 24:
+            self._statistics(block, endian, off)
+        return blen
+
+    def _interface(self, block: bytes, endian: str) -> None:
+        """An interface description: the next interface of the section; one described
+        identically in an earlier section keeps its number."""
+        if self.section_ifaces >= MAX_INTERFACES:
+            raise _Damaged(f"more than {MAX_INTERFACES} interfaces in one section")
+        linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", block, 8)
+        iface = Interface(linktype=linktype, snaplen=snaplen)
+        for code, value in _options(block[16:-4], endian):
+            if code == 2:
+                iface.name = value.decode("utf-8", "replace").rstrip("\0")
+            elif code == 9 and value:
+                iface.tsresol = value[0]
+            elif code == 14 and len(value) == 8:
+                iface.tsoffset = struct.unpack(endian + "q", value)[0]
+        described = (iface.linktype, iface.name, iface.snaplen, iface.tsresol, iface.tsoffset)
+        # Two identical descriptions in one section are two interfaces; in two sections
+        # (captures concatenated), one.
+        again = self._in_section.get(described, 0)
+        self._in_section[described] = again + 1
+        key = (described, again)
+        number = self._described.get(key)
+        if number is None:
+            if len(self._described) >= MAX_INTERFACES:
+                raise _Damaged(f"more than {MAX_INTERFACES} different interfaces")
+            number = len(self.info.interfaces)
             self.info.interfaces.append(iface)
-        elif btype == ISB:
-            local = struct.unpack_from(endian + "I", block, 8)[0]
-            if local >= len(self.section_ifaces):
-                self.info.notices.append(
-                    f"statistics for unknown interface {local} at byte {self.file_pos + off}"
-                )
-                return
-            stats = InterfaceStats(iface=self.section_ifaces[local])
-            names = {
-                4: "received",
-                5: "dropped",
-                6: "filter_accepted",
-                7: "os_dropped",
-                8: "delivered",
-            }
-            for code, value in _options(block[20:-4], endian):
-                if code in names and len(value) == 8:
-                    setattr(stats, names[code], struct.unpack(endian + "Q", value)[0])
-            self.info.stats[stats.iface] = stats
+            self._described[key] = number
+        self.section_map[self.section_ifaces] = number
+        self.section_ifaces += 1
+
+    def _statistics(self, block: bytes, endian: str, off: int) -> None:
+        """An interface statistics block: the last one of a section wins; sections add."""
+        local = struct.unpack_from(endian + "I", block, 8)[0]
+        if local >= self.section_ifaces:
+            if not self._stray_stats:
+                self._stray_stats = [0, local, self.file_pos + off]
+            self._stray_stats[0] += 1
+            return
+        number = int(self.section_map[local])
+        stats = InterfaceStats(iface=number)
+        for code, value in _options(block[20:-4], endian):
+            if code in STATS and len(value) == 8:
+                setattr(stats, STATS[code], struct.unpack(endian + "Q", value)[0])
+        self._section_stats[number] = stats
+        earlier = self._earlier_stats.get(number)
+        self.info.stats[number] = earlier.plus(stats) if earlier else stats
+
+    def _close_section(self) -> None:
+        """Fold the ending section's statistics into the sums of earlier sections."""
+        for number, stats in self._section_stats.items():
+            earlier = self._earlier_stats.get(number)
+            self._earlier_stats[number] = earlier.plus(stats) if earlier else stats
+        self._section_stats = {}
+
+    def _say_stray_stats(self) -> None:
+        """One notice for every statistics block about an undescribed interface."""
+        if self._stray_stats:
+            count, local, at = self._stray_stats
+            more = f" (and {count - 1} more such blocks)" if count > 1 else ""
+            self.info.notices.append(f"statistics for unknown interface {local} at byte {at}{more}")
+            self._stray_stats = []
 
     def _carry_time(self, ts: np.ndarray, timed: np.ndarray) -> np.ndarray:
-        """A simple packet block has no timestamp: it gets the time of the packet
-        before it (of an earlier batch too); packets before any timed one get the
-        first timed one's, or, in a file without any, the file's modification time."""
+        """A packet without a usable time (a simple packet block has none; another's
+        may be out of range) gets the time of the packet before it (of an earlier
+        batch too); packets before any timed one get the first timed one's, or, in
+        a file without any, the file's modification time."""
         index = np.maximum.accumulate(np.where(timed, np.arange(len(ts)), -1))
         if self.last_ts is None:
             first = np.flatnonzero(timed)
@@ -191,44 +263,34 @@ class PcapngReader:
         self.last_ts = int(out[-1])
         return out
 
-    def _batch(self, data: np.ndarray, blocks: np.ndarray, first_frame: int) -> RawBatch:
-        """Packet blocks, as the walk found them, into a batch."""
-        pos, kind, blen, w8, w12, w16, w20, w24 = blocks.T
+    def _batch(self, data: np.ndarray, parts: list[np.ndarray], first_frame: int) -> RawBatch:
+        """Packet blocks, as the walk found them and `_resolve` numbered their
+        interfaces, into a batch."""
+        blocks = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        pos, kind, blen, _w8, w12, w16, w20, w24, iface = blocks.T
         count = len(pos)
         epb, spb, opb = kind == EPB, kind == SPB, kind == OPB
-        # An obsolete packet block's interface id is 16 bits, its drop count the next 16.
-        opb_iface = w8 & 0xFFFF if self.endian == "<" else w8 >> 16
-        local = np.where(epb, w8, np.where(opb, opb_iface, 0))
         timed = epb | opb
         ticks = ((w12 << 32) | w16).astype(np.uint64) * timed  # 64 bits of two words
         caplen = np.where(timed, w20, 0)
-        wirelen = np.where(timed, w24, np.where(spb, w8, 0))
+        wirelen = np.where(timed, w24, np.where(spb, _w8, 0))
         caplen = np.where(spb, np.minimum(wirelen, blen - 16), caplen)
         start = np.where(spb, pos + 12, pos + 28)
         # Never let a packet run past its own block.
         caplen = np.clip(caplen, 0, np.maximum(pos + blen - 4 - start, 0))
 
-        mapping = np.array([*self.section_ifaces, -1], dtype=np.int64)
-        known = local < len(self.section_ifaces)
-        iface = np.where(known, mapping[np.minimum(local, len(self.section_ifaces))], -1)
-        linktypes = np.array([i.linktype for i in self.info.interfaces] + [-1], dtype=np.int32)
-        linktype = linktypes[iface]
-        ts = np.zeros(count, dtype=np.int64)
-        if count and (iface == iface[0]).all():  # the common case: one interface
-            present = [int(iface[0])] if iface[0] >= 0 else []
-        else:
-            present = np.unique(iface[known]).tolist()
-        for i in present:
-            rows = iface == i
-            ts[rows] = _to_ns(ticks[rows], self.info.interfaces[i])
+        linktype, ts, ok = self._times.convert(self.info.interfaces, iface, ticks)
+        unknown = timed & ~ok & (iface >= 0)
+        usable = timed & ok
         carried = None
-        if spb.any():
-            carried = spb
-            ts = self._carry_time(ts, timed)
+        if (spb | unknown).any():
+            ts = self._carry_time(ts, usable)
+            carried = spb if spb.any() else None
         elif count:
             self.last_ts = int(ts[-1])
         return RawBatch(
             ts_carried=carried,
+            ts_unknown=unknown if unknown.any() else None,
             data=data,
             offset=start,
             caplen=caplen,
@@ -241,6 +303,89 @@ class PcapngReader:
         )
 
 
+class _InterfaceTimes:
+    """Each interface's link type and clock (resolution, offset) as arrays, so every
+    packet's time is converted at once whatever the number of interfaces."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.linktype = np.zeros(1, np.int32)
+        self.resol = np.zeros(1, np.int64)
+        self.offset = np.zeros(1, np.int64)  # ns
+        self.valid = np.zeros(1, bool)  # resolution and offset in range
+
+    def _update(self, interfaces: list[Interface]) -> None:
+        """Add the interfaces described since the last batch (the last slot stays
+        for packets on no interface: link type -1)."""
+        new = interfaces[self.size :]
+        if not new:
+            return
+        offsets = [i.tsoffset * 1_000_000_000 for i in new]
+        fits = [-INT64_MAX <= o <= INT64_MAX for o in offsets]
+        resol_ok = [(i.tsresol & 0x7F) <= (63 if i.tsresol & 0x80 else 19) for i in new]
+
+        def grown(old: np.ndarray, values: list, dtype, last) -> np.ndarray:
+            return np.concatenate([old[:-1], np.array(values, dtype), np.array([last], dtype)])
+
+        self.linktype = grown(self.linktype, [i.linktype for i in new], np.int32, -1)
+        self.resol = grown(self.resol, [i.tsresol for i in new], np.int64, 6)
+        self.offset = grown(
+            self.offset, [o if f else 0 for o, f in zip(offsets, fits, strict=True)], np.int64, 0
+        )
+        self.valid = grown(
+            self.valid, [a and b for a, b in zip(fits, resol_ok, strict=True)], bool, False
+        )
+        self.size = len(interfaces)
+
+    def convert(self, interfaces: list[Interface], iface: np.ndarray, ticks: np.ndarray):
+        """(link type, ns since the epoch, whether the time is in range) per packet."""
+        self._update(interfaces)
+        at = np.where(iface >= 0, iface, self.size)
+        ns, ok = to_ns(ticks, self.resol[at], self.offset[at])
+        return self.linktype[at], ns, ok & self.valid[at]
+
+
+def to_ns(ticks: np.ndarray, resol: np.ndarray, offset_ns: np.ndarray):
+    """(ns since the epoch, in range) from timestamp ticks, each with its interface's
+    `if_tsresol` byte (10^-n s per tick, or 2^-n with the top bit set) and offset.
+
+    A time is in range when it fits int64 nanoseconds and is not before 1970;
+    out-of-range times come out as 0, never wrapped."""
+    ticks = ticks.astype(np.uint64)
+    exp = (resol & 0x7F).astype(np.int64)
+    binary = (resol & 0x80) != 0
+    ns = np.zeros(len(ticks), np.int64)
+    ok = np.zeros(len(ticks), bool)
+    # Decimal, at most ns per tick: multiply, where the product fits.
+    sel = np.flatnonzero(~binary & (exp <= 9))
+    if len(sel):
+        mul = (10 ** (9 - exp[sel])).astype(np.uint64)
+        fits = ticks[sel] <= np.uint64(INT64_MAX) // mul
+        ns[sel] = np.where(fits, ticks[sel] * mul, 0).astype(np.int64)
+        ok[sel] = fits
+    # Decimal, finer than ns (up to 10^-19 s): divide, always in range.
+    sel = np.flatnonzero(~binary & (exp > 9) & (exp <= 19))
+    if len(sel):
+        ns[sel] = (ticks[sel] // (10 ** (exp[sel] - 9)).astype(np.uint64)).astype(np.int64)
+        ok[sel] = True
+    # Binary (up to 2^-63 s): whole seconds and the fraction apart.
+    sel = np.flatnonzero(binary & (exp <= 63))
+    if len(sel):
+        shift = exp[sel].astype(np.uint64)
+        sec = ticks[sel] >> shift
+        frac = (ticks[sel] & ((np.uint64(1) << shift) - np.uint64(1))).astype(np.float64)
+        fits = sec <= np.uint64(INT64_MAX // 1_000_000_000 - 1)
+        part = np.floor(frac * 1e9 / np.exp2(exp[sel].astype(np.float64))).astype(np.int64)
+        whole = np.where(fits, sec, 0).astype(np.int64) * 1_000_000_000
+        ns[sel] = np.where(fits, whole + part, 0)
+        ok[sel] = fits
+    # The interface's offset, where the sum stays within 1970..2262.
+    low = -np.minimum(offset_ns, 0)
+    high = INT64_MAX - np.maximum(offset_ns, 0)
+    ok &= (ns >= low) & (ns <= high)
+    return np.where(ok, ns + np.where(ok, offset_ns, 0), 0), ok
+
+
 def _fallback_time(path: str) -> int:
     """A time for packets before any timed one: when the file was last written
     (the capture ended then), or now for a stream."""
@@ -248,17 +393,3 @@ def _fallback_time(path: str) -> int:
         return os.stat(path).st_mtime_ns
     except OSError:
         return time.time_ns()
-
-
-def _to_ns(ticks: np.ndarray, iface: Interface) -> np.ndarray:
-    """Nanoseconds since the epoch from an interface's timestamp ticks."""
-    exp = iface.tsresol & 0x7F
-    if iface.tsresol & 0x80:  # 2^-exp seconds per tick
-        sec = (ticks >> np.uint64(exp)).astype(np.int64)
-        frac = (ticks & np.uint64((1 << exp) - 1)).astype(np.float64)
-        ns = sec * 1_000_000_000 + np.floor(frac * 1e9 / float(1 << exp)).astype(np.int64)
-    elif exp <= 9:
-        ns = ticks.astype(np.int64) * (10 ** (9 - exp))
-    else:
-        ns = (ticks // np.uint64(10 ** (exp - 9))).astype(np.int64)
-    return ns + iface.tsoffset * 1_000_000_000

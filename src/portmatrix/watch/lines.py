@@ -1,7 +1,9 @@
-"""The lines `watch` prints while it runs: new findings, periodic summaries."""
+"""The lines `watch` prints while it runs: new findings, periodic summaries. Rule
+texts and names from packets are in them: control characters are made visible."""
 
 from __future__ import annotations
 
+from portmatrix.report.escape import visible
 from portmatrix.textforms import service_text
 from portmatrix.watch.watcher import Event, Watcher
 
@@ -16,7 +18,7 @@ def event_line(event: Event) -> str:
         service = service_text(f.proto, f.port) if f.port is not None else f.ports or f.proto
         what = f"{who} → {whom} {service}"
     label = "NEW" if event.kind == "new" else "WORSE"
-    return f"{label} {f.severity} {f.verdict} {what} [{f.id}] {f.message}"
+    return visible(f"{label} {f.severity} {f.verdict} {what} [{f.id}] {f.message}")
 
 
 def summary_line(w: Watcher, drops: int) -> str:

@@ -9,7 +9,6 @@ duration, or the capture ending. It then returns the final report.
 
 from __future__ import annotations
 
-import json
 import queue
 import signal
 import threading
@@ -20,6 +19,7 @@ from typing import TextIO
 
 from portmatrix.decode import decode
 from portmatrix.decode.dns import learn
+from portmatrix.report.escape import json_line
 from portmatrix.report.formats import ecs_finding, observer
 from portmatrix.sources.live import kernel_drops
 from portmatrix.watch.lines import event_line, summary_line
@@ -140,5 +140,5 @@ def _emit(event: Event, out: Outputs, watcher: Watcher, ifaces=()) -> None:
             observer=observer(ifaces),
         )
         record["event"]["reason"] = event.kind
-        out.jsonl.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
+        out.jsonl.write(json_line(record) + "\n")
         out.jsonl.flush()

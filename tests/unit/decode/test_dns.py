@@ -182,3 +182,46 @@ def test_a_learned_name_gives_its_role_its_addresses(site, tmp_path):
     assert https == []  # allowed: the name resolved to the address it went to
     assert any("telemetry.vendor.example → 203.0.113.80" in n for n in result.notices)
     assert result.traffic.captures[0].dns == {"telemetry.vendor.example": [addr("203.0.113.80")]}
+
+
+def pointer_chain_message(records: int, chain: int) -> tuple[bytes, int]:
+    """A crafted response and the offset of its last pointer: a name of 100 labels,
+    then a chain of `chain` pointers, each to the one before, and every answer's
+    owner that last pointer. Read naively, each owner costs the whole chain again."""
+    head = b"\x00\x01\x81\x80\x00\x01" + records.to_bytes(2, "big") + bytes(4)
+    question = b"\x01q\x00\x00\x01\x00\x01"  # at 12
+    data_at = 12 + len(question) + 12  # the first answer's data: labels, then the chain
+    body = bytearray(b"".join(b"\x01" + bytes([97 + k % 26]) for k in range(100)) + b"\xc0\x0c")
+    last = data_at
+    for _ in range(chain):
+        here = data_at + len(body)
+        body += bytes([0xC0 | (last >> 8), last & 0xFF])
+        last = here
+    first = b"\xc0\x0c\x00\x63\x00\x01\x00\x00\x00\x3c" + len(body).to_bytes(2, "big")
+    owner = bytes([0xC0 | (last >> 8), last & 0xFF])
+    a_record = owner + b"\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01"
+    return head + question + first + bytes(body) + a_record * (records - 1), last
+
+
+def test_a_pointer_chain_in_every_record_is_read_once():
+    msg, last = pointer_chain_message(dns.MAX_RECORDS, 60)
+    assert dns.answers(msg) == {}  # read to the end without error: nothing asked about
+    names = dns._Names(msg)
+    name, end = names.read(last)
+    assert name.startswith("a.b.c.") and name.endswith(".v.q") and end == last + 2
+    assert names.jumps == 61
+    pos = end  # the first A record, right after the chain
+    for _ in range(dns.MAX_RECORDS - 1):  # each owner: one jump, to a name known
+        assert names.read(pos) == (name, pos + 2)
+        pos += 16
+    assert names.jumps == 61 + dns.MAX_RECORDS - 1 <= dns.MAX_POINTERS
+
+
+def test_a_forward_pointer_or_too_many_pointers_teach_nothing():
+    forward = b"\x00\x01\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0e\x01a\x00"
+    with pytest.raises(ValueError, match="pointer"):
+        dns._Names(forward).read(12)
+    msg, last = pointer_chain_message(2, dns.MAX_POINTERS + 10)
+    with pytest.raises(ValueError, match="too many pointers"):
+        dns._Names(msg).read(last)
+    assert dns.answers(msg) == {}

@@ -156,8 +156,10 @@ def test_a_stack_deeper_than_any_real_one_is_not_followed_forever():
         frame = frame / Dot1Q(vlan=vid, type=0x8100)
     rows, counts = decoded([frame / Dot1Q(vlan=99) / V4, ether(V4)])
     assert len(rows) == 1
-    # Past MAX_LAYERS the frame is counted by the type it stopped at, not raised.
-    assert counts.non_ip == {0x8100: 1}
+    # Past MAX_LAYERS the frame is undecodable for that reason: not raised, and not
+    # taken for a non-IP frame (which would hide the packet inside).
+    assert counts.non_ip == {}
+    assert counts.undecodable == {b.UNDECODABLE[b.TOO_MANY_LAYERS]: 1}
 
 
 @pytest.mark.parametrize(
@@ -187,3 +189,33 @@ def test_ethernet_layers(frame, vlan):
 def test_macsec_is_counted_as_encrypted():
     rows, counts = decoded([enc.macsec(V4)], 1)
     assert rows == [] and counts.undecodable == {"encrypted (MACsec)": 1}
+
+
+def test_more_tags_than_the_limit_are_undecodable_not_non_ip():
+    from portmatrix.decode.batch import MAX_LAYERS, TOO_MANY_LAYERS, UNDECODABLE
+    from portmatrix.testing.captures import ether
+
+    at_limit = ether(V4, vlans=list(range(1, MAX_LAYERS + 1)))
+    beyond = ether(V4, vlans=list(range(1, MAX_LAYERS + 2)))
+    rows, counts = decoded([at_limit, beyond], 1)
+    assert [r["frame"] for r in rows] == [1]
+    assert rows[0]["dport"] == 53 and rows[0]["vlan"] == 1
+    assert counts.undecodable == {UNDECODABLE[TOO_MANY_LAYERS]: 1}
+    assert counts.non_ip == {}
+
+
+def test_an_mpls_stack_without_a_bottom_within_the_limit_is_undecodable():
+    from scapy.contrib.mpls import MPLS
+    from scapy.layers.l2 import Ether
+
+    from portmatrix.decode.batch import MAX_LAYERS, TOO_MANY_LAYERS, UNDECODABLE
+
+    def stack(n):
+        labels = Ether(src="02:00:00:00:00:0a", dst="02:00:00:00:00:0b")
+        for k in range(n):
+            labels = labels / MPLS(label=16 + k, s=int(k == n - 1))
+        return labels / V4
+
+    rows, counts = decoded([stack(MAX_LAYERS), stack(MAX_LAYERS + 1)], 1)
+    assert [r["frame"] for r in rows] == [1]
+    assert counts.undecodable == {UNDECODABLE[TOO_MANY_LAYERS]: 1}

@@ -178,3 +178,15 @@ def test_ipv6_fragment_after_other_headers():
         (b.FIRST_FRAGMENT, 6, 80),
         (b.LAST_FRAGMENT, 6, 0),
     ]
+
+
+def test_more_ipv6_extension_headers_than_the_limit_are_undecodable():
+    def chain(n):
+        pkt = IPv6(src=A6, dst=B6)
+        for _ in range(n):
+            pkt = pkt / IPv6ExtHdrDestOpt()
+        return ether(pkt / UDP(sport=1, dport=53))
+
+    rows, counts = decoded([chain(b.MAX_EXT), chain(b.MAX_EXT + 1), chain(300)])
+    assert [(r["frame"], r["proto"], r["dport"]) for r in rows] == [(1, 17, 53)]
+    assert counts.undecodable == {b.UNDECODABLE[b.TOO_MANY_EXT]: 2}

@@ -192,3 +192,39 @@ def test_tunnels_are_not_followed_in_later_fragments():
         (b.NOT_FRAGMENT, 2),  # the inner packet starts in the first fragment
         (b.LAST_FRAGMENT, 0),
     ]
+
+
+def nested(depth: int):
+    """INNER inside `depth` GRE tunnels, each with its own outer addresses."""
+    pkt = INNER
+    for k in range(depth):
+        pkt = IP(src=f"203.0.113.{2 * k + 1}", dst=f"203.0.113.{2 * k + 2}") / GRE() / pkt
+    return ether(pkt)
+
+
+def test_tunnels_decode_to_their_depth_limit_and_count_the_packet_beyond():
+    rows, counts = decoded([nested(b.MAX_TUNNELS), nested(b.MAX_TUNNELS + 1)])
+    at_limit = [r for r in rows if r["frame"] == 1]
+    # The outer packet, the packets of the first two tunnels, and the innermost one.
+    assert len(at_limit) == b.MAX_TUNNELS + 1
+    assert (at_limit[-1]["proto"], at_limit[-1]["dport"]) == (6, 22)
+    beyond = [r for r in rows if r["frame"] == 2]
+    # The outer packet and three tunnels are rows; what the fourth carries is counted.
+    assert len(beyond) == b.MAX_TUNNELS + 1
+    assert all(r["proto"] == 47 for r in beyond)
+    assert (counts.inner_undecodable, counts.inner_too_deep) == (1, 1)
+    assert counts.ip == 2
+
+
+def test_too_deep_in_a_tunnel_is_said_in_the_notices():
+    from portmatrix.flows.health import CaptureHealth
+
+    _, counts = decoded([nested(b.MAX_TUNNELS + 2)])
+    health = CaptureHealth()
+    health.captures, health.drops, health.counts, health.remarks = [], 0, counts, []
+    health.tcp_flows = health.tcp_one_way = 0
+    health.fragments_unresolved = health.fragments_incomplete = 0
+    health.fragments_overlapping = 0
+    (notice,) = health.notices()
+    assert "1 tunnelled packets could not be decoded" in notice
+    assert f"deeper than portmatrix decodes ({b.MAX_TUNNELS} tunnels" in notice

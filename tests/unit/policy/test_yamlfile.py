@@ -153,3 +153,80 @@ def test_alias_to_itself_is_an_error_not_a_crash():
     err = _error("a: &x [1, *x]\n")
     assert err.file == "m.yaml"
     assert "malformed YAML" in err.what
+
+
+BILLION_LAUGHS = """name: bomb
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+"""
+
+
+def test_an_alias_bomb_is_refused_before_it_expands():
+    err = _error(BILLION_LAUGHS)  # 9^8 = 43 million values if expanded
+    assert "aliases expand to more than 10000 values" in err.what
+    assert err.hint
+
+
+def test_aliases_within_the_budget_still_work():
+    from portmatrix.policy.yamlfile import MAX_ALIAS_VALUES
+
+    items = ", ".join(["80"] * 99)
+    text = f"a: &p [{items}]\nb: [" + ", ".join(["*p"] * (MAX_ALIAS_VALUES // 100 - 1)) + "]\n"
+    assert len(load_yaml("m.yaml", text)["b"]) == MAX_ALIAS_VALUES // 100 - 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'rules: !!python/object/apply:os.system ["echo pwned"]\n',
+        "rules: !!python/object/new:dict {a: 1}\n",
+        "rules: !!set {a: null}\n",
+        "rules: !custom [1]\n",
+        "ports: !!python/name:os.system ''\n",
+    ],
+    ids=["apply-on-a-list", "new-on-a-mapping", "set", "local-tag", "python-scalar"],
+)
+def test_tags_outside_the_core_schema_are_errors_never_dropped(text):
+    err = _error(text)
+    assert err.where == "1"
+    assert "is not allowed" in err.what and err.hint == "remove the tag"
+
+
+def test_nesting_deeper_than_a_matrix_is_an_error_not_a_crash():
+    from portmatrix.policy.yamlfile import MAX_NESTING
+
+    err = _error("a: " + "[" * 990 + "]" * 990 + "\n")
+    assert f"nested more than {MAX_NESTING} levels deep" in err.what
+    assert load_yaml("m.yaml", "a: " + "[" * 10 + "1" + "]" * 10 + "\n")
+
+
+def test_a_file_larger_than_any_matrix_is_refused_unread(tmp_path):
+    from portmatrix.policy.yamlfile import MAX_BYTES
+
+    path = tmp_path / "big.yaml"
+    path.write_text("a:\n" + "- 1\n" * (MAX_BYTES // 4 + 1))
+    with pytest.raises(MatrixError) as info:
+        load_yaml(path)
+    assert "larger than a matrix or inventory can be" in info.value.what
+    assert info.value.hint == "YAML files up to 2 MB are read"
+
+
+def test_a_hostile_matrix_through_the_cli_is_one_line(run_cli, tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BILLION_LAUGHS)
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(
+        "name: evil\nroles:\n  nodes: {description: x}\n"
+        'rules: !!python/object/apply:os.system ["echo pwned"]\n'
+    )
+    for path in (bomb, tagged):
+        result = run_cli("rules", "lint", str(path))
+        assert result.exit_code == 2, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"portmatrix: error: {path}:")

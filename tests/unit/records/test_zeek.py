@@ -203,3 +203,109 @@ def test_iso_timestamps(tmp_path, from_pcap):
         lines.append(json.dumps(rec))
     json_log.write_text("\n".join(lines) + "\n")
     assert summary(run_check([str(json_log)], ["thoughtspot"], INV, records="zeek")) == from_pcap
+
+
+GOOD = "1709287200.0\tC1\t10.0.0.1\t40000\t10.0.0.2\t22\ttcp\t1.0\tSF\tShAF\t3\t200\t2\t100"
+
+
+def tsv(tmp_path, *lines: str, separator: str = "\\x09"):
+    log = tmp_path / "conn.log"
+    log.write_text(
+        f"#separator {separator}\n#unset_field\t-\n#fields\t{FIELDS}\n" + "\n".join(lines) + "\n"
+    )
+    return log
+
+
+@pytest.mark.parametrize("separator", ["", "\\x", "\\"], ids=["empty", "bad-escape", "backslash"])
+def test_a_separator_that_is_none_is_a_clear_error(tmp_path, separator):
+    log = tsv(tmp_path, GOOD, separator=separator)
+    with pytest.raises(CaptureError, match=r"#separator .* is not a separator") as err:
+        read_conn_logs([str(log)])
+    assert err.value.where == "line 1"
+
+
+@pytest.mark.parametrize(
+    "ts", ["nan", "inf", "-inf", "-5", "1e300", "99999999999", "9" * 400], ids=lambda t: t[:8]
+)
+def test_a_time_out_of_range_takes_the_time_of_the_record_before(tmp_path, ts):
+    bad = GOOD.replace("1709287200.0", ts, 1).replace("C1", "C2")
+    traffic = read_conn_logs([str(tsv(tmp_path, GOOD, bad, bad))])
+    flows = traffic.flows
+    assert len(flows) == 3
+    assert flows["first_ts"].tolist() == [1709287200 * 10**9] * 3
+    # The good record lasted a second; the others get its start, and no duration.
+    assert sorted(flows["last_ts"].tolist()) == [1709287200 * 10**9] * 2 + [1709287201 * 10**9]
+    assert traffic.counts.ts_out_of_range == 2
+    (notice,) = traffic.captures[0].notices
+    assert notice.startswith("2 record(s) have a time out of range")
+
+
+def test_records_before_any_good_time_take_the_first_good_one(tmp_path):
+    bad = GOOD.replace("1709287200.0", "nan", 1)
+    traffic = read_conn_logs([str(tsv(tmp_path, bad, GOOD))])
+    assert traffic.flows["first_ts"].tolist() == [1709287200 * 10**9] * 2
+    only_bad = read_conn_logs([str(tsv(tmp_path, bad))])
+    assert only_bad.flows["first_ts"].tolist() == [(tmp_path / "conn.log").stat().st_mtime_ns]
+
+
+@pytest.mark.parametrize("duration", ["nan", "inf", "-1", "1e300"])
+def test_a_duration_out_of_range_is_a_time_out_of_range(tmp_path, duration):
+    bad = GOOD.replace("\t1.0\t", f"\t{duration}\t")
+    traffic = read_conn_logs([str(tsv(tmp_path, GOOD, bad))])
+    assert traffic.flows["last_ts"].max() == 1709287201 * 10**9
+    assert traffic.counts.ts_out_of_range == 1
+
+
+@pytest.mark.parametrize("count", ["-3", "nan", "inf", "1e30", "9" * 30])
+def test_counts_out_of_range_are_taken_as_zero_and_counted(tmp_path, count):
+    bad = GOOD.replace("\t3\t200\t", f"\t{count}\t{count}\t")
+    traffic = read_conn_logs([str(tsv(tmp_path, bad))])
+    assert traffic.flows["pkts_fwd"].tolist() == [0] and traffic.flows["bytes_fwd"].tolist() == [0]
+    assert "packet or byte count out of range" in traffic.captures[0].notices[0]
+
+
+def test_ports_out_of_range_skip_the_record_with_one_notice(tmp_path):
+    bad = [GOOD.replace("\t40000\t", f"\t{p}\t") for p in ("70000", "-1", "nan", "1e400")] * 5
+    traffic = read_conn_logs([str(tsv(tmp_path, GOOD, *bad))])
+    assert len(traffic.flows) == 1
+    (notice,) = traffic.captures[0].notices
+    assert notice == "20 line(s) are not connection records (skipped): line 5, 6, 7, 8, 9, ..."
+
+
+def test_json_with_huge_numbers_deep_nesting_and_long_lines(tmp_path):
+    good = {
+        "ts": 1709287200.0,
+        "id.orig_h": "10.0.0.1",
+        "id.orig_p": 40000,
+        "id.resp_h": "10.0.0.2",
+        "id.resp_p": 22,
+        "proto": "tcp",
+        "conn_state": "SF",
+        "history": "ShAF",
+        "orig_pkts": 3,
+    }
+    lines = [
+        json.dumps(good),
+        json.dumps(good | {"ts": 10**400}),  # an integer no float holds
+        json.dumps(good | {"orig_pkts": 10**30, "resp_ip_bytes": -(10**30)}),
+        '{"a": ' + "[" * 100_000 + "]" * 100_000 + "}",  # deeper than the JSON parser goes
+        json.dumps(good | {"history": "x" * (3 << 20)}),  # a line of 3 MB
+        json.dumps(good | {"ts": "not a time"}),
+    ]
+    log = tmp_path / "conn.json"
+    log.write_text("\n".join(lines) + "\n")
+    traffic = read_conn_logs([str(log)])
+    assert len(traffic.flows) == 3
+    assert traffic.flows["pkts_fwd"].tolist() == [3, 3, 0]
+    notices = traffic.captures[0].notices
+    assert notices[0] == "3 line(s) are not connection records (skipped): line 4, 5, 6"
+    assert "1 record(s) have a time out of range" in notices[1]
+    assert "1 record(s) have a packet or byte count out of range" in notices[2]
+
+
+def test_hostile_logs_through_the_cli_exit_with_findings_not_a_traceback(run_cli, tmp_path):
+    bad = GOOD.replace("1709287200.0", "inf", 1).replace("\t3\t200\t", "\t1e999\t-5\t")
+    log = tsv(tmp_path, GOOD, bad)
+    result = run_cli("check", "--zeek", str(log), "--rules", "thoughtspot", "--format", "html")
+    assert result.exit_code in (0, 1), result.stderr
+    assert "NaT" not in result.stdout

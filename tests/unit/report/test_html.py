@@ -60,3 +60,14 @@ def test_strings_from_the_inputs_are_escaped(tmp_path, site):
     html = render_html(run_check([str(evil)], [str(small.matrix)], str(small.inventory)))
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;\\script&gt;&amp;.pcap" in html
+
+
+def test_a_time_that_is_none_leaves_the_timeline_out_not_a_crash(tmp_path):
+    from portmatrix.report import html as html_module
+
+    assert html_module._seconds("") is None and html_module._seconds("NaTZ") is None
+    doc = {
+        "summary": {"time_window": {"first": "", "last": ""}},
+        "findings": [{"first_seen": "", "last_seen": "", "severity": "error", "part_of": ""}],
+    }
+    assert "No finding with a time" in html_module._timeline(doc)

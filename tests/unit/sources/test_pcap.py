@@ -187,3 +187,25 @@ def test_small_chunks_report_the_same_cut(tmp_path, small_chunks):
     got, info = read_frames(path)
     assert len(got) == 41
     assert f"record 42 at byte {offsets[41]}" in info.truncated
+
+
+def test_a_record_longer_than_any_packet_is_damage_even_under_a_huge_snaplen(tmp_path):
+    # A snaplen of 0xFFFFFFFF and a record claiming 4 GB: waiting for its end would
+    # hold the rest of the file in memory; it is a corrupt length, said at once.
+    path = write_pcap(tmp_path / "huge.pcap", udp_frames(2), snaplen=0xFFFF_FFFF)
+    second = pcap_record_offsets(path.read_bytes())[1]
+    patch(path, second + 8, struct.pack("<I", 0xFFFF_FFF0))
+    with open(path, "ab") as fh:
+        fh.write(bytes(70_000))
+    got, info = read_frames(path)
+    assert [g.frame for g in got] == [1]
+    assert info.truncated.startswith(f"corrupt record length {0xFFFF_FFF0} at byte {second}")
+
+
+def test_records_up_to_the_ceiling_are_read_when_the_snaplen_allows_them(tmp_path):
+    from portmatrix.sources.chunks import MAX_RECORD
+
+    big = Frame(bytes(ether(ip("10.0.0.1", "10.0.0.2") / UDP() / bytes(60_000))) * 5, ts=T0)
+    path = write_pcap(tmp_path / "big.pcap", [big], snaplen=MAX_RECORD * 2)
+    got, info = read_frames(path)
+    assert len(got) == 1 and got[0].caplen == len(big.data) and not info.truncated

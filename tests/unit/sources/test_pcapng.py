@@ -297,16 +297,131 @@ def test_small_chunks_give_the_same_frames(tmp_path, request):
     assert pieces == whole
     assert len(pieces) == 61 and not info_pieces.truncated
     assert info_pieces.drops == info_whole.drops == 7
-    assert [i.linktype for i in info_pieces.interfaces] == [1, 101, 101, 1]
+    # The second section describes its Ethernet interface as the first did: the same one.
+    assert [i.linktype for i in info_pieces.interfaces] == [1, 101, 101]
 
 
 @pytest.mark.parametrize("tsresol", [30, 0x80 | 70])  # 10^-30 s, 2^-70 s: out of range
-def test_time_resolution_out_of_range_stops_there(tmp_path, tsresol):
+def test_time_resolution_out_of_range_is_a_time_unknown(tmp_path, tsresol):
     w = Pcapng()
     w.interface(1)
-    w.packet(udp(0), iface=0, ts=T0)
-    w.interface(1, tsresol=tsresol)
-    got, info = read_frames(w.write(tmp_path / "res.pcapng"))
+    w.packet(eth_udp(0), iface=0, ts=T0)
+    bad = w.interface(1, tsresol=tsresol)
+    w.packet(eth_udp(1), iface=bad, raw_ticks=12345)
+    w.packet(eth_udp(2), iface=0, ts=T0 + 7_000)
+    path = w.write(tmp_path / "res.pcapng")
+    got, info = read_frames(path)
+    assert not info.truncated  # the packets after it are read
+    assert [g.ts for g in got] == [T0, T0, T0 + 7_000]  # the time of the packet before
+    (raw,) = list(Capture(str(path)).batches())
+    _, counts = decode(raw)
+    assert (counts.ip, counts.ts_out_of_range, counts.ts_carried) == (3, 1, 0)
+
+
+INT64_MAX = (1 << 63) - 1
+
+
+@pytest.mark.parametrize(
+    ("interface", "ticks"),
+    [
+        ({"tsoffset": INT64_MAX}, T0 // 1000),  # offset * 10^9 overflows int64
+        ({"tsoffset": -(1 << 63)}, T0 // 1000),
+        ({"tsoffset": -2_000_000_000}, T0 // 1000),  # before 1970
+        ({"tsoffset": 9_000_000_000}, T0 // 1000),  # past 2262
+        ({}, T0),  # ns ticks on an interface left at µs: x1000 wraps int64
+        ({"tsresol": 0x80}, (1 << 64) - 1),  # 2^64 whole seconds
+        ({"tsresol": 0}, (1 << 63) + 5),  # whole seconds
+    ],
+    ids=["offset-max", "offset-min", "before-1970", "after-2262", "wrap", "binary", "seconds"],
+)
+def test_a_time_out_of_range_is_counted_and_carried_never_wrapped(tmp_path, interface, ticks):
+    w = Pcapng()
+    good = w.interface(1, tsresol=9)
+    bad = w.interface(1, **interface)
+    w.packet(eth_udp(0), iface=good, ts=T0)
+    w.packet(eth_udp(1), iface=bad, raw_ticks=ticks)
+    w.packet(eth_udp(2), iface=good, ts=T0 + 5)
+    path = w.write(tmp_path / "time.pcapng")
+    got, info = read_frames(path)
+    assert [g.ts for g in got] == [T0, T0, T0 + 5]
+    assert not info.truncated
+    (raw,) = list(Capture(str(path)).batches())
+    _, counts = decode(raw)
+    counts.check()
+    assert counts.ts_out_of_range == 1 and counts.ip == 3
+    assert "time out of range: 1" in "\n".join(decode_summary(counts))
+
+
+def test_an_offset_within_range_still_moves_the_time(tmp_path):
+    w = Pcapng()
+    w.interface(101, tsresol=9, tsoffset=-1_000)
+    w.packet(udp(), ts=T0)
+    got, _ = read_frames(w.write(tmp_path / "back.pcapng"))
+    assert got[0].ts == T0 - 1_000 * 1_000_000_000
+
+
+def test_interface_and_statistics_storms_cost_one_batch_per_chunk(tmp_path):
+    # An interface description (or a statistics block, or a section) before every
+    # packet: the packets between them still make one batch, not one each.
+    w = Pcapng()
+    for i in range(300):
+        iface = w.interface(1, name=f"if{i}", tsresol=9)
+        w.stats(iface, dropped=1)
+        w.packet(eth_udp(i), iface=iface, ts=T0 + i)
+        if i % 50 == 49:
+            w.section()
+    path = w.write(tmp_path / "storm.pcapng")
+    capture = Capture(str(path))
+    batches = list(capture.batches())
+    assert len(batches) == 1 and len(batches[0]) == 300
+    assert capture.info.drops == 300  # every section's statistics, added
+    assert len(capture.info.interfaces) == 300  # each described once, by its own name
+    assert batches[0].ts.tolist() == [T0 + i for i in range(300)]
+
+
+def test_identical_interfaces_of_concatenated_captures_are_one(tmp_path):
+    w = Pcapng()
+    for k in range(5):  # `cat a.pcapng b.pcapng ...`: a section each, alike
+        w.section()
+        w.interface(1, name="eth0")
+        w.interface(1, name="eth0")  # two alike in one section are two interfaces
+        w.packet(eth_udp(k), iface=1, ts=T0 + k)
+        w.stats(0, dropped=2)
+    got, info = read_frames(w.write(tmp_path / "cat.pcapng"))
+    assert [i.name for i in info.interfaces] == ["eth0", "eth0"]
+    assert [g.iface for g in got] == [1] * 5
+    assert info.stats[0].dropped == 10 and info.drops == 10
+
+
+def test_too_many_interfaces_in_a_section_stop_the_read(tmp_path):
+    from portmatrix.sources.base import MAX_INTERFACES
+
+    w = Pcapng()
+    for i in range(MAX_INTERFACES + 1):
+        w.interface(1)
+        w.packet(eth_udp(0), iface=i, ts=T0)
+    got, info = read_frames(w.write(tmp_path / "many.pcapng"))
+    assert len(got) == MAX_INTERFACES
+    assert info.truncated.startswith(f"more than {MAX_INTERFACES} interfaces in one section")
+
+
+def test_a_short_interface_description_is_damage(tmp_path):
+    w = Pcapng()
+    w.interface(1)
+    w.packet(eth_udp(0))
+    w.block(1, b"")  # 12 bytes: no link type
+    w.packet(eth_udp(1))
+    got, info = read_frames(w.write(tmp_path / "short-idb.pcapng"))
     assert len(got) == 1
-    assert "time resolution out of range" in info.truncated
-    assert "at byte" in info.truncated
+    assert "interface description block too short (12 bytes)" in info.truncated
+
+
+def test_stray_statistics_are_one_notice(tmp_path):
+    w = Pcapng()
+    w.interface(1)
+    for _ in range(1000):
+        w.stats(7, dropped=1)
+    _, info = read_frames(w.write(tmp_path / "stray.pcapng"))
+    assert info.drops == 0
+    assert len(info.notices) == 1
+    assert "unknown interface 7" in info.notices[0] and "999 more" in info.notices[0]

@@ -95,8 +95,8 @@ def _read(capture, table: FlowTable, wanted, on_batch, watch: bool = False):
     names: dict[str, set[int]] = {}
     seen, timeless, sent = [], False, 0
     for raw in capture.batches():
-        if watch and not counts.frames and raw.ts_carried is not None:
-            timeless = bool(raw.ts_carried[0])  # its time came from before the span
+        if watch and not counts.frames:  # the first packet's time from before the span?
+            timeless = any(m is not None and m[0] for m in (raw.ts_carried, raw.ts_unknown))
         rows, batch_counts = decode(raw, label=capture.info.label)
         counts.add(batch_counts)
         if watch:
@@ -257,11 +257,8 @@ def _in_processes(plan: Plan, paths, on_batch, wanted):
 
 
 def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while block := fh.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _joined(file_id: int, path: str, parts: list[SpanPart], digest: str, wanted):
@@ -298,6 +295,8 @@ def _exact(parts: list[SpanPart]) -> bool:
     no span after the first began with a packet whose time came from before it;
     and no fragment in a span could have been matched on something the spans
     before it left open."""
+    if sum(bool(part.info.notices) for part in parts) > 1:
+        return False  # a reader of the whole file may have said them in one notice
     held = np.zeros(0, np.uint64)
     for before, part in pairwise(parts):
         held = np.union1d(held, before.held)

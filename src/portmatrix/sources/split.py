@@ -17,6 +17,7 @@ would; it numbers its frames from 1 (the caller adds the frames before it).
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class _Layout:
     head: bytes  # pcap: the file header; pcapng: the blocks before the first packet
     limit: int  # longest plausible record (pcap) or block (pcapng)
     ns: bool  # pcap: nanosecond timestamps
-    interfaces: int  # pcapng: interfaces described before the first packet
+    interfaces: int  # described before the first packet (pcap: its one interface)
 
 
 def cut(path: str, parts: int) -> list[Span] | None:
@@ -93,13 +94,12 @@ def cut(path: str, parts: int) -> list[Span] | None:
 def _layout(fh) -> _Layout | None:
     head = fh.read(4096)
     if head[:4] in PCAP_MAGICS:
-        if len(head) < HEADER:
+        try:  # the limit on record lengths the reader itself keeps to
+            reader = PcapReader(io.BytesIO(), CaptureInfo(path=""), head[:HEADER])
+        except CaptureError:
             return None
-        endian, ns_per_tick = PCAP_MAGICS[head[:4]]
-        snaplen = struct.unpack_from(endian + "I", head, 16)[0]
-        return _Layout(
-            False, endian == "<", head[:HEADER], max(snaplen, 262144), ns_per_tick == 1, 0
-        )
+        ns = reader.ns_per_tick == 1
+        return _Layout(False, reader.little, head[:HEADER], reader.limit, ns, 1)
     if head[:4] != PCAPNG_MAGIC or len(head) < 12:
         return None
     little = struct.unpack_from("<I", head, 8)[0] == BOM
@@ -108,7 +108,7 @@ def _layout(fh) -> _Layout | None:
     end = "<" if little else ">"
     # The preamble: every block before the first packet block, read from the start.
     fh.seek(0)
-    pos, interfaces, blocks = 0, 0, []
+    pos, blocks = 0, []
     while True:
         header = fh.read(8)
         if len(header) < 8:
@@ -118,10 +118,16 @@ def _layout(fh) -> _Layout | None:
             break
         if blen < 12 or blen % 4 or blen > MAX_BLOCK or (btype == SHB and pos):
             return None  # damaged, or several sections: read it in one piece
-        interfaces += btype == IDB
         blocks.append(header + fh.read(blen - 8))
         pos += blen
-    return _Layout(True, little, b"".join(blocks), MAX_BLOCK, False, interfaces)
+    # The interfaces those blocks describe, as the reader numbers them.
+    preamble, info = b"".join(blocks), CaptureInfo(path="")
+    reader = PcapngReader(io.BytesIO(), info, preamble)
+    for _ in reader.batches():
+        return None  # a packet among them: not a preamble after all
+    if info.truncated or reader.section != 0:
+        return None
+    return _Layout(True, little, preamble, MAX_BLOCK, False, len(info.interfaces))
 
 
 def _resync(layout: _Layout, window: bytes, offset: int) -> int | None:
@@ -203,7 +209,7 @@ class SpanCapture:
         else:
             self.reader = PcapReader(stream, self.info, layout.head)
             self.reader.file_pos = span.start
-        self._interfaces = len(self.info.interfaces) if not layout.pcapng else layout.interfaces
+        self._interfaces = layout.interfaces
 
     @property
     def end(self) -> int:

@@ -94,6 +94,7 @@ def _read(capture, table: FlowTable, wanted, on_batch, watch: bool = False):
     counts = DecodeCounts()
     names: dict[str, set[int]] = {}
     seen, timeless, sent = [], False, 0
+    capture.reuse_buffers()  # nothing here keeps a batch past the next
     for raw in capture.batches():
         if watch and not counts.frames:  # the first packet's time from before the span?
             timeless = any(m is not None and m[0] for m in (raw.ts_carried, raw.ts_unknown))

@@ -211,6 +211,10 @@ class SpanCapture:
             self.reader.file_pos = span.start
         self._interfaces = layout.interfaces
 
+    def reuse_buffers(self) -> None:
+        """As `Capture.reuse_buffers`: the caller is done with each batch first."""
+        self.reader.chunks.settle = _nothing
+
     @property
     def end(self) -> int:
         return self.reader.file_pos
@@ -233,6 +237,10 @@ class SpanCapture:
             self.reader.chunks.close()
             self.info.bytes_read = self.reader.file_pos
             self._file.close()
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Window:

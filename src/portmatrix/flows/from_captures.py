@@ -179,8 +179,9 @@ class Plan:
 
 
 def _plan(paths: list[str], jobs: int) -> Plan:
-    """As many processes as pay for themselves (the reading rate measured on a
-    sample of the largest input), and spans of the files too large for one."""
+    """As many processes as pay for themselves (the reading and hashing rates
+    measured on a sample of the largest input), and spans of the files too large
+    for one."""
     # Forking is cheap, but not safe while other threads run (a progress bar,
     # a caller's): then workers start from a fork server.
     method = "fork" if threading.active_count() == 1 and hasattr(os, "fork") else "forkserver"
@@ -189,8 +190,9 @@ def _plan(paths: list[str], jobs: int) -> Plan:
         return Plan(method=method)
     sizes = [workers.file_size(p) for p in paths]
     largest = max(range(len(paths)), key=sizes.__getitem__)
-    seconds = sum(sizes) * _rate(paths[largest])
-    processes = workers.worth(seconds, jobs, start)
+    decode, digest = (sum(sizes) * rate for rate in _rates(paths[largest]))
+    spanned = len(paths) == 1 or sizes[largest] > sum(sizes) / 2
+    processes = workers.worth(decode, digest, jobs, start, split=spanned)
     if processes <= 1:
         return Plan(method=method)
     plan = Plan(processes, method)
@@ -204,24 +206,29 @@ def _plan(paths: list[str], jobs: int) -> Plan:
     return plan
 
 
-def _rate(path: str) -> float:
-    """Seconds per byte this process takes to read a capture like `path` now (its
-    first chunk, decoded into flows; the sample is thrown away)."""
+def _rates(path: str) -> tuple[float, float]:
+    """Seconds per byte this process takes, now, to read a capture like `path` into
+    flows and to hash it (its first chunk; the sample is thrown away)."""
     table = FlowTable()
     try:
         capture = Capture(path)
     except CaptureError:
-        return workers.FASTEST
+        return workers.FASTEST, 0.0
     took = time.process_time()
     batches = capture.batches()
     try:
         raw = next(batches, None)
         if raw is None:
-            return workers.FASTEST
+            return workers.FASTEST, 0.0
         table.update(decode(raw)[0])
         table.finish()
-        used = raw.offset[-1] + raw.caplen[-1] if len(raw) else 1
-        return (time.process_time() - took) / max(int(used), 1)
+        batches.close()  # the rest of the chunk hashed: what it read is all counted
+        total = time.process_time() - took
+        used = max(int(raw.offset[-1] + raw.caplen[-1]) if len(raw) else 1, 1)
+        took = time.process_time()
+        hashlib.sha256(raw.data[:used])
+        digest = time.process_time() - took
+        return max(total - digest, 0.0) / used, digest / used
     finally:
         batches.close()
 

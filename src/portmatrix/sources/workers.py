@@ -29,16 +29,27 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def worth(seconds: float, jobs: int, start: float) -> int:
+def worth(decode: float, digest: float, jobs: int, start: float, split: bool = False) -> int:
     """The number of processes (at most `jobs`: the CLI's default is the CPUs there
-    are) that read what takes one process `seconds` fastest, each process after
-    the first costing `start` seconds."""
-    best, fastest = 1, seconds
-    for k in range(2, jobs + 1):
-        took = seconds / k + start * (k - 1)
-        if took < fastest:
-            best, fastest = k, took
-    return best
+    are) that read input fastest, reading it taking `decode` seconds and its
+    SHA-256 `digest` seconds in one process. One process hashes on a second
+    thread when it has a second CPU. Several share the decoding, each after the
+    first costing `start`; the files' digests are theirs too, but a `split`
+    file's is taken by this process, whole, meanwhile. No more work gets done at
+    once than there are CPUs."""
+    cpus = usable_cpus()
+
+    def took(k: int) -> float:
+        if k == 1:
+            return max((decode + digest) / min(cpus, 2), decode, digest)
+        spread = decode + (0 if split else digest)
+        return max(
+            (decode + digest + start * (k - 1)) / cpus,
+            spread / k + start * (k - 1),
+            digest if split else 0,
+        )
+
+    return min(range(1, max(jobs, 1) + 1), key=took)
 
 
 def could_pay(paths: list[str], jobs: int, start: float) -> bool:
@@ -46,7 +57,8 @@ def could_pay(paths: list[str], jobs: int, start: float) -> bool:
     reads: if not, there is no need to measure."""
     if jobs <= 1 or "-" in paths:
         return False
-    return worth(decoded_size(paths) * FASTEST, jobs, start) > 1
+    fastest = decoded_size(paths) * FASTEST
+    return worth(fastest, 0.0, jobs, start) > 1 or worth(fastest, 0.0, jobs, start, True) > 1
 
 
 def processes(paths: list[str], jobs: int) -> int:

@@ -15,13 +15,24 @@ def write(path, size: int) -> str:
     return str(path)
 
 
-def test_a_worker_pays_when_its_share_saves_more_than_it_costs():
-    assert workers.worth(10.0, jobs=1, start=0.03) == 1
-    assert workers.worth(10.0, jobs=2, start=0.03) == 2
-    assert workers.worth(10.0, jobs=8, start=0.03) == 8
-    assert workers.worth(0.05, jobs=8, start=0.03) == 1  # 0.025 + 0.03 > 0.05
-    assert workers.worth(0.1, jobs=8, start=0.03) == 2  # 0.05 + 0.03; three: 0.093
-    assert workers.worth(10.0, jobs=8, start=0.35) == 5  # 2 + 1.4; six: 1.67 + 1.75
+def test_a_worker_pays_when_its_share_saves_more_than_it_costs(monkeypatch):
+    monkeypatch.setattr(workers, "usable_cpus", lambda: 8)
+    assert workers.worth(10.0, 0.0, jobs=1, start=0.03) == 1
+    assert workers.worth(10.0, 0.0, jobs=2, start=0.03) == 2
+    assert workers.worth(10.0, 0.0, jobs=8, start=0.03) == 8
+    assert workers.worth(0.05, 0.0, jobs=8, start=0.03) == 1  # 0.025 + 0.03 > 0.05
+    assert workers.worth(0.1, 0.0, jobs=8, start=0.03) == 2  # 0.05 + 0.03; three: 0.093
+    assert workers.worth(10.0, 0.0, jobs=8, start=0.35) == 5  # 2 + 1.4; six: 1.67 + 1.75
+
+
+def test_one_process_already_hashes_on_a_second_cpu(monkeypatch):
+    monkeypatch.setattr(workers, "usable_cpus", lambda: 2)
+    # One process decodes (1 s) while its thread hashes (1 s): two cannot beat it.
+    assert workers.worth(1.0, 1.0, jobs=2, start=0.03, split=True) == 1
+    # Decoding twice the hashing: a second process halves it, the hash meanwhile here.
+    assert workers.worth(2.0, 1.0, jobs=2, start=0.03, split=True) == 2
+    monkeypatch.setattr(workers, "usable_cpus", lambda: 1)
+    assert workers.worth(2.0, 1.0, jobs=2, start=0.03, split=True) == 1  # no CPU for it
 
 
 def test_no_measuring_when_no_machine_reads_fast_enough_to_need_it(tmp_path):

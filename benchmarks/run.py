@@ -194,28 +194,33 @@ def speed(args) -> None:
 
 
 def memory(args) -> None:
-    """Peak RSS against flows, to 2M flows (and nfpcapd's on the same captures): the
-    packets grow with the flows only as far as the generator needs them."""
-    print("peak RSS vs flows (check, one file; nfpcapd on the same capture)")
-    print(f"{'packets':>12} {'flows':>10} {'portmatrix':>11} {'nfpcapd':>9} {'time':>7}")
+    """Peak RSS against flows, to 2M flows: one process (`-j 1`, the flow table's own
+    cost), every CPU (the file cut into spans: the largest of this process and its
+    workers), and nfpcapd's on the same captures; the packets grow with the flows
+    only as far as the generator needs them."""
+    print(load())
+    print("peak RSS vs flows (check on one file; nfpcapd on the same capture)")
+    print(f"{'packets':>12} {'flows':>10} {'-j 1':>8} {'all CPUs':>9} {'nfpcapd':>8} {'-j 1 time':>10}")
     base = None
     for packets, planned in MEMORY_SERIES:
         if packets > args.max_packets:
             continue
         path = generate(OUT / f"mem-p{packets}-f{planned}.pcap", packets, planned)
-        run = measured(check_cmd(path))
-        flows = int(re.search(r"(\d+) flows", run.said)[1])
+        one = measured([*check_cmd(path), "-j", "1"])
+        every = measured(check_cmd(path))
+        flows = int(re.search(r"(\d+) flows", one.said)[1])
         nf = measured(nfpcapd_cmd(path)) if shutil.which("nfpcapd") else None
-        mb = run.rss / 1024
+        mb = one.rss / 1024
         line = (
-            f"{packets:>12,} {flows:>10,} {mb:>8.0f} MB {nf.rss / 1024 if nf else 0:>6.0f} MB "
-            f"{run.wall:>6.1f}s"
+            f"{packets:>12,} {flows:>10,} {mb:>5.0f} MB {every.rss / 1024:>6.0f} MB "
+            f"{nf.rss / 1024 if nf else 0:>5.0f} MB {one.wall:>9.1f}s"
         )
         if base is None:
             base = (flows, mb)
         elif flows > base[0]:
-            line += f"   {(mb - base[1]) * 2**20 / (flows - base[0]):5.0f} bytes per added flow"
+            line += f"   -j 1: {(mb - base[1]) * 2**20 / (flows - base[0]):4.0f} bytes per added flow"
         print(line, flush=True)
+    print(load())
 
 
 # (packets, flows the generator plans: a few percent become one flow by port reuse)

@@ -280,7 +280,7 @@ def _joined(file_id: int, path: str, parts: list[SpanPart], digest: str, wanted)
     for k, part in enumerate(parts):
         if k:
             part.table.renumber(frames)
-            table.merge(part.table)
+            table.merge(part.table)  # which spends it: its memory goes meanwhile
             info.stats.update(part.info.stats)
             info.notices += part.info.notices
             info.dns_unread += part.info.dns_unread

@@ -111,11 +111,12 @@ class RecordStore:
         self._mapped = _NORESERVE is not None
 
     def __getstate__(self) -> dict:
-        # A mapping cannot be pickled: the records are (to another process, a copy).
-        return {"records": self.array[: self.used].copy()}
+        # A mapping cannot be pickled: the records are (pickling copies them once).
+        return {"records": self.array[: self.used]}
 
     def __setstate__(self, state: dict) -> None:
-        records = state["records"]
-        self.__init__(len(records))
-        self.array[: len(records)] = records
-        self.used = len(records)
+        # The unpickled array is the store (no second copy while a worker's table
+        # arrives); it moves into a reservation when it grows.
+        self.__init__()
+        self.array = state.pop("records")
+        self.used = len(self.array)

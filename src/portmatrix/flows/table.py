@@ -174,14 +174,22 @@ class FlowTable:
         self.fragments.renumber(frames)
 
     def merge(self, other: FlowTable) -> None:
-        """Append `other`, a table of what came after this one (e.g. the next file)."""
+        """Append `other`, a table of what came after this one (e.g. the next file).
+        `other` is spent: its records move here (its memory goes as they do)."""
         self.collisions += other.collisions
         other._flush_fragments()
         self.fragments.add_counts(other.fragments)
-        self.merge_records(other.rec)
+        new = _by_key(other.rec)
+        other._store.clear()
+        other._index.rebuild(np.zeros(0, np.int64))
+        self._merge_sorted(new)
 
     def merge_records(self, new: Records) -> None:
-        """Add records that came after everything in the table.
+        """Add records that came after everything in the table."""
+        self._merge_sorted(_by_key(new))
+
+    def _merge_sorted(self, new: Records) -> None:
+        """`merge_records` of records in key order (`_by_key`).
 
         Longer than most functions here, on purpose: its two steps (join each
         key's first new record to the table's latest, then decide a tentative
@@ -192,8 +200,6 @@ class FlowTable:
             raise RuntimeError("this flow table is finished; merge into a new one")
         if not len(new):
             return
-        order = np.lexsort((new["seq"], new["hash"]))
-        new = new.take(order)
         h = new["hash"]
         first = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
         last = np.r_[first[1:] - 1, len(h) - 1]
@@ -237,10 +243,11 @@ class FlowTable:
                 t2, b2 = t2[go], b2[go]
                 self._assign(t2, _combine(rec.take(t2, COMBINED), new.take(b2, COMBINED)))
                 consumed[b2] = True
+            del rec  # views of the store, which may move as it grows below
         new["tentative"] = tentative
         keep = np.flatnonzero(~consumed)
         base = len(self)
-        self._store.append(new.take(keep))
+        self._store.append(new if len(keep) == len(new) else new.take(keep))
         # The latest record of each key: its last unconsumed new record, if any.
         new_index = np.full(len(new), -1, np.int64)
         new_index[keep] = base + np.arange(len(keep))
@@ -335,6 +342,11 @@ _ROW_COLUMNS = (
     *((name, np.uint64) for name in ("src_hi", "src_lo", "dst_hi", "dst_lo")),
 )
 _STORE_FULL, _INDEX_FULL = 1, 2
+
+
+def _by_key(rec: Records) -> Records:
+    """A copy of the records in key order, each key's in their order."""
+    return rec.take(np.lexsort((rec["seq"], rec["hash"])))
 
 
 def _join_tentative(rec: Records) -> np.ndarray | None:

@@ -200,7 +200,8 @@ def memory(args) -> None:
     only as far as the generator needs them."""
     print(load())
     print("peak RSS vs flows (check on one file; nfpcapd on the same capture)")
-    print(f"{'packets':>12} {'flows':>10} {'-j 1':>8} {'all CPUs':>9} {'nfpcapd':>8} {'-j 1 time':>10}")
+    heads = ("packets", "flows", "-j 1", "all CPUs", "nfpcapd", "-j 1 time")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(heads, (12, 10, 8, 9, 8, 10), strict=True)))
     base = None
     for packets, planned in MEMORY_SERIES:
         if packets > args.max_packets:
@@ -218,7 +219,8 @@ def memory(args) -> None:
         if base is None:
             base = (flows, mb)
         elif flows > base[0]:
-            line += f"   -j 1: {(mb - base[1]) * 2**20 / (flows - base[0]):4.0f} bytes per added flow"
+            added = (mb - base[1]) * 2**20 / (flows - base[0])
+            line += f"   -j 1: {added:4.0f} bytes per added flow"
         print(line, flush=True)
     print(load())
 

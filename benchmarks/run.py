@@ -7,6 +7,7 @@
     python benchmarks/run.py decode  [--packets 1000000] [--runs 5]
     python benchmarks/run.py learn   [--packets 1000000] [--runs 3] [--one-core]
     python benchmarks/run.py findings [--runs 3]
+    python benchmarks/run.py apps    [--packets 1000000] [--runs 3] [--one-core]
     python benchmarks/run.py flowlogs [--records 5000000] [--layout v5|default] [--one-core]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
@@ -372,6 +373,54 @@ def learn(args) -> None:
         )
 
 
+def apps(args) -> None:
+    """Issue 19's cost: application labels of the flows behind the findings (a second
+    read of the first packets of those flows, signatures, one tshark run) as what
+    `check` takes more than `check --no-app`, interleaved run by run; and the
+    columnar reading of client-given names (TLS SNI, HTTP Host, QUIC) alone, on the
+    same capture's batches in memory, in CPU seconds."""
+    import json
+    import time
+
+    from portmatrix.decode import decode, names
+    from portmatrix.sources.capture import Capture
+
+    n = args.packets
+    pcap = generate(OUT / f"bench-{n}.pcap", n)
+    report = OUT / "apps-report.json"
+    labelled = check_cmd(pcap)
+    labelled[labelled.index(os.devnull)] = str(report)
+    cases = (("check (labels)", labelled), ("check --no-app", [*check_cmd(pcap), "--no-app"]))
+    runs: dict[str, list[tuple[float, int]]] = {name: [] for name, _ in cases}
+    for _ in range(args.runs):  # interleaved: a busy machine weighs on both alike
+        for name, cmd in cases:
+            runs[name].append(timed(cmd, args.one_core))
+    doc = json.loads(report.read_text())
+    behind = sum(sum(f["apps"].values()) for f in doc["findings"])
+    labels: dict[str, int] = {}
+    for f in doc["findings"]:
+        for label, count in f["apps"].items():
+            labels[label] = labels.get(label, 0) + count
+    medians = {name: statistics.median(t for t, _ in r) for name, r in runs.items()}
+    for name, results in runs.items():
+        print(
+            f"{name:18s} median {medians[name]:6.2f} s  peak RSS "
+            f"{max(r for _, r in results) / 1024:5.0f} MB  "
+            f"runs {' '.join(f'{t:.2f}' for t, _ in results)}"
+        )
+    added = medians["check (labels)"] - medians["check --no-app"]
+    print(f"labels add {added:+.2f} s for {behind} flows behind {len(doc['findings'])} findings")
+    print(f"labels: {labels}")
+    batches = [(raw, decode(raw)[0]) for raw in Capture(str(pcap)).batches()]
+    wanted = frozenset({"s3.us-west-1.amazonaws.com", "api.mixpanel.com"})
+    for _ in range(args.runs):
+        start = time.process_time()
+        for raw, rows in batches:
+            names.learn(raw, rows, wanted)
+        print(f"client-given names, read alone: {time.process_time() - start:.2f} s CPU")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def findings(args) -> None:
     """Issue 14's targets: the scan capture within 3x the normal check's time, under
     500 MB, at most 100 findings and a JSON report under 20 MB; the flow export
@@ -498,6 +547,10 @@ def main() -> None:
     le.add_argument("--packets", type=int, default=1_000_000)
     le.add_argument("--runs", type=int, default=3)
     le.add_argument("--one-core", action="store_true")
+    ap_ = sub.add_parser("apps")
+    ap_.add_argument("--packets", type=int, default=1_000_000)
+    ap_.add_argument("--runs", type=int, default=3)
+    ap_.add_argument("--one-core", action="store_true")
     fi = sub.add_parser("findings")
     fi.add_argument("--runs", type=int, default=3)
     f = sub.add_parser("flowlogs")
@@ -516,6 +569,7 @@ def main() -> None:
         "learn": learn,
         "findings": findings,
         "flowlogs": flowlogs,
+        "apps": apps,
     }
     commands[args.what](args)
 

@@ -167,6 +167,15 @@ class AddressIndex:
     def set_of(self, set_id: int) -> frozenset[str]:
         return self.sets[set_id]
 
+    def set_id(self, labels: frozenset[str]) -> int:
+        """The id of a set of labels, added when no interval holds exactly it (a
+        flow's destination may hold roles beyond its address's: `policy.roles`)."""
+        try:
+            return self.sets.index(labels)
+        except ValueError:
+            self.sets.append(labels)
+            return len(self.sets) - 1
+
     def addresses_of(self, label: str) -> list[tuple[int, int]]:
         """The intervals (first, last) of the addresses holding `label`."""
         ends = [*self._starts[1:], 1 << 128]

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from portmatrix.policy.matrix import Matrix, check_role_names, load_matrix
 from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
 from portmatrix.records.unlogged import not_observable
 
+if TYPE_CHECKING:
+    from portmatrix.apps.labels import Labels
+
 
 @dataclass
 class Result(JudgedResult):
@@ -51,6 +55,7 @@ class Result(JudgedResult):
     command: list[str] | None = None  # the command line, when run from one
     created: str | None = None  # when the report was made (ISO 8601 UTC), likewise
     what_if: WhatIf | None = None  # the changes another matrix would make (--what-if)
+    labels: Labels | None = None  # application labels of the flows behind findings
 
     def verdict_counts(self) -> dict[str, int]:
         return self.classified.counts()
@@ -119,11 +124,13 @@ def run_check(
     records: str | None = None,
     thresholds: Thresholds | None = None,
     what_if: list[str] | tuple[str, ...] = (),
+    apps: bool = False,
 ) -> Result:
     """Check `inputs`: capture files, or flow-record files when `records` is given
     ("auto": each file's format from its content, else a records.formats name,
     "zeek" for conn.log); with `what_if` (matrix files), also what judging them by
-    that matrix would change."""
+    that matrix would change; with `apps`, the application labels of the flows
+    behind the findings (captures only: flow records carry no payload)."""
     # Inputs that are cheap to check fail before the long read.
     matrix = load_matrix(rules)
     inv = load_inventory(inventory, matrix) if inventory else None
@@ -135,7 +142,12 @@ def run_check(
     if other:
         wanted |= build_role_map(other.matrix, other.inventory).hostnames
     traffic = read_inputs(inputs, reading, records, wanted)
-    return evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds, other)
+    result = evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds, other)
+    if apps and not records:
+        from portmatrix.apps.findings import label_result
+
+        result.labels = label_result(result, inputs)
+    return result
 
 
 def load_alternative(files, inventory: str | None) -> Alternative:
@@ -181,7 +193,7 @@ def evaluate(
     thresholds: Thresholds | None = None,
     other: Alternative | None = None,
 ) -> Result:
-    role_map = build_role_map(matrix, inv, traffic.dns_names)
+    role_map = build_role_map(matrix, inv, traffic.dns_names, traffic.claims)
     index = RuleIndex(matrix, today)
     filters = filters or FlowFilter()
     whole = traffic
@@ -230,7 +242,7 @@ def evaluate(
 
 def judge_what_if(traffic: Traffic, now: Judged, other: Alternative, today) -> WhatIf:
     """The flows judged again under the --what-if matrix, compared."""
-    role_map = build_role_map(other.matrix, other.inventory, traffic.dns_names)
+    role_map = build_role_map(other.matrix, other.inventory, traffic.dns_names, traffic.claims)
     cls = classify(traffic.flows, RuleIndex(other.matrix, today), role_map)
     draft = Judged(other.matrix, role_map, cls)
     return what_if(traffic.flows, now, draft, traffic.weakened)
@@ -312,7 +324,14 @@ def _role_notices(
             f"roles with no address {where}: {', '.join(sorted(unheld))} — their rules "
             f"cannot match{not_evaluated} — {fix}"
         )
-    names = sorted(n for role, ns in role_map.unresolved.items() if real_roles([role]) for n in ns)
+    named = {n for n, entry in role_map.named.items() if entry.destinations}
+    names = sorted(
+        n
+        for role, ns in role_map.unresolved.items()
+        if real_roles([role])
+        for n in ns
+        if n not in named
+    )
     if names:
         dns_unread = sum(c.dns_unread for c in traffic.captures)
         unread = (
@@ -324,14 +343,78 @@ def _role_notices(
             f"hostnames with no known address: {', '.join(names)} — add them under "
             f"`hosts:` in the inventory, or capture the clients' DNS lookups too{unread}"
         )
-    if role_map.learned:
-        learned = "; ".join(
-            f"{name} → {', '.join(to_text(a) for a in addrs[:3])}"
-            + (f" and {len(addrs) - 3} more" if len(addrs) > 3 else "")
-            for name, addrs in sorted(role_map.learned.items())
-        )
-        out.append(f"hostnames resolved from DNS answers in the capture: {learned}")
+    if learned := learned_names(role_map):
+        out.append(learned)
+    if unread := unread_names(traffic):
+        out.append(unread)
     return out
+
+
+def learned_names(role_map: RoleMap) -> str:
+    """One sentence: each role hostname learned from the capture, and how — from DNS
+    answers (its addresses, for the whole capture) or named by clients (TLS SNI,
+    HTTP Host, QUIC: the destinations of those flows only, and only where the
+    name's known addresses do not contradict them)."""
+    from portmatrix.decode.names import HOW
+
+    parts = []
+    for name, addrs in sorted(role_map.learned.items()):
+        parts.append(f"{name} → {_addresses(addrs)} (DNS answers)")
+    for name, entry in sorted(role_map.named.items()):
+        how = ", ".join(HOW_TEXT[HOW[k]] for k in sorted(entry.how))
+        flows = len(entry.flows)
+        if entry.destinations:
+            parts.append(
+                f"{name} → {_addresses(sorted(entry.destinations))} for the "
+                f"{flows} flow{'s' if flows > 1 else ''} whose client named it ({how})"
+            )
+        if entry.contradicting:
+            parts.append(
+                f"{name} named ({how}) by clients of {_addresses(sorted(entry.contradicting))}, "
+                "which its known addresses do not include: not believed — a forged name, or "
+                "an address of the name never resolved in the capture"
+            )
+    if not parts:
+        return ""
+    caveat = (
+        " — a name a client sends (SNI, Host) is its own word and can be forged: it "
+        "gives only that flow's destination the name's roles"
+        if role_map.named
+        else ""
+    )
+    return "hostnames learned from the capture: " + "; ".join(parts) + caveat
+
+
+HOW_TEXT = {"tls-sni": "TLS SNI", "http-host": "HTTP Host", "quic-sni": "QUIC SNI"}
+
+
+MESSAGES = {"tls-sni": "TLS ClientHello", "http-host": "HTTP request", "quic-sni": "QUIC Initial"}
+
+
+def unread_names(traffic: Traffic) -> str:
+    """A sentence when first messages naming a role's hostname were damaged, or when
+    named flows past the bound were not kept."""
+    from portmatrix.decode.names import HOW
+
+    claims = traffic.claims
+    damaged = [
+        f"{n} {MESSAGES[k]}{'s' if n > 1 else ''}" for k in HOW if (n := claims.damaged.get(k, 0))
+    ]
+    parts = []
+    if damaged:
+        were = "was" if sum(claims.damaged.values()) == 1 else "were"
+        parts.append(
+            f"{', '.join(damaged)} naming a role's hostname {were} damaged: counted, not read"
+        )
+    if claims.dropped:
+        parts.append(f"{claims.dropped} flows named a role's hostname past the limit: not kept")
+    return "; ".join(parts)
+
+
+def _addresses(addrs) -> str:
+    return ", ".join(to_text(a) for a in addrs[:3]) + (
+        f" and {len(addrs) - 3} more" if len(addrs) > 3 else ""
+    )
 
 
 @dataclass
@@ -356,6 +439,7 @@ class CheckOptions:
     thresholds: dict = field(default_factory=dict)  # scan_ports, scan_hosts, many_sources
     command: list[str] | None = None
     what_if: tuple[str, ...] = ()  # a matrix to compare with (files, layered)
+    apps: bool = True  # application labels of the flows behind findings (--no-app: off)
 
 
 def records_format(opts) -> str | None:
@@ -436,6 +520,7 @@ def run_command(opts: CheckOptions) -> int:
             records=records,
             thresholds=Thresholds(**opts.thresholds),
             what_if=opts.what_if,
+            apps=opts.apps,
         )
     result.command = opts.command
     result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

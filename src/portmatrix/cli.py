@@ -421,13 +421,20 @@ def _thresholds(rest: dict) -> dict:
     help="Write here (repeatable; the format from each extension: .txt .csv .json .jsonl; "
     "- is the terminal).",
 )
+@click.option(
+    "--app",
+    "apps",
+    is_flag=True,
+    help="Label every flow with the application its payload shows (ssh, tls with its "
+    "SNI, http with its Host, ...): reads the captures a second time.",
+)
 @_READING
 @_WINDOW_AND_HOSTS
-def flows_cmd(captures, fmt, outputs, jobs, dask, quiet, **filters) -> int:
+def flows_cmd(captures, fmt, outputs, apps, jobs, dask, quiet, **filters) -> int:
     """List the flows in captures (pcap, pcapng, .gz, folders, globs, or - for stdin)."""
     from portmatrix.listing import FlowsOptions, run_command
 
-    return run_command(FlowsOptions(captures, fmt, outputs, jobs, dask, quiet, filters))
+    return run_command(FlowsOptions(captures, fmt, outputs, jobs, dask, quiet, filters, apps))
 
 
 # check ----------------------------------------------------------------------------
@@ -495,6 +502,13 @@ _ZEEK = click.option(
     "thoughtspot --what-if draft.yaml), and report what would change; --fail-on "
     "applies to the changes too.",
 )
+@click.option(
+    "--no-app",
+    "no_app",
+    is_flag=True,
+    help="Do not label the flows behind findings with the application their payload "
+    "shows (labelling reads their first packets again: TLS SNI, HTTP Host, SSH, ...).",
+)
 @_READING
 @_WINDOW_AND_HOSTS
 @_VERDICT_AND_ROLE
@@ -510,6 +524,7 @@ def check_cmd(
     reading = {
         k: rest.pop(k) for k in ("flows_out", "baseline", "what_if", "jobs", "dask", "quiet")
     }
+    reading["apps"] = not rest.pop("no_app")
     thresholds = _thresholds(rest)
     return run_command(
         CheckOptions(

@@ -20,6 +20,7 @@ import numpy as np
 
 from portmatrix import __version__
 from portmatrix.decode import decode
+from portmatrix.decode.batch import PacketBatch, RawBatch
 from portmatrix.decode.reassembly import FragmentPorts
 from portmatrix.errors import PortmatrixError
 from portmatrix.files import staged
@@ -90,8 +91,21 @@ def flows_matching(flows: Flows, spec: str) -> np.ndarray:
     )
 
 
-def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[CaptureInfo]]:
-    """The packets of `chosen` flows from the captures, in time order."""
+@dataclass
+class FlowRows:
+    """The rows of one batch that belong to chosen flows, and which flow each is."""
+
+    file_id: int
+    raw: RawBatch
+    rows: PacketBatch
+    flow: np.ndarray  # index into the chosen flows of each row's flow
+
+
+def flow_rows(paths: list[str], chosen: Flows, infos: list | None = None, first: int = 0):
+    """Batch by batch, the packets of the `chosen` flows in the captures (`infos`,
+    when given, collects each capture's CaptureInfo); with `first`, only each
+    flow's first packets (its first `first` rows), and reading stops once every
+    flow has them (or all it has: its packet count)."""
     keys, _, _ = flow_key(
         chosen["init_hi"],
         chosen["init_lo"],
@@ -103,10 +117,12 @@ def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[Capture
         chosen["icmp_req"],
     )
     order = np.argsort(keys)
-    keys, first, last = keys[order], chosen["first_ts"][order], chosen["last_ts"][order]
-    packets: list[Packet] = []
-    infos = []
+    keys, start, stop = keys[order], chosen["first_ts"][order], chosen["last_ts"][order]
+    taken = np.zeros(len(chosen), np.int64)  # rows given so far, per chosen flow
+    wanted = np.minimum(first, chosen["pkts_fwd"] + chosen["pkts_rev"]) if first else None
     for file_id, path in enumerate(paths):
+        if first and (taken >= wanted).all():
+            break
         capture = Capture(path)
         fragments = FragmentPorts()
         for raw in capture.batches():
@@ -119,7 +135,7 @@ def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[Capture
             rows = rows.take(np.flatnonzero(rows.frame >= raw.frame[0]))
             h, _, _ = packet_key(rows)
             pos = np.searchsorted(keys, h)
-            hit = np.zeros(len(h), bool)
+            flow = np.full(len(h), -1, np.int64)
             # A key may stand for several chosen flows (port reuse): try each.
             while True:
                 inside = pos < len(keys)
@@ -127,24 +143,52 @@ def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[Capture
                 same = inside & (keys[at] == h)
                 if not same.any():
                     break
-                hit |= same & (rows.ts >= first[at]) & (rows.ts <= last[at])
+                hit = same & (flow < 0) & (rows.ts >= start[at]) & (rows.ts <= stop[at])
+                flow[hit] = order[at[hit]]
                 pos = np.where(same, pos + 1, len(keys))
-            frames = np.unique(rows.frame[hit])  # a tunnelled frame has two rows
-            index = frames - raw.frame[0]
-            for i in index.tolist():
-                off, cap = int(raw.offset[i]), int(raw.caplen[i])
-                packets.append(
-                    Packet(
-                        int(raw.ts[i]),
-                        file_id,
-                        int(raw.frame[i]),
-                        int(raw.iface[i]),
-                        int(raw.linktype[i]),
-                        int(raw.wirelen[i]),
-                        raw.data[off : off + cap].tobytes(),
-                    )
+            sel = np.flatnonzero(flow >= 0)
+            if first:
+                sel = sel[_ranks(flow[sel]) + taken[flow[sel]] < first]
+                np.add.at(taken, flow[sel], 1)
+            if len(sel):
+                yield FlowRows(file_id, raw, rows.take(sel), flow[sel])
+            if first and (taken >= wanted).all():
+                break
+        if infos is not None:
+            infos.append(capture.info)
+
+
+def _ranks(groups: np.ndarray) -> np.ndarray:
+    """The place of each element among the earlier elements of its group (0, 1, ...)."""
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    rank_sorted = np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+    ranks = np.empty(len(groups), np.int64)
+    ranks[order] = rank_sorted
+    return ranks
+
+
+def extract(paths: list[str], chosen: Flows) -> tuple[list[Packet], list[CaptureInfo]]:
+    """The packets of `chosen` flows from the captures, in time order."""
+    packets: list[Packet] = []
+    infos: list[CaptureInfo] = []
+    for part in flow_rows(paths, chosen, infos):
+        raw = part.raw
+        frames = np.unique(part.rows.frame)  # a tunnelled frame has two rows
+        for i in (frames - raw.frame[0]).tolist():
+            off, cap = int(raw.offset[i]), int(raw.caplen[i])
+            packets.append(
+                Packet(
+                    int(raw.ts[i]),
+                    part.file_id,
+                    int(raw.frame[i]),
+                    int(raw.iface[i]),
+                    int(raw.linktype[i]),
+                    int(raw.wirelen[i]),
+                    raw.data[off : off + cap].tobytes(),
                 )
-        infos.append(capture.info)
+            )
     packets.sort(key=lambda p: (p.ts, p.file, p.frame))
     return packets, infos
 
@@ -161,6 +205,12 @@ def _option(code: int, value: bytes) -> bytes:
 
 def write_pcapng(path: str, packets: list[Packet], infos: list[CaptureInfo], batch) -> None:
     """One pcapng: an interface per (source file, interface) used, ns timestamps."""
+    with batch.open(path, "wb") as fh:
+        fh.writelines(pcapng_blocks(packets, infos))
+
+
+def pcapng_blocks(packets: list[Packet], infos: list[CaptureInfo]) -> list[bytes]:
+    """The blocks of a pcapng holding `packets`, in the order given."""
     interfaces: dict[tuple[int, int], int] = {}
     blocks = [
         _block(
@@ -200,8 +250,7 @@ def write_pcapng(path: str, packets: list[Packet], infos: list[CaptureInfo], bat
                 + p.data,
             )
         )
-    with batch.open(path, "wb") as fh:
-        fh.writelines(blocks)
+    return blocks
 
 
 def sidecar(

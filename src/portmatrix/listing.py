@@ -14,10 +14,25 @@ class FlowsOptions:
     dask: str | None = None
     quiet: bool = False
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports
+    apps: bool = False  # label every flow listed with the application its payload shows
 
 
 FLOWS_OF_SUFFIX = {".txt": "table", ".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
 FLOWS_OF_SUFFIX[".ndjson"] = "jsonl"
+
+
+def _app_columns(inputs: list[str], traffic) -> dict[str, list]:
+    """The app and app_details columns of every flow listed (`flows --app`)."""
+    from portmatrix.apps.findings import unreadable_notice
+    from portmatrix.apps.labels import Labels, label_flows
+    from portmatrix.report.verdict_flows import app_columns
+
+    if notice := unreadable_notice(inputs):
+        traffic.remarks.append(notice)
+        return app_columns(Labels(), len(traffic.flows))
+    labels = label_flows(inputs, traffic.flows)
+    traffic.remarks.extend(labels.notices)
+    return app_columns(labels, len(traffic.flows))
 
 
 def run_command(opts: FlowsOptions) -> int:
@@ -43,6 +58,8 @@ def run_command(opts: FlowsOptions) -> int:
         remarks.append(f"no flow matches the filters ({filters.text()})")
     traffic.remarks = [r for r in remarks if r]
     columns = flow_columns(traffic.flows, len(inputs) > 1, traffic.captures)
+    if opts.apps:
+        columns.update(_app_columns(inputs, traffic))
     with staged() as batch:
         for output in outputs:
             if output.path != "-":

@@ -53,6 +53,11 @@ def render(capture: str, inventory: str) -> dict[str, str]:
     from portmatrix.textforms import json_text
 
     result = run_check([capture], ["thoughtspot"], inventory, today=TODAY)
+    # Application labels from our own signatures only: the same on every machine,
+    # with or without tshark.
+    from portmatrix.apps.findings import label_result
+
+    result.labels = label_result(result, [capture], use_tshark=False)
     doc = json.loads(formats.render_json(result))
     doc.pop("tool")
     from portmatrix import __version__

@@ -173,9 +173,9 @@ def test_flows_export_has_every_flow_with_verdict_and_rule(run_cli, small, tmp_p
     rows = flow_rows(out)
     assert len(rows) == len(MIXED_VERDICTS)
     if suffix == ".json":  # JSON objects have sorted keys
-        assert sorted(rows[0]) == sorted([*COLUMNS, "verdict", "rule"])
+        assert sorted(rows[0]) == sorted([*COLUMNS, "verdict", "rule", "app", "app_details"])
     else:
-        assert list(rows[0]) == [*COLUMNS, "verdict", "rule"]
+        assert list(rows[0]) == [*COLUMNS, "verdict", "rule", "app", "app_details"]
     got = {(r["initiator"], int(r["responder_port"])): (r["verdict"], r["rule"]) for r in rows}
     assert got == MIXED_VERDICTS
 
@@ -329,7 +329,11 @@ def test_reading_options(run_cli, small, tmp_path):
     one = run_cli(*base, "--format", "json", "--jobs", "1")
     two = run_cli(*base, "--format", "json", "-j", "2", "--quiet")
     assert one.exit_code == two.exit_code == 1
-    assert json.loads(one.stdout) == json.loads(two.stdout)
+    # The same report, but for when it was made (the runs may straddle a second).
+    docs = [json.loads(r.stdout) for r in (one, two)]
+    for doc in docs:
+        doc["report"].pop("created")
+    assert docs[0] == docs[1]
     assert run_cli(*base, "--jobs", "0").exit_code == 2
     assert run_cli(*base, "--jobs", "many").exit_code == 2
 
@@ -340,3 +344,22 @@ def test_cli_verdict_choices_are_the_verdicts():
     from portmatrix.policy.lookup import VERDICTS
 
     assert cli._VERDICTS == VERDICTS
+
+
+def test_findings_say_what_runs_on_the_port_unless_no_app(check, tmp_path):
+    from support import apps
+
+    packets = apps.conversation(USER, N1, 40000, 2222, apps.BY_LABEL["ssh"].messages)
+    labelled = check(packets, "--format", "json")
+    (finding,) = [f for f in json.loads(labelled.stdout)["findings"] if f["port"] == 2222]
+    assert finding["apps"] == {"ssh": 1}
+    assert finding["app_details"] == ["ssh server=OpenSSH_9.2p1"]
+    text = check(packets).stdout
+    assert "application: ssh 1 — ssh server=OpenSSH_9.2p1" in text
+    flows = tmp_path / "flows.csv"
+    check(packets, "--flows", flows, "-q")
+    rows = [r for r in csv.DictReader(flows.open()) if r["responder_port"] == "2222"]
+    assert [(r["app"], r["app_details"]) for r in rows] == [("ssh", "server=OpenSSH_9.2p1")]
+    plain = check(packets, "--format", "json", "--no-app")
+    assert all(f["apps"] == {} for f in json.loads(plain.stdout)["findings"])
+    assert "application:" not in check(packets, "--no-app").stdout

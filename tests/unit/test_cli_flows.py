@@ -160,3 +160,34 @@ def test_flows_never_loads_scapy(two_flows):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["flows"]
+
+
+def test_app_labels_every_flow(run_cli, tmp_path):
+    import csv
+
+    from support import apps
+
+    packets = apps.conversation("10.1.0.5", "10.2.0.9", 40000, 2222, apps.BY_LABEL["ssh"].messages)
+    packets += apps.conversation("10.1.0.5", "10.2.0.9", 40001, 22, apps.UNIDENTIFIED_CASE.messages)
+    capture = write_pcap(tmp_path / "c.pcap", apps.frames_of(packets))
+    out = tmp_path / "f.csv"
+    result = run_cli("flows", capture, "--app", "-o", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [(r["responder_port"], r["app"], r["app_details"]) for r in rows] == [
+        ("2222", "ssh", "server=OpenSSH_9.2p1"),
+        ("22", "unidentified", ""),
+    ]
+    table = run_cli("flows", capture, "--app").stdout
+    assert table.splitlines()[0].split()[-1] == "app" and "app_details" not in table
+    assert "app" not in run_cli("flows", capture, "--format", "csv").stdout.splitlines()[0]
+
+
+def test_app_from_standard_input_says_why_not(run_cli, tmp_path):
+    from support import apps
+
+    packets = apps.conversation("10.1.0.5", "10.2.0.9", 40000, 2222, apps.BY_LABEL["ssh"].messages)
+    capture = write_pcap(tmp_path / "c.pcap", apps.frames_of(packets))
+    result = run_cli("flows", "-", "--app", input=capture.read_bytes())
+    assert result.exit_code == 0
+    assert "cannot be read a second time" in result.stdout

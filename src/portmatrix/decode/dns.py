@@ -88,6 +88,16 @@ def answers(message: bytes) -> dict[str, set[int]]:
         return {}
 
 
+def question(msg: bytes) -> str | None:
+    """The name a DNS message asks about (its one question), None when it has no
+    whole question (application labels: a query is DNS whatever its port)."""
+    try:
+        name, end = _Names(msg).read(12)
+    except (IndexError, ValueError):
+        return None
+    return name if name and end + 4 <= len(msg) else None
+
+
 def _answers(msg: bytes) -> dict[str, set[int]]:
     if len(msg) < 12 or not msg[2] & 0x80 or msg[3] & 0x0F:  # a response, without error
         return {}

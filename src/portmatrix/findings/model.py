@@ -88,6 +88,10 @@ class Finding:
     expired_exceptions: list[str] = field(default_factory=list)
     rests_on: list[str] = field(default_factory=list)  # coverage: the flow findings behind it
     part_of: str | None = None  # a flow finding a coverage finding rests on: its id
+    apps: dict[str, int] = field(default_factory=dict)  # application label -> flows of
+    #  the finding labelled with it (portmatrix.apps; {} when none was labelled)
+    app_details: list[str] = field(default_factory=list)  # what the labelled flows
+    #  showed: "tls sni=admin.example.com alpn=h2", "ssh server=OpenSSH_9.2p1", ...
     # Not reported: the finding's flows (indices into the flows it was found in), and
     # the problem it was worded from (watch merges problems found tick after tick).
     members: np.ndarray | None = field(default=None, compare=False, repr=False)

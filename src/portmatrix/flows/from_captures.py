@@ -25,6 +25,7 @@ from itertools import pairwise
 import numpy as np
 
 from portmatrix.decode import decode
+from portmatrix.decode import names as named
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.dns import learn, unread
 from portmatrix.decode.reassembly import fragment_keys
@@ -42,10 +43,11 @@ def read_file(
     on_batch: Callable[[int, int], None] | None = None,
     wanted: frozenset[str] = frozenset(),
 ) -> tuple[FlowTable, DecodeCounts, CaptureInfo]:
-    """One capture file into its own flow table. The `wanted` hostnames get the
-    addresses its DNS answers give them (`info.dns`). A file that cannot be
-    opened as a capture at all comes back empty, its error in
-    `info.unreadable`: the other files of a forensics folder are still read."""
+    """One capture file into its own flow table: the unit of parallel work. The
+    `wanted` hostnames get the addresses its DNS answers give them (`info.dns`),
+    and the flows whose clients named them (TLS SNI, HTTP Host, QUIC: `info.names`).
+    A file that cannot be opened as a capture at all comes back empty, its error
+    in `info.unreadable`: the other files of a forensics folder are still read."""
     table = FlowTable(file_id=file_id)
     try:
         capture = Capture(path)
@@ -106,6 +108,8 @@ def _read(capture, table: FlowTable, wanted, on_batch, watch: bool = False):
         for name, addrs in learn(raw, rows, wanted).items():
             names.setdefault(name, set()).update(addrs)
         capture.info.dns_unread += unread(rows)
+        if wanted:
+            capture.info.names.add(named.learn(raw, rows, wanted))
         if on_batch:
             on_batch(capture.bytes_read - sent, len(raw))
             sent = capture.bytes_read
@@ -284,6 +288,7 @@ def _joined(file_id: int, path: str, parts: list[SpanPart], digest: str, wanted)
             info.stats.update(part.info.stats)
             info.notices += part.info.notices
             info.dns_unread += part.info.dns_unread
+            info.names.add(part.info.names)
         counts.add(part.counts)
         for name, addrs in part.info.dns.items():
             names.setdefault(name, set()).update(addrs)

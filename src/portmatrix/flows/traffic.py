@@ -6,6 +6,7 @@ about itself, and the capture's health.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.decode.transport import TCP
@@ -48,6 +49,17 @@ class Traffic(CaptureHealth):
             for name, addrs in info.dns.items():
                 names.setdefault(name, set()).update(addrs)
         return {name: sorted(addrs) for name, addrs in names.items()}
+
+    @cached_property
+    def claims(self):
+        """The role hostnames clients named (TLS SNI, HTTP Host, QUIC), all captures:
+        `decode.names.Claims`."""
+        from portmatrix.decode.names import Claims
+
+        out = Claims()
+        for info in self.captures:
+            out.add(info.names)
+        return out
 
     @property
     def packets(self) -> int:

@@ -71,8 +71,7 @@ def matrix_port(flows: Flows) -> np.ndarray:
 
 def classify(flows: Flows, index: RuleIndex, role_map: RoleMap) -> Classified:
     n = len(flows)
-    init_roles = role_map.index.lookup(flows["init_hi"], flows["init_lo"])
-    resp_roles = role_map.index.lookup(flows["resp_hi"], flows["resp_lo"])
+    init_roles, resp_roles = role_map.flow_roles(flows)
     proto = flows["proto"].astype(np.int64)
     port = matrix_port(flows).astype(np.int64)
     for p in np.unique(proto).tolist():  # ports decided alike share one decision

@@ -8,7 +8,9 @@ values are null):
                   null when the report was not made by the command line
   inputs          captures (path, format, size, sha256, frames, truncated, unreadable:
                   why a file could not be read at all, else null, drops,
-                  dns_names: role hostnames its DNS answers resolved, interfaces), rules
+                  dns_names: role hostnames its DNS answers resolved, client_names:
+                  ClientHellos, HTTP requests and QUIC Initials seen / damaged / cut
+                  while learning role hostnames from them, interfaces), rules
                   (files), matrix (name), inventory (path or null), filters (the
                   narrowing asked for: since, until, hosts, ports, verdicts, roles;
                   {} when none)

@@ -23,6 +23,8 @@ Columns, in order (DESIGN.md "Flows"):
                   frames but, as in tshark's conversation table, not in its packets.
   interface       the capture interface the flow was first seen on (pcapng if_name), ""
                   when the capture does not name it
+
+`check --flows` and `flows --app` add more (report/verdict_flows.py).
 """
 
 from __future__ import annotations

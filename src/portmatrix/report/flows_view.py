@@ -15,6 +15,7 @@ from portmatrix.report.summary import decode_document, decode_summary, inputs_su
 from portmatrix.textforms import json_text
 
 COLUMN_SET = set(COLUMNS)
+WIDE = ("app_details",)  # columns the text table leaves to the other formats
 
 
 def render_table(columns: dict[str, list], traffic) -> str:
@@ -30,7 +31,7 @@ def render_table(columns: dict[str, list], traffic) -> str:
         "initiator_by",
     )
     heads = ("proto", "initiator", "port", "responder", "port", "pkts>", "pkts<", "outcome", "by")
-    extra = [c for c in columns if c not in COLUMN_SET]
+    extra = [c for c in columns if c not in COLUMN_SET and c not in WIDE]
     shown += tuple(extra)
     heads += tuple(extra)
     cells = [[escape.visible(str(v)) for v in columns[c]] for c in shown]
@@ -79,7 +80,7 @@ def render_jsonl(columns: dict[str, list], traffic) -> str:
     """One Elastic Common Schema event per flow (SIEMs), the export's columns kept
     under `portmatrix`; `network.community_id` to pivot to Zeek, Suricata, Arkime."""
     from portmatrix.flows.community import community_ids
-    from portmatrix.report.formats import ECS_VERSION, observer
+    from portmatrix.report.formats import ECS_VERSION, UNNAMED, observer
 
     seen_by = observer()
     ids = community_ids(traffic.flows)
@@ -127,6 +128,8 @@ def render_jsonl(columns: dict[str, list], traffic) -> str:
             event["destination"]["port"] = r["responder_port"]
         if cid:
             event["network"]["community_id"] = cid
+        if r.get("app") and r["app"] not in UNNAMED:
+            event["network"]["protocol"] = r["app"]
         if r["interface"]:
             event["observer"] = seen_by | {"ingress": {"interface": {"name": r["interface"]}}}
         if "rule" in r:

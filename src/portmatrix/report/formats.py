@@ -42,6 +42,8 @@ CSV_COLUMNS = (
     "filter",
     "heuristic",
     "part_of",
+    "apps",
+    "app_details",
     "message",
     "action",
 )
@@ -131,9 +133,13 @@ def ecs_finding(
                 "action",
                 "part_of",
                 "rests_on",
+                "apps",
+                "app_details",
             )
         },
     }
+    if protocol := main_app(finding):
+        event["network"]["protocol"] = protocol
     if created:
         event["event"]["created"] = created
     event["network"] = {k: v for k, v in event["network"].items() if v is not None}
@@ -161,6 +167,27 @@ def ecs_finding(
         event["network"]["packets"] = finding["packets"]
         event["network"]["bytes"] = finding["bytes"]
     return _without_nulls(event)
+
+
+UNNAMED = ("unidentified", "no-payload")
+
+
+def main_app(finding: dict) -> str | None:
+    """The application most of a finding's labelled flows carried (ECS
+    `network.protocol`), None when none was named from their payload."""
+    named = [label for label in finding.get("apps", {}) if label not in UNNAMED]
+    return named[0] if named else None
+
+
+def apps_text(finding: dict) -> str:
+    """ "ssh 3, unidentified 1 — ssh server=OpenSSH_9.2p1": the labels of a finding's
+    flows (from their payload) and what they showed; "" when none was labelled, or
+    none of its flows carried any payload (refused, unanswered: nothing to name)."""
+    if set(finding.get("apps") or ()) <= {"no-payload"}:
+        return ""
+    counts = ", ".join(f"{label} {n}" for label, n in finding["apps"].items())
+    details = "; ".join(finding["app_details"])
+    return counts + (f" — {details}" if details else "")
 
 
 def _without_nulls(doc: dict) -> dict:
@@ -273,9 +300,9 @@ def render_markdown(result: Result) -> str:
     lines += ["", "### Findings", ""]
     if doc["findings"]:
         lines += [
-            "| severity | what | initiator | responder | service | flows | first seen | "
-            "last seen | what happened, and what to do | Wireshark filter | id |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| severity | what | initiator | responder | service | application | flows | "
+            "first seen | last seen | what happened, and what to do | Wireshark filter | id |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for f in doc["findings"]:
             label = f["kind"] if f["kind"] in ("scan", "flood") else f["verdict"]
@@ -283,7 +310,7 @@ def render_markdown(result: Result) -> str:
                 label = f"↳ {label} (part of {f['part_of']})"
             lines.append(
                 f"| {f['severity']} | {_md(label)} | {_md(who(f, 'init'))} | "
-                f"{_md(who(f, 'resp'))} | {_md(what(f))} | {f['flows']} | "
+                f"{_md(who(f, 'resp'))} | {_md(what(f))} | {_md(apps_text(f))} | {f['flows']} | "
                 f"{f['first_seen'] or ''} | {f['last_seen'] or ''} | {_md(f['message'])} — "
                 f"**{_md(f['action'])}** | "
                 f"{escape.markdown_code(f['filter'], table=True) if f['filter'] else ''}"

@@ -20,7 +20,7 @@ import datetime as dt
 
 from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
-from portmatrix.report.formats import what, who
+from portmatrix.report.formats import apps_text, what, who
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:80rem;
@@ -44,6 +44,7 @@ details.finding summary b{margin-right:.4rem}
 .badge{display:inline-block;border-radius:3px;padding:0 .35rem;font-size:12px;color:#fff;
  margin-right:.3rem}.badge.error{background:#b3001b}.badge.warning{background:#d08700}
 .badge.info{background:#3c84c9}
+.app{border:1px solid #888;border-radius:3px;padding:0 .3rem;font-size:12px;margin-left:.3rem}
 td.ok{background:#dff3e3}td.required-unreachable{background:#f9d2d6}
 td.missing-required{background:#fbe7c2}td.none{background:#fafafa;color:#999}
 .chip{display:inline-block;border-radius:3px;padding:0 .3rem;margin:.1rem;font-size:12px;
@@ -316,6 +317,8 @@ def _finding(f: dict) -> str:
                 )
                 + "</table>"
             )
+        if apps := apps_text(f):
+            rows.append(f"<p>Application (from the payload): {_e(apps)}</p>")
         if f["filter"]:
             rows.append(f"<p>Wireshark: <code>{_e(f['filter'])}</code></p>")
     if f["suggestion"]:
@@ -324,12 +327,20 @@ def _finding(f: dict) -> str:
     return (
         f"<details class='finding {_e(f['severity'])}{part}' id='{_e(f['id'])}'><summary>"
         f"<span class='badge {_e(f['severity'])}'>{_e(f['severity'])}</span>"
-        f"<b>{_e(_label(f))}</b>{where} · {_e(f['flows'])} flow(s) · "
+        f"<b>{_e(_label(f))}</b>{where}{_app_badge(f)} · {_e(f['flows'])} flow(s) · "
         f"<code class='id'>{_e(f['id'])}</code></summary>"
         f"<p>{_e(f['message'])}</p><p><b>What to do:</b> {_e(f['action'])}</p>"
         + "".join(rows)
         + "</details>"
     )
+
+
+def _app_badge(f: dict) -> str:
+    """The application most of the finding's flows carried, beside what was reached."""
+    from portmatrix.report.formats import main_app
+
+    app = main_app(f)
+    return f" <span class='app'>{_e(app)}</span>" if app else ""
 
 
 def _findings(doc: dict) -> str:

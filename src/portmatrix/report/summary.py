@@ -103,6 +103,11 @@ def inputs_summary(traffic) -> list[dict]:
                 "unreadable": str(cap.unreadable) if cap.unreadable is not None else None,
                 "drops": cap.drops,
                 "dns_names": len(cap.dns),
+                "client_names": {
+                    "seen": dict(cap.names.seen),
+                    "damaged": dict(cap.names.damaged),
+                    "cut": dict(cap.names.cut),
+                },
                 "interfaces": [{"name": i.name, "link_type": i.linktype} for i in cap.interfaces],
             }
         )

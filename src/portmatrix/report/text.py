@@ -131,7 +131,7 @@ def _inputs(out: _Writer, doc: dict) -> None:
 def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
     """The findings of one severity, the first SHOWN of them in full; a flow finding
     that a coverage finding rests on, under it."""
-    from portmatrix.report.formats import what, who
+    from portmatrix.report.formats import apps_text, what, who
 
     if not group:
         return
@@ -147,6 +147,8 @@ def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
         mark = "↳" if f["part_of"] else MARK[severity]
         out.para(f"{where}  {f['id']}", indent, STYLE[severity], first=f"{mark} {_label(f)}  ")
         out.para(f["message"], indent + 2)
+        if apps := apps_text(f):
+            out.para(apps, indent + 2, first="application: ")
         if f["kind"] not in ("coverage", "matrix"):
             out.para(
                 f"{f['flows']} flow(s), {f['first_seen']} → {f['last_seen']}, frames "

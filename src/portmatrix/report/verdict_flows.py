@@ -1,4 +1,14 @@
-"""`check --flows FILE`: every flow, allowed or not, with its verdict and rule."""
+"""`check --flows FILE`: every flow, allowed or not, with its verdict and rule.
+
+Columns after those of report/flow_rows.py:
+  verdict      allowed, wrong-direction, unexpected-source, unexpected-port, out-of-scope
+  rule         the rule (or exception:ID) that allows it, or the one it would need
+  app          the application the flow's payload shows (portmatrix.apps: ssh, tls,
+               http, ..., unidentified, no-payload); "" when it was not labelled (check
+               labels the flows behind its findings; `flows --app` every flow, and adds
+               this column and the next to its own)
+  app_details  what the payload showed: "sni=admin.example.com alpn=h2", ...
+"""
 
 from __future__ import annotations
 
@@ -20,7 +30,22 @@ def verdict_columns(result: JudgedFlows) -> dict[str, list]:
         d = decisions[k]
         rule.append(exception_rule(d.exception) if d.exception else d.rule)
     columns["rule"] = rule
+    columns.update(app_columns(getattr(result, "labels", None), len(cls.verdict)))
     return columns
+
+
+def app_columns(labels, n: int) -> dict[str, list]:
+    """`app` (the application label of a flow, from its payload: portmatrix.apps) and
+    `app_details` (what it showed: "sni=... alpn=..."); "" for flows not labelled."""
+    from portmatrix.apps.findings import detail_text
+
+    if labels is None:
+        return {"app": [""] * n, "app_details": [""] * n}
+    app, details = labels.of(n)
+    return {
+        "app": app,
+        "app_details": [detail_text("", d).strip() for d in details],
+    }
 
 
 FLOW_EXPORTS = (".csv", ".json", ".parquet")

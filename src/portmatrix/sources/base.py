@@ -5,11 +5,21 @@ themselves come as `decode.batch.RawBatch`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from portmatrix.decode.names import Claims
 
 # Interfaces one capture may describe (pcapng interface descriptions, distinct
 # NFLOG rules): a file that describes more is damaged or hostile, and each one
 # costs memory and a line in every report.
 MAX_INTERFACES = 4096
+
+
+def _claims():
+    from portmatrix.decode.names import Claims
+
+    return Claims()
 
 
 @dataclass
@@ -59,6 +69,8 @@ class CaptureInfo:
     notices: list[str] = field(default_factory=list)
     dns: dict[str, list[int]] = field(default_factory=dict)  # role hostname -> addresses answered
     dns_unread: int = 0  # DNS responses not read: over TCP, in tunnels, fragmented
+    # Role hostnames clients named in TLS SNI, HTTP Host, QUIC (decode.names.Claims)
+    names: Claims = field(default_factory=lambda: _claims())
     gaps: int = 0  # flow records the exporter says are incomplete (AWS SKIPDATA, sampled)
     # label(): (link type, name) -> interface, for the first `_indexed` interfaces
     _labels: dict[tuple[int, str], int] = field(default_factory=dict, repr=False, compare=False)

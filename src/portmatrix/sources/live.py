@@ -231,7 +231,14 @@ class ScapyCapture:
     Much slower than dumpcap; fine for light traffic."""
 
     def __init__(self, ifaces: list[str], bpf: str | None = None) -> None:
-        from scapy.all import AsyncSniffer, get_if_list  # slow import: only on this path
+        try:
+            from scapy.all import AsyncSniffer, get_if_list  # slow import: only on this path
+        except ImportError:
+            raise CaptureSetupError(
+                "dumpcap is not installed, nor scapy, whose sniffer is the fallback",
+                hint="apt-get install tshark (it provides dumpcap), or "
+                "pip install 'portmatrix[scapy]' for the slower fallback",
+            ) from None
 
         known = get_if_list()
         for name in ifaces:

@@ -13,7 +13,9 @@
 
 Packets are scapy packets, `bytes`, or `Frame`s (bytes with an exact timestamp,
 wire length and interface). scapy is imported inside the functions that need
-it, never when this module is imported.
+it, never when this module is imported; portmatrix does not depend on it:
+`pip install 'portmatrix[scapy]'` (a function that needs it and does not find it
+says so).
 """
 
 from __future__ import annotations
@@ -384,21 +386,26 @@ def flow_dicts(flows, several_files: bool = False) -> list[dict]:
 # scapy packets with fixed addresses ------------------------------------------
 
 
+def scapy(module: str):
+    """A scapy module (`inet`, `inet6`, `l2`, ...), or an error naming the extra
+    that installs scapy: portmatrix itself does not need it."""
+    from portmatrix.lazy import require
+
+    return require(f"scapy.layers.{module}", extra="scapy")
+
+
 def ip(src: str, dst: str, **fields: Any):
     """IPv4 or IPv6 header (by the address family of `src`)."""
     if ":" in src:
-        from scapy.layers.inet6 import IPv6
-
-        return IPv6(src=src, dst=dst, **fields)
-    from scapy.layers.inet import IP
-
-    return IP(src=src, dst=dst, **fields)
+        return scapy("inet6").IPv6(src=src, dst=dst, **fields)
+    return scapy("inet").IP(src=src, dst=dst, **fields)
 
 
 def ether(payload: Any, *, vlans: Sequence[int] = (), src: str = MAC_A, dst: str = MAC_B):
     """`payload` in an Ethernet frame, under 802.1Q tags (outermost first; more
     than one tag: the outer ones are 802.1ad S-tags)."""
-    from scapy.layers.l2 import Dot1AD, Dot1Q, Ether
+    l2 = scapy("l2")
+    Dot1AD, Dot1Q, Ether = l2.Dot1AD, l2.Dot1Q, l2.Ether
 
     frame = Ether(src=src, dst=dst)
     for i, vid in enumerate(vlans):
@@ -422,7 +429,7 @@ def tcp_session(
     """A TCP connection as IP packets: SYN, SYN-ACK, ACK (unless `handshake` is
     False), each payload sent by the client and acknowledged, then `close`:
     "fin" (FIN both ways and the last ACK), "rst" (client RST) or "open"."""
-    from scapy.layers.inet import TCP
+    TCP = scapy("inet").TCP
 
     def c2s(flags, seq, ack, load=b""):
         pkt = ip(client, server) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack)

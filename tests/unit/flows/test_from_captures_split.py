@@ -1,12 +1,13 @@
 """One file read in spans (by several workers) gives exactly what reading it whole
 gives: every flow column, the decode counts and the capture's info (frames,
-where reading stopped, digest, DNS answers, interfaces). On every shared
+where reading stopped, digest, DNS answers, names clients gave, interfaces). On every shared
 capture cut where resynchronising finds starts, and on cuts hypothesis draws:
 at any records, and at bytes that are not records at all (the join then sees
 a boundary that does not meet and reads the file whole)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import pairwise
 
 import numpy as np
@@ -30,7 +31,10 @@ CAPTURES = sorted(
     ]
     if "invalid-version" not in p.name  # a pcap header nothing reads
 )
-WANTED = frozenset({"www.google.com", "example.com", "github.com"})  # DNS names learnt
+# Names learnt from DNS answers, TLS SNI and HTTP Host (these occur in the shared captures)
+WANTED = frozenset(
+    {"www.google.com", "example.com", "github.com", "iscwne.walla.co.il", "clients6.google.com"}
+)
 
 
 def whole(path):
@@ -54,7 +58,18 @@ def assert_same(got, expect) -> None:
         assert flows[name].dtype == flows2[name].dtype, name
         np.testing.assert_array_equal(flows[name], flows2[name], err_msg=name)
     assert counts == counts2
-    assert info == info2
+    assert_same_info(info, info2)
+
+
+def assert_same_info(info, info2) -> None:
+    """CaptureInfo alike, the names clients gave (arrays) compared column by column."""
+    assert replace(info, names=None) == replace(info2, names=None)
+    claims, claims2 = info.names, info2.names
+    assert (claims.names, claims.seen, claims.damaged, claims.cut, claims.dropped) == (
+        claims2.names, claims2.seen, claims2.damaged, claims2.cut, claims2.dropped
+    )  # fmt: skip
+    for col in (*claims.COLUMNS, "name"):
+        np.testing.assert_array_equal(getattr(claims, col), getattr(claims2, col), err_msg=col)
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
@@ -159,4 +174,17 @@ def test_read_traffic_splits_one_file_among_workers(monkeypatch):
     assert calls == [2]  # jobs=1 never plans; jobs=2 cut the file in two
     for name in one.flows.cols:
         np.testing.assert_array_equal(one.flows[name], two.flows[name], err_msg=name)
-    assert one.counts == two.counts and one.captures == two.captures
+    assert one.counts == two.counts
+    for info, info2 in zip(one.captures, two.captures, strict=True):
+        assert_same_info(info, info2)
+
+
+def test_names_clients_gave_are_joined_from_every_span():
+    # The comparisons above would pass on names never learnt at all.
+    path = REPO.parent / "shared" / "pcaps" / "PcapPlusPlus__4KHttpRequests.pcap"
+    expect = whole(path)
+    assert len(expect[2].names) or expect[2].names.seen, "no SNI/Host claims: pick another capture"
+    for parts in (2, 3):
+        spans = split.cut(str(path), parts)
+        if spans is not None:
+            assert_same(in_spans(path, spans)[0], expect)

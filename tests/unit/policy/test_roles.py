@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import numpy as np
+
 from portmatrix.addresses import split_int, to_int
 from portmatrix.policy.inventory import load_inventory
 from portmatrix.policy.matrix import load_matrix
@@ -98,3 +100,50 @@ def test_the_role_map_knows_every_hostname_and_which_were_learned(site, roles_ma
     # Only the learned names a role uses are reported as learned.
     assert role_map.learned == {"ghost.example.com": [ip("10.7.7.7")]}
     assert roles_at(role_map, "10.7.7.9") == set()
+
+
+def test_a_claimed_name_widens_its_flows_destination_only(roles_matrix):
+    from portmatrix.decode import names
+    from portmatrix.flows.model import Flows
+
+    node, edge = ip("10.1.1.11"), ip("203.0.113.5")
+    hi = [node >> 64, node >> 64, node >> 64]
+    flows = Flows.from_columns(
+        {
+            "proto": [6, 6, 6],
+            "init_hi": hi,
+            "init_lo": [node & (2**64 - 1)] * 3,
+            "init_port": [40000, 40001, 40000],
+            "resp_hi": [edge >> 64] * 3,
+            "resp_lo": [edge & (2**64 - 1)] * 3,
+            "resp_port": [443, 443, 443],
+            "first_ts": [0, 0, 100],  # the third: the same ports, later
+            "last_ts": [10, 10, 110],
+        }
+    )
+    claims = names.Claims()
+    claims.names = ["files.vendor.example"]
+    for col, value in {
+        "src_hi": node >> 64,
+        "src_lo": node & (2**64 - 1),
+        "dst_hi": edge >> 64,
+        "dst_lo": edge & (2**64 - 1),
+        "sport": 40000,
+        "dport": 443,
+        "proto": 6,
+        "ts": 5,
+        "how": names.TLS_SNI,
+        "name": 0,
+    }.items():
+        setattr(claims, col, np.array([value], dtype=getattr(claims, col).dtype))
+    role_map = build_role_map(roles_matrix, None, claims=claims)
+    _, resp = role_map.flow_roles(flows)
+    assert [set(role_map.roles_of(int(r))) for r in resp] == [{"vendor"}, set(), set()]
+    assert role_map.named["files.vendor.example"].destinations == {edge}
+    # With the name's address known otherwise, a claim elsewhere is not believed.
+    role_map = build_role_map(
+        roles_matrix, None, {"files.vendor.example": [ip("198.51.100.1")]}, claims
+    )
+    _, resp = role_map.flow_roles(flows)
+    assert not any(role_map.roles_of(int(r)) for r in resp)
+    assert role_map.named["files.vendor.example"].contradicting == {edge}

@@ -111,24 +111,24 @@ def test_markdown_has_the_findings_table(result):
     text = formats.render_markdown(result)
     lines = text.splitlines()
     head = (
-        "| severity | what | initiator | responder | service | flows | first seen | "
-        "last seen | what happened, and what to do | Wireshark filter | id |"
+        "| severity | what | initiator | responder | service | application | flows | "
+        "first seen | last seen | what happened, and what to do | Wireshark filter | id |"
     )
     at = lines.index(head)
     assert lines[at - 2] == "### Findings"
-    assert lines[at + 1] == "|---|---|---|---|---|---|---|---|---|---|---|"
+    assert lines[at + 1] == "|---|---|---|---|---|---|---|---|---|---|---|---|"
     rows = lines[at + 2 : at + 2 + len(result.findings)]
     assert all(r.startswith("| ") and r.endswith(" |") for r in rows)
     assert rows[0].startswith(
-        f"| error | unexpected-port | {USER} (users) | {N1} (nodes) | tcp/8443 | 1 | 20"
+        f"| error | unexpected-port | {USER} (users) | {N1} (nodes) | tcp/8443 |  | 1 | 20"
     )
     first = result.findings[0]
     assert f"| {first.first_seen} | {first.last_seen} |" in rows[0]
     code = escape.markdown_code(first.filter, table=True)  # a code span, | escaped for the table
     assert code in rows[0] and f"**{formats._md(first.action)}**" in rows[0]
-    # Every row has the table's 11 cells (the last the finding's id, for baselines):
+    # Every row has the table's 12 cells (the last the finding's id, for baselines):
     # messages with a `|` would be escaped.
-    assert all(r.replace("\\|", "").count("|") == 12 for r in rows)
+    assert all(r.replace("\\|", "").count("|") == 13 for r in rows)
     assert [r.rsplit("|", 2)[1].strip(" `") for r in rows] == [f.id for f in result.findings]
     assert "### Required services" in lines
     assert "| node-rpc | RPC | tcp/7000 | 0 | 0 | missing-required |" in lines

@@ -81,6 +81,7 @@ def test_inputs_summary_one_entry_per_capture():
         "unreadable": None,
         "drops": 3,
         "dns_names": 2,
+        "client_names": {"seen": {}, "damaged": {}, "cut": {}},
         "interfaces": [{"name": "eth0", "link_type": 1}, {"name": "any", "link_type": 113}],
     }
     assert (second["path"], second["size"], second["truncated"], second["drops"]) == (

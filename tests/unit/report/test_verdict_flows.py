@@ -54,7 +54,7 @@ def result_of(site, tmp_path):
 
 def test_every_flow_with_verdict_and_rule(result_of):
     columns = verdict_columns(result_of(dt.date(2025, 1, 1)))
-    assert list(columns) == [*COLUMNS, "verdict", "rule"]
+    assert list(columns) == [*COLUMNS, "verdict", "rule", "app", "app_details"]
     got = list(zip(columns["initiator"], columns["responder_port"], strict=True))
     assert got == [(c, port) for c, _, port, _, _ in FLOWS]
     assert columns["verdict"] == [v for *_, v, _ in FLOWS]
@@ -94,7 +94,7 @@ def test_parquet(result_of, tmp_path):
     out = tmp_path / "flows.parquet"
     write_flows(result, str(out))
     table = pq.read_table(out)
-    assert table.column_names == [*COLUMNS, "verdict", "rule"]
+    assert table.column_names == [*COLUMNS, "verdict", "rule", "app", "app_details"]
     assert table.to_pydict() == verdict_columns(result)
 
 

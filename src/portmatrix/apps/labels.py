@@ -1,0 +1,112 @@
+"""Application labels of chosen flows: what their payload says they carry.
+
+A label is the first that holds of: our payload signatures (`signatures.py`,
+which also give the details: TLS SNI and ALPN, HTTP Host, method and user
+agent, an SSH banner, ...), then Wireshark's heuristic dissectors run on the
+same packets with their ports replaced (`tshark.py`). A flow that carried
+payload neither recognises is `unidentified`; one that carried none is
+`no-payload` (a flow whose packets were inside a tunnel or fragmented is not
+read, and stays unidentified). Never the port's service: a label is evidence
+from the bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from portmatrix.apps import samples as sampling
+from portmatrix.apps import signatures, tshark
+from portmatrix.flows.model import Flows
+
+UNIDENTIFIED = "unidentified"
+NO_PAYLOAD = "no-payload"
+BY = ("payload", "tshark")
+"""How a label was found: payload: our signature of the protocol's first bytes;
+tshark: a Wireshark heuristic dissector on the payload (ports hidden from it)."""
+
+
+@dataclass
+class Labels:
+    """Per labelled flow (indices into the flows it was made for): the label, its
+    details, and how it was found (BY, or "" for unidentified and no-payload)."""
+
+    flows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    labels: list[str] = field(default_factory=list)
+    details: list[dict[str, str]] = field(default_factory=list)
+    by: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def of(self, n: int) -> tuple[list[str], list[dict[str, str]]]:
+        """Labels and details of all `n` flows ("" and {} for those not labelled)."""
+        labels, details = [""] * n, [{} for _ in range(n)]
+        for k, f in enumerate(self.flows.tolist()):
+            labels[f], details[f] = self.labels[k], self.details[k]
+        return labels, details
+
+    def counts(self, members: np.ndarray) -> dict[str, int]:
+        """How many of these flows (indices) have each label, the most first."""
+        where = {f: k for k, f in enumerate(self.flows.tolist())}
+        out: dict[str, int] = {}
+        for f in np.asarray(members).tolist():
+            if f in where:
+                label = self.labels[where[f]]
+                out[label] = out.get(label, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def label_flows(
+    paths: list[str],
+    flows: Flows,
+    chosen: np.ndarray | None = None,
+    *,
+    use_tshark: bool = True,
+    signatures_first: bool = True,
+) -> Labels:
+    """Label the `chosen` flows (indices or mask; all by default) from the first
+    packets they have in the capture files `paths`. `use_tshark=False` labels with
+    our signatures alone; `signatures_first=False` with tshark alone (what
+    benchmarks/labels.py compares)."""
+    index = np.arange(len(flows)) if chosen is None else np.asarray(chosen)
+    if index.dtype == bool:
+        index = np.flatnonzero(index)
+    out = Labels(flows=index)
+    if not len(index):
+        return out
+    found = sampling.read_samples(paths, flows.take(index))
+    named: dict[int, str] = {}
+    program = tshark.find() if use_tshark else None
+    if use_tshark and program is None:
+        out.notices.append(
+            "tshark not found: application labels come from portmatrix's own payload "
+            "signatures only (apt-get install tshark for Wireshark's too)"
+        )
+    for sample in found.samples:
+        hit = signatures.identify(sample) if signatures_first else None
+        if hit is not None:
+            out.labels.append(hit[0])
+            out.details.append(hit[1])
+            out.by.append("payload")
+            continue
+        out.labels.append("")
+        out.details.append({})
+        out.by.append("")
+    rest = [k for k, label in enumerate(out.labels) if not label]
+    if program and rest:
+        only = set(rest)
+        subset = sampling.Samples(
+            found.samples,
+            [p for p, f in zip(found.packets, found.flow_of_packet, strict=True) if f in only],
+            [f for f in found.flow_of_packet if f in only],
+            found.infos,
+        )
+        named = tshark.labels(program, subset)
+    for k in rest:
+        sample = found.samples[k]
+        if k in named:
+            out.labels[k], out.by[k] = named[k], "tshark"
+        else:
+            payload = sample.client or sample.server or k in found.unread
+            out.labels[k] = UNIDENTIFIED if payload else NO_PAYLOAD
+    return out

@@ -1,0 +1,199 @@
+"""Hostnames clients name in their first bytes: TLS SNI, HTTP Host, QUIC's SNI.
+
+A matrix may give a role by hostname (a vendor's API or S3 endpoint). DNS
+answers map such a name to addresses when the clients' lookups were captured
+(`dns.py`); the name a client puts in its TLS ClientHello, HTTP request or QUIC
+Initial names the destination of that very connection, even when the lookup
+happened long before the capture. Such a *claim* is the client's word — a
+client can put any name there (SNI is what domain fronting forges) — so it maps
+the destination of that flow only, never an address for the whole capture,
+and the reports say how each name was learned (`policy.roles`).
+
+Reading is columnar: one pass of vectorized tests over a batch's TCP segments
+and large UDP datagrams finds the few whose first bytes start a ClientHello,
+an HTTP request or a QUIC Initial; only those are read in Python, and only
+when a wanted name occurs in their bytes (QUIC's are encrypted: every Initial
+is decrypted, vectorized). Memory is bounded: at most MAX_CLAIMS claims per
+capture, the rest counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from portmatrix.decode import http, quic, tls
+from portmatrix.decode.batch import PacketBatch, RawBatch
+from portmatrix.decode.payload import payloads, readable
+from portmatrix.decode.transport import TCP, UDP
+
+HOW = ("tls-sni", "http-host", "quic-sni")
+"""How a name was learned: tls-sni: the server name of a TLS ClientHello over TCP;
+http-host: the Host header of an HTTP/1.x request; quic-sni: the server name of
+the ClientHello in a QUIC Initial."""
+TLS_SNI, HTTP_HOST, QUIC_SNI = range(3)
+MAX_CLAIMS = 1_000_000
+READ = 4096  # first payload bytes a reader gets (a ClientHello is under 2 kB)
+ACK, SYN_RST = 0x10, 0x06
+_QUIC_MIN = quic.MIN_DATAGRAM + 8 + 20  # the smallest frame that may hold a client Initial
+
+
+@dataclass
+class Claims:
+    """Names clients gave their destinations, one row per claim (a flow may make
+    several), plus how many of each kind of first message were read."""
+
+    src_hi: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    src_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    dst_hi: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    dst_lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    sport: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    dport: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    proto: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    ts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    how: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+    name: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # into `names`
+    names: list[str] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)  # first messages found, by HOW
+    damaged: dict[str, int] = field(default_factory=dict)  # ... that could not be read
+    cut: dict[str, int] = field(default_factory=dict)  # ... that go on past their first
+    #  segment (a name after it is not read) or, for QUIC, past the Initials captured
+    dropped: int = 0  # claims past MAX_CLAIMS
+
+    COLUMNS = ("src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "ts", "how")
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def add(self, other: Claims) -> None:
+        """Take in another capture's (or batch's) claims, names renumbered."""
+        for counts, theirs in ((self.seen, other.seen), (self.damaged, other.damaged)):
+            for k, v in theirs.items():
+                counts[k] = counts.get(k, 0) + v
+        for k, v in other.cut.items():
+            self.cut[k] = self.cut.get(k, 0) + v
+        self.dropped += other.dropped
+        room = max(0, MAX_CLAIMS - len(self))
+        take = min(room, len(other))
+        self.dropped += len(other) - take
+        if not take:
+            return
+        index = {n: i for i, n in enumerate(self.names)}
+        for n in other.names:
+            if n not in index:
+                index[n] = len(self.names)
+                self.names.append(n)
+        renumber = np.array([index[n] for n in other.names] or [0], np.int32)
+        for col in self.COLUMNS:
+            setattr(self, col, np.concatenate([getattr(self, col), getattr(other, col)[:take]]))
+        self.name = np.concatenate([self.name, renumber[other.name[:take]]])
+
+    def count(self, kind: int, what: str, n: int = 1) -> None:
+        if n:
+            bucket = getattr(self, what)
+            bucket[HOW[kind]] = bucket.get(HOW[kind], 0) + n
+
+
+def learn(raw: RawBatch, rows: PacketBatch, wanted: frozenset[str]) -> Claims:
+    """The claims of the `wanted` hostnames among these decoded rows."""
+    out = Claims()
+    if not wanted or not len(rows):
+        return out
+    tcp = (rows.proto == TCP) & ((rows.tcp_flags & (ACK | SYN_RST)) == ACK)
+    udp = (rows.proto == UDP) & (rows.wirelen >= _QUIC_MIN)
+    chosen = np.flatnonzero(readable(rows) & (tcp | udp))
+    if not len(chosen):
+        return out
+    found = payloads(raw, rows, chosen)
+    head = found.head()
+    b0 = head >> np.uint64(56)
+    byte = [(head >> np.uint64(8 * (7 - k))) & np.uint64(0xFF) for k in range(6)]
+    is_tcp = rows.proto[chosen] == TCP
+    hello = is_tcp & (b0 == tls.HANDSHAKE) & (byte[1] == 3) & (byte[2] <= 4) & (byte[5] == 1)
+    request = np.zeros(len(head), bool)
+    for method in http.METHODS:
+        word = method + b" "
+        shift = np.uint64(8 * (8 - len(word)))
+        request |= is_tcp & ((head >> shift) == np.uint64(int.from_bytes(word, "big")))
+    version = (head >> np.uint64(24)) & np.uint64(0xFFFFFFFF)
+    initial = ~is_tcp & ((b0 & np.uint64(0xC0)) == np.uint64(0xC0))
+    initial &= (version == np.uint64(quic.V1)) | (version == np.uint64(quic.V2))
+    # A hello longer than its segment goes on in the next one, which is not read here.
+    longer = hello & ((((head >> np.uint64(24)) & np.uint64(0xFFFF)) + np.uint64(5)) > found.size)
+    out.count(TLS_SNI, "cut", int(longer.sum()))
+    lowered = [n.encode() for n in wanted]
+    for kind, mask, read in (
+        (TLS_SNI, hello, _hello),
+        (HTTP_HOST, request, _request),
+    ):
+        sel = np.flatnonzero(mask)
+        out.count(kind, "seen", len(sel))
+        for i in sel.tolist():
+            data = found.bytes_of(i, READ)
+            if not any(n in data.lower() for n in lowered):
+                continue
+            name, status = read(data)
+            if status == tls.DAMAGED:
+                out.count(kind, "damaged")
+            elif name in wanted:
+                _claim(out, rows, int(found.rows[i]), kind, name)
+    _quic(out, rows, found, np.flatnonzero(initial), wanted)
+    return out
+
+
+def _hello(data: bytes) -> tuple[str | None, str]:
+    hello = tls.from_records(data)
+    return hello.sni, hello.status
+
+
+def _request(data: bytes) -> tuple[str | None, str]:
+    req = http.request(data)
+    return req.host, req.status
+
+
+def _quic(out: Claims, rows: PacketBatch, found, sel: np.ndarray, wanted) -> None:
+    """Every client Initial of the batch decrypted at once; claims for wanted names."""
+    if not len(sel):
+        return
+    packets, clients = [], {}
+    for i, r in zip(sel.tolist(), found.rows[sel].tolist(), strict=True):
+        data = found.bytes_of(i)
+        if not quic.is_initial_start(data[:8]):
+            continue  # a Handshake or 0-RTT packet: not what names the server
+        src = (int(rows.src_hi[r]), int(rows.src_lo[r]), int(rows.sport[r]))
+        dst = (int(rows.dst_hi[r]), int(rows.dst_lo[r]), int(rows.dport[r]))
+        # The client sends the first Initial of a connection; the server's answer,
+        # under keys of its own, is not read.
+        if clients.setdefault(frozenset((src, dst)), src) != src:
+            continue
+        packets.append(((src, dst), data, r))
+    out.count(QUIC_SNI, "seen", len({(k, d[6 : 6 + d[5]]) for k, d, _ in packets}))
+    hellos = quic.initials([(k, d) for k, d, _ in packets])
+    for item, hello in hellos.items():
+        if hello.status == tls.DAMAGED:
+            out.count(QUIC_SNI, "damaged")
+        elif hello.sni is None:
+            out.count(QUIC_SNI, "cut")
+        elif hello.sni in wanted:
+            _claim(out, rows, packets[item][2], QUIC_SNI, hello.sni)
+
+
+def _claim(out: Claims, rows: PacketBatch, r: int, kind: int, name: str) -> None:
+    """One claim: the packet at row `r` named `name` (appended; a batch has few)."""
+    if name not in out.names:
+        out.names.append(name)
+    values = {
+        "src_hi": rows.src_hi[r],
+        "src_lo": rows.src_lo[r],
+        "dst_hi": rows.dst_hi[r],
+        "dst_lo": rows.dst_lo[r],
+        "sport": rows.sport[r],
+        "dport": rows.dport[r],
+        "proto": rows.proto[r],
+        "ts": rows.ts[r],
+        "how": kind,
+    }
+    for col, value in values.items():
+        setattr(out, col, np.append(getattr(out, col), value).astype(getattr(out, col).dtype))
+    out.name = np.append(out.name, out.names.index(name)).astype(np.int32)

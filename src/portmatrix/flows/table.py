@@ -99,7 +99,18 @@ def _combine(p: Records, r: Records) -> Records:
 class FlowTable:
     """Flows so far. `update(batch)` adds packets; `merge(other)` adds a later table.
 
-    `compiled=False` builds it with numpy alone (the reference)."""
+    `compiled=False` builds it with numpy alone (the reference).
+
+    What holds between calls (and what code that times flows out, such as a
+    live watcher's timer wheel, may rely on): records sit in `_store`
+    (store.RecordStore) in order of creation, so a record's place is its `seq`
+    and a later record of a key comes after an earlier one; `_index`
+    (keyindex) maps each key's hash to its latest record, the only one
+    packets still update; `touched` marks records changed since `changed()`
+    last cleared it. Removing records means `_store.keep(rows)` (order kept)
+    and then `_index.rebuild` with the surviving latest records renumbered to
+    their new places, as `evict` does.
+    """
 
     def __init__(self, file_id: int = 0, compiled: bool | None = None) -> None:
         self.file_id = file_id

@@ -1,8 +1,8 @@
 """Speed and memory of `portmatrix check` next to tshark, on generated captures.
 
     python benchmarks/run.py speed   [--packets 1000000] [--runs 3] [--one-core] [--no-tshark]
-    python benchmarks/run.py memory  [--max-packets 14000000]
-    python benchmarks/run.py jobs    [--packets 1000000] [--files 8] [--runs 3]
+    python benchmarks/run.py memory  [--max-packets 14000000] [--no-app]
+    python benchmarks/run.py jobs    [--packets 1000000] [--files 8] [--runs 3] [--no-app]
     python benchmarks/run.py startup [--runs 5]
     python benchmarks/run.py decode  [--packets 1000000] [--runs 5]
     python benchmarks/run.py learn   [--packets 1000000] [--runs 3] [--one-core]
@@ -173,6 +173,8 @@ def speed(args) -> None:
         "portmatrix check pcap": check_cmd(pcap),
         "portmatrix check pcapng": check_cmd(pcapng),
         "portmatrix check pcap.gz": check_cmd(gz),
+        # The flow builder's own comparison: no second read to label applications
+        "portmatrix check pcap --no-app": [*check_cmd(pcap), "--no-app"],
     }
     if shutil.which("nfpcapd"):
         cases["nfpcapd (pcap)"] = lambda: nfpcapd_cmd(pcap)
@@ -199,8 +201,9 @@ def memory(args) -> None:
     cost), every CPU (the file cut into spans: the largest of this process and its
     workers), and nfpcapd's on the same captures; the packets grow with the flows
     only as far as the generator needs them."""
+    app = ["--no-app"] if args.no_app else []
     print(load())
-    print("peak RSS vs flows (check on one file; nfpcapd on the same capture)")
+    print(f"peak RSS vs flows (check{''.join(' ' + a for a in app)} on one file; nfpcapd on the same capture)")
     heads = ("packets", "flows", "-j 1", "all CPUs", "nfpcapd", "-j 1 time")
     print(" ".join(f"{h:>{w}}" for h, w in zip(heads, (12, 10, 8, 9, 8, 10), strict=True)))
     base = None
@@ -208,8 +211,8 @@ def memory(args) -> None:
         if packets > args.max_packets:
             continue
         path = generate(OUT / f"mem-p{packets}-f{planned}.pcap", packets, planned)
-        one = measured([*check_cmd(path), "-j", "1"])
-        every = measured(check_cmd(path))
+        one = measured([*check_cmd(path), "-j", "1", *app])
+        every = measured([*check_cmd(path), *app])
         flows = int(re.search(r"(\d+) flows", one.said)[1])
         nf = measured(nfpcapd_cmd(path)) if shutil.which("nfpcapd") else None
         mb = one.rss / 1024
@@ -275,8 +278,9 @@ def jobs(args) -> None:
     rolling = sorted(str(p) for p in parts.glob("part*.pcap"))
     print(load(), flush=True)
     for name, files in (("pcap", [str(pcap)]), ("pcapng", [str(pcapng)]), ("rolling", rolling)):
-        one = [*check_cmd(Path(files[0])), *files[1:], "--jobs", "1"]
-        many = [*check_cmd(Path(files[0])), *files[1:], "--jobs", str(cpus)]
+        app = ["--no-app"] if args.no_app else []
+        one = [*check_cmd(Path(files[0])), *files[1:], "--jobs", "1", *app]
+        many = [*check_cmd(Path(files[0])), *files[1:], "--jobs", str(cpus), *app]
         walls: dict[str, list[float]] = {k: [] for k in ("check 1", "check N", "read 1", "read N")}
         for _ in range(args.runs):  # interleaved
             walls["check 1"].append(measured(one, one_core=True).wall)
@@ -534,10 +538,12 @@ def main() -> None:
     s.add_argument("--no-tshark", action="store_true")
     m = sub.add_parser("memory")
     m.add_argument("--max-packets", type=int, default=14_000_000)
+    m.add_argument("--no-app", action="store_true", help="check --no-app: flows alone")
     j = sub.add_parser("jobs")
     j.add_argument("--packets", type=int, default=1_000_000)
     j.add_argument("--files", type=int, default=8)
     j.add_argument("--runs", type=int, default=3)
+    j.add_argument("--no-app", action="store_true", help="check --no-app: flows alone")
     st = sub.add_parser("startup")
     st.add_argument("--runs", type=int, default=5)
     d = sub.add_parser("decode")

@@ -536,8 +536,8 @@ def run_command(opts: CheckOptions) -> int:
     show_outputs(result, outputs)
     if written and not opts.quiet:
         console.say(wrote_line(written, result))
-    if result.traffic.unreadable:  # the rest was analyzed and reported; these say why not all
-        for error in result.traffic.unreadable:
+    if damaged := result.traffic.damaged:  # the rest was analyzed and reported: why not all
+        for error in damaged:
             console.say(f"portmatrix: error: {error}")
         return ExitCode.BAD_INPUT
     return result.exit_code(opts.fail_on)

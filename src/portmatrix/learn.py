@@ -100,7 +100,9 @@ def run_command(opts: LearnOptions) -> int:
         write_text(opts.output, text, "--output")
     if not opts.quiet:
         console.say(_summary(draft, opts.output))
-    return 0
+    for error in traffic.damaged:  # drafted from the rest; these say why not all
+        console.say(f"portmatrix: error: {error}")
+    return 2 if traffic.damaged else 0
 
 
 def _version() -> str:

@@ -71,6 +71,6 @@ def run_command(opts: FlowsOptions) -> int:
     if files and not opts.quiet:
         listed = ", ".join(f"{o.path} ({o.fmt})" for o in files)
         console.say(f"portmatrix: wrote {listed}: {len(traffic.flows)} flows")
-    for error in whole.unreadable:  # the rest was listed; these say why not all
+    for error in whole.damaged:  # the rest was listed; these say why not all
         console.say(f"portmatrix: error: {error}")
-    return 2 if whole.unreadable else 0
+    return 2 if whole.damaged else 0

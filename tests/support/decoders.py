@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import fields
 
 import numpy as np
+from scapy.layers.inet import TCP, UDP
 
 from portmatrix.decode import decode
 from portmatrix.decode.batch import PacketBatch
+from portmatrix.testing.captures import decode_packets, ip, packet_rows
 
 
 def assert_same(raw) -> None:
@@ -19,3 +21,37 @@ def assert_same(raw) -> None:
         assert a.dtype == b.dtype, f.name
         np.testing.assert_array_equal(a, b, err_msg=f.name)
     assert fast_counts == ref_counts
+
+
+# Frames and checks the decoder tests share -----------------------------------
+
+V4 = ip("192.0.2.1", "198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
+V6 = ip("2001:db8::1", "2001:db8::2") / TCP(sport=40000, dport=443, flags="S")
+
+
+def decoded(frames, linktype=1):
+    """(rows as dicts, counts) of frames decoded, its counts checked for balance."""
+    rows, counts = decode_packets(frames, linktype)
+    counts.check()
+    return packet_rows(rows), counts
+
+
+def assert_v4(row):
+    assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
+        "192.0.2.1",
+        "198.51.100.2",
+        17,
+        5353,
+        53,
+    )
+
+
+def assert_v6(row):
+    assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
+        "2001:db8::1",
+        "2001:db8::2",
+        6,
+        40000,
+        443,
+    )
+    assert row["tcp_flags"] == 0x02

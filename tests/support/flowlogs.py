@@ -17,6 +17,7 @@ from pathlib import Path
 
 from portmatrix.addresses import to_text
 from portmatrix.flows.model import Flows
+from portmatrix.report.flow_rows import flow_columns, rows
 
 FIN, SYN, RST, ACK = 1, 2, 4, 16
 ICMP_TYPES = {1, 58}
@@ -326,3 +327,13 @@ def write_gcp(path: Path, records: list[Rec], array: bool = False) -> Path:
     else:
         path.write_text("".join(json.dumps(e) + "\n" for e in entries))
     return path
+
+
+JUDGED = ("initiator", "responder", "responder_port", "packets_fwd", "packets_rev")
+JUDGED += ("outcome", "initiator_by")
+
+
+def judged_flows(traffic, columns=JUDGED) -> list[tuple]:
+    """What the readers decided of each flow, sorted: who initiated, to which port,
+    the packets each way, the outcome and how the initiator was known."""
+    return sorted(tuple(r[c] for c in columns) for r in rows(flow_columns(traffic.flows)))

@@ -262,8 +262,12 @@ def test_truncated_capture_is_analyzed_and_says_so(run_cli, small, tmp_path):
     cut(capture, capture.stat().st_size - 10)  # into the last record (frame 18)
     args = ["check", capture, "--rules", small.matrix, "--inventory", small.inventory]
     text = run_cli(*args)
-    assert text.exit_code == 1  # the flows before the cut are still checked
+    # The flows before the cut are still checked and reported; the status and one
+    # line say the input was damaged (a CI gate must not take it for a clean read).
+    assert text.exit_code == 2
     assert "unexpected-port" in text.stdout
+    (error,) = text.stderr.splitlines()
+    assert error.startswith(f"portmatrix: error: {capture}: file cut short") and " — " in error
     notice = "".join(text.stdout.split())  # the text report wraps lines (and long paths)
     assert f"notice:{capture}:filecutshortinthemiddleofrecord18" in notice
     doc = json.loads(run_cli(*args, "--format", "json").stdout)

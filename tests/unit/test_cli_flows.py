@@ -68,7 +68,8 @@ def test_csv_header(run_cli, two_flows):
 def test_truncation_notice(run_cli, two_flows):
     cut(two_flows, two_flows.stat().st_size - 5)
     table = run_cli("flows", two_flows)
-    assert table.exit_code == 0
+    assert table.exit_code == 2  # listed all the same, and said as an error
+    assert "file cut short" in table.stderr and "analyze the complete one" in table.stderr
     assert (
         "notice: " in table.stdout and "file cut short in the middle of record 14" in table.stdout
     )

@@ -92,3 +92,14 @@ def test_an_inventory_role_the_base_lacks_is_refused(run_cli, write_yaml):
         run_cli("learn", DEMO, "--inventory", inv, "--rules", "thoughtspot"),
         "roles.webs: role not defined by the matrix",
     )
+
+
+def test_a_capture_cut_short_drafts_from_what_came_before_and_says_so(run_cli, tmp_path):
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(DEMO.read_bytes()[:15000])  # into record 187 of 268
+    result = run_cli("learn", cut, "--inventory", INVENTORY)
+    assert result.exit_code == 2
+    assert yaml.safe_load(result.stdout)["rules"]  # the draft of the packets before the cut
+    summary, error = result.stderr.splitlines()
+    assert summary.startswith("portmatrix: drafted: ")
+    assert error.startswith(f"portmatrix: error: {cut}: file cut short in the middle of record")

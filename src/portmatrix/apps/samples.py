@@ -69,17 +69,7 @@ def read_samples(paths: list[str], chosen: Flows) -> Samples:
             pos = int(found.transport[at[row]]) - off
             ports = NEUTRAL_PORTS if from_init[row] else NEUTRAL_PORTS[::-1]
             data[pos : pos + 4] = struct.pack(">HH", *ports)
-            out.packets.append(
-                Packet(
-                    int(raw.ts[i]),
-                    part.file_id,
-                    int(raw.frame[i]),
-                    int(raw.iface[i]),
-                    int(raw.linktype[i]),
-                    int(raw.wirelen[i]),
-                    bytes(data),
-                )
-            )
+            out.packets.append(Packet.of(raw, part.file_id, i, bytes(data)))
             out.flow_of_packet.append(int(flow[row]))
         for k in np.flatnonzero(found.size > 0).tolist():
             r = int(found.rows[k])

@@ -38,6 +38,19 @@ class Traffic(CaptureHealth):
         return [c.unreadable for c in self.captures if c.unreadable is not None]
 
     @property
+    def damaged(self) -> list[str]:
+        """One error line per input that was not read whole: not at all (`unreadable`),
+        or cut short or corrupt part way (what came before it was analyzed)."""
+        out = [str(exc) for exc in self.unreadable]
+        for cap in self.captures:
+            if cap.truncated and cap.unreadable is None:
+                out.append(
+                    f"{cap.path}: {cap.truncated} — the report covers what came before; if "
+                    "the file was still being written or copied, analyze the complete one"
+                )
+        return out
+
+    @property
     def flow_count(self) -> int:
         return len(self.flows)
 

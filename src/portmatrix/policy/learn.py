@@ -207,15 +207,22 @@ def _role_text(role_map: RoleMap, set_id: int) -> str:
     return ", ".join(sorted(real_roles(role_map.roles_of(set_id)))) or "no role"
 
 
-def _attribute(flows: Flows, role_map: RoleMap):
-    """Per flow, the index of its (initiator role, responder role) in `pairs`,
-    and the sentences saying how hosts with several roles were attributed."""
+def _group_keys(flows: Flows, role_map: RoleMap) -> np.ndarray:
+    """Per flow, one int64 of (protocol, matrix port, initiator role set,
+    responder role set): bits 56, 40, 20 and 0, as the groupers unpack them."""
     init_set = role_map.index.lookup(flows["init_hi"], flows["init_lo"])
     resp_set = role_map.index.lookup(flows["resp_hi"], flows["resp_lo"])
     proto = flows["proto"].astype(np.int64)
     port = matrix_port(flows).astype(np.int64)
-    combo = (proto << 56) | (port << 40) | (init_set.astype(np.int64) << 20) | resp_set
-    uniq, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+    return (proto << 56) | (port << 40) | (init_set.astype(np.int64) << 20) | resp_set
+
+
+def _attribute(flows: Flows, role_map: RoleMap):
+    """Per flow, the index of its (initiator role, responder role) in `pairs`,
+    and the sentences saying how hosts with several roles were attributed."""
+    uniq, first, inverse = np.unique(
+        _group_keys(flows, role_map), return_index=True, return_inverse=True
+    )
     groups = []
     for value in uniq.tolist():
         p, q = (value >> 56) & 0xFF, (value >> 40) & 0xFFFF
@@ -411,12 +418,9 @@ def _unlearned(flows: Flows, role_map: RoleMap) -> tuple[list[Unlearned], int]:
     UNLEARNED_SHOWN groups, and how many more there are."""
     if not len(flows):
         return [], 0
-    init_set = role_map.index.lookup(flows["init_hi"], flows["init_lo"])
-    resp_set = role_map.index.lookup(flows["resp_hi"], flows["resp_lo"])
-    proto = flows["proto"].astype(np.int64)
-    port = matrix_port(flows).astype(np.int64)
-    combo = (proto << 56) | (port << 40) | (init_set.astype(np.int64) << 20) | resp_set
-    uniq, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+    uniq, first, inverse = np.unique(
+        _group_keys(flows, role_map), return_index=True, return_inverse=True
+    )
     inverse = inverse.reshape(-1)
     outcomes = np.zeros((len(uniq), len(OUTCOMES)), np.int64)
     np.add.at(outcomes, (inverse, flows["outcome"].astype(np.int64)), 1)

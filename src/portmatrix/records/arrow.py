@@ -73,15 +73,22 @@ def _ipv4(values) -> tuple[np.ndarray, np.ndarray]:
     return ok, quads
 
 
+def _decoded(array):
+    """One contiguous, dictionary-decoded array of a column."""
+    pa = pyarrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array
+
+
 def numbers(array, absent: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(values as int64, present) of an Arrow column of integers (or of digit
     strings); absent and malformed values are `absent`, with present False."""
     pa = pyarrow()
     pc = require_module("pyarrow.compute")
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+    array = _decoded(array)
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         array = pc.utf8_trim_whitespace(array)
         digits = pc.match_substring_regex(array, r"^-?[0-9]{1,18}$")
@@ -102,10 +109,7 @@ def malformed(array) -> np.ndarray:
     """Bool per row: a value is given, but is no (whole) number."""
     pa = pyarrow()
     pc = require_module("pyarrow.compute")
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+    array = _decoded(array)
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         return np.zeros(len(array), bool)
     number = pc.match_substring_regex(pc.utf8_trim_whitespace(array), r"^-?[0-9]{1,18}$")

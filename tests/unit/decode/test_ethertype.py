@@ -10,44 +10,14 @@ import struct
 import numpy as np
 import pytest
 from scapy.contrib.mpls import MPLS
-from scapy.layers.inet import TCP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.layers.ppp import PPP, PPPoE
 
 from portmatrix.decode import batch as b
 from portmatrix.decode.ethertype import follow
-from portmatrix.testing.captures import MAC_A, MAC_B, decode_packets, ether, ip, packet_rows
+from portmatrix.testing.captures import MAC_A, MAC_B, ether
 from support import encapsulated as enc
-
-V4 = ip("192.0.2.1", "198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
-V6 = ip("2001:db8::1", "2001:db8::2") / TCP(sport=40000, dport=443, flags="S")
-
-
-def decoded(frames, linktype=1):
-    rows, counts = decode_packets(frames, linktype)
-    counts.check()
-    return packet_rows(rows), counts
-
-
-def assert_v4(row):
-    assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
-        "192.0.2.1",
-        "198.51.100.2",
-        17,
-        5353,
-        53,
-    )
-
-
-def assert_v6(row):
-    assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
-        "2001:db8::1",
-        "2001:db8::2",
-        6,
-        40000,
-        443,
-    )
-    assert row["tcp_flags"] == 0x02
+from support.decoders import V4, V6, assert_v4, assert_v6, decoded
 
 
 def test_vlan_tag_is_recorded():

@@ -15,15 +15,10 @@ from scapy.layers.inet6 import (
 from scapy.layers.ipsec import AH
 
 from portmatrix.decode import batch as b
-from portmatrix.testing.captures import decode_packets, ether, packet_rows
+from portmatrix.testing.captures import ether
+from support.decoders import decoded
 
 A6, B6 = "2001:db8::a", "2001:db8::b"
-
-
-def decoded(packets, linktype=1):
-    rows, counts = decode_packets(packets, linktype)
-    counts.check()
-    return packet_rows(rows), counts
 
 
 def test_ipv4_options_are_skipped():

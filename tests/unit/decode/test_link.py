@@ -13,7 +13,6 @@ from scapy.contrib.lldp import (
     LLDPDUTimeToLive,
 )
 from scapy.contrib.mpls import MPLS
-from scapy.layers.inet import TCP, UDP
 from scapy.layers.l2 import ARP, LLC, Dot1Q, Dot3, Ether
 from scapy.layers.ppp import PPP, PPPoE
 
@@ -22,42 +21,10 @@ from portmatrix.decode import decode
 from portmatrix.testing.captures import (
     MAC_A,
     MAC_B,
-    decode_packets,
     ether,
-    ip,
-    packet_rows,
     raw_batch,
 )
-
-V4 = ip("192.0.2.1", "198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
-V6 = ip("2001:db8::1", "2001:db8::2") / TCP(sport=40000, dport=443, flags="S")
-
-
-def decoded(packets, linktype=1):
-    rows, counts = decode_packets(packets, linktype)
-    counts.check()
-    return packet_rows(rows), counts
-
-
-def assert_v4(row):
-    assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
-        "192.0.2.1",
-        "198.51.100.2",
-        17,
-        5353,
-        53,
-    )
-
-
-def assert_v6(row):
-    assert (row["src"], row["dst"], row["proto"], row["sport"], row["dport"]) == (
-        "2001:db8::1",
-        "2001:db8::2",
-        6,
-        40000,
-        443,
-    )
-    assert row["tcp_flags"] == 0x02
+from support.decoders import V4, V6, assert_v4, assert_v6, decoded
 
 
 def sll(payload, proto):

@@ -6,21 +6,13 @@ from __future__ import annotations
 import struct
 
 import numpy as np
-from scapy.layers.inet import IP, UDP
 
 from portmatrix.decode import batch as b
 from portmatrix.decode import decode, nflog
 from portmatrix.sources.base import CaptureInfo
-from portmatrix.testing.captures import decode_packets, packet_rows, raw_batch
+from portmatrix.testing.captures import raw_batch
 from support import encapsulated as enc
-
-V4 = IP(src="192.0.2.1", dst="198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
-
-
-def decoded(frames, linktype):
-    rows, counts = decode_packets(frames, linktype)
-    counts.check()
-    return packet_rows(rows), counts
+from support.decoders import V4, decoded
 
 
 def test_nflog_big_endian_tlvs_and_records_without_a_packet():

@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import struct
 
-from scapy.layers.inet import IP, UDP
-
-from portmatrix.testing.captures import decode_packets, packet_rows
-
-V4 = IP(src="192.0.2.1", dst="198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
-
-
-def decoded(frames, linktype):
-    rows, counts = decode_packets(frames, linktype)
-    counts.check()
-    return packet_rows(rows), counts
+from support.decoders import V4, decoded
 
 
 def test_ppp_protocols_other_than_ip_are_non_ip():

@@ -18,16 +18,11 @@ from scapy.layers.inet6 import (
 from scapy.layers.sctp import SCTP, SCTPChunkInit
 
 from portmatrix.decode import batch as b
-from portmatrix.testing.captures import decode_packets, ether, packet_rows
+from portmatrix.testing.captures import ether
+from support.decoders import decoded
 
 C, S = "10.0.0.1", "10.0.0.2"
 C6, S6 = "2001:db8::1", "2001:db8::2"
-
-
-def decoded(packets, linktype=1):
-    rows, counts = decode_packets(packets, linktype)
-    counts.check()
-    return packet_rows(rows), counts
 
 
 @pytest.mark.parametrize(

@@ -14,22 +14,16 @@ from portmatrix.decode import batch as b
 from portmatrix.testing.captures import (
     MAC_A,
     MAC_B,
-    decode_packets,
     ether,
     flow_dicts,
     flows_of,
-    packet_rows,
 )
+from support.decoders import decoded
 
 OUT_A, OUT_B = "203.0.113.1", "203.0.113.2"
+
 INNER = IP(src="10.9.0.1", dst="10.9.0.2") / TCP(sport=33000, dport=22, flags="S")
 INNER6 = IPv6(src="fd00::1", dst="fd00::2") / UDP(sport=5000, dport=53)
-
-
-def decoded(packets):
-    rows, counts = decode_packets(packets)
-    counts.check()
-    return packet_rows(rows), counts
 
 
 def inner_eth(pkt=INNER):

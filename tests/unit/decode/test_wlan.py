@@ -6,19 +6,10 @@ from __future__ import annotations
 import struct
 
 from scapy.layers.dot11 import Dot11, Dot11Beacon, Dot11Elt, RadioTap
-from scapy.layers.inet import IP, UDP
 
 from portmatrix.decode import batch as b
-from portmatrix.testing.captures import decode_packets, packet_rows
 from support import encapsulated as enc
-
-V4 = IP(src="192.0.2.1", dst="198.51.100.2") / UDP(sport=5353, dport=53) / b"query"
-
-
-def decoded(frames, linktype):
-    rows, counts = decode_packets(frames, linktype)
-    counts.check()
-    return packet_rows(rows), counts
+from support.decoders import V4, decoded
 
 
 def test_wlan_frames_without_packets():

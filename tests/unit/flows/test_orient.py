@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror
+from scapy.layers.inet import ICMP, IP, UDP, IPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 
 from portmatrix.testing.captures import (
     ether,
-    flow_dicts,
-    flows_of,
     tcp_session,
 )
-
-C, S, FW = "10.0.0.1", "10.0.0.2", "10.0.0.254"
-C6, S6 = "2001:db8::1", "2001:db8::2"
-
-
-def flows(packets, *, vlans=()):
-    return flow_dicts(flows_of([ether(p, vlans=vlans) for p in packets]))
-
-
-def tcp(src, dst, sport, dport, flags, seq=0, ack=0):
-    return IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack)
-
-
-def only(rows):
-    assert len(rows) == 1, rows
-    return rows[0]
-
+from support.flow_rows import C6, FW, S6, C, S, flows, only, tcp
 
 # Outcomes, initiators and closes ----------------------------------------------
 

@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import IP, UDP
 
 from portmatrix.decode import decode
 from portmatrix.flows.table import FlowTable
@@ -20,23 +20,7 @@ from portmatrix.testing.captures import (
     raw_batch,
     tcp_session,
 )
-
-C, S, FW = "10.0.0.1", "10.0.0.2", "10.0.0.254"
-C6, S6 = "2001:db8::1", "2001:db8::2"
-
-
-def flows(packets, *, vlans=()):
-    return flow_dicts(flows_of([ether(p, vlans=vlans) for p in packets]))
-
-
-def tcp(src, dst, sport, dport, flags, seq=0, ack=0):
-    return IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack)
-
-
-def only(rows):
-    assert len(rows) == 1, rows
-    return rows[0]
-
+from support.flow_rows import C, S, flows, only, tcp
 
 # Port reuse --------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import pytest
 
 from portmatrix.errors import CaptureError
 from portmatrix.records.formats import detect, read_records
-from portmatrix.report.flow_rows import flow_columns, rows
+from support import flowlogs as fl
 
 MS = 1_709_287_200_000
 
@@ -54,19 +54,7 @@ def judged(tmp_path, doc: dict, name: str = "PT1H.json"):
     path.write_text(json.dumps(doc))
     assert detect(str(path)) == "azure"
     traffic = read_records([str(path)])
-    out = sorted(
-        (
-            r["initiator"],
-            r["responder"],
-            r["responder_port"],
-            r["packets_fwd"],
-            r["packets_rev"],
-            r["outcome"],
-            r["initiator_by"],
-        )
-        for r in rows(flow_columns(traffic.flows))
-    )
-    return out, traffic
+    return fl.judged_flows(traffic), traffic
 
 
 def test_vnet_begin_continue_end_at_two_nics(tmp_path):

@@ -6,25 +6,10 @@ from __future__ import annotations
 import json
 
 from portmatrix.records.formats import detect, read_records
-from portmatrix.report.flow_rows import flow_columns, rows
 from support import flowlogs as fl
+from support.flowlogs import judged_flows
 
 T = 1_709_287_200 * 10**9
-
-
-def judged(traffic):
-    return sorted(
-        (
-            r["initiator"],
-            r["responder"],
-            r["responder_port"],
-            r["packets_fwd"],
-            r["packets_rev"],
-            r["outcome"],
-            r["initiator_by"],
-        )
-        for r in rows(flow_columns(traffic.flows))
-    )
 
 
 def recs():
@@ -43,12 +28,12 @@ def test_both_reporters_count_once_and_ports_decide(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     assert detect(str(path)) == "gcp"
     traffic = read_records([str(path)])
-    assert judged(traffic) == [("10.128.0.2", "10.128.0.3", 443, 5, 4, "established", "port")]
+    assert judged_flows(traffic) == [("10.128.0.2", "10.128.0.3", 443, 5, 4, "established", "port")]
     assert traffic.weakened and any("sampled" in r for r in traffic.remarks)
     # The same entries as a JSON array (gcloud logging read --format=json).
     array = tmp_path / "array.json"
     array.write_text(json.dumps([fl.gcp_entry(r, rep) for r, rep in recs()], indent=1))
-    assert judged(read_records([str(array)])) == judged(traffic)
+    assert judged_flows(read_records([str(array)])) == fl.judged_flows(traffic)
 
 
 def test_one_way_is_not_unanswered_and_damaged_lines_are_named(tmp_path):
@@ -57,6 +42,6 @@ def test_one_way_is_not_unanswered_and_damaged_lines_are_named(tmp_path):
     path = tmp_path / "f.json"
     path.write_text("\n".join(lines) + "\n")
     traffic = read_records([str(path)])
-    assert judged(traffic) == [("10.128.0.2", "10.128.0.9", 8080, 3, 0, "midstream", "port")]
+    assert judged_flows(traffic) == [("10.128.0.2", "10.128.0.9", 8080, 3, 0, "midstream", "port")]
     (notice,) = traffic.captures[0].notices
     assert "line 2: not JSON" in notice and "no connection 5-tuple" in notice

@@ -8,7 +8,7 @@ import stat
 
 from portmatrix.records.formats import detect, read_records
 from portmatrix.records.netflow import FORMAT, sniff
-from portmatrix.report.flow_rows import flow_columns, rows
+from support import flowlogs as fl
 
 HEADER = b"\x0c\xa5\x02\x00" + bytes(60)
 
@@ -41,19 +41,7 @@ def fake_nfdump(tmp_path, monkeypatch, output: str, stderr: str = "") -> None:
 
 def judged(path) -> tuple[list, object]:
     traffic = read_records([str(path)])
-    return sorted(
-        (
-            r["proto"],
-            r["initiator"],
-            r["responder"],
-            r["responder_port"],
-            r["packets_fwd"],
-            r["packets_rev"],
-            r["outcome"],
-            r["initiator_by"],
-        )
-        for r in rows(flow_columns(traffic.flows))
-    ), traffic
+    return fl.judged_flows(traffic, ("proto", *fl.JUDGED)), traffic
 
 
 def test_records_both_ways_joined(tmp_path, monkeypatch):

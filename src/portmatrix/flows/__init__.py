@@ -1,2 +1,3 @@
-"""Flows: decoded packets grouped into flows (records, the table, orientation), the
-`Flows` model every input fills, and the `Traffic` the commands judge."""
+"""Flows: decoded packets grouped into flows (records, the table with its record
+store and key index, orientation), the `Flows` model every input fills, and the
+`Traffic` the commands judge."""

@@ -203,7 +203,8 @@ def memory(args) -> None:
     only as far as the generator needs them."""
     app = ["--no-app"] if args.no_app else []
     print(load())
-    print(f"peak RSS vs flows (check{''.join(' ' + a for a in app)} on one file; nfpcapd on the same capture)")
+    what = " ".join(["check", *app])
+    print(f"peak RSS vs flows ({what} on one file; nfpcapd on the same capture)")
     heads = ("packets", "flows", "-j 1", "all CPUs", "nfpcapd", "-j 1 time")
     print(" ".join(f"{h:>{w}}" for h, w in zip(heads, (12, 10, 8, 9, 8, 10), strict=True)))
     base = None

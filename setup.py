@@ -1,8 +1,9 @@
 """Builds the optional C helpers; everything else is in pyproject.toml.
 
-Two small loops in C: the record walk (portmatrix.sources.walk) and the decoder's
-fast path for common frames (portmatrix.decode.common). `optional=True`: without
-a C compiler the install still succeeds and their Python/numpy versions are used.
+Three small loops in C: the record walk (portmatrix.sources.walk), the decoder's
+fast path for common frames (portmatrix.decode.common) and the flow table's
+group-by (portmatrix.flows.table). `optional=True`: without a C compiler the
+install still succeeds and their Python/numpy versions are used.
 """
 
 from setuptools import Extension, setup
@@ -18,6 +19,12 @@ setup(
         Extension(
             "portmatrix.decode._common",
             ["src/portmatrix/decode/_common.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "portmatrix.flows._table",
+            ["src/portmatrix/flows/_table.c"],
             optional=True,
             extra_compile_args=["-O2"],
         ),

@@ -1,8 +1,8 @@
 """Speed and memory of `portmatrix check` next to tshark, on generated captures.
 
-    python benchmarks/run.py speed   [--packets 1000000] [--runs 3] [--one-core]
-    python benchmarks/run.py memory  [--max-packets 10000000]
-    python benchmarks/run.py jobs    [--packets 5000000] [--files 8] [--runs 3]
+    python benchmarks/run.py speed   [--packets 1000000] [--runs 3] [--one-core] [--no-tshark]
+    python benchmarks/run.py memory  [--max-packets 14000000] [--no-app]
+    python benchmarks/run.py jobs    [--packets 1000000] [--files 8] [--runs 3] [--no-app]
     python benchmarks/run.py startup [--runs 5]
     python benchmarks/run.py decode  [--packets 1000000] [--runs 5]
     python benchmarks/run.py learn   [--packets 1000000] [--runs 3] [--one-core]
@@ -11,12 +11,16 @@
     python benchmarks/run.py flowlogs [--records 5000000] [--layout v5|default] [--one-core]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
-benchmarks/out/, reused when present), runs `portmatrix check` on each and
-`tshark -q -z conv,tcp -z conv,udp` on the pcap, several times, and prints
-medians, packets per second and the ratio. `--one-core` pins everything to
-CPU 0 with taskset (the issue's "on one core"). `memory` prints peak RSS
-against packets at a fixed flow count and against flows at a fixed packet
-count. `startup` times `--help` and `check` on a 10-packet capture. `decode`
+benchmarks/out/, reused when present), runs `portmatrix check` on each, nfdump's
+`nfpcapd -r` (a C flow builder writing NetFlow) and `tshark -q -z conv,tcp -z
+conv,udp` on the pcap, interleaved run by run, and prints medians of wall and
+CPU time, each as a ratio of nfpcapd's, with the load average before and after.
+`--one-core` pins everything to CPU 0 with taskset (the issue's "on one core").
+`memory` prints peak RSS against flows up to 2M flows, nfpcapd's beside it,
+and the bytes each added flow costs. `jobs` checks one file with one job on
+one core against every core (the file cut into spans), end to end and the read
+alone, a rolling capture likewise, and what a worker process costs.
+`startup` times `--help` and `check` on a 10-packet capture. `decode`
 times the decoder alone on the 1M-packet pcap's batches (read once, in memory):
 the compiled fast path for common frames, and the numpy reference. `learn`
 times `portmatrix learn` (alone, and with the vendor matrix as its base) next
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -66,8 +71,18 @@ def generate(path: Path, packets: int, flows: int = 60_000) -> Path:
     return path
 
 
-def timed(cmd: list[str], one_core: bool = False) -> tuple[float, int]:
-    """Wall seconds and peak RSS (kB) of one run of `cmd`."""
+class Run(tuple):
+    """One measured run: wall seconds, CPU seconds (user + system, children too),
+    peak RSS in kB and what it said on stderr."""
+
+    wall = property(lambda self: self[0])
+    cpu = property(lambda self: self[1])
+    rss = property(lambda self: self[2])
+    said = property(lambda self: self[3])
+
+
+def measured(cmd: list[str], one_core: bool = False, ok=(0, 1)) -> Run:
+    """Wall time, CPU time and peak RSS of one run of `cmd`."""
     if one_core:
         cmd = ["taskset", "-c", "0", *cmd]
     start = time.perf_counter()
@@ -75,9 +90,58 @@ def timed(cmd: list[str], one_core: bool = False) -> tuple[float, int]:
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd)} failed ({code}): {proc.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss
+    said = proc.stderr.read().decode(errors="replace")
+    if code not in ok:
+        raise SystemExit(f"{' '.join(cmd)} failed ({code}): {said}")
+    return Run((elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, said))
+
+
+def timed(cmd: list[str], one_core: bool = False) -> tuple[float, int]:
+    """Wall seconds and peak RSS (kB) of one run of `cmd`."""
+    run = measured(cmd, one_core)
+    return run.wall, run.rss
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def nfpcapd_cmd(capture: Path) -> list[str]:
+    """nfdump's nfpcapd turning the capture into NetFlow files (one-way flow records,
+    in C): the flow builder to beat. Its output goes to a fresh folder each run."""
+    folder = OUT / "nfpcapd"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return ["nfpcapd", "-r", str(capture), "-w", str(folder)]
+
+
+def side_by_side(cases: dict, runs: int, one_core: bool) -> dict[str, list[Run]]:
+    """Every case run `runs` times, interleaved (a busy machine weighs on all alike),
+    with the load average before and after."""
+    print(load(), flush=True)
+    out: dict[str, list[Run]] = {name: [] for name in cases}
+    for _ in range(runs):
+        for name, cmd in cases.items():
+            out[name].append(measured(cmd() if callable(cmd) else cmd, one_core))
+    print(load(), flush=True)
+    return out
+
+
+def report(results: dict[str, list[Run]], packets: int, base: str | None = None) -> None:
+    """Medians of wall and CPU time per case; with `base`, each as a ratio of it."""
+    med = {n: (statistics.median(r.wall for r in rs), statistics.median(r.cpu for r in rs))
+           for n, rs in results.items()}  # fmt: skip
+    for name, runs in results.items():
+        wall, cpu = med[name]
+        ratio = ""
+        if base and name != base:
+            ratio = f"  x{wall / med[base][0]:4.2f} wall, x{cpu / med[base][1]:4.2f} CPU of {base}"
+        print(
+            f"{name:32s} wall {wall:6.2f} s  CPU {cpu:6.2f} s  {packets / wall / 1e6:5.2f} Mpkt/s  "
+            f"peak RSS {max(r.rss for r in runs) / 1024:5.0f} MB{ratio}\n"
+            f"{'':32s} runs (wall/CPU) {' '.join(f'{r.wall:.2f}/{r.cpu:.2f}' for r in runs)}",
+            flush=True,
+        )
 
 
 def check_cmd(capture: Path) -> list[str]:
@@ -97,79 +161,150 @@ def check_cmd(capture: Path) -> list[str]:
 
 
 def speed(args) -> None:
+    """portmatrix check (pcap, pcapng, pcap.gz) side by side with nfdump's nfpcapd and
+    tshark's conversation table on the same pcap, in the same run."""
     n = args.packets
     pcap = generate(OUT / f"bench-{n}.pcap", n)
     pcapng = generate(OUT / f"bench-{n}.pcapng", n)
     gz = OUT / f"bench-{n}.pcap.gz"
     if not gz.exists():
         subprocess.run(f"gzip -1 -c {pcap} > {gz}", shell=True, check=True)
-    rows = []
-    for name, cmd in (
-        ("portmatrix check pcap", check_cmd(pcap)),
-        ("portmatrix check pcapng", check_cmd(pcapng)),
-        ("portmatrix check pcap.gz", check_cmd(gz)),
-        (
-            "tshark conv tcp+udp (pcap)",
-            ["tshark", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r", str(pcap)],
-        ),
-    ):
-        if name.startswith("tshark") and not shutil.which("tshark"):
-            continue
-        runs = [timed(cmd, args.one_core) for _ in range(args.runs)]
-        median = statistics.median(t for t, _ in runs)
-        rss = max(r for _, r in runs)
-        rows.append((name, median, rss))
-        print(
-            f"{name:30s} median {median:7.2f} s  {n / median / 1e6:5.2f} Mpkt/s  "
-            f"peak RSS {rss / 1024:6.0f} MB  runs {' '.join(f'{t:.2f}' for t, _ in runs)}",
-            flush=True,
-        )
-    times = dict((name, t) for name, t, _ in rows)
-    if "tshark conv tcp+udp (pcap)" in times:
-        ratio = times["tshark conv tcp+udp (pcap)"] / times["portmatrix check pcap"]
-        print(f"portmatrix is {ratio:.1f}x faster than tshark on the same pcap")
-    print(f"pcapng / pcap: {times['portmatrix check pcapng'] / times['portmatrix check pcap']:.2f}")
+    cases = {
+        "portmatrix check pcap": check_cmd(pcap),
+        "portmatrix check pcapng": check_cmd(pcapng),
+        "portmatrix check pcap.gz": check_cmd(gz),
+        # The flow builder's own comparison: no second read to label applications
+        "portmatrix check pcap --no-app": [*check_cmd(pcap), "--no-app"],
+    }
+    if shutil.which("nfpcapd"):
+        cases["nfpcapd (pcap)"] = lambda: nfpcapd_cmd(pcap)
+    if shutil.which("tshark") and not args.no_tshark:
+        cases["tshark conv tcp+udp (pcap)"] = [
+            "tshark", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r", str(pcap)
+        ]  # fmt: skip
+    results = side_by_side(cases, args.runs, args.one_core)
+    base = "nfpcapd (pcap)" if "nfpcapd (pcap)" in results else None
+    report(results, n, base)
+    wall = {k: statistics.median(r.wall for r in v) for k, v in results.items()}
+    cpu = {k: statistics.median(r.cpu for r in v) for k, v in results.items()}
+    pm = "portmatrix check pcap"
+    print(f"pcapng / pcap: x{wall['portmatrix check pcapng'] / wall[pm]:.2f} wall, "
+          f"x{cpu['portmatrix check pcapng'] / cpu[pm]:.2f} CPU (target <= 1.1)")  # fmt: skip
+    print(f"pcap.gz / pcap: x{wall['portmatrix check pcap.gz'] / wall[pm]:.2f} wall, "
+          f"x{cpu['portmatrix check pcap.gz'] / cpu[pm]:.2f} CPU (target <= 1.3)")  # fmt: skip
+    if "tshark conv tcp+udp (pcap)" in wall:
+        print(f"portmatrix / tshark: x{wall[pm] / wall['tshark conv tcp+udp (pcap)']:.3f} wall")
 
 
 def memory(args) -> None:
-    print("peak RSS vs packets (60,000 flows)")
-    sizes = [1_000_000, 2_000_000, 5_000_000, 10_000_000]
-    for n in [s for s in sizes if s <= args.max_packets]:
-        path = generate(OUT / f"mem-p{n}.pcap", n, 60_000)
-        t, rss = timed(check_cmd(path))
-        print(f"  {n:>10,} packets  {rss / 1024:6.0f} MB  {t:6.2f} s", flush=True)
-    print("peak RSS vs flows (2,000,000 packets)")
-    for flows in (10_000, 60_000, 150_000, 250_000):
-        path = generate(OUT / f"mem-f{flows}.pcap", 2_000_000, flows)
-        t, rss = timed(check_cmd(path))
-        print(f"  {flows:>10,} flows    {rss / 1024:6.0f} MB  {t:6.2f} s", flush=True)
+    """Peak RSS against flows, to 2M flows: one process (`-j 1`, the flow table's own
+    cost), every CPU (the file cut into spans: the largest of this process and its
+    workers), and nfpcapd's on the same captures; the packets grow with the flows
+    only as far as the generator needs them."""
+    app = ["--no-app"] if args.no_app else []
+    print(load())
+    what = " ".join(["check", *app])
+    print(f"peak RSS vs flows ({what} on one file; nfpcapd on the same capture)")
+    heads = ("packets", "flows", "-j 1", "all CPUs", "nfpcapd", "-j 1 time")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(heads, (12, 10, 8, 9, 8, 10), strict=True)))
+    base = None
+    for packets, planned in MEMORY_SERIES:
+        if packets > args.max_packets:
+            continue
+        path = generate(OUT / f"mem-p{packets}-f{planned}.pcap", packets, planned)
+        one = measured([*check_cmd(path), "-j", "1", *app])
+        every = measured([*check_cmd(path), *app])
+        flows = int(re.search(r"(\d+) flows", one.said)[1])
+        nf = measured(nfpcapd_cmd(path)) if shutil.which("nfpcapd") else None
+        mb = one.rss / 1024
+        line = (
+            f"{packets:>12,} {flows:>10,} {mb:>5.0f} MB {every.rss / 1024:>6.0f} MB "
+            f"{nf.rss / 1024 if nf else 0:>5.0f} MB {one.wall:>9.1f}s"
+        )
+        if base is None:
+            base = (flows, mb)
+        elif flows > base[0]:
+            added = (mb - base[1]) * 2**20 / (flows - base[0])
+            line += f"   -j 1: {added:4.0f} bytes per added flow"
+        print(line, flush=True)
+    print(load())
+
+
+# (packets, flows the generator plans: a few percent become one flow by port reuse)
+MEMORY_SERIES = (
+    (1_000_000, 60_000),
+    (2_000_000, 250_000),
+    (5_000_000, 500_000),
+    (10_000_000, 780_000),
+    (14_000_000, 2_300_000),
+)
+
+
+READ_ONLY = """
+import sys, time
+from portmatrix.flows.from_captures import read_traffic
+from portmatrix.sources import workers
+if sys.argv[3] != "measured":
+    workers.START = dict.fromkeys(workers.START, float(sys.argv[3]))
+start = time.perf_counter()
+traffic = read_traffic(sys.argv[1].split(","), jobs=int(sys.argv[2]))
+print(time.perf_counter() - start, len(traffic.flows))
+"""
+
+
+def read_only(files: list[str], jobs: int, one_core: bool, start: str = "measured") -> float:
+    """Seconds `read_traffic` alone takes (in a fresh process, imports not counted)."""
+    cmd = [PYTHON, "-c", READ_ONLY, ",".join(files), str(jobs), start]
+    if one_core:
+        cmd = ["taskset", "-c", "0", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(out.split()[0])
 
 
 def jobs(args) -> None:
-    """A rolling capture: a generated pcap cut into files (editcap -c), read with
-    --jobs 1 and with one job per CPU; flows spanning two files stay one flow.
-    portmatrix starts no more processes than the input pays for (one per
-    workers.PER_PROCESS bytes), so the line says how many it used."""
-    from portmatrix.sources.workers import processes
-
+    """One file, all cores: `check` on the 1M-packet pcap and pcapng with --jobs 1
+    pinned to one CPU against --jobs N on every CPU (the file cut into spans), end
+    to end and the read alone; then a rolling capture (the pcap cut into files with
+    editcap -c) likewise; then what a worker process costs (a tiny file read with
+    a worker forced on it, against without), the figure workers.START holds."""
+    cpus = os.cpu_count() or 1
     n = args.packets
     pcap = generate(OUT / f"bench-{n}.pcap", n)
+    pcapng = generate(OUT / f"bench-{n}.pcapng", n)
     parts = OUT / f"rolling-{n}-{args.files}"
     if not parts.exists():
         parts.mkdir()
         per = -(-n // args.files)
         subprocess.run(["editcap", "-c", str(per), str(pcap), str(parts / "part.pcap")], check=True)
-    files = sorted(str(p) for p in parts.glob("part*.pcap"))
-    for j in (1, os.cpu_count() or 1):
-        cmd = [*check_cmd(Path(files[0])), *files[1:], "--jobs", str(j)]
-        runs = [timed(cmd)[0] for _ in range(args.runs)]
-        median = statistics.median(runs)
+    rolling = sorted(str(p) for p in parts.glob("part*.pcap"))
+    print(load(), flush=True)
+    for name, files in (("pcap", [str(pcap)]), ("pcapng", [str(pcapng)]), ("rolling", rolling)):
+        app = ["--no-app"] if args.no_app else []
+        one = [*check_cmd(Path(files[0])), *files[1:], "--jobs", "1", *app]
+        many = [*check_cmd(Path(files[0])), *files[1:], "--jobs", str(cpus), *app]
+        walls: dict[str, list[float]] = {k: [] for k in ("check 1", "check N", "read 1", "read N")}
+        for _ in range(args.runs):  # interleaved
+            walls["check 1"].append(measured(one, one_core=True).wall)
+            walls["check N"].append(measured(many).wall)
+            walls["read 1"].append(read_only(files, 1, one_core=True))
+            walls["read N"].append(read_only(files, cpus, one_core=False))
+        med = {k: statistics.median(v) for k, v in walls.items()}
         print(
-            f"{len(files)} files, --jobs {j} ({processes(files, j)} processes): "
-            f"median {median:5.2f} s  {n / median / 1e6:5.2f} Mpkt/s  "
-            f"runs {' '.join(f'{t:.2f}' for t in runs)}",
+            f"{name:8s} check: one core {med['check 1']:5.2f} s, {cpus} cores "
+            f"{med['check N']:5.2f} s: x{med['check 1'] / med['check N']:.2f} | read alone: "
+            f"{med['read 1']:5.2f} s, {med['read N']:5.2f} s: x{med['read 1'] / med['read N']:.2f}"
+            f"\n{'':8s} runs {walls}",
             flush=True,
         )
+    print(load(), flush=True)
+    tiny = generate(OUT / "small-10.pcap", 10, 2)
+    alone = [read_only([str(tiny)], 1, False) for _ in range(args.runs * 3)]
+    forked = [read_only([str(tiny), str(tiny)], 2, False, start="0") for _ in range(args.runs * 3)]
+    print(
+        f"a worker costs {statistics.median(forked) - statistics.median(alone):.3f} s (fork; two "
+        f"tiny files with a worker each, against one file alone: "
+        f"{statistics.median(forked):.3f} s, {statistics.median(alone):.3f} s)"
+    )
 
 
 def startup(args) -> None:
@@ -401,12 +536,15 @@ def main() -> None:
     s.add_argument("--packets", type=int, default=1_000_000)
     s.add_argument("--runs", type=int, default=3)
     s.add_argument("--one-core", action="store_true")
+    s.add_argument("--no-tshark", action="store_true")
     m = sub.add_parser("memory")
-    m.add_argument("--max-packets", type=int, default=10_000_000)
+    m.add_argument("--max-packets", type=int, default=14_000_000)
+    m.add_argument("--no-app", action="store_true", help="check --no-app: flows alone")
     j = sub.add_parser("jobs")
-    j.add_argument("--packets", type=int, default=5_000_000)
+    j.add_argument("--packets", type=int, default=1_000_000)
     j.add_argument("--files", type=int, default=8)
     j.add_argument("--runs", type=int, default=3)
+    j.add_argument("--no-app", action="store_true", help="check --no-app: flows alone")
     st = sub.add_parser("startup")
     st.add_argument("--runs", type=int, default=5)
     d = sub.add_parser("decode")

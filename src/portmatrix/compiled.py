@@ -11,6 +11,7 @@ from pathlib import Path
 HELPERS = {
     "sources/_walk": "record walk",
     "decode/_common": "decoder fast path",
+    "flows/_table": "flow table",
 }
 
 

@@ -129,6 +129,26 @@ def test_progress_bar_on_a_large_capture(large_capture):
     assert "reading" not in quiet.text and "wrote" not in quiet.text
 
 
+def test_evidence_shows_both_of_its_passes(large_capture):
+    inventory = REPO / "benchmarks" / "site.inventory.yaml"
+    out = large_capture.parent / "ev.pcapng"
+    run = run_in_pty(
+        "evidence",
+        str(large_capture),
+        "--rules",
+        "thoughtspot",
+        "--inventory",
+        str(inventory),
+        "--verdict",
+        "unexpected-port",
+        "-o",
+        str(out),
+    )
+    assert run.status == 0, run.text
+    assert "choosing flows" in run.text and "extracting" in run.text  # two bars
+    assert f"portmatrix: wrote {out}: " in run.text
+
+
 def test_ctrl_c_half_way_writes_no_report(tmp_path):
     """A capture arriving on a FIFO that never ends: the read is half way for
     certain when Ctrl-C is pressed."""

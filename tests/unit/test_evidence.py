@@ -35,6 +35,19 @@ def test_by_flow_and_from_several_files_in_time_order(run_cli, tmp_path):
     assert len(side["packets"]) == flow["packets_fwd"] + flow["packets_rev"]
     times = [p["time"] for p in side["packets"]]
     assert times == sorted(times)
+    # Each packet is its source frame, byte for byte, with its time and lengths; the
+    # two files are two interfaces.
+    extracted, _ = read_frames(out)
+    sources = {str(p): {f.frame: f for f in read_frames(p)[0]} for p in (first, second)}
+    for got, where in zip(extracted, side["packets"], strict=True):
+        source = sources[where["file"]][where["frame"]]
+        assert (got.data, got.ts, got.wirelen, got.linktype) == (
+            source.data,
+            source.ts,
+            source.wirelen,
+            source.linktype,
+        )
+    assert {f.iface for f in extracted} == {0, 1}
     # Reversing the ends finds the same flow.
     reverse = f"tcp 10.20.0.13:4000 -> 10.20.0.12:{flow['initiator_port']}"
     out2 = tmp_path / "ev2.pcapng"

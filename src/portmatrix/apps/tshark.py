@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 
 from portmatrix.apps.samples import Samples
-from portmatrix.evidence import pcapng_blocks
+from portmatrix.evidence import Extract, pcapng_blocks
 
 # Layers that say nothing about the application. A stack ending in one of them
 # (or in these followed by "data") is unidentified.
@@ -67,7 +67,7 @@ def labels(tshark: str, found: Samples) -> dict[int, str]:
     fd, path = tempfile.mkstemp(prefix="portmatrix-", suffix=".pcapng")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.writelines(pcapng_blocks(packets, found.infos))
+            fh.writelines(pcapng_blocks(Extract.of_packets(packets), found.infos))
         done = subprocess.run(
             [
                 tshark,

@@ -34,6 +34,22 @@ def _key(rows: PacketBatch, sel: np.ndarray) -> np.ndarray:
     return mix(rows.src_hi[sel], rows.src_lo[sel], rows.dst_hi[sel], rows.dst_lo[sel], word)
 
 
+def _pair(rows: PacketBatch, sel: np.ndarray) -> np.ndarray:
+    """The (source, destination, protocol) of rows: the port-0 flow a fragment that
+    never meets its first fragment joins."""
+    word = rows.proto[sel].astype(np.uint64) | np.uint64(1 << 40)  # never a datagram's word
+    return mix(rows.src_hi[sel], rows.src_lo[sel], rows.dst_hi[sel], rows.dst_lo[sel], word)
+
+
+def fragment_keys(rows: PacketBatch) -> np.ndarray:
+    """What the fragments among `rows` can be matched on by fragments around them
+    (their datagrams; for later fragments also the port-0 flow they join if
+    their first fragment never comes), distinct and sorted."""
+    frags = np.flatnonzero((rows.frag != b.NOT_FRAGMENT) & (rows.kind == b.PACKET))
+    later = frags[rows.frag[frags] >= b.LATER_FRAGMENT]
+    return np.unique(np.concatenate([_key(rows, frags), _pair(rows, later)]))
+
+
 class FragmentPorts:
     def __init__(self) -> None:
         self.keys = np.zeros(0, np.uint64)  # first fragments, sorted ...
@@ -102,6 +118,19 @@ class FragmentPorts:
             return PacketBatch.empty()
         self.unresolved += len(waiting)
         return waiting
+
+    def renumber(self, frames: int) -> None:
+        """The rows held were `frames` frames later in their file than numbered."""
+        if self.waiting is not None:
+            self.waiting.frame += frames
+
+    def open_keys(self) -> np.ndarray:
+        """What rows after these may be matched on (`fragment_keys`): remembered first
+        fragments, pieces of open datagrams, fragments still waiting."""
+        held = [self.keys, self.pieces["key"]]
+        if self.waiting is not None:
+            held.append(fragment_keys(self.waiting))
+        return np.unique(np.concatenate(held))
 
     def counts(self) -> dict[str, int]:
         """The damage seen, named as Flows names it."""

@@ -21,6 +21,7 @@ from portmatrix.flows.model import (
     BY_SYN,
     BY_SYNACK,
     ESTABLISHED,
+    FLOW_COLUMNS,
     FRAMES,
     MIDSTREAM,
     NOT_TCP,
@@ -29,6 +30,8 @@ from portmatrix.flows.model import (
     Flows,
 )
 from portmatrix.flows.records import ACK, FIN, RST, SYN, Records
+
+BLOCK = 1 << 16  # records a finished table turns into flows at a time
 
 
 def port_class(port: np.ndarray) -> np.ndarray:
@@ -42,31 +45,65 @@ def from_records(rec: Records, **fragment_counts: int) -> Flows:
     `fragment_counts`: Flows' fragments_* counters."""
     init, by = _initiators(rec)
     swap = init == 1
-    cols: dict[str, np.ndarray] = {"proto": rec["proto"].astype(np.int64)}
+    cols: dict[str, np.ndarray] = {"proto": rec["proto"]}
     cols["init_hi"] = np.where(swap, rec["b_hi"], rec["a_hi"])
     cols["init_lo"] = np.where(swap, rec["b_lo"], rec["a_lo"])
     cols["resp_hi"] = np.where(swap, rec["a_hi"], rec["b_hi"])
     cols["resp_lo"] = np.where(swap, rec["a_lo"], rec["b_lo"])
-    cols["init_port"] = np.where(swap, rec["b_port"], rec["a_port"]).astype(np.int64)
-    cols["resp_port"] = np.where(swap, rec["a_port"], rec["b_port"]).astype(np.int64)
-    cols["icmp_req"] = rec["icmp_req"].astype(np.int64)
+    cols["init_port"] = np.where(swap, rec["b_port"], rec["a_port"])
+    cols["resp_port"] = np.where(swap, rec["a_port"], rec["b_port"])
+    cols["icmp_req"] = rec["icmp_req"]
     cols["first_ts"], cols["last_ts"] = rec["first_ts"], rec["last_ts"]
     cols["pkts_fwd"] = np.where(swap, rec["pkts_b"], rec["pkts_a"])
     cols["pkts_rev"] = np.where(swap, rec["pkts_a"], rec["pkts_b"])
     cols["bytes_fwd"] = np.where(swap, rec["bytes_b"], rec["bytes_a"])
     cols["bytes_rev"] = np.where(swap, rec["bytes_a"], rec["bytes_b"])
-    cols["flags_fwd"] = np.where(swap, rec["flags_b"], rec["flags_a"]).astype(np.int64)
-    cols["flags_rev"] = np.where(swap, rec["flags_a"], rec["flags_b"]).astype(np.int64)
+    cols["flags_fwd"] = np.where(swap, rec["flags_b"], rec["flags_a"])
+    cols["flags_rev"] = np.where(swap, rec["flags_a"], rec["flags_b"])
     cols["outcome"] = _outcomes(rec, cols, init, by)
     cols["close"] = _closes(cols["proto"] == TCP, (rec["flags_a"] | rec["flags_b"]))
     cols["initiator_by"] = by
-    cols["icmp_err_type"] = rec["err_type"].astype(np.int64)
-    cols["icmp_err_code"] = rec["err_code"].astype(np.int64)
+    cols["icmp_err_type"] = rec["err_type"]
+    cols["icmp_err_code"] = rec["err_code"]
     for k in ("vlan_lo", "vlan_hi", "encap", "iface"):
-        cols[k] = rec[k].astype(np.int64)
+        cols[k] = rec[k]
     for i in range(FRAMES):
         cols[f"frame{i}"] = rec[f"frame{i}"]
-        cols[f"file{i}"] = rec[f"file{i}"].astype(np.int64)
+        cols[f"file{i}"] = rec[f"file{i}"]
+    flows = Flows.from_columns(cols)
+    for name, count in fragment_counts.items():
+        setattr(flows, name, count)
+    return flows
+
+
+def first_packet_order(rec: Records, rows=slice(None)) -> np.ndarray:
+    """The order of records `rows` by first packet (time, file, frame); the flows
+    of one frame (a tunnel's outer and inner packets) by key hash."""
+    return np.lexsort(
+        (rec["hash"][rows], rec["frame0"][rows], rec["file0"][rows], rec["first_ts"][rows])
+    )
+
+
+def from_table(rec: Records, remain, release, **fragment_counts: int) -> Flows:
+    """A finished table's records (those at `remain`; all when None) as flows in
+    order of first packet, turned into flows a block of records at a time;
+    `release(lo, hi)` is told when records lo:hi are done with, so their memory
+    goes while the flows' comes (records mostly sit in first-packet order already,
+    so each block's flows land together)."""
+    kept = np.arange(len(rec)) if remain is None else remain
+    first = first_packet_order(rec, kept)
+    place = np.full(len(rec), -1, np.int64)
+    place[kept[first]] = np.arange(len(kept))
+    del first, kept
+    cols = {name: np.empty(int((place >= 0).sum()), c.dtype) for name, c in FLOW_COLUMNS.items()}
+    for lo in range(0, len(rec), BLOCK):
+        hi = min(lo + BLOCK, len(rec))
+        at = place[lo:hi]
+        sel = np.flatnonzero(at >= 0)
+        part = from_records(rec.take(lo + sel))
+        for name, column in part.cols.items():
+            cols[name][at[sel]] = column
+        release(lo, hi)
     return Flows(cols, **fragment_counts)
 
 

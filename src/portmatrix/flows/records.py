@@ -25,48 +25,53 @@ from portmatrix.flows.model import FRAMES
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10  # TCP flags
 UNKNOWN = -1
 
-# Column name -> dtype of a flow record. `_a`/`_b` are the canonical sides.
+# Column name -> dtype of a flow record. `_a`/`_b` are the canonical sides. The
+# order is the flow table's record layout (flows/store.py): widest first, so an
+# aligned struct has no holes; the compiled table (flows/_table.c) declares the
+# same struct, and a test keeps the two equal.
 RECORD = {
     "hash": np.uint64,
     "a_hi": np.uint64,
     "a_lo": np.uint64,
     "b_hi": np.uint64,
     "b_lo": np.uint64,
-    "proto": np.int16,
-    "a_port": np.int32,
-    "b_port": np.int32,
-    "icmp_req": np.int16,
-    "seq": np.int64,  # order of records: later records of a key have larger seq
     "first_ts": np.int64,
     "last_ts": np.int64,
     "pkts_a": np.int64,
     "pkts_b": np.int64,
     "bytes_a": np.int64,
     "bytes_b": np.int64,
+    "isn": np.int64,  # sequence number of the record's last pure SYN, -1 none
+    "isn0": np.int64,  # sequence number of the pure SYN the record starts with, -1 none
+    "frame0": np.int64,
+    "frame1": np.int64,
+    "frame2": np.int64,
+    "a_port": np.int32,
+    "b_port": np.int32,
+    "iface": np.int32,
+    "file0": np.int32,
+    "file1": np.int32,
+    "file2": np.int32,
+    "icmp_req": np.int16,
     "flags_a": np.int16,
     "flags_b": np.int16,  # TCP flags seen, OR-ed, per sender
+    "err_type": np.int16,
+    "err_code": np.int16,  # first ICMP error tied to the flow
+    "vlan_lo": np.int16,
+    "vlan_hi": np.int16,
+    "proto": np.uint8,
+    "encap": np.uint8,
     "first_dir": np.int8,  # sender of the first packet: 0 = A, 1 = B, -1 none
     "open_dir": np.int8,  # sender of the first opening (pure SYN, ICMP request)
     "answer_dir": np.int8,  # sender of the first answer (SYN-ACK, ICMP reply)
-    "err_type": np.int16,
-    "err_code": np.int16,  # first ICMP error tied to the flow
     "err_dir": np.int8,  # sender of the packet that ICMP error answers
     "syn_start": np.bool_,
     "has_syn": np.bool_,
     "cals": np.bool_,  # a FIN or RST came after the record's last pure SYN
-    "isn": np.int64,  # sequence number of the record's last pure SYN, -1 none
-    "isn0": np.int64,  # sequence number of the pure SYN the record starts with, -1 none
     "tentative": np.bool_,  # the boundary before this record is not decided yet
-    "vlan_lo": np.int32,
-    "vlan_hi": np.int32,
-    "encap": np.uint8,
-    "iface": np.int32,
-    "frame0": np.int64,
-    "frame1": np.int64,
-    "frame2": np.int64,
-    "file0": np.int32,
-    "file1": np.int32,
-    "file2": np.int32,
+    # Order of records: later records of a key have larger seq. Not stored: in a
+    # table it is the record's place (FlowTable.rec).
+    "seq": np.int64,
 }
 KEY = ("a_hi", "a_lo", "b_hi", "b_lo", "proto", "a_port", "b_port", "icmp_req")
 

@@ -14,14 +14,17 @@ DELAY = 0.5  # seconds of reading before the bar appears
 
 
 @contextlib.contextmanager
-def progress(total_bytes: int, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """Yields an `on_batch(bytes, packets)` callback, or None when not shown."""
+def progress(
+    total_bytes: int, enabled: bool, label: str = "reading"
+) -> Iterator[Callable[[int, int], None] | None]:
+    """Yields an `on_batch(bytes, packets)` callback, or None when not shown;
+    `label` says which pass it is where a command reads its inputs twice."""
     from portmatrix.console import isatty
 
     if not enabled or not isatty(sys.stderr) or total_bytes <= 0:
         yield None
         return
-    bar = _Bar(total_bytes)
+    bar = _Bar(total_bytes, label)
     try:
         yield bar.on_batch
     finally:
@@ -29,8 +32,9 @@ def progress(total_bytes: int, enabled: bool) -> Iterator[Callable[[int, int], N
 
 
 class _Bar:
-    def __init__(self, total_bytes: int) -> None:
+    def __init__(self, total_bytes: int, label: str) -> None:
         self.total = total_bytes
+        self.label = label
         self.start = time.monotonic()
         self.done = 0
         self.packets = 0
@@ -59,7 +63,7 @@ class _Bar:
         )
 
         columns = (
-            TextColumn("reading"),
+            TextColumn(self.label),
             BarColumn(),
             DownloadColumn(),
             TextColumn("{task.fields[rate]}"),

@@ -91,6 +91,12 @@ class Capture:
         if compressed:
             self.info.format += "+gzip"
 
+    def reuse_buffers(self) -> None:
+        """The caller is done with each batch (its `data` too) before asking for the
+        next: the reader then reads into the same few blocks again."""
+        if not self.info.format.endswith("+gzip") and self.path != "-":
+            self.reader.chunks.settle = self._hashing.settle
+
     @property
     def bytes_read(self) -> int:
         """Bytes of the file (as stored, compressed or not) read so far: progress."""

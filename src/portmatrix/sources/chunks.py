@@ -13,6 +13,7 @@ import queue
 import select
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -44,6 +45,13 @@ class Chunks:
         self.eof = False
         self.live = False  # return whatever a read brings, do not wait for a full chunk
         self._walked = False  # whether the reader has seen the head yet
+        # Set by a caller that is done with each chunk before asking for the next: the
+        # blocks are then reused (fresh memory costs the kernel zeroing every page);
+        # called before a block is written again, it waits for whoever else reads
+        # the blocks (the hashing thread).
+        self.settle: Callable[[], None] | None = None
+        self._spare: list[np.ndarray] = []
+        self._current: np.ndarray | None = None
         self._thread = None
         if ahead:
             self._blocks: queue.Queue = queue.Queue(maxsize=self.AHEAD)
@@ -52,7 +60,11 @@ class Chunks:
             self._thread.start()
 
     def _read_block(self) -> tuple[np.ndarray, int]:
-        block = np.empty(self.HEADROOM + self.chunk, np.uint8)
+        if self._spare and self.settle is not None and self._thread is None:
+            self.settle()
+            block = self._spare.pop()
+        else:
+            block = np.empty(self.HEADROOM + self.chunk, np.uint8)
         view = memoryview(block)[self.HEADROOM :]
         if self.live:
             return block, self._read_live(view)
@@ -108,6 +120,10 @@ class Chunks:
             raise block
         if got == 0 or (got < self.chunk and not self.live):
             self.eof = True
+        if self.settle is not None and self._thread is None:
+            if self._current is not None:
+                self._spare.append(self._current)  # its chunk is done with
+            self._current = block
         keep = len(self.tail)
         if keep <= self.HEADROOM:
             start = self.HEADROOM - keep

@@ -44,6 +44,13 @@ class HashingReader:
     def _work(self) -> None:
         while (data := self._queue.get()) is not None:
             self.hash.update(data)
+            self._queue.task_done()
+        self._queue.task_done()
+
+    def settle(self) -> None:
+        """Wait until every buffer handed over is hashed: then it may be written again."""
+        if not self._inline:
+            self._queue.join()
 
     def _hash(self, data) -> None:
         if not self.enabled:

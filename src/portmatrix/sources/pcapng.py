@@ -139,15 +139,15 @@ class PcapngReader:
                 return off, parts, ""
             off += used
 
-    def _resolve(self, blocks: np.ndarray) -> np.ndarray:
-        """The walk's rows with a last column: the capture's interface number of each
-        packet, as the current section maps its interfaces (-1: never described)."""
+    def _resolve(self, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The walk's rows, and the capture's interface number of each packet, as the
+        current section maps its interfaces (-1: never described)."""
         kind, w8 = blocks[:, 1], blocks[:, 3]
         # An obsolete packet block's interface id is 16 bits, its drop count the next 16.
         opb_iface = w8 & 0xFFFF if self.endian == "<" else w8 >> 16
         local = np.where(kind == EPB, w8, np.where(kind == OPB, opb_iface, 0))
         local = np.minimum(local, self.section_ifaces)  # past the last: the -1 slot
-        return np.column_stack([blocks, self.section_map[local]])
+        return blocks, self.section_map[local]
 
     def _control_block(self, data: np.ndarray, off: int) -> int:
         """Interpret the section/interface/statistics block at `off`: its length,
@@ -263,11 +263,15 @@ class PcapngReader:
         self.last_ts = int(out[-1])
         return out
 
-    def _batch(self, data: np.ndarray, parts: list[np.ndarray], first_frame: int) -> RawBatch:
+    def _batch(self, data: np.ndarray, parts: list[tuple], first_frame: int) -> RawBatch:
         """Packet blocks, as the walk found them and `_resolve` numbered their
         interfaces, into a batch."""
-        blocks = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        pos, kind, blen, _w8, w12, w16, w20, w24, iface = blocks.T
+        if len(parts) == 1:
+            ((blocks, iface),) = parts
+        else:
+            blocks = np.concatenate([b for b, _ in parts])
+            iface = np.concatenate([i for _, i in parts])
+        pos, kind, blen, _w8, w12, w16, w20, w24 = blocks.T
         count = len(pos)
         epb, spb, opb = kind == EPB, kind == SPB, kind == OPB
         timed = epb | opb
@@ -341,8 +345,28 @@ class _InterfaceTimes:
         """(link type, ns since the epoch, whether the time is in range) per packet."""
         self._update(interfaces)
         at = np.where(iface >= 0, iface, self.size)
+        if len(at) and (at == at[0]).all():  # the common case: one interface's clock
+            k = int(at[0])
+            ns, ok = _to_ns_one(ticks, int(self.resol[k]), int(self.offset[k]))
+            linktype = np.full(len(at), self.linktype[k], np.int32)
+            return linktype, ns, ok & bool(self.valid[k])
         ns, ok = to_ns(ticks, self.resol[at], self.offset[at])
         return self.linktype[at], ns, ok & self.valid[at]
+
+
+def _to_ns_one(ticks: np.ndarray, resol: int, offset_ns: int):
+    """`to_ns` for packets that all have one interface's clock: a decimal resolution
+    of at most ns per tick (nearly every capture) without per-packet arrays."""
+    exp = resol & 0x7F
+    if resol & 0x80 or exp > 9:
+        n = len(ticks)
+        return to_ns(ticks, np.full(n, resol, np.int64), np.full(n, offset_ns, np.int64))
+    mul = 10 ** (9 - exp)
+    ticks = ticks.astype(np.uint64, copy=False)
+    ok = ticks <= np.uint64(INT64_MAX // mul)
+    ns = (ticks * np.uint64(mul)).view(np.int64)  # wrapped where not ok: never used
+    ok &= (ns >= -min(offset_ns, 0)) & (ns <= INT64_MAX - max(offset_ns, 0))
+    return np.where(ok, ns + offset_ns, 0), ok
 
 
 def to_ns(ticks: np.ndarray, resol: np.ndarray, offset_ns: np.ndarray):

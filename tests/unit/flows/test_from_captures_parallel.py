@@ -15,10 +15,15 @@ from portmatrix.sources import workers
 from support.split import FRAME_COLUMNS, PART, assert_same_flows, write_split
 
 
+def free_workers(monkeypatch):
+    """Workers that cost nothing to start: worth it for any input, however small."""
+    monkeypatch.setattr(workers, "START", dict.fromkeys(workers.START, 0.0))
+
+
 @pytest.fixture(autouse=True)
 def workers_for_small_files(monkeypatch):
     """These files are tiny: let each be worth a process, so the pool is tested."""
-    monkeypatch.setattr(workers, "PER_PROCESS", 1)
+    free_workers(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +59,14 @@ def test_jobs_give_the_flows_of_one_process(split, single):
 
 
 def test_small_inputs_are_not_worth_a_pool(split, single, monkeypatch):
-    monkeypatch.setattr(workers, "PER_PROCESS", 256 << 20)
+    monkeypatch.setattr(workers, "START", {"fork": 0.03, "forkserver": 0.35})
 
     def no_pool(*args):
         raise AssertionError("a pool was started for a few kilobytes")
 
     monkeypatch.setattr(traffic, "_in_processes", no_pool)
     assert_same_flows(read_traffic(split[0], jobs=4), single)
-    monkeypatch.setattr(workers, "PER_PROCESS", 1)
+    free_workers(monkeypatch)
     with pytest.raises(AssertionError, match="a pool was started"):
         read_traffic(split[0], jobs=4)
 

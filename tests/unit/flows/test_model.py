@@ -38,10 +38,11 @@ def test_every_column_is_documented_and_its_missing_value_fits_its_type():
 
 def test_a_producer_that_knows_some_columns_gets_the_rest_as_unknown():
     flows = Flows.from_columns(
-        {"proto": [6, 17], "resp_port": np.array([22, 53], np.int32), "pkts_fwd": [3, 1]}
+        {"proto": [6, 17], "resp_port": np.array([22, 53], np.int64), "pkts_fwd": [3, 1]}
     )
     assert len(flows) == 2
-    assert flows["resp_port"].dtype == np.int64 and flows["resp_port"].tolist() == [22, 53]
+    assert flows["resp_port"].dtype == FLOW_COLUMNS["resp_port"].dtype == np.int32
+    assert flows["resp_port"].tolist() == [22, 53]
     assert flows["outcome"].tolist() == [MIDSTREAM] * 2
     assert flows["close"].tolist() == [NOT_TCP] * 2
     assert flows["icmp_err_type"].tolist() == [-1, -1]

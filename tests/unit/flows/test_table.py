@@ -222,7 +222,7 @@ def test_one_sided_flows_end_sooner_than_answered_ones():
     table.update(decode(raw_batch([ether(p) for p in packets]))[0])
     gone = table.evict(T0 + 12 * second, idle=60 * second, grace=second, half_open=10 * second)
     assert gone["init_port"].tolist() == [1001]
-    assert len(table.open_hash) == 1
+    assert len(table.open_idx) == 1
     gone = table.evict(T0 + 62 * second, idle=60 * second, grace=second, half_open=10 * second)
     assert gone["init_port"].tolist() == [1002]
 

@@ -446,47 +446,6 @@ out:
     return result;
 }
 
-/* put(store, used, index, records) -> keys added: the index points each record's
- * key (by hash: the first key of that hash) at that record. The caller keeps
- * the index below its limit. */
-static PyObject *put(PyObject *self, PyObject *args) {
-    Py_buffer store, index, records;
-    Py_ssize_t used;
-    if (!PyArg_ParseTuple(args, "y*nw*y*", &store, &used, &index, &records))
-        return NULL;
-    Index ix;
-    PyObject *result = NULL;
-    Py_ssize_t n = records.len / 8, added = 0;
-    if (index_of(&index, &ix) < 0)
-        goto out;
-    if (used < 0 || used > store.len / (Py_ssize_t)sizeof(Record)) {
-        PyErr_SetString(PyExc_ValueError, "put: store out of range");
-        goto out;
-    }
-    const Record *rec = store.buf;
-    const int64_t *r = records.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (r[i] < 0 || r[i] >= used || r[i] >= UINT32_MAX) {
-            PyErr_SetString(PyExc_ValueError, "put: record out of range");
-            goto out;
-        }
-        uint64_t h = rec[r[i]].hash, at = home(&ix, h);
-        for (uint64_t s; (s = ix.slot[at]); at = (at + 1) & ix.mask) {
-            Py_ssize_t idx = (Py_ssize_t)(uint32_t)s - 1;
-            if ((s >> 32) == h >> 32 && idx < used && rec[idx].hash == h)
-                break;
-        }
-        added += !ix.slot[at];
-        ix.slot[at] = ((h >> 32) << 32) | (uint64_t)(r[i] + 1);
-    }
-    result = PyLong_FromSsize_t(added);
-out:
-    PyBuffer_Release(&store);
-    PyBuffer_Release(&index);
-    PyBuffer_Release(&records);
-    return result;
-}
-
 /* Empty slot `at` and move later entries of its run back into the hole, so that
  * every entry stays reachable from its home slot without tombstones. */
 static void delete_at(const Index *ix, uint64_t at) {
@@ -508,45 +467,63 @@ static void delete_at(const Index *ix, uint64_t at) {
     }
 }
 
-/* remove(store, used, index, records) -> keys removed: each record's key leaves the
- * index, if the index points it at that record (its key's latest). */
-static PyObject *remove_(PyObject *self, PyObject *args) {
+/* put(store, used, index, records) -> keys added: the index points each record's
+ * key (by hash: the first key of that hash) at that record. The caller keeps
+ * the index below its limit.
+ * remove(store, used, index, records) -> keys removed: each record's key leaves
+ * the index, if the index points it at that record (its key's latest). */
+static PyObject *index_records(PyObject *args, int removing) {
+    const char *what = removing ? "remove" : "put";
     Py_buffer store, index, records;
     Py_ssize_t used;
     if (!PyArg_ParseTuple(args, "y*nw*y*", &store, &used, &index, &records))
         return NULL;
     Index ix;
     PyObject *result = NULL;
-    Py_ssize_t n = records.len / 8, removed = 0;
+    Py_ssize_t n = records.len / 8, changed = 0;
     if (index_of(&index, &ix) < 0)
         goto out;
     if (used < 0 || used > store.len / (Py_ssize_t)sizeof(Record)) {
-        PyErr_SetString(PyExc_ValueError, "remove: store out of range");
+        PyErr_Format(PyExc_ValueError, "%s: store out of range", what);
         goto out;
     }
     const Record *rec = store.buf;
     const int64_t *r = records.buf;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (r[i] < 0 || r[i] >= used) {
-            PyErr_SetString(PyExc_ValueError, "remove: record out of range");
+        if (r[i] < 0 || r[i] >= used || r[i] >= UINT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "%s: record out of range", what);
             goto out;
         }
         uint64_t h = rec[r[i]].hash, at = home(&ix, h), want = (uint64_t)(r[i] + 1);
-        for (uint64_t s; (s = ix.slot[at]); at = (at + 1) & ix.mask) {
-            if ((s >> 32) == h >> 32 && (uint32_t)s == want) {
-                delete_at(&ix, at);
-                removed++;
-                break;
+        if (removing) {
+            for (uint64_t s; (s = ix.slot[at]); at = (at + 1) & ix.mask) {
+                if ((s >> 32) == h >> 32 && (uint32_t)s == want) {
+                    delete_at(&ix, at);
+                    changed++;
+                    break;
+                }
             }
+            continue;
         }
+        for (uint64_t s; (s = ix.slot[at]); at = (at + 1) & ix.mask) {
+            Py_ssize_t idx = (Py_ssize_t)(uint32_t)s - 1;
+            if ((s >> 32) == h >> 32 && idx < used && rec[idx].hash == h)
+                break;
+        }
+        changed += !ix.slot[at];
+        ix.slot[at] = ((h >> 32) << 32) | want;
     }
-    result = PyLong_FromSsize_t(removed);
+    result = PyLong_FromSsize_t(changed);
 out:
     PyBuffer_Release(&store);
     PyBuffer_Release(&index);
     PyBuffer_Release(&records);
     return result;
 }
+
+static PyObject *put(PyObject *self, PyObject *args) { return index_records(args, 0); }
+
+static PyObject *remove_(PyObject *self, PyObject *args) { return index_records(args, 1); }
 
 /* regrow(old, new): every entry of the old index into the (larger, empty) new one. */
 static PyObject *regrow(PyObject *self, PyObject *args) {

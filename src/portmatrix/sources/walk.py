@@ -25,19 +25,25 @@ CONTROL, CORRUPT, MISMATCH = 1, 2, 3  # pcapng stop reasons (0: need more data)
 
 
 TYPICAL = 64  # bytes per record the output of a compiled walk is first sized for
+ROWS = 1 << 14  # rows of output a walk is given at most per call
 
 
 def _in_parts(walk, buf, width: int, more: int) -> tuple[np.ndarray, int, int]:
-    """Run a compiled walk with an output sized for typical records, again from
-    where it stopped while it stops for want of room (status `more`): sizing it
-    for the smallest possible records would allocate ~25 MB per chunk."""
+    """Run a compiled walk with an output sized for typical records (at most ROWS),
+    again from where it stopped while it stops for want of room (status `more`):
+    sizing it for the smallest possible records would allocate ~25 MB per chunk.
+
+    A walk that stopped early (a pcapng control block after a few packets) keeps
+    a copy of its rows, not a view that holds the whole output: a capture with an
+    interface block before every packet would otherwise hold one output per
+    packet (4 GB of address space and 0.5 GB of memory per 100k packets)."""
     parts, off = [], 0
     mv = memoryview(buf)
     while True:
-        out = np.empty(((len(mv) - off) // TYPICAL + 16, width), np.int64)
+        out = np.empty((min((len(mv) - off) // TYPICAL + 16, ROWS), width), np.int64)
         count, end, status = walk(mv[off:], out)
         out[:count, 0] += off
-        parts.append(out[:count])
+        parts.append(out[:count] if 2 * count >= len(out) else out[:count].copy())
         off += end
         if count < len(out) or status != more:
             break

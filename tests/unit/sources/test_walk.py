@@ -93,3 +93,21 @@ def test_walks_continue_when_their_output_is_full(monkeypatch):
     for path in PCAPNGS:
         for buf, little, off in each_block(path):
             same_pcapng(buf[off:], little)
+
+
+def test_a_walk_stopped_early_holds_only_its_rows():
+    """A packet block, then an interface block, in a large buffer (a capture with an
+    interface described before every packet): the one row found must not keep the
+    whole output sized for the buffer alive, or each packet holds megabytes."""
+    epb = np.zeros(8, "<u4")
+    epb[[0, 1, 7]] = 6, 32, 32  # type, length; no data; trailing length
+    idb = np.array([1, 20, 1, 0, 20], "<u4")  # link type 1, snaplen 0
+    buf = epb.tobytes() + idb.tobytes() + bytes(8 << 20)
+    records, stop, reason = walk.pcapng_walk(buf, True, 1 << 20)
+    assert (len(records), stop, reason) == (1, 32, walk.CONTROL)
+    held = records.base.nbytes if records.base is not None else records.nbytes
+    assert held <= 4 * records.nbytes
+    # A full output is kept as it is, not copied.
+    many = epb.tobytes() * 2000
+    rows, _, _ = walk.pcapng_walk(many, True, 1 << 20)
+    assert len(rows) == 2000

@@ -118,13 +118,18 @@ class FlowRows:
 
 
 def flow_rows(
-    paths: list[str], chosen: Flows, infos: list | None = None, first: int = 0, on_batch=None
+    paths: list[str],
+    chosen: Flows,
+    infos: list | None = None,
+    first: int = 0,
+    on_batch=None,
+    digest: bool = True,
 ):
     """Batch by batch, the packets of the `chosen` flows in the captures (`infos`,
     when given, collects each capture's CaptureInfo); with `first`, only each
     flow's first packets (its first `first` rows), and reading stops once every
     flow has them (or all it has: its packet count). `on_batch(bytes, packets)`
-    reports progress."""
+    reports progress; `digest` False skips the SHA-256 (`infos` then carry none)."""
     keys, _, _ = flow_key(
         chosen["init_hi"],
         chosen["init_lo"],
@@ -142,7 +147,7 @@ def flow_rows(
     for file_id, path in enumerate(paths):
         if first and (taken >= wanted).all():
             break
-        capture = Capture(path)
+        capture = Capture(path, digest=digest)
         fragments = FragmentPorts()
         seen = 0
         for raw in capture.batches():

@@ -49,7 +49,8 @@ def read_samples(paths: list[str], chosen: Flows) -> Samples:
     server = [bytearray() for _ in range(len(chosen))]
     if not len(chosen):
         return out
-    for part in flow_rows(paths, chosen, out.infos, first=FIRST_PACKETS):
+    # The digests are the first read's: this read only looks at payloads.
+    for part in flow_rows(paths, chosen, out.infos, first=FIRST_PACKETS, digest=False):
         raw, rows, flow = part.raw, part.rows, part.flow
         ok = readable(rows)
         found = payloads(raw, rows, np.flatnonzero(ok))

@@ -24,9 +24,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 class Capture:
     """One capture input; iterate `batches()`, then read `info`."""
 
-    def __init__(self, path: str, stream=None) -> None:
+    def __init__(self, path: str, stream=None, digest: bool = True) -> None:
         """`path` names the input; `stream`, when given, is a live byte stream (a
-        capture process's pipe) read as soon as bytes arrive, not a chunk at a time."""
+        capture process's pipe) read as soon as bytes arrive, not a chunk at a time.
+        `digest` False: no SHA-256 (a second read of a file whose digest is known)."""
         self.path = path
         self.info = CaptureInfo(path=path)
         live = stream is not None
@@ -46,7 +47,7 @@ class Capture:
                 ) from None
             except OSError as exc:
                 raise CaptureError(f"cannot open: {exc.strerror}", file=path) from None
-        self._hashing = HashingReader(raw, enabled=not live)
+        self._hashing = HashingReader(raw, enabled=digest and not live)
         try:
             self._open_reader(path, live)
         except BaseException:

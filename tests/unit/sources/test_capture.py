@@ -118,3 +118,28 @@ def test_missing_file_and_directory(tmp_path):
     assert err.value.hint
     with pytest.raises(CaptureError, match="is a directory"):
         Capture(str(tmp_path))
+
+
+def test_a_second_read_can_skip_the_digest(tmp_path, monkeypatch):
+    """The labels' read of a file already read (and hashed) hashes nothing: the
+    same packets, no digest, and SHA-256 never fed."""
+    path = write_pcap(tmp_path / "a.pcap", udp_frames(50))
+    fed = []
+    monkeypatch.setattr(hashlib, "sha256", lambda: _Counting(fed))
+    capture = Capture(str(path), digest=False)
+    frames = [len(raw) for raw in capture.batches()]
+    assert sum(frames) == 50 and capture.info.sha256 == "" and fed == []
+    with_digest = Capture(str(path))
+    assert sum(len(raw) for raw in with_digest.batches()) == 50
+    assert fed and with_digest.info.bytes_read == path.stat().st_size
+
+
+class _Counting:
+    def __init__(self, fed: list) -> None:
+        self.fed = fed
+
+    def update(self, data) -> None:
+        self.fed.append(len(data))
+
+    def hexdigest(self) -> str:
+        return "x"

@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -56,33 +55,12 @@ def capture_for_replay() -> Path:
     return REPLAY
 
 
-@contextlib.contextmanager
 def namespace():
     """A network namespace with a veth pair vA <-> vB, up, without IPv6 chatter."""
-    name = f"pm-bench-{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(
-            ["ip", "-n", name, "link", "add", "vA", "type", "veth", "peer", "name", "vB"],
-            check=True,
-        )
-        for dev in ("lo", "vA", "vB"):
-            subprocess.run(["ip", "-n", name, "link", "set", dev, "up"], check=True)
-            subprocess.run(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    name,
-                    "sysctl",
-                    "-qw",
-                    f"net.ipv6.conf.{dev}.disable_ipv6=1",
-                ],
-                capture_output=True,
-            )
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from support.netns import veth_namespace
+
+    return veth_namespace("pm-bench")
 
 
 def start_watch(ns: str, folder: Path, *extra: str) -> tuple[subprocess.Popen, Path]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import time
 import pytest
 
 from portmatrix.testing.captures import ether, ip, write_pcap
+from support.netns import veth_namespace
 
 NEEDS = ("dumpcap", "tcpreplay", "ip")
 CAN = os.geteuid() == 0 and all(shutil.which(p) for p in NEEDS)
@@ -52,30 +52,8 @@ INVENTORY = "roles:\n  nodes: [10.9.0.0/24]\n"
 @pytest.fixture
 def namespace():
     """A network namespace with a veth pair vA <-> vB, both up; its name."""
-    name = f"pm-drops-{secrets.token_hex(3)}"
-    run = lambda *a: subprocess.run(["ip", *a], check=True, capture_output=True)  # noqa: E731
-    run("netns", "add", name)
-    try:
-        run("-n", name, "link", "add", "vA", "type", "veth", "peer", "name", "vB")
-        for dev in ("lo", "vA", "vB"):
-            run("-n", name, "link", "set", dev, "up")
-        # No IPv6 on the pair: no router solicitations mixed into the count.
-        for dev in ("vA", "vB"):
-            subprocess.run(
-                [
-                    "ip",
-                    "netns",
-                    "exec",
-                    name,
-                    "sysctl",
-                    "-qw",
-                    f"net.ipv6.conf.{dev}.disable_ipv6=1",
-                ],
-                capture_output=True,
-            )
+    with veth_namespace("pm-drops") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,14 @@ class Run:
         return ANSI.sub("", self.output)
 
 
+def _as_typed_at() -> None:
+    """In the child: the pty becomes its controlling terminal, and Ctrl-C does what
+    it does at a person's terminal. A test run started in the background (`cmd &`
+    in a script) inherits SIGINT ignored, which Python then keeps ignoring."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_in_pty(
     *args: str,
     columns: int = 80,
@@ -65,7 +73,7 @@ def run_in_pty(
         cwd=cwd,
         env=environ,
         start_new_session=True,  # its own session: the pty is its controlling terminal
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        preexec_fn=_as_typed_at,
     )
     os.close(slave)
     chunks: list[bytes] = []

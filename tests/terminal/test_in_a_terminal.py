@@ -200,6 +200,7 @@ def test_watch_live_lines_and_final_report_in_a_terminal(tmp_path):
         rf"(?m)^{stamp} 268 packets \([\d,]+/s, .*; flows: .*; dropped 0 \(\+0\)", text
     )
     assert "Required services" in text and ESC in run.output  # the final report, coloured
+    assert re.search(r"(?m)^portmatrix \S+ watch — matrix thoughtspot", text)  # not "check"
     assert alive(pids) == []
 
 

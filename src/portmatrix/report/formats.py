@@ -12,6 +12,7 @@ from portmatrix import __version__
 from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
+from portmatrix.report.summary import made_by
 from portmatrix.textforms import json_text, service_text
 
 ECS_VERSION = "8.11.0"
@@ -268,7 +269,7 @@ def render_markdown(result: Result) -> str:
     doc = document(result)
     s = doc["summary"]
     lines = [
-        f"## portmatrix check — {_md(doc['inputs']['matrix'])}",
+        f"## portmatrix {made_by(doc)} — {_md(doc['inputs']['matrix'])}",
         "",
         f"Made by portmatrix {doc['tool']['version']}"
         + (f" on {doc['report']['created']}" if doc["report"]["created"] else "")

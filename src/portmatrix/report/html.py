@@ -21,6 +21,7 @@ import datetime as dt
 from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.formats import apps_text, what, who
+from portmatrix.report.summary import made_by
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:80rem;
@@ -87,9 +88,9 @@ def render_html(result) -> str:
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
-        f"<title>portmatrix check — {_e(inputs['matrix'])}</title>",
+        f"<title>portmatrix {made_by(doc)} — {_e(inputs['matrix'])}</title>",
         f"<style>{CSS}</style></head><body>",
-        f"<h1>portmatrix check — {_e(inputs['matrix'])}</h1>",
+        f"<h1>portmatrix {made_by(doc)} — {_e(inputs['matrix'])}</h1>",
         f"<p class='muted'>{made}; rules {_e(', '.join(inputs['rules']))}; inventory "
         f"{_e(inputs['inventory'] or 'none')}</p>",
         command,

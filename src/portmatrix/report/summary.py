@@ -112,3 +112,11 @@ def inputs_summary(traffic) -> list[dict]:
             }
         )
     return out
+
+
+def made_by(doc: dict) -> str:
+    """Which command made a report (`check` or `watch`), from its command line: the
+    first word after `portmatrix` that is no option; `check` when none is known."""
+    words = (doc.get("report") or {}).get("command") or []
+    command = next((w for w in words[1:] if not w.startswith("-")), "check")
+    return command if command in ("check", "watch") else "check"

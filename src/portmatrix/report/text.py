@@ -10,6 +10,7 @@ import textwrap
 from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
 from portmatrix.report.result import Result
+from portmatrix.report.summary import made_by
 
 STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 SHOWN = 25  # findings listed per severity; the machine formats carry all of them
@@ -96,7 +97,7 @@ def _inputs(out: _Writer, doc: dict) -> None:
     out.para(
         f"matrix {', '.join(inputs['rules'])}; inventory {inputs['inventory'] or 'none'}",
         0,
-        first=f"portmatrix {doc['tool']['version']} check — ",
+        first=f"portmatrix {doc['tool']['version']} {made_by(doc)} — ",
     )
     for cap in inputs["captures"]:
         out.para(

@@ -3,9 +3,11 @@ up to the frames) and each capture's account of itself."""
 
 from __future__ import annotations
 
+import pytest
+
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.flows.traffic import Traffic
-from portmatrix.report.summary import decode_document, decode_summary, inputs_summary
+from portmatrix.report.summary import decode_document, decode_summary, inputs_summary, made_by
 from portmatrix.sources.base import CaptureInfo, Interface, InterfaceStats
 from portmatrix.testing.captures import flows_of
 
@@ -91,3 +93,16 @@ def test_inputs_summary_one_entry_per_capture():
         0,
     )
     assert second["interfaces"] == []
+
+
+@pytest.mark.parametrize(
+    ("command", "made"),
+    [
+        (["portmatrix", "watch", "-i", "eth1"], "watch"),
+        (["portmatrix", "--traceback", "watch", "-i", "eth1"], "watch"),
+        (["portmatrix", "check", "watch.pcap"], "check"),
+        (None, "check"),  # a report not made by the command line
+    ],
+)
+def test_a_report_says_which_command_made_it(command, made):
+    assert made_by({"report": {"command": command}}) == made

@@ -1,9 +1,11 @@
-"""Read a capture as a stream of large chunks, each a fresh numpy array.
+"""Read a capture as a stream of large chunks (numpy arrays, reused once their
+reader is done with them: fresh pages cost the kernel zeroing each one).
 
 A reader walks the complete records of each chunk; the incomplete record at
 its end is carried to the front of the next chunk, so memory stays at about
 one chunk whatever the file size. Bytes are read straight into the array
-(`readinto`): no copies besides that small carried tail.
+(`readinto`): no copies besides that small carried tail. A live stream gives
+whatever a read brings, so no packet waits for a full chunk.
 """
 
 from __future__ import annotations

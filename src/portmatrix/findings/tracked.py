@@ -20,7 +20,6 @@ from portmatrix.findings.model import SEVERITIES, TOP_PAIRS, Coverage, Finding
 from portmatrix.findings.wording import Problem, finding_of
 from portmatrix.flows.model import Flows
 from portmatrix.flows.table import distinct
-from portmatrix.policy.classify import matrix_port
 
 HOSTS_KEPT = 10_000
 PAIRS_KEPT = 1_000
@@ -48,11 +47,12 @@ class Tracked:
     answered: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
-    def of(cls, f: Finding, flows: Flows, answered: np.ndarray) -> Tracked:
-        """A finding just made from `flows` (`answered`: per flow)."""
+    def of(cls, f: Finding, flows: Flows, answered: np.ndarray, port: np.ndarray) -> Tracked:
+        """A finding just made from `flows` (`answered`, `port`: per flow, the port
+        as the matrix matches it, computed once for all the findings of a tick)."""
         p: Problem = f.problem
         g, j, m = p.groups, p.j, f.members
-        key = (flows["proto"][m].astype(np.int64) << 16) | matrix_port(flows)[m].astype(np.int64)
+        key = (flows["proto"][m].astype(np.int64) << 16) | port[m].astype(np.int64)
         return cls(
             problem=replace(p, groups=None, j=0),
             finding=replace(f, members=None, problem=None),

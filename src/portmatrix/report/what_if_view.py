@@ -17,8 +17,7 @@ Document fields (`what_if`, present only with --what-if):
 
 from __future__ import annotations
 
-from html import escape
-
+from portmatrix.report.escape import html as e
 from portmatrix.textforms import service_text
 
 LABEL = {
@@ -114,9 +113,6 @@ def html_sections(doc: dict) -> list[str]:
     w = doc.get("what_if")
     if w is None:
         return []
-
-    def e(value) -> str:
-        return escape("" if value is None else str(value))
 
     rows = "".join(
         f"<tr class='{e(c['severity'])}'><td class='{e(c['severity'])}'>{e(c['severity'])}</td>"

@@ -36,7 +36,7 @@ from portmatrix.flows.filters import FlowFilter
 from portmatrix.flows.health import CaptureHealth, one_way_tcp
 from portmatrix.flows.model import UNANSWERED, Flows
 from portmatrix.flows.table import FlowTable
-from portmatrix.policy.classify import classify
+from portmatrix.policy.classify import classify, matrix_port
 from portmatrix.policy.inventory import Inventory
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix
@@ -326,8 +326,9 @@ class Watcher:
         self.tcp_one_way += one_way_tcp(flows)
         self.coverage.add(flows, cls)
         self.window.add(flows, cls, settled=True)
+        port = matrix_port(flows)
         for f in self.grouper.findings(flows, cls, self.role_map, self.index, self.coverage.rules):
-            t = Tracked.of(f, flows, cls.answered)
+            t = Tracked.of(f, flows, cls.answered, port)
             before = self.done.get(f.id)
             if before is None:
                 self.done[f.id] = t

@@ -94,6 +94,15 @@ def record_starts(path) -> list[int]:
     return [int(o) for raw in Capture(str(path)).batches() for o in raw.file_offset]
 
 
+def record_bounds(path) -> set[int]:
+    """Where a reader of the whole file is between records: each record's start,
+    and the end of the last complete one (a file may go on with a few bytes that
+    are no record, as markofu's http-fault-post does)."""
+    capture = Capture(str(path))
+    starts = {int(o) for raw in capture.batches() for o in raw.file_offset}
+    return starts | {capture.reader.file_pos}
+
+
 def spans_at(path, bounds: list[int]) -> list[split.Span]:
     return [split.Span(str(path), a, b, last=b == bounds[-1]) for a, b in pairwise(bounds)]
 
@@ -125,7 +134,7 @@ def test_any_bytes_as_span_starts(data):
     spans = spans_at(path, bounds)
     got, exact = in_spans(path, spans)
     assert_same(got, whole(path))
-    if not set(cuts) <= set(record_starts(path)):
+    if not set(cuts) <= record_bounds(path):
         assert not exact
 
 

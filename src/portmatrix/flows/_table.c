@@ -91,8 +91,9 @@ static inline uint64_t home(const Index *ix, uint64_t hash) { return hash >> ix-
 /* ---- packet rows ---- */
 
 typedef struct {
-    const int64_t *frame, *ts, *wirelen, *proto, *sport, *dport, *flags, *seq, *itype, *icode, *ireq;
-    const int32_t *iface, *vlan;
+    const int64_t *frame, *ts, *wirelen, *seq;
+    /* The packet rows' int32 columns as they are: no widened copy per batch. */
+    const int32_t *proto, *sport, *dport, *flags, *itype, *icode, *ireq, *iface, *vlan;
     const uint8_t *encap, *kind, *frag;
     const uint64_t *src_hi, *src_lo, *dst_hi, *dst_lo;
 } Rows;
@@ -234,7 +235,7 @@ static void add_row(Record *rec, const Rows *r, Py_ssize_t i, int d, int pure_sy
 }
 
 static int rows_of(Py_buffer *col, Py_ssize_t n, Rows *r) {
-    static const int size[NCOLS] = {8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4, 4, 1, 1, 1, 8, 8, 8, 8};
+    static const int size[NCOLS] = {8, 8, 8, 4, 4, 4, 4, 8, 4, 4, 4, 4, 4, 1, 1, 1, 8, 8, 8, 8};
     for (int c = 0; c < NCOLS; c++) {
         if (col[c].len != n * size[c]) {
             PyErr_Format(PyExc_ValueError, "update: column %d has %zd bytes, not %zd", c,

@@ -565,13 +565,10 @@ class FlowTable:
 
 # The packet columns the compiled group-by reads, in its order, with their types.
 _ROW_COLUMNS = (
-    *(
-        (name, np.int64)
-        for name in ("frame", "ts", "wirelen", "proto", "sport", "dport", "tcp_flags")
-    ),
-    *((name, np.int64) for name in ("tcp_seq", "icmp_type", "icmp_code", "icmp_req")),
-    ("iface", np.int32),
-    ("vlan", np.int32),
+    *((name, np.int64) for name in ("frame", "ts", "wirelen")),
+    *((name, np.int32) for name in ("proto", "sport", "dport", "tcp_flags")),
+    ("tcp_seq", np.int64),
+    *((name, np.int32) for name in ("icmp_type", "icmp_code", "icmp_req", "iface", "vlan")),
     *((name, np.uint8) for name in ("encap", "kind", "frag")),
     *((name, np.uint64) for name in ("src_hi", "src_lo", "dst_hi", "dst_lo")),
 )

@@ -276,15 +276,23 @@ def _copy_spans(dst: np.ndarray, at: np.ndarray, src: np.ndarray, start: np.ndar
         out[a : a + n] = data[s : s + n]
 
 
-def extract(paths: list[str], chosen: Flows, on_batch=None) -> tuple[Extract, list[CaptureInfo]]:
-    """The packets of `chosen` flows from the captures, in time order."""
+def extract(
+    paths: list[str], chosen: Flows, on_batch=None, digests: dict[str, str] | None = None
+) -> tuple[Extract, list[CaptureInfo]]:
+    """The packets of `chosen` flows from the captures, in time order. `digests`
+    (path -> SHA-256), when the read that chose the flows has them, are not
+    computed again."""
     parts: list[Extract] = []
     infos: list[CaptureInfo] = []
     at = 0
-    for part in flow_rows(paths, chosen, infos, on_batch=on_batch):
+    known = digests or {}
+    hashing = not all(p in known for p in paths)
+    for part in flow_rows(paths, chosen, infos, on_batch=on_batch, digest=hashing):
         frames = np.unique(part.rows.frame)  # a tunnelled frame has two rows
         parts.append(Extract.of(part.raw, part.file_id, frames - part.raw.frame[0], at))
         at += len(parts[-1].data)
+    for info in infos:
+        info.sha256 = known.get(info.path, info.sha256)
     return Extract.joined(parts), infos
 
 
@@ -419,10 +427,15 @@ def sidecar_text(
 
 
 def write_evidence(
-    path: str, paths: list[str], chosen: Flows, findings: list[dict], on_batch=None
+    path: str,
+    paths: list[str],
+    chosen: Flows,
+    findings: list[dict],
+    on_batch=None,
+    digests: dict[str, str] | None = None,
 ) -> tuple[int, int]:
     """Write the extract and its sidecar; (packets, flows) written."""
-    packets, infos = extract(paths, chosen, on_batch)
+    packets, infos = extract(paths, chosen, on_batch, digests)
     if not len(packets):
         raise PortmatrixError(
             "no packet belongs to the chosen flows",
@@ -516,7 +529,8 @@ def run_command(opts: EvidenceOptions) -> int:
 
             reading = Reading(on_batch)
             result = run_check(inputs, list(opts.rules), opts.inventory, reading=reading)
-            flows = result.traffic.flows
+            traffic = result.traffic
+            flows = traffic.flows
             chosen, findings = flows_of_findings(result, list(opts.finding_ids))
             for verdict in opts.verdicts:
                 from portmatrix.policy.lookup import VERDICTS
@@ -527,15 +541,17 @@ def run_command(opts: EvidenceOptions) -> int:
         else:
             from portmatrix.flows.from_captures import read_traffic
 
-            flows = read_traffic(inputs, on_batch=on_batch).flows
+            traffic = read_traffic(inputs, on_batch=on_batch)
+            flows = traffic.flows
             chosen = np.zeros(len(flows), bool)
     for spec in opts.flow_specs:
         mine = flows_matching(flows, spec)
         _selects(mine, "--flow", spec, "no flow of the captures has these ends")
         chosen |= mine
     with progress(size, True, "extracting") as on_batch:
+        digests = {c.path: c.sha256 for c in traffic.captures if c.sha256}
         n_packets, n_flows = write_evidence(
-            opts.output, inputs, flows.take(chosen), findings, on_batch
+            opts.output, inputs, flows.take(chosen), findings, on_batch, digests
         )
     console.say(
         f"portmatrix: wrote {opts.output}: {n_packets} packets of "

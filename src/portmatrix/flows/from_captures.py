@@ -42,18 +42,22 @@ def read_file(
     path: str,
     on_batch: Callable[[int, int], None] | None = None,
     wanted: frozenset[str] = frozenset(),
+    digest: str | None = None,
 ) -> tuple[FlowTable, DecodeCounts, CaptureInfo]:
     """One capture file into its own flow table: the unit of parallel work. The
     `wanted` hostnames get the addresses its DNS answers give them (`info.dns`),
     and the flows whose clients named them (TLS SNI, HTTP Host, QUIC: `info.names`).
     A file that cannot be opened as a capture at all comes back empty, its error
-    in `info.unreadable`: the other files of a forensics folder are still read."""
+    in `info.unreadable`: the other files of a forensics folder are still read.
+    `digest`, when the file's SHA-256 is known already, is not computed again."""
     table = FlowTable(file_id=file_id)
     try:
-        capture = Capture(path)
+        capture = Capture(path, digest=digest is None)
     except CaptureError as exc:
         return table, DecodeCounts(), CaptureInfo(path=path, unreadable=exc)
     counts, _ = _read(capture, table, wanted, on_batch)
+    if digest is not None:
+        capture.info.sha256 = digest
     return table, counts, capture.info
 
 
@@ -277,7 +281,7 @@ def _joined(file_id: int, path: str, parts: list[SpanPart], digest: str, wanted)
     """The spans of one file as one file's (table, counts, info): merged when every
     boundary joins up exactly, else the file read again in one piece."""
     if not _exact(parts):
-        return read_file(file_id, path, None, wanted)
+        return read_file(file_id, path, None, wanted, digest)
     table, counts, info = parts[0].table, DecodeCounts(), parts[0].info
     frames = 0
     names: dict[str, set[int]] = {}

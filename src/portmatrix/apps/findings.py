@@ -61,22 +61,16 @@ def unreadable_notice(paths: list[str]) -> str:
 
 def attach(findings, labels: Labels) -> None:
     """Each finding's label counts and distinct details, from its labelled flows."""
-    where = {f: k for k, f in enumerate(labels.flows.tolist())}
     for finding in findings:
         if finding.members is None:
             continue
-        counts: dict[str, int] = {}
         details: list[str] = []
-        for m in np.asarray(finding.members).tolist():
-            k = where.get(m)
-            if k is None:
-                continue
-            label = labels.labels[k]
-            counts[label] = counts.get(label, 0) + 1
-            text = detail_text(label, labels.details[k])
+        places = labels.among(finding.members)
+        for k in places.tolist():
+            text = detail_text(labels.labels[k], labels.details[k])
             if text and text not in details and len(details) < DETAILS:
                 details.append(text)
-        finding.apps = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        finding.apps = labels.counted(places)
         finding.app_details = details
 
 

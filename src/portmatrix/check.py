@@ -33,6 +33,7 @@ from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix, check_role_names, load_matrix
 from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
 from portmatrix.records.unlogged import not_observable
+from portmatrix.times import stamp
 
 if TYPE_CHECKING:
     from portmatrix.apps.labels import Labels
@@ -523,7 +524,7 @@ def run_command(opts: CheckOptions) -> int:
             apps=opts.apps,
         )
     result.command = opts.command
-    result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    result.created = stamp()
     if notice := skipped_notice(inputs):
         result.notices.insert(0, notice)
     with staged() as batch:  # every file appears, or (interrupted) none does

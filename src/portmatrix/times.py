@@ -78,3 +78,9 @@ def parse_instant(text: str) -> Instant:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)  # captures are in UTC; so are naive times
     return Instant(int(when.timestamp() * 1_000_000) * 1000)
+
+
+def stamp(now: dt.datetime | None = None) -> str:
+    """The time now, ISO 8601 UTC to the second: 2025-01-31T10:00:00Z."""
+    now = now or dt.datetime.now(dt.UTC)
+    return now.isoformat(timespec="seconds").replace("+00:00", "Z")

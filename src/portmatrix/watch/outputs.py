@@ -10,18 +10,12 @@ the new one, none is lost.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from portmatrix.errors import PortmatrixError
 from portmatrix.report.escape import json_line
-
-
-def stamp(now: dt.datetime | None = None) -> str:
-    """The time now, ISO 8601 UTC to the second: 2025-01-31T10:00:00Z."""
-    now = now or dt.datetime.now(dt.UTC)
-    return now.isoformat(timespec="seconds").replace("+00:00", "Z")
+from portmatrix.times import stamp
 
 
 class LineFile:

@@ -58,7 +58,6 @@ def capture_filter(opts: WatchOptions) -> str:
 
 def run(opts: WatchOptions) -> int:
     """Watch until stopped; write the final report; the exit status."""
-    import datetime as dt
     import time
 
     from portmatrix import console
@@ -76,6 +75,7 @@ def run(opts: WatchOptions) -> int:
     )
     from portmatrix.sources.live import open_live, prepare_ring, start_ring
     from portmatrix.sources.offered import open_counter
+    from portmatrix.times import stamp
     from portmatrix.watch.drops import DropMeter
     from portmatrix.watch.loop import Schedule, run_watch
     from portmatrix.watch.outputs import LineFile, Outputs
@@ -155,7 +155,7 @@ def run(opts: WatchOptions) -> int:
             state,
         )
     result.command = opts.command
-    result.created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    result.created = stamp()
     with staged() as batch:
         written = write_outputs(result, outputs, batch)
     show_outputs(result, outputs)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import json
 import os
 import tempfile
@@ -33,6 +32,7 @@ from portmatrix.decode.batch import DecodeCounts
 from portmatrix.errors import PortmatrixError
 from portmatrix.findings.model import Finding
 from portmatrix.findings.tracked import Tracked
+from portmatrix.times import stamp
 from portmatrix.watch.watcher import Watcher
 
 MARK, VERSION = "portmatrix-watch-state", 1
@@ -103,7 +103,7 @@ def snapshot(w: Watcher, drops: int) -> dict:
     return {
         MARK: VERSION,
         "matrix": w.matrix.name,
-        "saved": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "saved": stamp(),
         "since": w.since,
         "runs": w.runs,
         "announced": dict(w.announced),

@@ -42,6 +42,7 @@ from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix
 from portmatrix.policy.roles import build_role_map
 from portmatrix.sources.base import CaptureInfo
+from portmatrix.times import stamp
 from portmatrix.watch.coverage import CoverageWindow
 
 PAIRS_KEPT = 10_000  # distinct endpoint pairs remembered per rule (beyond: counted as seen)
@@ -153,7 +154,7 @@ class Watcher:
         self.first_ts: int | None = None
         self.last_ts: int | None = None
         # Across restarts (watch.state): since when, over how many runs, drops before.
-        self.since = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.since = stamp()
         self.runs = 1
         self.carried_drops = 0
 

@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 
 from portmatrix.errors import PortmatrixError
-from portmatrix.watch.outputs import LineFile, Outputs, stamp
+from portmatrix.times import stamp
+from portmatrix.watch.outputs import LineFile, Outputs
 from portmatrix.watch.watcher import Event
 
 

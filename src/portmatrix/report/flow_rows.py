@@ -68,7 +68,7 @@ def flow_columns(flows: Flows, several_files: bool = False, captures=None) -> di
     init_port = np.where(icmp, f["icmp_req"], f["init_port"])
     resp_port = np.where(icmp, 0, f["resp_port"])
     return {
-        "proto": _by_value(proto_name, f["proto"]),
+        "proto": by_value(proto_name, f["proto"]),
         "initiator": address_texts(f["init_hi"], f["init_lo"]),
         "initiator_port": init_port.tolist(),
         "responder": address_texts(f["resp_hi"], f["resp_lo"]),
@@ -79,18 +79,18 @@ def flow_columns(flows: Flows, several_files: bool = False, captures=None) -> di
         "packets_rev": f["pkts_rev"].tolist(),
         "bytes_fwd": f["bytes_fwd"].tolist(),
         "bytes_rev": f["bytes_rev"].tolist(),
-        "outcome": _by_value(OUTCOMES.__getitem__, f["outcome"]),
-        "close": _by_value(CLOSES.__getitem__, f["close"]),
-        "initiator_by": _by_value(INITIATOR_BY.__getitem__, f["initiator_by"]),
-        "vlan": _by_value(_vlan, f["vlan_lo"], f["vlan_hi"]),
-        "icmp_error": _by_value(_icmp_error, f["icmp_err_type"], f["icmp_err_code"]),
-        "encap": _by_value(ENCAPS.__getitem__, f["encap"]),
+        "outcome": by_value(OUTCOMES.__getitem__, f["outcome"]),
+        "close": by_value(CLOSES.__getitem__, f["close"]),
+        "initiator_by": by_value(INITIATOR_BY.__getitem__, f["initiator_by"]),
+        "vlan": by_value(_vlan, f["vlan_lo"], f["vlan_hi"]),
+        "icmp_error": by_value(_icmp_error, f["icmp_err_type"], f["icmp_err_code"]),
+        "encap": by_value(ENCAPS.__getitem__, f["encap"]),
         "frames": _frames(f, several_files),
         "interface": _interface_names(f, captures),
     }
 
 
-def _by_value(text, *cols: np.ndarray) -> list[str]:
+def by_value(text, *cols: np.ndarray) -> list[str]:
     """text(*values) for each row, computed once per distinct tuple of values."""
     if not len(cols[0]):
         return []
@@ -138,7 +138,7 @@ def _interface_names(f: Flows, captures) -> list[str]:
     for file, cap in enumerate(captures or ()):
         for i, iface in enumerate(cap.interfaces):
             names[(file, i)] = iface.name
-    return _by_value(lambda file, iface: names.get((file, iface), ""), f["file0"], f["iface"])
+    return by_value(lambda file, iface: names.get((file, iface), ""), f["file0"], f["iface"])
 
 
 def rows(columns: dict[str, list]) -> list[dict]:

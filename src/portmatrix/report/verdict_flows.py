@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from portmatrix.policy.lookup import VERDICTS
 from portmatrix.policy.roles import exception_rule
-from portmatrix.report.flow_rows import flow_columns
+from portmatrix.report.flow_rows import by_value, flow_columns
 from portmatrix.report.flows_view import render_csv, render_json
 from portmatrix.report.result import JudgedFlows
 
@@ -24,12 +24,13 @@ def verdict_columns(result: JudgedFlows) -> dict[str, list]:
     columns = flow_columns(result.traffic.flows, len(captures) > 1, captures)
     cls = result.classified
     decisions = cls.decisions
-    columns["verdict"] = [VERDICTS[v] for v in cls.verdict.tolist()]
-    rule = []
-    for k in cls.decision.tolist():
+    columns["verdict"] = by_value(VERDICTS.__getitem__, cls.verdict)
+
+    def rule(k: int) -> str:
         d = decisions[k]
-        rule.append(exception_rule(d.exception) if d.exception else d.rule)
-    columns["rule"] = rule
+        return exception_rule(d.exception) if d.exception else d.rule
+
+    columns["rule"] = by_value(rule, cls.decision)
     columns.update(app_columns(getattr(result, "labels", None), len(cls.verdict)))
     return columns
 
@@ -39,13 +40,12 @@ def app_columns(labels, n: int) -> dict[str, list]:
     `app_details` (what it showed: "sni=... alpn=..."); "" for flows not labelled."""
     from portmatrix.apps.findings import detail_text
 
-    if labels is None:
-        return {"app": [""] * n, "app_details": [""] * n}
-    app, details = labels.of(n)
-    return {
-        "app": app,
-        "app_details": [detail_text("", d).strip() for d in details],
-    }
+    app, details = [""] * n, [""] * n
+    if labels is not None:  # a few labelled flows among many: no step for the others
+        for k, f in enumerate(labels.flows.tolist()):
+            app[f] = labels.labels[k]
+            details[f] = detail_text("", labels.details[k]).strip()
+    return {"app": app, "app_details": details}
 
 
 FLOW_EXPORTS = (".csv", ".json", ".parquet")

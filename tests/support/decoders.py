@@ -8,12 +8,15 @@ from dataclasses import fields
 import numpy as np
 from scapy.layers.inet import TCP, UDP
 
-from portmatrix.decode import decode
+from portmatrix.decode import decode, payload
 from portmatrix.decode.batch import PacketBatch
 from portmatrix.testing.captures import decode_packets, ip, packet_rows
 
 
 def assert_same(raw) -> None:
+    """Both decoders give the same rows and buckets, and both ways of finding the
+    readable rows' payloads (the compiled `locate`, numpy's gathers) the same
+    positions and first bytes."""
     fast, fast_counts = decode(raw)
     ref, ref_counts = decode(raw, fast=False)
     for f in fields(PacketBatch):
@@ -21,6 +24,13 @@ def assert_same(raw) -> None:
         assert a.dtype == b.dtype, f.name
         np.testing.assert_array_equal(a, b, err_msg=f.name)
     assert fast_counts == ref_counts
+    chosen = np.flatnonzero(payload.readable(ref))
+    located = payload.payloads(raw, ref, chosen)
+    gathered = payload.payloads(raw, ref, chosen, compiled=False)
+    for name in ("start", "stop", "transport"):
+        a, b = getattr(located, name), getattr(gathered, name)
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    np.testing.assert_array_equal(located.head(), gathered.head(), err_msg="head")
 
 
 # Frames and checks the decoder tests share -----------------------------------

@@ -65,10 +65,11 @@ static int icmp_error(int64_t proto, int64_t type) {
     return type >= 1 && type <= 4;
 }
 
-/* Decode one frame: ROW (and the row in `r`), NON_IP (and its ethertype in
+/* Decode one frame: ROW (and the row in `r`, where its transport header starts
+ * and where the IP payload ends in `at`), NON_IP (and its ethertype in
  * `*etype_out`), or 0 to leave it to numpy. */
 static int frame(const unsigned char *d, int64_t pos, int64_t end, int32_t linktype, int64_t *r,
-                 int64_t *etype_out) {
+                 int64_t *etype_out, int64_t *at) {
     int64_t etype;
     int64_t vlan = -1;
     if (linktype == 1) { /* Ethernet */
@@ -170,6 +171,8 @@ static int frame(const unsigned char *d, int64_t pos, int64_t end, int32_t linkt
     } else {
         return 0;
     }
+    at[0] = l4pos;
+    at[1] = l4end;
     r[1] = vlan;
     r[2] = (int64_t)src_hi;
     r[3] = (int64_t)src_lo;
@@ -207,7 +210,7 @@ static PyObject *common(PyObject *self, PyObject *args) {
         const unsigned char *d = data.buf;
         const int64_t *off = offset.buf, *cap = caplen.buf;
         const int32_t *lt = linktype.buf;
-        int64_t *o = out.buf, *et = etype.buf, r[COLS];
+        int64_t *o = out.buf, *et = etype.buf, r[COLS], at[2];
         int8_t *fa = fate.buf;
         Py_ssize_t len = data.len;
         rows = 0;
@@ -223,7 +226,7 @@ static PyObject *common(PyObject *self, PyObject *args) {
             if (start < 0 || start > len || cap[i] < 0 || cap[i] > len - start)
                 continue; /* (not `start + cap > len`: that could overflow) */
             int64_t end = start + cap[i];
-            fa[i] = (int8_t)frame(d, start, end, lt[i], r, et + i);
+            fa[i] = (int8_t)frame(d, start, end, lt[i], r, et + i, at);
             if (fa[i] == ROW) {
                 r[0] = i;
                 for (int c = 0; c < COLS; c++)
@@ -243,8 +246,78 @@ static PyObject *common(PyObject *self, PyObject *args) {
     return rows < 0 ? NULL : PyLong_FromSsize_t(rows);
 }
 
+/* locate(data, offset, caplen, linktype, proto, out) -> None
+ * For chosen frames (offset, caplen int64, linktype int32, proto int64: the
+ * decoded row's protocol, 6 or 17), where the application payload is: out is
+ * int64 of shape (4, frames) and gets the transport header's position, the
+ * payload's start and stop in `data`, and its first 8 bytes as one big-endian
+ * integer (zero-padded past its end). A frame this pass does not decode (the
+ * numpy decoder's: tunnels, fragments, damaged headers, ...) or whose protocol
+ * is not `proto` gets -1 as its transport position and is left to numpy
+ * (decode/payload.py, the reference). */
+static PyObject *locate(PyObject *self, PyObject *args) {
+    Py_buffer data, offset, caplen, linktype, proto, out;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*", &data, &offset, &caplen, &linktype, &proto, &out))
+        return NULL;
+    Py_ssize_t n = offset.len / (Py_ssize_t)sizeof(int64_t);
+    int ok = 0;
+    if (caplen.len / (Py_ssize_t)sizeof(int64_t) != n ||
+        linktype.len / (Py_ssize_t)sizeof(int32_t) != n ||
+        proto.len / (Py_ssize_t)sizeof(int64_t) != n ||
+        out.len / (Py_ssize_t)sizeof(int64_t) < 4 * n) {
+        PyErr_SetString(PyExc_ValueError, "locate: columns of different lengths");
+    } else {
+        const unsigned char *d = data.buf;
+        const int64_t *off = offset.buf, *cap = caplen.buf, *want = proto.buf;
+        const int32_t *lt = linktype.buf;
+        int64_t *o = out.buf, r[COLS], at[2], etype;
+        Py_ssize_t len = data.len;
+        ok = 1;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i + AHEAD < n && off[i + AHEAD] >= 0 && off[i + AHEAD] < len - 64)
+                __builtin_prefetch(d + off[i + AHEAD]);
+            int64_t begin = off[i];
+            o[i] = -1;
+            o[n + i] = o[2 * n + i] = o[3 * n + i] = 0;
+            if (begin < 0 || begin > len || cap[i] < 0 || cap[i] > len - begin)
+                continue;
+            if (frame(d, begin, begin + cap[i], lt[i], r, &etype, at) != ROW || r[6] != want[i] ||
+                (want[i] != 6 && want[i] != 17))
+                continue;
+            int64_t l4 = at[0], stop = at[1], start;
+            if (want[i] == 6) { /* frame() saw 14 bytes of the TCP header */
+                int64_t words = d[l4 + 12] >> 4;
+                start = l4 + 4 * words;
+                if (words < 5 || start > stop)
+                    start = stop;
+            } else {
+                start = l4 + 8 > stop ? stop : l4 + 8;
+            }
+            uint64_t head = 0;
+            for (int k = 0; k < 8; k++)
+                head = (head << 8) | (start + k < stop ? d[start + k] : 0);
+            o[i] = l4;
+            o[n + i] = start;
+            o[2 * n + i] = stop;
+            o[3 * n + i] = (int64_t)head;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&offset);
+    PyBuffer_Release(&caplen);
+    PyBuffer_Release(&linktype);
+    PyBuffer_Release(&proto);
+    PyBuffer_Release(&out);
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"common", common, METH_VARARGS, "Decode the common frames of a batch."},
+    {"locate", locate, METH_VARARGS, "Where the payload of chosen common frames is."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -78,3 +78,21 @@ def split(raw: RawBatch) -> tuple[PacketBatch, dict[int, int], np.ndarray]:
         types, counts = np.unique(etype[fate == NON_IP], return_counts=True)
         non_ip = dict(zip(types.tolist(), counts.tolist(), strict=True))
     return rows, non_ip, np.flatnonzero(fate == 0)
+
+
+def locate(raw: RawBatch, idx: np.ndarray, proto: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(transport header, payload start, payload stop, first 8 payload bytes as a
+    big-endian uint64) of the frames `idx` of `raw`, whose decoded rows have
+    protocol `proto` (TCP or UDP); -1 as the transport header where the frame is
+    not a common one (the caller reads those with numpy)."""
+    out = np.empty((4, len(idx)), np.int64)
+    _common.locate(
+        raw.data,
+        np.ascontiguousarray(raw.offset[idx], np.int64),
+        np.ascontiguousarray(raw.caplen[idx], np.int64),
+        np.ascontiguousarray(raw.linktype[idx], np.int32),
+        np.ascontiguousarray(proto, np.int64),
+        out,
+    )
+    l4, start, stop, first = out
+    return l4, start, stop, first.view(np.uint64)

@@ -2,8 +2,10 @@
 look at first bytes (names from TLS, HTTP and QUIC; application labels).
 
 Decoding keeps no payload position per row (flow building never needs one), so
-the outer headers of just the chosen rows' frames are decoded again — the
-same vectorized functions, on a few rows instead of the batch. Rows inside
+the outer headers of just the chosen rows' frames are decoded again: by the
+compiled fast path (`_common.locate`) when it was built, which also reads the
+first bytes, else by the same vectorized functions as decoding, on the chosen
+rows instead of the batch (the reference: a test checks both agree). Rows inside
 tunnels, ICMP errors and later IP fragments are left out (their payload is not
 where these headers say); the callers count what they leave out.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from portmatrix.decode import batch as b
-from portmatrix.decode import ip, link
+from portmatrix.decode import common, ip, link
 from portmatrix.decode.batch import PacketBatch, RawBatch
 from portmatrix.decode.fields import be, u8
 from portmatrix.decode.transport import TCP, UDP
@@ -33,6 +35,7 @@ class Payloads:
     stop: np.ndarray  # int64
     data: np.ndarray  # the raw batch's buffer
     transport: np.ndarray | None = None  # int64: where the TCP or UDP header starts
+    first: np.ndarray | None = None  # uint64: `head()`, when already read
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -44,6 +47,8 @@ class Payloads:
     def head(self) -> np.ndarray:
         """The first HEAD bytes of each payload as one uint64, big-endian, zero-padded
         past its end: first-bytes tests are comparisons of whole columns."""
+        if self.first is not None:
+            return self.first
         size = np.clip(self.stop - self.start, 0, HEAD).astype(np.uint64)
         value = be(self.data, self.start, HEAD)
         near_end = np.flatnonzero(self.start + HEAD > len(self.data))
@@ -64,7 +69,10 @@ class Payloads:
 
     def take(self, index: np.ndarray) -> Payloads:
         transport = None if self.transport is None else self.transport[index]
-        return Payloads(self.rows[index], self.start[index], self.stop[index], self.data, transport)
+        first = None if self.first is None else self.first[index]
+        return Payloads(
+            self.rows[index], self.start[index], self.stop[index], self.data, transport, first
+        )
 
 
 def readable(rows: PacketBatch) -> np.ndarray:
@@ -78,17 +86,35 @@ def readable(rows: PacketBatch) -> np.ndarray:
     )
 
 
-def payloads(raw: RawBatch, rows: PacketBatch, chosen: np.ndarray) -> Payloads:
+def payloads(
+    raw: RawBatch, rows: PacketBatch, chosen: np.ndarray, compiled: bool = True
+) -> Payloads:
     """The payload of the `chosen` rows (indices; each must be `readable`).
 
     Ethernet frames with IPv4, or IPv6 without extension headers, untagged or
-    under one 802.1Q tag — nearly every frame of a span port — are read in a
-    few gathers; the others go through the link and IP decoders again."""
+    under one 802.1Q tag — nearly every frame of a span port — are read in one
+    compiled pass (or, without it or with `compiled=False`, in a few gathers);
+    the others go through the link and IP decoders again."""
     chosen = np.asarray(chosen, np.int64)
     idx = np.searchsorted(raw.frame, rows.frame[chosen])
+    proto = rows.proto[chosen].astype(np.int64)
+    if not (compiled and common.available() and len(chosen)):
+        l4, start, stop = _located(raw, idx, proto)
+        return Payloads(chosen, start, stop, raw.data, l4)
+    l4, start, stop, first = common.locate(raw, idx, proto)
+    rest = np.flatnonzero(l4 < 0)  # frames the compiled pass leaves to numpy
+    if len(rest):
+        l4[rest], start[rest], stop[rest] = _located(raw, idx[rest], proto[rest])
+        first[rest] = Payloads(rest, start[rest], stop[rest], raw.data).head()
+    return Payloads(chosen, start, stop, raw.data, l4, first)
+
+
+def _located(raw: RawBatch, idx: np.ndarray, proto: np.ndarray):
+    """(transport header, payload start, payload stop) of the frames `idx`, whose
+    decoded rows have protocol `proto`: the vectorized reference."""
     data, offset = raw.data, raw.offset[idx]
     end = offset + raw.caplen[idx]
-    l4, l4end, simple = _simple(data, offset, end, raw.linktype[idx], rows.proto[chosen])
+    l4, l4end, simple = _simple(data, offset, end, raw.linktype[idx], proto)
     other = np.flatnonzero(~simple)
     if len(other):
         l3pos, kind, *_ = link.decode(
@@ -97,12 +123,12 @@ def payloads(raw: RawBatch, rows: PacketBatch, chosen: np.ndarray) -> Payloads:
         net = ip.network(data, l3pos, end[other], kind.astype(np.int64))
         l4[other] = np.where(net.status == b.IP, net.l4pos, end[other])
         l4end[other] = np.where(net.status == b.IP, net.l4end, end[other])
-    tcp = rows.proto[chosen] == TCP
+    tcp = proto == TCP
     words = (u8(data, l4 + 12) >> 4).astype(np.int64)
     start = np.where(tcp, l4 + 4 * words, l4 + 8)
     bad = (tcp & (words < 5)) | (start > l4end)
     start = np.where(bad, l4end, start)
-    return Payloads(chosen, start, l4end, data, l4)
+    return l4, start, l4end
 
 
 def _simple(data, offset, end, linktype, proto):
@@ -128,6 +154,9 @@ def _simple(data, offset, end, linktype, proto):
     l4 = np.where(v4, l3 + 4 * ihl, l3 + 40)
     total = ((w0 >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64)  # bytes 2-3
     payload_v6 = ((w0 >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int64)  # bytes 4-5
-    l4end = np.minimum(end, np.where(v4, l3 + total, l3 + 40 + payload_v6))
+    # As the IP decoder: a zero IPv6 payload length (a jumbogram, segmentation
+    # offload) leaves the end to the capture.
+    claimed = np.where(v4, l3 + total, np.where(payload_v6 > 0, l3 + 40 + payload_v6, end))
+    l4end = np.minimum(end, claimed)
     simple &= l4 <= l4end
     return l4, l4end, simple

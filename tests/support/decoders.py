@@ -20,12 +20,14 @@ def assert_same(raw) -> None:
     fast, fast_counts = decode(raw)
     ref, ref_counts = decode(raw, fast=False)
     for f in fields(PacketBatch):
+        if f.name == "located":  # the compiled decoder's alone: compared below
+            continue
         a, b = getattr(fast, f.name), getattr(ref, f.name)
         assert a.dtype == b.dtype, f.name
         np.testing.assert_array_equal(a, b, err_msg=f.name)
     assert fast_counts == ref_counts
     chosen = np.flatnonzero(payload.readable(ref))
-    located = payload.payloads(raw, ref, chosen)
+    located = payload.payloads(raw, fast, chosen)
     gathered = payload.payloads(raw, ref, chosen, compiled=False)
     for name in ("start", "stop", "transport"):
         a, b = getattr(located, name), getattr(gathered, name)

@@ -17,9 +17,10 @@
 #include <Python.h>
 #include <stdint.h>
 
-enum { COLS = 14, AHEAD = 16 };
+enum { COLS = 18, AHEAD = 16 };
 /* Columns of a row: frame index, vlan, src hi/lo, dst hi/lo, proto, sport, dport,
- * tcp flags, tcp seq, icmp type, code and the query type an ICMP flow pairs on. */
+ * tcp flags, tcp seq, icmp type, code and the query type an ICMP flow pairs on;
+ * then where the application payload is (`located`, see payload_at). */
 enum { ROW = 1, NON_IP = 2 }; /* what became of a frame; 0: left to numpy */
 
 static inline uint64_t be(const unsigned char *p, int size) {
@@ -189,6 +190,35 @@ static int frame(const unsigned char *d, int64_t pos, int64_t end, int32_t linkt
     return ROW;
 }
 
+/* Where a TCP or UDP row's application payload is, while its headers are in
+ * cache: the transport header's position, the payload's start and stop, and its
+ * first 8 bytes as one big-endian integer, zero-padded past its end (what
+ * decode/payload.py computes with numpy, the reference); -1 and zeros for other
+ * protocols. `at` is frame()'s: l4pos and the end of the IP payload, with 14
+ * bytes of a TCP header (4 of UDP) known to be there. */
+static void payload_at(const unsigned char *d, int64_t proto, const int64_t *at, int64_t *loc) {
+    int64_t l4 = at[0], stop = at[1], start;
+    if (proto == 6) {
+        int64_t words = d[l4 + 12] >> 4;
+        start = l4 + 4 * words;
+        if (words < 5 || start > stop)
+            start = stop;
+    } else if (proto == 17) {
+        start = l4 + 8 > stop ? stop : l4 + 8;
+    } else {
+        loc[0] = -1;
+        loc[1] = loc[2] = loc[3] = 0;
+        return;
+    }
+    uint64_t head = 0;
+    for (int k = 0; k < 8; k++)
+        head = (head << 8) | (start + k < stop ? d[start + k] : 0);
+    loc[0] = l4;
+    loc[1] = start;
+    loc[2] = stop;
+    loc[3] = (int64_t)head;
+}
+
 /* common(data, offset, caplen, linktype, out, fate, etype) -> rows
  * offset, caplen int64 and linktype int32, one per frame; out is int64 of shape
  * (COLS, frames), fate int8 and etype int64 one per frame. The common frames'
@@ -229,6 +259,7 @@ static PyObject *common(PyObject *self, PyObject *args) {
             fa[i] = (int8_t)frame(d, start, end, lt[i], r, et + i, at);
             if (fa[i] == ROW) {
                 r[0] = i;
+                payload_at(d, r[6], at, r + 14);
                 for (int c = 0; c < COLS; c++)
                     o[c * n + rows] = r[c];
                 rows++;
@@ -246,78 +277,8 @@ static PyObject *common(PyObject *self, PyObject *args) {
     return rows < 0 ? NULL : PyLong_FromSsize_t(rows);
 }
 
-/* locate(data, offset, caplen, linktype, proto, out) -> None
- * For chosen frames (offset, caplen int64, linktype int32, proto int64: the
- * decoded row's protocol, 6 or 17), where the application payload is: out is
- * int64 of shape (4, frames) and gets the transport header's position, the
- * payload's start and stop in `data`, and its first 8 bytes as one big-endian
- * integer (zero-padded past its end). A frame this pass does not decode (the
- * numpy decoder's: tunnels, fragments, damaged headers, ...) or whose protocol
- * is not `proto` gets -1 as its transport position and is left to numpy
- * (decode/payload.py, the reference). */
-static PyObject *locate(PyObject *self, PyObject *args) {
-    Py_buffer data, offset, caplen, linktype, proto, out;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*", &data, &offset, &caplen, &linktype, &proto, &out))
-        return NULL;
-    Py_ssize_t n = offset.len / (Py_ssize_t)sizeof(int64_t);
-    int ok = 0;
-    if (caplen.len / (Py_ssize_t)sizeof(int64_t) != n ||
-        linktype.len / (Py_ssize_t)sizeof(int32_t) != n ||
-        proto.len / (Py_ssize_t)sizeof(int64_t) != n ||
-        out.len / (Py_ssize_t)sizeof(int64_t) < 4 * n) {
-        PyErr_SetString(PyExc_ValueError, "locate: columns of different lengths");
-    } else {
-        const unsigned char *d = data.buf;
-        const int64_t *off = offset.buf, *cap = caplen.buf, *want = proto.buf;
-        const int32_t *lt = linktype.buf;
-        int64_t *o = out.buf, r[COLS], at[2], etype;
-        Py_ssize_t len = data.len;
-        ok = 1;
-        Py_BEGIN_ALLOW_THREADS
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (i + AHEAD < n && off[i + AHEAD] >= 0 && off[i + AHEAD] < len - 64)
-                __builtin_prefetch(d + off[i + AHEAD]);
-            int64_t begin = off[i];
-            o[i] = -1;
-            o[n + i] = o[2 * n + i] = o[3 * n + i] = 0;
-            if (begin < 0 || begin > len || cap[i] < 0 || cap[i] > len - begin)
-                continue;
-            if (frame(d, begin, begin + cap[i], lt[i], r, &etype, at) != ROW || r[6] != want[i] ||
-                (want[i] != 6 && want[i] != 17))
-                continue;
-            int64_t l4 = at[0], stop = at[1], start;
-            if (want[i] == 6) { /* frame() saw 14 bytes of the TCP header */
-                int64_t words = d[l4 + 12] >> 4;
-                start = l4 + 4 * words;
-                if (words < 5 || start > stop)
-                    start = stop;
-            } else {
-                start = l4 + 8 > stop ? stop : l4 + 8;
-            }
-            uint64_t head = 0;
-            for (int k = 0; k < 8; k++)
-                head = (head << 8) | (start + k < stop ? d[start + k] : 0);
-            o[i] = l4;
-            o[n + i] = start;
-            o[2 * n + i] = stop;
-            o[3 * n + i] = (int64_t)head;
-        }
-        Py_END_ALLOW_THREADS
-    }
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&offset);
-    PyBuffer_Release(&caplen);
-    PyBuffer_Release(&linktype);
-    PyBuffer_Release(&proto);
-    PyBuffer_Release(&out);
-    if (!ok)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
     {"common", common, METH_VARARGS, "Decode the common frames of a batch."},
-    {"locate", locate, METH_VARARGS, "Where the payload of chosen common frames is."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -137,20 +137,32 @@ class PacketBatch:
     frag_id: np.ndarray  # int64: fragments' IP identification (v4) or fragment id (v6)
     frag_off: np.ndarray  # int32: fragments only, where their data sits in the datagram
     frag_len: np.ndarray  # int32: ... and its length (as the IP header says, not as captured)
+    # int64 (rows, 4), or None: where the compiled decoder found each TCP or UDP
+    # row's payload while its headers were in cache (transport header, payload
+    # start and stop in the raw batch's buffer, first 8 bytes as a big-endian
+    # integer); -1 first where it did not (`decode.payload` finds those itself).
+    located: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
 
     def take(self, index: np.ndarray) -> PacketBatch:
-        return PacketBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
-
-    def concat(self, other: PacketBatch) -> PacketBatch:
         return PacketBatch(
             **{
-                f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                f.name: None if (v := getattr(self, f.name)) is None else v[index]
                 for f in fields(self)
             }
         )
+
+    def concat(self, other: PacketBatch) -> PacketBatch:
+        columns = {
+            f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+            for f in fields(self)
+            if f.name != "located"
+        }
+        if self.located is not None or other.located is not None:
+            columns["located"] = np.concatenate([_located(self), _located(other)])
+        return PacketBatch(**columns)
 
     @classmethod
     def empty(cls) -> PacketBatch:
@@ -165,7 +177,22 @@ class PacketBatch:
             "frag_len": np.int32,
             "encap": np.uint8,
         }
-        return cls(**{f.name: np.zeros(0, dtype=kinds.get(f.name, np.int64)) for f in fields(cls)})
+        return cls(
+            **{
+                f.name: np.zeros(0, dtype=kinds.get(f.name, np.int64))
+                for f in fields(cls)
+                if f.name != "located"
+            }
+        )
+
+
+def _located(rows: PacketBatch) -> np.ndarray:
+    """`rows.located`, or "not found" for every row when there is none."""
+    if rows.located is not None:
+        return rows.located
+    unknown = np.zeros((len(rows), 4), np.int64)
+    unknown[:, 0] = -1
+    return unknown
 
 
 @dataclass

@@ -21,8 +21,9 @@ except ImportError:  # built without a C compiler
     _common = None
 
 # frame index, vlan, src hi/lo, dst hi/lo, proto, sport, dport, tcp flags and seq,
-# icmp type, code and the query type an ICMP flow pairs on
-COLS = 14
+# icmp type, code and the query type an ICMP flow pairs on; then where the payload
+# is (PacketBatch.located)
+COLS = 18
 ROW, NON_IP = 1, 2  # what became of a frame (0: left to numpy)
 
 
@@ -46,7 +47,7 @@ def split(raw: RawBatch) -> tuple[PacketBatch, dict[int, int], np.ndarray]:
         fate,
         etype,
     )
-    idx, vlan, *addr, proto, sport, dport, flags, seq, itype, icode, query = out[:, :k]
+    idx, vlan, *addr, proto, sport, dport, flags, seq, itype, icode, query = out[:14, :k]
     src_hi, src_lo, dst_hi, dst_lo = (a.view(np.uint64) for a in addr)
     rows = PacketBatch(
         frame=raw.frame[idx],
@@ -72,6 +73,7 @@ def split(raw: RawBatch) -> tuple[PacketBatch, dict[int, int], np.ndarray]:
         frag_id=np.zeros(k, np.int64),
         frag_off=np.zeros(k, np.int32),
         frag_len=np.zeros(k, np.int32),
+        located=out[14:, :k].T.copy(),
     )
     non_ip = {}
     if k < n:
@@ -79,20 +81,3 @@ def split(raw: RawBatch) -> tuple[PacketBatch, dict[int, int], np.ndarray]:
         non_ip = dict(zip(types.tolist(), counts.tolist(), strict=True))
     return rows, non_ip, np.flatnonzero(fate == 0)
 
-
-def locate(raw: RawBatch, idx: np.ndarray, proto: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(transport header, payload start, payload stop, first 8 payload bytes as a
-    big-endian uint64) of the frames `idx` of `raw`, whose decoded rows have
-    protocol `proto` (TCP or UDP); -1 as the transport header where the frame is
-    not a common one (the caller reads those with numpy)."""
-    out = np.empty((4, len(idx)), np.int64)
-    _common.locate(
-        raw.data,
-        np.ascontiguousarray(raw.offset[idx], np.int64),
-        np.ascontiguousarray(raw.caplen[idx], np.int64),
-        np.ascontiguousarray(raw.linktype[idx], np.int32),
-        np.ascontiguousarray(proto, np.int64),
-        out,
-    )
-    l4, start, stop, first = out
-    return l4, start, stop, first.view(np.uint64)

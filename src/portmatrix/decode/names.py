@@ -108,6 +108,13 @@ def learn(raw: RawBatch, rows: PacketBatch, wanted: frozenset[str]) -> Claims:
     found = payloads(raw, rows, chosen)
     head = found.head()
     b0 = head >> np.uint64(56)
+    # What is read here starts with a TLS handshake record, an HTTP method (capital
+    # letters) or a QUIC long header: the other tests run on those payloads alone.
+    maybe = (b0 == tls.HANDSHAKE) | ((b0 & np.uint64(0xC0)) == np.uint64(0xC0))
+    maybe |= (b0 >= ord("A")) & (b0 <= ord("Z"))
+    if not maybe.all():
+        keep = np.flatnonzero(maybe)
+        found, head, b0, chosen = found.take(keep), head[keep], b0[keep], chosen[keep]
     byte = [(head >> np.uint64(8 * (7 - k))) & np.uint64(0xFF) for k in range(6)]
     is_tcp = rows.proto[chosen] == TCP
     hello = is_tcp & (b0 == tls.HANDSHAKE) & (byte[1] == 3) & (byte[2] <= 4) & (byte[5] == 1)

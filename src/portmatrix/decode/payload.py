@@ -2,10 +2,11 @@
 look at first bytes (names from TLS, HTTP and QUIC; application labels).
 
 Decoding keeps no payload position per row (flow building never needs one), so
-the outer headers of just the chosen rows' frames are decoded again: by the
-compiled fast path (`_common.locate`) when it was built, which also reads the
-first bytes, else by the same vectorized functions as decoding, on the chosen
-rows instead of the batch (the reference: a test checks both agree). Rows inside
+the compiled decoder notes it for the rows it decodes (`PacketBatch.located`,
+with their first bytes, read while the headers are in cache), and the outer
+headers of the other chosen rows' frames are decoded again by the same
+vectorized functions as decoding, on those rows instead of the batch (the
+reference: a test checks both agree on every row). Rows inside
 tunnels, ICMP errors and later IP fragments are left out (their payload is not
 where these headers say); the callers count what they leave out.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from portmatrix.decode import batch as b
-from portmatrix.decode import common, ip, link
+from portmatrix.decode import ip, link
 from portmatrix.decode.batch import PacketBatch, RawBatch
 from portmatrix.decode.fields import be, u8
 from portmatrix.decode.transport import TCP, UDP
@@ -92,19 +93,22 @@ def payloads(
     """The payload of the `chosen` rows (indices; each must be `readable`).
 
     Ethernet frames with IPv4, or IPv6 without extension headers, untagged or
-    under one 802.1Q tag — nearly every frame of a span port — are read in one
-    compiled pass (or, without it or with `compiled=False`, in a few gathers);
-    the others go through the link and IP decoders again."""
+    under one 802.1Q tag — nearly every frame of a span port — were located by the
+    compiled decoder (without it, or with `compiled=False`, they are read in a
+    few gathers); the others go through the link and IP decoders again."""
     chosen = np.asarray(chosen, np.int64)
-    idx = np.searchsorted(raw.frame, rows.frame[chosen])
     proto = rows.proto[chosen].astype(np.int64)
-    if not (compiled and common.available() and len(chosen)):
+    if not compiled or rows.located is None:
+        idx = np.searchsorted(raw.frame, rows.frame[chosen])
         l4, start, stop = _located(raw, idx, proto)
         return Payloads(chosen, start, stop, raw.data, l4)
-    l4, start, stop, first = common.locate(raw, idx, proto)
-    rest = np.flatnonzero(l4 < 0)  # frames the compiled pass leaves to numpy
+    located = rows.located[chosen]  # one gather of whole rows; the columns are views
+    l4, start, stop, first = located[:, 0], located[:, 1], located[:, 2], located[:, 3]
+    first = first.view(np.uint64)
+    rest = np.flatnonzero(l4 < 0)  # rows the compiled decoder did not decode
     if len(rest):
-        l4[rest], start[rest], stop[rest] = _located(raw, idx[rest], proto[rest])
+        idx = np.searchsorted(raw.frame, rows.frame[chosen[rest]])
+        l4[rest], start[rest], stop[rest] = _located(raw, idx, proto[rest])
         first[rest] = Payloads(rest, start[rest], stop[rest], raw.data).head()
     return Payloads(chosen, start, stop, raw.data, l4, first)
 

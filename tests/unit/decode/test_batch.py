@@ -44,13 +44,28 @@ def test_packet_rows_take_and_concat_every_column():
 def test_empty_packet_rows_have_the_columns_types():
     empty = PacketBatch.empty()
     rows, _ = decode_packets(udp(1))
-    assert len(empty) == 0
+    assert len(empty) == 0 and empty.located is None
     for f in fields(PacketBatch):
+        if f.name == "located":
+            continue
         got, real = getattr(empty, f.name).dtype, getattr(rows, f.name).dtype
         # Unsigned columns (addresses, small codes) keep their type; the rest are wide
         # enough for any value of theirs.
         assert got == real or (got == np.int64 and np.can_cast(real, got)), f.name
     assert len(empty.concat(rows)) == 1
+
+
+def test_rows_without_payload_positions_join_as_not_located():
+    """Rows of the numpy decoder (no `located`) joined to the compiled decoder's: the
+    former are marked not located, and the latter keep theirs."""
+    fast, _ = decode_packets(udp(2))
+    if fast.located is None:
+        pytest.skip("built without the compiled decoder")
+    plain = fast.take(np.array([0]))
+    plain.located = None
+    joined = plain.concat(fast)
+    assert joined.located[:, 0].tolist() == [-1, *fast.located[:, 0].tolist()]
+    assert joined.located[1:].tolist() == fast.located.tolist()
 
 
 def test_decode_counts_add_and_check():

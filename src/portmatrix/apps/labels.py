@@ -12,6 +12,7 @@ from the bytes.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from portmatrix.apps import samples as sampling
 from portmatrix.apps import signatures, tshark
 from portmatrix.flows.model import Flows
+from portmatrix.sources.workers import usable_cpus
 
 UNIDENTIFIED = "unidentified"
 NO_PAYLOAD = "no-payload"
@@ -86,34 +88,32 @@ def label_flows(
     out = Labels(flows=index)
     if not len(index):
         return out
-    found = sampling.read_samples(paths, flows.take(index))
-    named: dict[int, str] = {}
     program = tshark.find() if use_tshark else None
     if use_tshark and program is None:
         out.notices.append(
             "tshark not found: application labels come from portmatrix's own payload "
             "signatures only (apt-get install tshark for Wireshark's too)"
         )
-    for sample in found.samples:
-        hit = signatures.identify(sample) if signatures_first else None
-        if hit is not None:
-            out.labels.append(hit[0])
-            out.details.append(hit[1])
-            out.by.append("payload")
-            continue
-        out.labels.append("")
-        out.details.append({})
-        out.by.append("")
-    rest = [k for k, label in enumerate(out.labels) if not label]
-    if program and rest:
-        only = set(rest)
-        subset = sampling.Samples(
-            found.samples,
-            [p for p, f in zip(found.packets, found.flow_of_packet, strict=True) if f in only],
-            [f for f in found.flow_of_packet if f in only],
-            found.infos,
-        )
-        named = tshark.labels(program, subset)
+    # With a spare CPU, tshark loads its dissectors while the samples are read.
+    running = tshark.Dissector(program, usable_cpus() > 1) if program else contextlib.nullcontext()
+    with running as dissector:
+        found = sampling.read_samples(paths, flows.take(index))
+        for sample in found.samples:
+            hit = signatures.identify(sample) if signatures_first else None
+            out.labels.append(hit[0] if hit else "")
+            out.details.append(hit[1] if hit else {})
+            out.by.append("payload" if hit else "")
+        rest = [k for k, label in enumerate(out.labels) if not label]
+        named: dict[int, str] = {}
+        if dissector is not None and rest:
+            only = set(rest)
+            subset = sampling.Samples(
+                found.samples,
+                [p for p, f in zip(found.packets, found.flow_of_packet, strict=True) if f in only],
+                [f for f in found.flow_of_packet if f in only],
+                found.infos,
+            )
+            named = dissector.labels(subset)
     for k in rest:
         sample = found.samples[k]
         if k in named:

@@ -2,7 +2,7 @@
 
 The first packets of the flows to label (`samples.py`, their ports already
 replaced by ports no dissector is registered on) go to one `tshark -T fields`
-run through a temporary pcapng; each frame's protocol stack names the deepest
+run as a pcapng on its standard input; each frame's protocol stack names the deepest
 protocol Wireshark recognised from the payload by its heuristics. Generic
 layers (TCP, UDP, "data") name nothing. tshark is found on the PATH; without
 it there is no second opinion, which the caller says once.
@@ -10,10 +10,8 @@ it there is no second opinion, which the caller says once.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 
 from portmatrix.apps.samples import Samples
 from portmatrix.evidence import Extract, pcapng_blocks
@@ -56,48 +54,77 @@ def find() -> str | None:
     return shutil.which("tshark")
 
 
-def labels(tshark: str, found: Samples) -> dict[int, str]:
-    """Flow index -> the protocol tshark names in its first packets (flows it
-    names nothing for are absent)."""
-    if not found.packets:
-        return {}
-    order = sorted(range(len(found.packets)), key=lambda k: _order(found.packets[k]))
-    packets = [found.packets[k] for k in order]
-    flows = [found.flow_of_packet[k] for k in order]
-    fd, path = tempfile.mkstemp(prefix="portmatrix-", suffix=".pcapng")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.writelines(pcapng_blocks(Extract.of_packets(packets), found.infos))
-        done = subprocess.run(
-            [
-                tshark,
-                "-n",
-                "-r",
-                path,
-                "-T",
-                "fields",
-                "-e",
-                "frame.number",
-                "-e",
-                "frame.protocols",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
+class Dissector:
+    """One tshark run reading a pcapng from its standard input, started before its
+    packets are known: its start-up (about 0.3 s of loading dissectors) then runs
+    on another CPU while the captures are read again for the samples. On a single
+    CPU there is nothing to overlap, and it starts when given its packets.
+
+    It owns the process: `close` (or leaving the `with`) kills a run that was never
+    given packets or is still running, on every path."""
+
+    def __init__(self, program: str, early: bool) -> None:
+        self.program = program
+        self.process: subprocess.Popen | None = None
+        if early:
+            self._start()
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.program, "-n", "-r", "-", "-T", "fields"]
+            + ["-e", "frame.number", "-e", "frame.protocols"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
-    finally:
-        os.unlink(path)
-    out: dict[int, str] = {}
-    for line in done.stdout.splitlines():
-        number, _, stack = line.partition("\t")
-        if not number.isdigit() or not 0 < int(number) <= len(flows):
-            continue
-        name = deepest(stack)
-        flow = flows[int(number) - 1]
-        if name and flow not in out:
-            out[flow] = name
-    return out
+
+    def labels(self, found: Samples) -> dict[int, str]:
+        """Flow index -> the protocol tshark names in its first packets (flows it
+        names nothing for are absent)."""
+        if not found.packets:
+            return {}
+        order = sorted(range(len(found.packets)), key=lambda k: _order(found.packets[k]))
+        packets = [found.packets[k] for k in order]
+        flows = [found.flow_of_packet[k] for k in order]
+        data = b"".join(pcapng_blocks(Extract.of_packets(packets), found.infos))
+        if self.process is None:
+            self._start()
+        try:
+            stdout, _ = self.process.communicate(data, timeout=TIMEOUT)
+        except (subprocess.TimeoutExpired, BrokenPipeError):
+            self.close()
+            return {}
+        out: dict[int, str] = {}
+        for line in stdout.decode("utf-8", "replace").splitlines():
+            number, _, stack = line.partition("\t")
+            if not number.isdigit() or not 0 < int(number) <= len(flows):
+                continue
+            name = deepest(stack)
+            flow = flows[int(number) - 1]
+            if name and flow not in out:
+                out[flow] = name
+        return out
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait()
+            for pipe in (self.process.stdin, self.process.stdout):
+                if pipe is not None:
+                    pipe.close()
+
+    def __enter__(self) -> Dissector:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
+def labels(tshark: str, found: Samples) -> dict[int, str]:
+    """`Dissector.labels` in a run of its own."""
+    with Dissector(tshark, early=False) as dissector:
+        return dissector.labels(found)
 
 
 def _order(p) -> tuple:

@@ -80,4 +80,3 @@ def split(raw: RawBatch) -> tuple[PacketBatch, dict[int, int], np.ndarray]:
         types, counts = np.unique(etype[fate == NON_IP], return_counts=True)
         non_ip = dict(zip(types.tolist(), counts.tolist(), strict=True))
     return rows, non_ip, np.flatnonzero(fate == 0)
-

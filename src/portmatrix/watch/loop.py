@@ -251,8 +251,8 @@ class _Loop:
         if self.out.metrics:
             self.out.metrics.publish(**self._figures())
 
-    def _emit(self, event) -> None:
-        self.out.event(event, self.watcher.matrix.name, self.watcher.now_text())
+    def _emit(self, event, final: bool = False) -> None:
+        self.out.event(event, self.watcher.matrix.name, self.watcher.now_text(), final)
 
     def _finish(self, failure: str) -> tuple[WatchResult, str]:
         failure = failure or self.source.died
@@ -266,7 +266,7 @@ class _Loop:
                 f"the capture stopped: {failure}; this report covers what was captured until then",
             )
         for event in self.watcher.final_events(result):
-            self._emit(event)
+            self._emit(event, final=True)
         if self.state:
             self.state.save(self.watcher, self.meter)
         return result, failure

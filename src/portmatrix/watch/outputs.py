@@ -62,20 +62,24 @@ class Outputs:
     metrics: object | None = None  # watch.metrics.Metrics
     ifaces: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # failures to write, said once each
+    # The final report goes to the terminal: what the end settles is said there, so
+    # its events are not printed just before it (they still go everywhere else).
+    report_shown: bool = False
 
-    def line(self, text: str) -> None:
+    def line(self, text: str, terminal: bool = True) -> None:
         """A live line: stamped, on the terminal and in the log."""
         text = f"{stamp()} {text}"
-        self.say(text)
+        if terminal:
+            self.say(text)
         if self.log:
             self._guard(self.log.write, text, "--log")
 
-    def event(self, event, ruleset: str, when: str | None) -> None:
-        """A finding to announce, everywhere it goes."""
+    def event(self, event, ruleset: str, when: str | None, final: bool = False) -> None:
+        """A finding to announce, everywhere it goes (`final`: one the end settled)."""
         from portmatrix.report.formats import ecs_finding, observer
         from portmatrix.watch.lines import event_line
 
-        self.line(event_line(event))
+        self.line(event_line(event), terminal=not (final and self.report_shown))
         record = None
         if self.jsonl or self.syslog:
             record = ecs_finding(

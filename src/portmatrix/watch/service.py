@@ -108,6 +108,7 @@ def run(opts: WatchOptions) -> int:
     ifaces = list(opts.ifaces)
     with contextlib.ExitStack() as owned:
         out = Outputs(console.say, ifaces=ifaces)
+        out.report_shown = any(o.path == "-" for o in outputs)
         if opts.metrics_port:
             from portmatrix.watch.metrics import Metrics
 

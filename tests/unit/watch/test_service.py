@@ -396,3 +396,33 @@ def test_dumpcap_is_given_the_filter_without_the_metrics_port(tmp_path):
     assert result.returncode == 1, result.stderr
     capture_args = (tmp_path / "args.txt").read_text().splitlines()[-1]
     assert capture_args.endswith(f"-f (tcp) and not (tcp port {port} and host 127.0.0.1)")
+
+
+@pytest.mark.parametrize("report_to", ["terminal", "file"])
+def test_what_the_end_settles_is_said_once_on_the_terminal(tmp_path, site, report_to):
+    """RPC never shows up in a run shorter than its coverage window: the end settles
+    it missing. When the final report goes to the terminal, that finding is in the
+    report and not also a NEW line just before it; the log and the JSON lines have
+    the event either way. With the report in a file, the terminal has the line."""
+    capture = write_pcap(
+        tmp_path / "gone.pcap", [f for second in service_stops(3, gap=(0, 3)) for f in second]
+    )
+    dumpcap, _ = paced_dumpcap(tmp_path, capture)
+    log, jsonl = tmp_path / "w.log", tmp_path / "f.jsonl"
+    report = ["-o", str(tmp_path / "r.json")] if report_to == "file" else []
+    proc = start(
+        dumpcap,
+        site,
+        *("--duration", "3s", "--log", str(log), "--jsonl", str(jsonl), *report),
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    new = re.compile(STAMP + "NEW error missing-required rule node-rpc")
+    assert [x for x in log.read_text().splitlines() if new.match(x)], log.read_text()
+    events = [json.loads(x) for x in jsonl.read_text().splitlines()]
+    assert ("new", "node-rpc") in [(e["event"]["reason"], e["rule"]["id"]) for e in events]
+    on_terminal = [x for x in err.splitlines() if new.match(x)]
+    if report_to == "terminal":
+        assert on_terminal == [] and "node-rpc" in out
+    else:
+        assert len(on_terminal) == 1 and out == ""

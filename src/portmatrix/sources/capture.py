@@ -3,21 +3,22 @@ input, or a live stream, read as batches of raw packets."""
 
 from __future__ import annotations
 
-import gzip
 import os
 import sys
-import zlib
 from collections.abc import Iterator
 
 from portmatrix.decode.batch import RawBatch
 from portmatrix.errors import CaptureError
 from portmatrix.sources.base import CaptureInfo
 from portmatrix.sources.digest import HashingReader
+from portmatrix.sources.gunzip import Gunzip
+from portmatrix.sources.gunzip import errors as inflate_errors
 from portmatrix.sources.pcap import MAGICS as PCAP_MAGICS
 from portmatrix.sources.pcap import PcapReader
 from portmatrix.sources.pcapng import PcapngReader
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+INFLATE_ERRORS = inflate_errors()
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -63,7 +64,7 @@ class Capture:
         compressed = head[:2] == GZIP_MAGIC
         if compressed:
             stream = _Prepend(head, self._hashing)
-            stream = _Guarded(gzip.GzipFile(fileobj=stream, mode="rb"), path)
+            stream = _Guarded(Gunzip(stream), path)
             head = stream.read(4096)
             if stream.error is not None and not head:
                 raise CaptureError(
@@ -174,7 +175,7 @@ class _Guarded:
     def readinto(self, buf) -> int:
         """Fill `buf` as far as the stream goes: straight from a plain file, through
         `read` for compressed data (so bytes before damage are not lost)."""
-        if not isinstance(self.stream, gzip.GzipFile):
+        if not isinstance(self.stream, Gunzip):
             return self.stream.readinto(buf) or 0
         data = self.read(len(buf))
         buf[: len(data)] = data
@@ -193,7 +194,7 @@ class _Guarded:
                 n -= len(data)
         except EOFError:
             self.error = CaptureError("compressed stream ends early", file=self.path)
-        except (OSError, zlib.error) as exc:
+        except (OSError, *INFLATE_ERRORS) as exc:
             self.error = CaptureError(f"damaged compressed data ({exc})", file=self.path)
         return b"".join(parts)
 

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from portmatrix.addresses import V4_MAPPED
-from portmatrix.decode import ip, link
 from portmatrix.decode.batch import PACKET, PacketBatch, RawBatch
+from portmatrix.decode.payload import payloads
 from portmatrix.decode.transport import TCP, UDP
 
 DNS_PORT = 53
@@ -58,15 +58,9 @@ def responses(raw: RawBatch, rows: PacketBatch) -> Iterator[tuple[int, bytes]]:
     sel = sel[(rows.proto[sel] == UDP) & (rows.encap[sel] == 0) & (rows.frag[sel] == 0)]
     if not len(sel):
         return
-    idx = np.searchsorted(raw.frame, rows.frame[sel])
-    # Where each response's payload is: the outer headers again, for these few frames.
-    data, offset, caplen = raw.data, raw.offset[idx], raw.caplen[idx]
-    l3pos, kind, *_ = link.decode(data, offset, caplen, raw.linktype[idx])
-    net = ip.network(data, l3pos, offset + caplen, kind.astype(np.int64))
-    for frame, start, stop in zip(
-        raw.frame[idx].tolist(), (net.l4pos + 8).tolist(), net.l4end.tolist(), strict=True
-    ):
-        yield frame, data[start:stop].tobytes()
+    found = payloads(raw, rows, sel)
+    for k, frame in enumerate(rows.frame[sel].tolist()):
+        yield frame, found.bytes_of(k)
 
 
 def unread(rows: PacketBatch) -> int:

@@ -105,8 +105,9 @@ def label_flows(
             out.by.append("payload" if hit else "")
         rest = [k for k, label in enumerate(out.labels) if not label]
         named: dict[int, str] = {}
-        if dissector is not None and rest:
-            only = set(rest)
+        # tshark names from payload only: flows that carried none (a scan's) need no run.
+        only = {k for k in rest if found.samples[k].client or found.samples[k].server}
+        if dissector is not None and only:
             subset = sampling.Samples(
                 found.samples,
                 [p for p, f in zip(found.packets, found.flow_of_packet, strict=True) if f in only],

@@ -78,3 +78,28 @@ def test_without_tshark_one_notice(tmp_path, monkeypatch):
     labels = label_flows([str(path)], flows)
     assert labels.labels == [UNIDENTIFIED]
     assert len(labels.notices) == 1 and "tshark not found" in labels.notices[0]
+
+
+def test_flows_without_payload_start_no_tshark(tmp_path, monkeypatch):
+    """A scan's flows carry no payload: they are no-payload without a tshark run
+    (a stand-in that leaves a mark when run, and fails the test if it names any);
+    one unnamed flow with payload among them gets its run."""
+    from portmatrix.apps import tshark
+
+    mark = tmp_path / "ran"
+    fake = tmp_path / "tshark"
+    fake.write_text(f"#!/bin/sh\ncat > /dev/null\ntouch {mark}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(tshark, "find", lambda: str(fake))
+    packets = []
+    for port in range(20, 30):  # connections that send nothing
+        packets += apps.conversation(CLIENT, SERVER, 40000 + port, port, [])
+    path = write_pcap(tmp_path / "scan.pcap", apps.frames_of(packets))
+    flows = read_traffic([str(path)]).flows
+    labels = label_flows([str(path)], flows)
+    assert labels.labels == [NO_PAYLOAD] * len(flows) and not mark.exists()
+    packets += apps.conversation(CLIENT, SERVER, 40100, 99, apps.UNIDENTIFIED_CASE.messages)
+    path = write_pcap(tmp_path / "scan.pcap", apps.frames_of(packets))
+    flows = read_traffic([str(path)]).flows
+    labels = label_flows([str(path)], flows)
+    assert labels.labels.count(UNIDENTIFIED) == 1 and mark.exists()

@@ -13,6 +13,7 @@ flows are always those of reading the file whole.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -20,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from portmatrix.flows.traffic import Traffic
 from portmatrix.sources import split, workers
 from portmatrix.sources.base import CaptureInfo
 from portmatrix.sources.capture import Capture
+from portmatrix.sources.digest import FileDigest
 
 
 def read_file(
@@ -242,85 +243,110 @@ def _rates(path: str) -> tuple[float, float]:
 
 def _in_processes(plan: Plan, paths, on_batch, wanted):
     """Files and spans in worker processes; each file's (table, counts, info) in file
-    order. The whole-file digests of the split files are taken here meanwhile."""
+    order. The whole-file digests of the split files are taken here meanwhile, on
+    threads, while the spans that arrive are merged (`_Joined`)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context(plan.method)
     units = [(k, span) for k in range(len(paths)) for span in plan.spans.get(k, [None])]
     processes = min(plan.processes, len(units))
-    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+    with contextlib.ExitStack() as owned:
+        pool = owned.enter_context(ProcessPoolExecutor(max_workers=processes, mp_context=context))
         futures = [
             pool.submit(read_span, k, span, wanted)
             if span
             else pool.submit(read_file, k, paths[k], None, wanted)
             for k, span in units
         ]
-        digests = {k: _sha256(paths[k]) for k in plan.spans}
-        done: dict[int, list] = {}
+        digests = {k: FileDigest(paths[k]) for k in plan.spans}
+        for digest in digests.values():
+            owned.callback(digest.close)
+        joined = {k: _Joined() for k in plan.spans}
+        whole: dict[int, tuple] = {}
         for (k, span), future in zip(units, futures, strict=True):
             result = future.result()
-            done.setdefault(k, []).append(result)
             if on_batch:
                 info = result.info if span else result[2]
                 on_batch((span.end - span.start) if span else (info.size or 0), info.frames)
+            if span:
+                joined[k].add(result)
+            else:
+                whole[k] = result
+        sha256 = {k: digest.hexdigest() for k, digest in digests.items()}
     for k, path in enumerate(paths):
-        if k in plan.spans:
-            yield _joined(k, path, done[k], digests[k], wanted)
+        yield _of_spans(k, path, joined[k], sha256[k], wanted) if k in joined else whole.pop(k)
+
+
+def _of_spans(file_id: int, path: str, joined: _Joined, digest: str, wanted):
+    """One file's (table, counts, info) from its spans joined, or, where a boundary
+    did not join up, from reading it again in one piece."""
+    if joined.exact:
+        return joined.result(digest)
+    return read_file(file_id, path, None, wanted, digest)
+
+
+class _Joined:
+    """The spans of one file merged into the first one's table as they arrive, in
+    file order, while each boundary joins up exactly: a reader of the whole file
+    would have made the same of each span. That is, each span but the last
+    ended, undamaged, exactly where the next began, and described or named no
+    interfaces (the spans after it would number theirs otherwise); no span after
+    the first began with a packet whose time came from before it; no fragment in
+    a span could have been matched on something the spans before it left open;
+    and at most one span had notices (a reader of the whole file may have said
+    them in one). Merging as they come keeps one table and the arriving one in
+    memory, not every span's at once."""
+
+    def __init__(self) -> None:
+        self.exact = True
+        self.table: FlowTable | None = None
+        self.counts = DecodeCounts()
+        self.info: CaptureInfo | None = None
+        self.last: CaptureInfo | None = None
+        self.frames = 0
+        self.names: dict[str, set[int]] = {}
+        self.held = np.zeros(0, np.uint64)  # fragment keys the spans so far left open
+        self.noticed = 0  # spans with notices
+        self.before: SpanPart | None = None
+
+    def add(self, part: SpanPart) -> None:
+        if not self.exact:
+            return
+        self.noticed += bool(part.info.notices)
+        if self.noticed > 1 or (self.before is not None and not self._joins(self.before, part)):
+            self.exact, self.table = False, None  # its memory goes now
+            return
+        if self.table is None:
+            self.table, self.info = part.table, part.info
         else:
-            yield done[k][0]
-
-
-def _sha256(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _joined(file_id: int, path: str, parts: list[SpanPart], digest: str, wanted):
-    """The spans of one file as one file's (table, counts, info): merged when every
-    boundary joins up exactly, else the file read again in one piece."""
-    if not _exact(parts):
-        return read_file(file_id, path, None, wanted, digest)
-    table, counts, info = parts[0].table, DecodeCounts(), parts[0].info
-    frames = 0
-    names: dict[str, set[int]] = {}
-    for k, part in enumerate(parts):
-        if k:
-            part.table.renumber(frames)
-            table.merge(part.table)  # which spends it: its memory goes meanwhile
-            info.stats.update(part.info.stats)
-            info.notices += part.info.notices
-            info.dns_unread += part.info.dns_unread
-            info.names.add(part.info.names)
-        counts.add(part.counts)
+            part.table.renumber(self.frames)
+            self.table.merge(part.table)  # which spends it: its memory goes meanwhile
+            self.info.stats.update(part.info.stats)
+            self.info.notices += part.info.notices
+            self.info.dns_unread += part.info.dns_unread
+            self.info.names.add(part.info.names)
+        self.counts.add(part.counts)
         for name, addrs in part.info.dns.items():
-            names.setdefault(name, set()).update(addrs)
-        frames += part.info.frames
-    last = parts[-1].info
-    info.truncated = _renumbered(last.truncated, frames - last.frames)
-    info.frames, info.bytes_read, info.sha256 = frames, last.bytes_read, digest
-    info.interfaces = last.interfaces  # the first span's, and any the last one added
-    info.dns = {name: sorted(addrs) for name, addrs in sorted(names.items())}
-    return table, counts, info
+            self.names.setdefault(name, set()).update(addrs)
+        self.frames += part.info.frames
+        self.last = part.info
+        part.table = None
+        self.before = part
 
-
-def _exact(parts: list[SpanPart]) -> bool:
-    """Would a reader of the whole file have made the same of each span? Each span
-    but the last ended, undamaged, exactly where the next began, and described
-    or named no interfaces (the spans after it would number theirs otherwise);
-    no span after the first began with a packet whose time came from before it;
-    and no fragment in a span could have been matched on something the spans
-    before it left open."""
-    if sum(bool(part.info.notices) for part in parts) > 1:
-        return False  # a reader of the whole file may have said them in one notice
-    held = np.zeros(0, np.uint64)
-    for before, part in pairwise(parts):
-        held = np.union1d(held, before.held)
+    def _joins(self, before: SpanPart, part: SpanPart) -> bool:
+        self.held = np.union1d(self.held, before.held)
         if before.end != part.span.start or before.info.truncated or before.changed:
             return False
-        if part.timeless or np.isin(part.seen, held).any():
-            return False
-    return True
+        return not (part.timeless or np.isin(part.seen, self.held).any())
+
+    def result(self, digest: str) -> tuple[FlowTable, DecodeCounts, CaptureInfo]:
+        info, last = self.info, self.last
+        info.truncated = _renumbered(last.truncated, self.frames - last.frames)
+        info.frames, info.bytes_read, info.sha256 = self.frames, last.bytes_read, digest
+        info.interfaces = last.interfaces  # the first span's, and any the last one added
+        info.dns = {name: sorted(addrs) for name, addrs in sorted(self.names.items())}
+        return self.table, self.counts, info
 
 
 def _renumbered(message: str, frames: int) -> str:

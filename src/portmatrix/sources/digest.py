@@ -113,3 +113,48 @@ class HashingReader:
         """Stop the hashing thread and close the stream."""
         self.stop()
         self.raw.close()
+
+
+class FileDigest:
+    """The SHA-256 of a whole file, taken on a thread of its own (hashlib lets go
+    of the GIL): for a file whose spans other processes read, hashed here
+    meanwhile. `close` stops it between two blocks, on every path; a digest
+    stopped early is "" (nothing to tie a report to)."""
+
+    BLOCK = 8 << 20
+
+    def __init__(self, path: str) -> None:
+        import threading
+
+        self.path = path
+        self._stop = threading.Event()
+        self._digest = ""
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        hash_ = hashlib.sha256()
+        buf = bytearray(self.BLOCK)
+        view = memoryview(buf)
+        try:
+            with open(self.path, "rb", buffering=0) as fh:
+                while n := fh.readinto(buf):
+                    if self._stop.is_set():
+                        return
+                    hash_.update(view[:n])
+        except OSError as exc:
+            self._error = exc
+            return
+        self._digest = hash_.hexdigest()
+
+    def hexdigest(self) -> str:
+        """Wait for it; raises the OSError that stopped the reading, if any."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digest
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()

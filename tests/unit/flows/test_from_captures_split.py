@@ -20,6 +20,7 @@ from portmatrix.flows import from_captures
 from portmatrix.flows.from_captures import read_file, read_span, read_traffic
 from portmatrix.sources import split, workers
 from portmatrix.sources.capture import Capture
+from portmatrix.sources.digest import FileDigest
 from portmatrix.testing.captures import Pcapng, ether, frames, ip, tcp_session, write_pcap
 from support.paths import REPO
 
@@ -44,11 +45,12 @@ def whole(path):
 
 def in_spans(path, spans):
     """(flows, counts, info) of the spans joined, and whether they joined exactly."""
-    parts = [read_span(0, span, WANTED) for span in spans]
-    exact = from_captures._exact(parts)
-    digest = from_captures._sha256(str(path))
-    table, counts, info = from_captures._joined(0, str(path), parts, digest, WANTED)
-    return (table.finish(), counts, info), exact
+    joined = from_captures._Joined()
+    for span in spans:
+        joined.add(read_span(0, span, WANTED))
+    digest = FileDigest(str(path)).hexdigest()
+    table, counts, info = from_captures._of_spans(0, str(path), joined, digest, WANTED)
+    return (table.finish(), counts, info), joined.exact
 
 
 def assert_same(got, expect) -> None:

@@ -125,3 +125,27 @@ def test_the_rest_after_a_stop_is_hashed_inline():
     reader.read(1000)
     assert reader.hexdigest() == hashlib.sha256(data).hexdigest()
     assert reader.count == len(data)
+
+
+def test_a_whole_file_digest_on_its_thread(tmp_path):
+    path = tmp_path / "big.bin"
+    data = bytes(range(256)) * 70_000  # more than two of its blocks
+    path.write_bytes(data)
+    assert digest.FileDigest(str(path)).hexdigest() == hashlib.sha256(data).hexdigest()
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    assert digest.FileDigest(str(empty)).hexdigest() == hashlib.sha256(b"").hexdigest()
+    with pytest.raises(FileNotFoundError):
+        digest.FileDigest(str(tmp_path / "gone")).hexdigest()
+
+
+def test_a_whole_file_digest_stopped_is_gone_and_empty(tmp_path, monkeypatch):
+    """Closed half way (the caller failed or was interrupted): the thread ends at its
+    next block, and there is no digest to tie a report to."""
+    monkeypatch.setattr(digest.FileDigest, "BLOCK", 1024)
+    path = tmp_path / "big.bin"
+    path.write_bytes(bytes(50 << 20))
+    running = digest.FileDigest(str(path))
+    running.close()
+    assert not running._thread.is_alive()
+    assert running.hexdigest() == ""

@@ -145,10 +145,16 @@ def run_check(
     traffic = read_inputs(inputs, reading, records, wanted)
     result = evaluate(traffic, matrix, inv, known_ids, today, filters, thresholds, other)
     if apps and not records:
-        from portmatrix.apps.findings import label_result
-
-        result.labels = label_result(result, inputs)
+        add_labels(result, inputs)
     return result
+
+
+def add_labels(result: Result, inputs: list[str], on_batch=None) -> None:
+    """The application labels of the flows behind the findings, from a second read
+    of the captures (`on_batch(bytes, packets)`: its progress)."""
+    from portmatrix.apps.findings import label_result
+
+    result.labels = label_result(result, inputs, on_batch=on_batch)
 
 
 def load_alternative(files, inventory: str | None) -> Alternative:
@@ -521,8 +527,10 @@ def run_command(opts: CheckOptions) -> int:
             records=records,
             thresholds=Thresholds(**opts.thresholds),
             what_if=opts.what_if,
-            apps=opts.apps,
         )
+    if opts.apps and not records:
+        with progress(total_size(inputs), not opts.quiet, "labelling flows") as on_batch:
+            add_labels(result, inputs, on_batch)
     result.command = opts.command
     result.created = stamp()
     if notice := skipped_notice(inputs):

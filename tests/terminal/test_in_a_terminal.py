@@ -124,6 +124,7 @@ def test_progress_bar_on_a_large_capture(large_capture):
     run = run_in_pty(*args, "-o", str(report))
     assert run.status == 1, run.text
     assert "reading" in run.text  # the bar
+    assert "labelling flows" in run.text  # ... and at once the labels' second read's
     assert "portmatrix: wrote" in run.text
     quiet = run_in_pty(*args, "-q", "-o", str(report))
     assert "reading" not in quiet.text and "wrote" not in quiet.text

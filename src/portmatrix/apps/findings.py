@@ -35,13 +35,14 @@ def chosen_flows(result) -> np.ndarray:
     return np.unique(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
 
 
-def label_result(result, paths: list[str], use_tshark: bool = True) -> Labels:
+def label_result(result, paths: list[str], use_tshark: bool = True, on_batch=None) -> Labels:
     """Label the flows behind `result`'s findings from the capture files `paths`,
     put the labels on the findings, and the notices on the result."""
     if notice := unreadable_notice(paths):
         result.notices.append(notice)
         return Labels()
-    labels = label_flows(paths, result.traffic.flows, chosen_flows(result), use_tshark=use_tshark)
+    flows, chosen = result.traffic.flows, chosen_flows(result)
+    labels = label_flows(paths, flows, chosen, use_tshark=use_tshark, on_batch=on_batch)
     result.notices.extend(labels.notices)
     attach(result.findings, labels)
     return labels

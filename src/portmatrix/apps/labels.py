@@ -77,11 +77,12 @@ def label_flows(
     *,
     use_tshark: bool = True,
     signatures_first: bool = True,
+    on_batch=None,
 ) -> Labels:
     """Label the `chosen` flows (indices or mask; all by default) from the first
     packets they have in the capture files `paths`. `use_tshark=False` labels with
     our signatures alone; `signatures_first=False` with tshark alone (what
-    benchmarks/labels.py compares)."""
+    benchmarks/labels.py compares). `on_batch(bytes, packets)`: the read's progress."""
     index = np.arange(len(flows)) if chosen is None else np.asarray(chosen)
     if index.dtype == bool:
         index = np.flatnonzero(index)
@@ -97,7 +98,7 @@ def label_flows(
     # With a spare CPU, tshark loads its dissectors while the samples are read.
     running = tshark.Dissector(program, usable_cpus() > 1) if program else contextlib.nullcontext()
     with running as dissector:
-        found = sampling.read_samples(paths, flows.take(index))
+        found = sampling.read_samples(paths, flows.take(index), on_batch)
         for sample in found.samples:
             hit = signatures.identify(sample) if signatures_first else None
             out.labels.append(hit[0] if hit else "")

@@ -38,7 +38,7 @@ class Samples:
     # could not be found (inside a tunnel, a later IP fragment)
 
 
-def read_samples(paths: list[str], chosen: Flows) -> Samples:
+def read_samples(paths: list[str], chosen: Flows, on_batch=None) -> Samples:
     """The first packets of each `chosen` flow from the captures, and their payloads.
 
     The packets kept for tshark have their ports replaced (NEUTRAL_PORTS: ports no
@@ -50,7 +50,8 @@ def read_samples(paths: list[str], chosen: Flows) -> Samples:
     if not len(chosen):
         return out
     # The digests are the first read's: this read only looks at payloads.
-    for part in flow_rows(paths, chosen, out.infos, first=FIRST_PACKETS, digest=False):
+    parts = flow_rows(paths, chosen, out.infos, FIRST_PACKETS, on_batch, digest=False)
+    for part in parts:
         raw, rows, flow = part.raw, part.rows, part.flow
         ok = readable(rows)
         found = payloads(raw, rows, np.flatnonzero(ok))

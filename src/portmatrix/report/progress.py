@@ -1,7 +1,9 @@
 """A progress bar on stderr for long reads: bytes read of the total, packets per
 second, time left. Shown only on a terminal, never when stderr is piped, and
 only once a read has taken half a second: a small file prints its report
-without a bar flickering before it."""
+without a bar flickering before it. Once a command has shown one bar, the bar
+of its next pass over the inputs (evidence's extracting, check's labelling)
+shows at once: the run is a long one, and a pause without a bar looks stuck."""
 
 from __future__ import annotations
 
@@ -32,7 +34,10 @@ def progress(
 
 
 class _Bar:
+    shown_before = False  # a bar of this process has been on the terminal
+
     def __init__(self, total_bytes: int, label: str) -> None:
+        self.delay = 0.0 if _Bar.shown_before else DELAY
         self.total = total_bytes
         self.label = label
         self.start = time.monotonic()
@@ -45,9 +50,10 @@ class _Bar:
         self.packets += npackets
         elapsed = time.monotonic() - self.start
         if self.shown is None:
-            if elapsed < DELAY:
+            if elapsed < self.delay:
                 return
             self.shown = self._show()
+            _Bar.shown_before = True
         bar, task = self.shown
         rate = f"{self.packets / elapsed / 1e6:.2f} Mpkt/s" if elapsed > 0.5 else ""
         bar.update(task, completed=self.done, rate=rate)

@@ -14,8 +14,10 @@ from portmatrix.report.progress import progress
 
 @pytest.fixture(autouse=True)
 def _no_delay(monkeypatch):
-    """The bar waits half a second before it appears; these tests look at once."""
+    """The bar waits half a second before it appears; these tests look at once. No
+    bar was shown before each."""
     monkeypatch.setattr(progress_module, "DELAY", 0.0)
+    monkeypatch.setattr(progress_module._Bar, "shown_before", False)
 
 
 class FakeTTY(io.StringIO):
@@ -81,3 +83,18 @@ def test_the_bar_is_fed_by_read_traffic(monkeypatch, tmp_path):
         traffic = read_traffic([str(path)], on_batch=on_batch)
     assert traffic.packets == 8
     assert "reading" in tty.getvalue()
+
+
+def test_the_next_pass_of_a_long_run_shows_its_bar_at_once(monkeypatch):
+    """A short read shows no bar, unless a bar was shown before in this run: then
+    the next pass (evidence's extracting, check's labelling) shows one at once."""
+    monkeypatch.setattr(progress_module, "DELAY", 60.0)
+    tty = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", tty)
+    with progress(2_000, True, "second") as on_batch:
+        on_batch(2_000, 100)
+    assert tty.getvalue() == ""
+    monkeypatch.setattr(progress_module._Bar, "shown_before", True)
+    with progress(2_000, True, "second") as on_batch:
+        on_batch(2_000, 100)
+    assert "second" in tty.getvalue()

@@ -160,7 +160,8 @@ def flow_rows(
             rows = fragments.resolve(rows)
             # Only this batch's frames have their bytes here: a later fragment that
             # came before its first fragment, in an earlier batch, is left out.
-            if rows.frame[0] < raw.frame[0]:
+            # (resolve can leave no row at all: every one a fragment held back.)
+            if len(rows) and rows.frame.min() < raw.frame[0]:
                 rows = rows.take(np.flatnonzero(rows.frame >= raw.frame[0]))
             h, _, _ = packet_key(rows)
             pos = np.searchsorted(keys, h)

@@ -19,7 +19,12 @@ import numpy as np
 
 from portmatrix.addresses import to_text
 from portmatrix.errors import ExitCode, MatrixError, PortmatrixError
-from portmatrix.findings.coverage import CoverageTally, link_coverage
+from portmatrix.findings.coverage import (
+    CoverageTally,
+    judged_coverage,
+    link_coverage,
+    unheld_roles,
+)
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import Grouper
 from portmatrix.findings.model import Coverage, Finding, JudgedResult, Thresholds, sort_findings
@@ -32,7 +37,6 @@ from portmatrix.policy.inventory import Inventory, load_inventory
 from portmatrix.policy.lookup import VERDICTS, RuleIndex
 from portmatrix.policy.matrix import Matrix, check_role_names, load_matrix
 from portmatrix.policy.roles import RoleMap, build_role_map, real_roles
-from portmatrix.records.unlogged import not_observable
 from portmatrix.times import stamp
 
 if TYPE_CHECKING:
@@ -217,19 +221,18 @@ def evaluate(
     findings = Grouper(thresholds).findings(
         traffic.flows, cls, role_map, index, tally.rules, len(traffic.captures) > 1
     )
-    unheld = unheld_roles(matrix, role_map)
     judge, raise_findings, notice = _coverage_judged(whole, traffic, filters)
-    cov, cov_findings = tally.result(traffic.weakened, unheld, judge=judge)
-    cov, cov_findings = not_observable(cov, cov_findings, matrix, role_map, traffic.captures)
+    cov, cov_findings = judged_coverage(tally, role_map, traffic.weakened, judge, traffic.captures)
     notices += [notice] if notice else []
     findings += (cov_findings if raise_findings else []) + matrix_findings(matrix, index)
-    notices += _role_notices(matrix, inv, role_map, unheld, traffic)
+    notices += _role_notices(matrix, inv, role_map, unheld_roles(matrix, role_map), traffic)
     link_coverage(findings)
     findings = sort_findings(findings)
     new = [f for f in findings if f.id not in known_ids and f.part_of not in known_ids]
     changes = None
     if other is not None:
-        changes = judge_what_if(traffic, Judged(matrix, role_map, cls), other, today)
+        now = Judged(matrix, role_map, cls, cov)
+        changes = judge_what_if(traffic, now, other, today, judge)
     return Result(
         traffic,
         matrix,
@@ -247,19 +250,17 @@ def evaluate(
     )
 
 
-def judge_what_if(traffic: Traffic, now: Judged, other: Alternative, today) -> WhatIf:
-    """The flows judged again under the --what-if matrix, compared."""
+def judge_what_if(
+    traffic: Traffic, now: Judged, other: Alternative, today, judge: bool = True
+) -> WhatIf:
+    """The flows judged again under the --what-if matrix, and its coverage by the
+    same function as the check's own (`now` carries that), compared."""
     role_map = build_role_map(other.matrix, other.inventory, traffic.dns_names, traffic.claims)
     cls = classify(traffic.flows, RuleIndex(other.matrix, today), role_map)
-    draft = Judged(other.matrix, role_map, cls)
-    return what_if(traffic.flows, now, draft, traffic.weakened)
-
-
-def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
-    """Roles the rules name that no address holds (`any` is every address)."""
-    held = set().union(*role_map.index.sets)
-    used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
-    return {r for r in used if r in matrix.roles and r not in held}
+    tally = CoverageTally(other.matrix)
+    tally.add(traffic.flows, cls)
+    cov, _ = judged_coverage(tally, role_map, traffic.weakened, judge, traffic.captures)
+    return what_if(traffic.flows, now, Judged(other.matrix, role_map, cls, cov))
 
 
 def _coverage_judged(whole: Traffic, chosen: Traffic, filters: FlowFilter):

@@ -15,6 +15,8 @@ from portmatrix.findings.model import SEVERITIES, Coverage, Finding, stable_id
 from portmatrix.flows.model import Flows
 from portmatrix.policy.classify import Classified
 from portmatrix.policy.matrix import Matrix
+from portmatrix.policy.roles import RoleMap
+from portmatrix.records.unlogged import not_observable
 
 NOT_EVALUATED = "not-evaluated"  # a required rule whose roles hold no address
 
@@ -97,14 +99,24 @@ class CoverageTally:
         return out, findings
 
 
-def coverage(
-    flows: Flows, cls: Classified, matrix: Matrix, weakened: bool, unheld=frozenset()
+def judged_coverage(
+    tally: CoverageTally, role_map: RoleMap, weakened: bool, judge: bool = True, captures=()
 ) -> tuple[list[Coverage], list[Finding]]:
-    """Coverage of every rule by these flows, and the findings for required rules
-    not exercised."""
-    tally = CoverageTally(matrix)
-    tally.add(flows, cls)
-    return tally.result(weakened, unheld)
+    """The coverage a check reports, and its findings: the one place that decides
+    each required rule's status — not evaluated when its roles hold no address or
+    nothing was there to see (`judge` false), not observable when the inputs
+    (`captures`, a list of CaptureInfo) are flow records that never log it. A
+    --what-if matrix's coverage comes from here too, so both sides compare alike."""
+    unheld = unheld_roles(tally.matrix, role_map)
+    cov, findings = tally.result(weakened, unheld, judge=judge)
+    return not_observable(cov, findings, tally.matrix, role_map, captures)
+
+
+def unheld_roles(matrix: Matrix, role_map: RoleMap) -> set[str]:
+    """Roles the rules name that no address holds (`any` is every address)."""
+    held = set().union(*role_map.index.sets)
+    used = {r.from_role for r in matrix.rules} | {r.to_role for r in matrix.rules}
+    return {r for r in used if r in matrix.roles and r not in held}
 
 
 def required_status(cov: Coverage) -> str:

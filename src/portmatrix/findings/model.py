@@ -133,7 +133,8 @@ class Coverage:
     pairs: int = 0  # distinct initiator/responder pairs
     examples: list[str] = field(default_factory=list)  # a few "a -> b" pairs
     status: str | None = None  # ok | missing-required | required-unreachable |
-    #                            not-evaluated | None (a rule that is not required)
+    #     not-evaluated | not-observable | None (a rule that is not required);
+    #     decided in findings.coverage.judged_coverage
 
     @classmethod
     def of(cls, rule) -> Coverage:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from portmatrix.findings.coverage import CoverageTally
+from portmatrix.findings.columns import dense, first_k
 from portmatrix.findings.model import SEVERITIES, Coverage
 from portmatrix.flows.model import Flows
 from portmatrix.policy.classify import ALLOWED, OUT_OF_SCOPE, Classified, matrix_port
@@ -44,6 +44,7 @@ class Judged:
     matrix: Matrix
     role_map: RoleMap
     classified: Classified
+    coverage: list[Coverage]  # as check reports it (findings.coverage.judged_coverage)
 
 
 @dataclass
@@ -106,15 +107,14 @@ class WhatIf:
         )
 
 
-def what_if(flows: Flows, now: Judged, draft: Judged, weakened: bool) -> WhatIf:
+def what_if(flows: Flows, now: Judged, draft: Judged) -> WhatIf:
     """The changes between judging `flows` as `now` does and as `draft` does."""
-    changes = _changes(flows, now, draft)
     return WhatIf(
         files=list(draft.matrix.files),
         matrix=draft.matrix.name,
         verdicts=draft.classified.counts(),
-        changes=changes,
-        coverage=_coverage(flows, now, draft, weakened),
+        changes=_changes(flows, now, draft),
+        coverage=_coverage(now, draft),
     )
 
 
@@ -135,20 +135,20 @@ def _changes(flows: Flows, now: Judged, draft: Judged) -> list[Change]:
     if not len(chosen):
         return []
     port = matrix_port(flows)
-    cols = np.stack(
-        [
-            kind,
-            a.decision.astype(np.int64),
-            b.decision.astype(np.int64),
-            a.init_roles.astype(np.int64),
-            a.resp_roles.astype(np.int64),
-            flows["proto"],
-            port,
-        ],
-        axis=1,
-    )[chosen]
-    _, inverse = np.unique(cols, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    cols = [
+        kind,
+        a.decision.astype(np.int64),
+        b.decision.astype(np.int64),
+        a.init_roles.astype(np.int64),
+        a.resp_roles.astype(np.int64),
+        flows["proto"].astype(np.int64),
+        port.astype(np.int64),
+    ]
+    cols = [c[chosen] for c in cols]
+    ids, groups, first = dense(*cols)
+    rank = np.empty(groups, np.int64)  # groups in the order of their columns, as sorted
+    rank[np.lexsort([c[first] for c in cols[::-1]])] = np.arange(groups)
+    inverse = rank[ids]
     order = np.argsort(inverse, kind="stable")
     sub = chosen[order]
     sizes = np.bincount(inverse)
@@ -156,10 +156,9 @@ def _changes(flows: Flows, now: Judged, draft: Judged) -> list[Change]:
     answered = np.add.reduceat(a.answered[sub].astype(np.int64), starts)
     flagged_now = (a.verdict[sub] != ALLOWED) & (a.verdict[sub] != OUT_OF_SCOPE)
     got_through = np.logical_or.reduceat(flagged_now & a.answered[sub], starts)
-    first = iso(np.minimum.reduceat(flows["first_ts"][sub], starts))
-    last = iso(np.maximum.reduceat(flows["last_ts"][sub], starts))
-    init = address_texts(flows["init_hi"][sub], flows["init_lo"][sub])
-    resp = address_texts(flows["resp_hi"][sub], flows["resp_lo"][sub])
+    first_seen = iso(np.minimum.reduceat(flows["first_ts"][sub], starts))
+    last_seen = iso(np.maximum.reduceat(flows["last_ts"][sub], starts))
+    examples = _examples(flows, sub, inverse[order], groups)
     out = []
     for j, s in enumerate(starts.tolist()):
         i = int(sub[s])
@@ -167,7 +166,6 @@ def _changes(flows: Flows, now: Judged, draft: Judged) -> list[Change]:
         severity = {BREAK: "error", FORBID: "info", ALLOW: "info"}[k]
         if k == ALLOW and got_through[j]:
             severity = "warning"
-        pairs = list(dict.fromkeys(f"{init[m]} → {resp[m]}" for m in range(s, s + sizes[j])))
         out.append(
             Change(
                 change=CHANGES[k],
@@ -182,9 +180,9 @@ def _changes(flows: Flows, now: Judged, draft: Judged) -> list[Change]:
                 draft_rule=_rule_of(b.decisions[int(b.decision[i])]),
                 flows=int(sizes[j]),
                 answered=int(answered[j]),
-                examples=pairs[:EXAMPLES],
-                first_seen=str(first[j]),
-                last_seen=str(last[j]),
+                examples=examples[j],
+                first_seen=str(first_seen[j]),
+                last_seen=str(last_seen[j]),
             )
         )
     rank = {s: i for i, s in enumerate(reversed(SEVERITIES))}
@@ -192,17 +190,27 @@ def _changes(flows: Flows, now: Judged, draft: Judged) -> list[Change]:
     return out
 
 
-def _statuses(flows: Flows, judged: Judged, weakened: bool) -> dict[str, Coverage]:
-    tally = CoverageTally(judged.matrix)
-    tally.add(flows, judged.classified)
-    held = set().union(*judged.role_map.index.sets)
-    unheld = {r for r in judged.matrix.roles if r not in held}
-    coverage, _ = tally.result(weakened, unheld)
-    return {c.rule: c for c in coverage if c.required}
+def _examples(flows: Flows, rows: np.ndarray, group: np.ndarray, groups: int) -> list[list[str]]:
+    """The first EXAMPLES distinct host pairs of each group ("a → b"), for `rows`
+    sorted by `group`: only the pairs shown are written out as text."""
+    sides = [flows[c][rows] for c in ("init_hi", "init_lo", "resp_hi", "resp_lo")]
+    pair, _, _ = dense(group, *sides)
+    _, at = np.unique(pair, return_index=True)  # each pair's first row
+    at = np.sort(at)
+    at = at[first_k(group[at], EXAMPLES)]
+    init = address_texts(sides[0][at], sides[1][at])
+    resp = address_texts(sides[2][at], sides[3][at])
+    out: list[list[str]] = [[] for _ in range(groups)]
+    for g, i, r in zip(group[at].tolist(), init, resp, strict=True):
+        out[g].append(f"{i} → {r}")
+    return out
 
 
-def _coverage(flows: Flows, now: Judged, draft: Judged, weakened: bool) -> list[CoverageChange]:
-    before, after = _statuses(flows, now, weakened), _statuses(flows, draft, weakened)
+def _coverage(now: Judged, draft: Judged) -> list[CoverageChange]:
+    """Required rules whose status (as check gives it, under each matrix) differs,
+    where either status is a problem."""
+    before = {c.rule: c for c in now.coverage if c.required}
+    after = {c.rule: c for c in draft.coverage if c.required}
     out = []
     for rule_id in sorted(set(before) | set(after)):
         old = before[rule_id].status if rule_id in before else _absent(now.matrix, rule_id)

@@ -20,7 +20,12 @@ import numpy as np
 
 from portmatrix.decode.batch import DecodeCounts, PacketBatch
 from portmatrix.decode.transport import TCP
-from portmatrix.findings.coverage import CoverageTally, link_coverage
+from portmatrix.findings.coverage import (
+    CoverageTally,
+    judged_coverage,
+    link_coverage,
+    unheld_roles,
+)
 from portmatrix.findings.expired import matrix_findings
 from portmatrix.findings.grouping import Grouper
 from portmatrix.findings.model import (
@@ -220,8 +225,6 @@ class Watcher:
     def judge(self, now: int, weakened: bool = False) -> list[Event]:
         """Required services over the sliding window, as of `now` (ns): alarms
         raised (announced once) and ended."""
-        from portmatrix.check import unheld_roles
-
         events = []
         for change in self.window.judge(
             now, weakened, frozenset(unheld_roles(self.matrix, self.role_map))
@@ -244,8 +247,6 @@ class Watcher:
         """Retire every flow and build the final report of the window. `captures`
         and `drops` (every packet lost, `watch.drops`; the captures' own count when
         None) say how complete the capture was; `remarks` join the notices."""
-        from portmatrix.check import unheld_roles
-
         self._retire(self.table.finish())
         traffic = WatchTraffic(
             self.counts,
@@ -259,8 +260,9 @@ class Watcher:
             remarks=list(remarks or []) + self._carried(),
         )
         seen = bool(self.counts.frames or self.flows_done)
-        unheld = unheld_roles(self.matrix, self.role_map)
-        covs, cov_findings = self.coverage.result(traffic.weakened, unheld, judge=seen)
+        covs, cov_findings = judged_coverage(
+            self.coverage, self.role_map, traffic.weakened, seen, traffic.captures
+        )
         judged = {f.rule for f in cov_findings}
         # A service that stopped while watching: the whole window saw it, the end did not.
         cov_findings += [

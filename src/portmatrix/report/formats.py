@@ -259,6 +259,19 @@ def who(f: dict, side: str) -> str:
     return f"{count} with no role" if count else "—"
 
 
+def label(f: dict) -> str:
+    """What a finding is, in a word or three — the one wording every report uses:
+    the verdict; for a scan, "scan"; for a flood, "flood, " and its verdict; for
+    allowed traffic (that failed), what happened to it."""
+    if f["kind"] == "scan":
+        return "scan"
+    if f["kind"] == "flood":
+        return f"flood, {f['verdict']}"
+    if f["verdict"] == "allowed" and f["outcomes"]:
+        return "allowed but " + " and ".join(f["outcomes"])
+    return f["verdict"]
+
+
 def what(f: dict) -> str:
     if f["port"] is not None or not f["ports"]:
         return service_text(f["proto"], f["port"]) if f["proto"] else ""
@@ -306,11 +319,11 @@ def render_markdown(result: Result) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for f in doc["findings"]:
-            label = f["kind"] if f["kind"] in ("scan", "flood") else f["verdict"]
+            kind = label(f)
             if f["part_of"]:
-                label = f"↳ {label} (part of {f['part_of']})"
+                kind = f"↳ {kind} (part of {f['part_of']})"
             lines.append(
-                f"| {f['severity']} | {_md(label)} | {_md(who(f, 'init'))} | "
+                f"| {f['severity']} | {_md(kind)} | {_md(who(f, 'init'))} | "
                 f"{_md(who(f, 'resp'))} | {_md(what(f))} | {_md(apps_text(f))} | {f['flows']} | "
                 f"{f['first_seen'] or ''} | {f['last_seen'] or ''} | {_md(f['message'])} — "
                 f"**{_md(f['action'])}** | "

@@ -20,7 +20,7 @@ import datetime as dt
 
 from portmatrix.report import escape, what_if_view
 from portmatrix.report.document import document
-from portmatrix.report.formats import apps_text, what, who
+from portmatrix.report.formats import apps_text, label, what, who
 from portmatrix.report.summary import made_by
 
 CSS = """
@@ -139,7 +139,7 @@ def _cards(doc: dict) -> str:
     cards += [(f"{k} findings", n) for k, n in s["findings"].items()]
     return (
         "<div class='cards' id='summary'>"
-        + "".join(f"<div class='card'><b>{_e(n)}</b>{_e(label)}</div>" for label, n in cards)
+        + "".join(f"<div class='card'><b>{_e(n)}</b>{_e(name)}</div>" for name, n in cards)
         + "</div>"
     )
 
@@ -159,18 +159,17 @@ def _role_matrix(result, doc: dict) -> str:
             state, seen = "missing", "never seen, required"
         else:
             state, seen = "unused", "never seen"
-        label = f"{rule.proto}/{rule.ports_text}" if rule.ports else rule.proto
+        ports = f"{rule.proto}/{rule.ports_text}" if rule.ports else rule.proto
         cells.setdefault((rule.from_role, rule.to_role), []).append(
             f"<span class='chip {state}' title='{_e(rule.id)}: {_e(rule.service)} — "
-            f"{_e(seen)}'>{_e(label)}</span>"
+            f"{_e(seen)}'>{_e(ports)}</span>"
         )
     for f in doc["findings"]:
         if f["kind"] in ("coverage", "matrix") or f["part_of"]:
             continue
-        label = f["kind"] if f["kind"] in ("scan", "flood") else f["verdict"]
         chip = (
             f"<a class='chip v-{_e(f['severity'])}' href='#{_e(f['id'])}' "
-            f"title='{_e(f['message'])}'>{_e(label)} {_e(what(f))}</a>"
+            f"title='{_e(f['message'])}'>{_e(label(f))} {_e(what(f))}</a>"
         )
         for i in f["initiator_roles"] or [NO_ROLE]:
             for r in f["responder_roles"] or [NO_ROLE]:
@@ -259,11 +258,11 @@ def _timeline(doc: dict) -> str:
         y += height
     for t in _ticks(start, end):
         x = left + width * (t - start) / span
-        label = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S")
+        clock = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%H:%M:%S")
         marks.append(
             f"<line x1='{x:.1f}' y1='6' x2='{x:.1f}' y2='{y}' stroke='#c9ced8' "
             f"stroke-dasharray='2,3'/><text x='{x:.1f}' y='{y + 14}' text-anchor='middle' "
-            f"class='muted'>{label}</text>"
+            f"class='muted'>{clock}</text>"
         )
     marks.append(
         f"<text x='{left}' y='{y + 30}' class='muted'>{_e(window['first'])}</text>"
@@ -284,14 +283,6 @@ def _thresholds(doc: dict) -> str:
         f"hosts on a port; {t['many_sources']}+ sources with no role on one service, or "
         f"forbidden ports between two sides, are one finding.</p>"
     )
-
-
-def _label(f: dict) -> str:
-    if f["kind"] in ("scan", "flood"):
-        return f["kind"]
-    if f["verdict"] == "allowed":
-        return "allowed but " + " and ".join(f["outcomes"])
-    return f["verdict"]
 
 
 def _finding(f: dict) -> str:
@@ -328,7 +319,7 @@ def _finding(f: dict) -> str:
     return (
         f"<details class='finding {_e(f['severity'])}{part}' id='{_e(f['id'])}'><summary>"
         f"<span class='badge {_e(f['severity'])}'>{_e(f['severity'])}</span>"
-        f"<b>{_e(_label(f))}</b>{where}{_app_badge(f)} · {_e(f['flows'])} flow(s) · "
+        f"<b>{_e(label(f))}</b>{where}{_app_badge(f)} · {_e(f['flows'])} flow(s) · "
         f"<code class='id'>{_e(f['id'])}</code></summary>"
         f"<p>{_e(f['message'])}</p><p><b>What to do:</b> {_e(f['action'])}</p>"
         + "".join(rows)

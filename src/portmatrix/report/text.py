@@ -27,15 +27,6 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
-def _label(f: dict) -> str:
-    """The verdict, or for allowed traffic that failed, what happened to it."""
-    if f["kind"] in ("scan", "flood"):
-        return f["kind"] if f["kind"] == "scan" else f"flood, {f['verdict']}"
-    if f["verdict"] != "allowed":
-        return f["verdict"]
-    return "allowed but " + " and ".join(f["outcomes"])
-
-
 class _Writer:
     """A rich console writing into a buffer, with wrapped paragraphs."""
 
@@ -132,7 +123,7 @@ def _inputs(out: _Writer, doc: dict) -> None:
 def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
     """The findings of one severity, the first SHOWN of them in full; a flow finding
     that a coverage finding rests on, under it."""
-    from portmatrix.report.formats import apps_text, what, who
+    from portmatrix.report.formats import apps_text, label, what, who
 
     if not group:
         return
@@ -146,7 +137,7 @@ def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
         else:
             where = f"{who(f, 'init')} → {who(f, 'resp')} {what(f)}"
         mark = "↳" if f["part_of"] else MARK[severity]
-        out.para(f"{where}  {f['id']}", indent, STYLE[severity], first=f"{mark} {_label(f)}  ")
+        out.para(f"{where}  {f['id']}", indent, STYLE[severity], first=f"{mark} {label(f)}  ")
         out.para(f["message"], indent + 2)
         if apps := apps_text(f):
             out.para(apps, indent + 2, first="application: ")

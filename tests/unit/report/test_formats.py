@@ -148,3 +148,33 @@ def test_markdown_escapes_pipes():
     from portmatrix.report.escape import markdown
 
     assert markdown("a|b\nc") == "a\\|b c"
+
+
+def test_a_finding_is_worded_alike_in_every_report(check_packets):
+    # one wording (formats.label) in the terminal, in both places of the HTML
+    # report (the matrix's chips and the finding) and in the Markdown table
+    from portmatrix.report.html import render_html
+    from portmatrix.report.text import render_text
+
+    flood = [
+        ip(f"192.0.2.{k}", N1) / TCP(sport=1000 + k, dport=443, flags="S") for k in range(1, 13)
+    ]
+    sweep = [
+        ip(USER, f"10.0.3.{k + 1}") / TCP(sport=41000 + k, dport=23, flags="S") for k in range(30)
+    ]
+    unanswered = [ip(ADMIN, N1) / TCP(sport=40001, dport=22, flags="S")]
+    result = check_packets(flood + sweep + unanswered)
+    doc = document(result)
+    labels = {f["id"]: formats.label(f) for f in doc["findings"]}
+    assert {"scan", "flood, unexpected-source", "allowed but unanswered"} <= set(labels.values())
+    text = render_text(result, width=400)
+    html = render_html(result)
+    markdown = formats.render_markdown(result)
+    for f in doc["findings"]:
+        word = labels[f["id"]]
+        assert f" {word}  " in text
+        assert f"<b>{escape.html(word)}</b>" in html
+        if f["kind"] not in ("coverage", "matrix") and not f["part_of"]:
+            assert f">{escape.html(word)} {escape.html(formats.what(f))}</a>" in html
+        row = next(line for line in markdown.splitlines() if f"`{f['id']}`" in line)
+        assert row.split(" | ")[1].endswith(word) or f"{word} (part of" in row

@@ -74,9 +74,14 @@ class Staged:
     A target that is not a plain file of its own (a device such as /dev/null, a
     FIFO, a file with other hard links) is written in place at commit, never
     replaced; a symbolic link is followed; a replaced file keeps its mode.
+
+    `durable`: each file is flushed to disk before it is put in place, and its
+    folder after the rename — for a file that must survive a power cut, not only
+    an interrupted run (watch's state, read again when the service restarts).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         self._pending: list[tuple[str, Path, str]] = []  # (temporary, target, option)
 
     @contextlib.contextmanager
@@ -96,6 +101,9 @@ class Staged:
         try:
             with os.fdopen(fd, mode, **kwargs) as fh:
                 yield fh
+                if self.durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
         except OSError as exc:
             raise PortmatrixError(
                 f"cannot write: {exc.strerror or exc}", file=path, where=option
@@ -109,6 +117,8 @@ class Staged:
         for tmp, target, option in self._pending:
             try:
                 _put_in_place(tmp, target)
+                if self.durable:
+                    _sync_folder(target.parent)
             except OSError as exc:
                 raise PortmatrixError(
                     f"cannot write: {exc.strerror or exc}", file=str(target), where=option
@@ -153,11 +163,25 @@ def _put_in_place(tmp: str, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def _sync_folder(folder: Path) -> None:
+    """The folder's entries (a rename into it) on disk; a file system that cannot
+    sync a folder (some network ones) is left to its own schedule."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def staged() -> Iterator[Staged]:
+def staged(durable: bool = False) -> Iterator[Staged]:
     """Outputs that appear together when the block ends without an error or an
-    interrupt, and not at all otherwise."""
-    batch = Staged()
+    interrupt, and not at all otherwise (`durable`: see Staged)."""
+    batch = Staged(durable)
     try:
         yield batch
         batch.commit()

@@ -197,3 +197,23 @@ def test_a_device_or_fifo_is_written_in_place_never_replaced(tmp_path):
     assert got == ["report\n"]
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # no temporary left
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_a_durable_file_and_its_folder_reach_the_disk_before_it_counts(
+    tmp_path, monkeypatch, durable
+):
+    synced = []
+    sync = os.fsync
+
+    def recording(fd):
+        mode = os.fstat(fd).st_mode
+        synced.append(("folder" if stat.S_ISDIR(mode) else "file", (tmp_path / "out").exists()))
+        sync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    with files.staged(durable=durable) as batch:
+        batch.write_text(str(tmp_path / "out"), "new")
+    assert (tmp_path / "out").read_text() == "new"
+    # the file before its rename (the target not there yet), the folder after
+    assert synced == ([("file", False), ("folder", True)] if durable else [])

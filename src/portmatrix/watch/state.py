@@ -1,7 +1,8 @@
 """`--state FILE`: what a watch announced and counted, kept across restarts.
 
-Saved atomically (a temporary file beside it, flushed to disk, renamed over it)
-every report and on exit; read at start, before the capture. A restart then
+Saved atomically and durably (files.Staged: a temporary file beside it, flushed
+to disk, renamed over it, the folder flushed too) every report and on exit;
+read at start, before the capture. A restart then
 announces nothing it announced before (a finding that gets worse still is),
 and the final report still holds what earlier runs found, with their
 counters: the findings (their flows, packets, hosts, ports...), the roll-ups
@@ -20,16 +21,14 @@ to start afresh. Host and port sets are base64 of their little-endian arrays.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import fields
 
 import numpy as np
 
 from portmatrix.decode.batch import DecodeCounts
 from portmatrix.errors import PortmatrixError
+from portmatrix.files import staged
 from portmatrix.findings.model import Finding
 from portmatrix.findings.tracked import Tracked
 from portmatrix.times import stamp
@@ -232,24 +231,9 @@ class StateFile:
         return PortmatrixError(what, file=self.path, where="--state", hint=MOVE_AWAY)
 
     def save(self, w: Watcher, meter) -> None:
-        """Write the state atomically: the old file or the new one, never half."""
+        """Write the state atomically and durably (files.Staged): the old file or
+        the new one, never half, even after a power cut."""
         text = json.dumps(snapshot(w, w.carried_drops + meter.total()), separators=(",", ":"))
-        folder = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(prefix=".portmatrix-state.", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        with contextlib.suppress(OSError):  # the rename itself, on disk
-            dir_fd = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        with staged(durable=True) as batch:
+            batch.write_text(self.path, text, option="--state")
         self.saves += 1

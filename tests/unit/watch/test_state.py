@@ -95,9 +95,79 @@ def test_a_save_that_fails_leaves_the_old_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(PortmatrixError, match="cannot write") as err:
         StateFile(str(path)).save(watched(), meter())
+    assert err.value.where == "--state"
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["state.json"]
+
+
+KILLED_HALF_WAY = """
+import os, sys
+from portmatrix import files
+from portmatrix.decode import decode
+from portmatrix.policy.inventory import load_inventory
+from portmatrix.policy.matrix import load_matrix
+from portmatrix.sources.capture import Capture
+from portmatrix.watch.drops import DropMeter
+from portmatrix.watch.state import StateFile
+from portmatrix.watch.watcher import Watcher
+
+state, capture, inventory = sys.argv[1:]
+matrix = load_matrix(["thoughtspot"])
+w = Watcher(matrix, load_inventory(inventory, matrix))
+for raw in Capture(capture).batches():
+    w.add(*decode(raw))
+w.tick(w.last_ts + 200 * 10**9)
+write = files.Staged.write_text
+
+def half_then_wait(self, path, text, option="--output"):
+    with self.open(path, option=option) as fh:
+        fh.write(text[: len(text) // 2])
+        fh.flush()
+        os.fsync(fh.fileno())
+        print("half", flush=True)
+        sys.stdin.read()  # until killed
+
+files.Staged.write_text = half_then_wait
+StateFile(state).save(w, DropMeter(["eth0"], None, 0))
+"""
+
+
+def test_a_writer_killed_half_way_leaves_the_old_state(tmp_path):
+    # a real kill (SIGKILL: no handler, no cleanup) in the middle of the write
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "state.json"
+    first = watched()
+    StateFile(str(path)).save(first, meter(5))
+    old = path.read_bytes()
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            KILLED_HALF_WAY,
+            str(path),
+            str(paths.DEMO),
+            str(paths.DEMO_INVENTORY),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline() == "half\n"
+        (part,) = [p for p in tmp_path.iterdir() if p.name != "state.json"]
+        assert 0 < part.stat().st_size < len(old)  # the new state, half written
+        writer.send_signal(signal.SIGKILL)
+        assert writer.wait(30) == -signal.SIGKILL
+    finally:
+        writer.kill()
+        writer.wait()
+    assert path.read_bytes() == old
+    again = watcher()
+    assert StateFile(str(path)).load(again) and again.announced == first.announced
 
 
 def test_no_file_yet_is_a_fresh_start(tmp_path):

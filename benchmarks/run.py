@@ -9,6 +9,7 @@
     python benchmarks/run.py findings [--runs 3]
     python benchmarks/run.py apps    [--packets 1000000] [--runs 3] [--one-core]
     python benchmarks/run.py flowlogs [--records 5000000] [--layout v5|default] [--one-core]
+    python benchmarks/run.py names   [--flows 1000000] [--runs 3] [--one-core]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
 benchmarks/out/, reused when present), runs `portmatrix check` on each, nfdump's
@@ -32,6 +33,10 @@ the normal 1M-packet capture, in the same run: time, peak RSS, findings and
 JSON size of each, and `flows --format csv` against `check` on the normal one.
 `flowlogs` generates a day of AWS VPC flow logs (gen_flowlogs.py) and times
 the reader alone and `check --flowlog` end to end, in records per second.
+`names` generates a capture whose every batch holds thousands of TLS hellos
+naming a role's hostname (gen_names.py) and times the collecting of their
+claims batch by batch alone (CPU seconds, the batches' claims in memory) and
+`check --no-app` end to end; run it with another install's python to compare.
 """
 
 from __future__ import annotations
@@ -519,6 +524,38 @@ def flowlogs(args) -> None:
         print(f"  {label:14} {best:6.2f} s  {rate:5.2f} M records/s  peak {rss:.0f} MB")
 
 
+def names(args) -> None:
+    """Claims (decode.names) collected batch by batch on a capture where clients
+    name a role's hostname in every batch: `Claims.add` alone over the batches'
+    claims read once into memory, and `check --no-app` end to end."""
+    from portmatrix.decode import decode
+    from portmatrix.decode import names as named
+    from portmatrix.sources.capture import Capture
+
+    capture = OUT / f"names-{args.flows}.pcap"
+    if not capture.exists():
+        OUT.mkdir(exist_ok=True)
+        gen = [PYTHON, str(HERE / "gen_names.py"), str(capture), "--flows", str(args.flows)]
+        subprocess.run(gen, check=True)
+    wanted = frozenset({"api.mixpanel.com"})
+    parts = []
+    for raw in Capture(str(capture)).batches():
+        rows, _ = decode(raw)
+        parts.append(named.learn(raw, rows, wanted))
+    print(f"{capture.name}: {len(parts)} batches, {sum(len(p) for p in parts)} claims")
+    for _ in range(args.runs):
+        start = time.process_time()
+        total = named.Claims()
+        for part in parts:
+            total.add(part)
+        spent = time.process_time() - start
+        print(f"Claims.add over the batches: {spent:.2f} s CPU ({len(total)} claims kept)")
+    del parts, total
+    runs = [measured([*check_cmd(capture), "--no-app"], args.one_core) for _ in range(args.runs)]
+    report({"check --no-app": runs}, 2 * args.flows)  # a hello and a bulk segment a flow
+    print(load())
+
+
 def compile_package() -> None:
     """Byte-compile portmatrix once, as `pip install` does: runs then time the tool,
     not the compiling of its sources (which PYTHONDONTWRITEBYTECODE, or an editable
@@ -565,6 +602,10 @@ def main() -> None:
     f.add_argument("--layout", choices=("v5", "default"), default="v5")
     f.add_argument("--runs", type=int, default=3)
     f.add_argument("--one-core", action="store_true")
+    na = sub.add_parser("names")
+    na.add_argument("--flows", type=int, default=1_000_000)
+    na.add_argument("--runs", type=int, default=3)
+    na.add_argument("--one-core", action="store_true")
     args = ap.parse_args()
     compile_package()
     commands = {
@@ -577,6 +618,7 @@ def main() -> None:
         "findings": findings,
         "flowlogs": flowlogs,
         "apps": apps,
+        "names": names,
     }
     commands[args.what](args)
 

@@ -60,6 +60,10 @@ class Claims:
     cut: dict[str, int] = field(default_factory=dict)  # ... that go on past their first
     #  segment (a name after it is not read) or, for QUIC, past the Initials captured
     dropped: int = 0  # claims past MAX_CLAIMS
+    # Each column's buffer, the column its start: `add` grows it by doubling.
+    _room: dict[str, np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     COLUMNS = ("src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "ts", "how")
 
@@ -85,9 +89,29 @@ class Claims:
                 index[n] = len(self.names)
                 self.names.append(n)
         renumber = np.array([index[n] for n in other.names] or [0], np.int32)
+        n = len(self)
         for col in self.COLUMNS:
-            setattr(self, col, np.concatenate([getattr(self, col), getattr(other, col)[:take]]))
-        self.name = np.concatenate([self.name, renumber[other.name[:take]]])
+            self._append(col, n, getattr(other, col)[:take])
+        self._append("name", n, renumber[other.name[:take]])
+
+    def _append(self, col: str, n: int, theirs: np.ndarray) -> None:
+        """Column `col` (n rows) and `theirs` after it, in a buffer that grows by
+        doubling (up to MAX_CLAIMS rows): a capture adds claims batch by batch, and
+        a copy of all so far per batch would cost the square of the batches."""
+        mine = getattr(self, col)
+        room = self._room.get(col)
+        end = n + len(theirs)
+        dtype = np.result_type(mine, theirs)  # as np.concatenate would make it
+        if room is None or mine.base is not room or len(room) < end or room.dtype != dtype:
+            room = np.empty(max(end, min(MAX_CLAIMS, 2 * end)), dtype)
+            room[:n] = mine
+            self._room[col] = room
+        room[n:end] = theirs
+        setattr(self, col, room[:end])
+
+    def __getstate__(self) -> dict:
+        """Pickled (to and from worker processes) without the spare room."""
+        return {**self.__dict__, "_room": {}}
 
     def count(self, kind: int, what: str, n: int = 1) -> None:
         if n:

@@ -114,3 +114,80 @@ def test_claims_merge_and_stay_bounded(monkeypatch):
     total.add(a)
     assert len(total) == 2 and total.dropped == 1
     assert np.array_equal(total.name, [0, 1])
+
+
+def added_by_concatenation(
+    parts: list[names.Claims], bound: int, total: names.Claims | None = None
+) -> names.Claims:
+    """The obvious reference: every batch's claims concatenated to all so far."""
+    total = total or names.Claims()
+    for other in parts:
+        for counts, theirs in ((total.seen, other.seen), (total.damaged, other.damaged)):
+            for k, v in theirs.items():
+                counts[k] = counts.get(k, 0) + v
+        take = min(max(0, bound - len(total)), len(other))
+        total.dropped += other.dropped + len(other) - take
+        index = {n: i for i, n in enumerate(total.names)}
+        for n in other.names:
+            index.setdefault(n, len(total.names))
+            if index[n] == len(total.names):
+                total.names.append(n)
+        renumber = np.array([index[n] for n in other.names] or [0], np.int32)
+        for col in names.Claims.COLUMNS:
+            setattr(total, col, np.concatenate([getattr(total, col), getattr(other, col)[:take]]))
+        total.name = np.concatenate([total.name, renumber[other.name[:take]]])
+    return total
+
+
+def batch_claims(rng, size: int) -> names.Claims:
+    """A batch's claims as `learn` makes them: its own names, numbered from 0."""
+    hosts = [f"h{k}.example" for k in rng.choice(40, rng.integers(1, 5), replace=False)]
+    c = names.Claims(names=hosts)
+    for col in names.Claims.COLUMNS:
+        dtype = getattr(c, col).dtype
+        setattr(c, col, rng.integers(0, 100, size).astype(dtype))
+    c.name = rng.integers(0, len(hosts), size).astype(np.int32)
+    c.seen = {"tls-sni": int(size) + 1}
+    c.dropped = int(rng.integers(0, 2))
+    return c
+
+
+def same_claims(a: names.Claims, b: names.Claims) -> bool:
+    """Every column (values and dtype), the names and the counts alike."""
+    columns = (*names.Claims.COLUMNS, "name")
+    return all(
+        np.array_equal(getattr(a, c), getattr(b, c)) and getattr(a, c).dtype == getattr(b, c).dtype
+        for c in columns
+    ) and (a.names, a.seen, a.damaged, a.cut, a.dropped) == (
+        b.names,
+        b.seen,
+        b.damaged,
+        b.cut,
+        b.dropped,
+    )
+
+
+def test_claims_of_many_batches_are_those_of_concatenating_them(monkeypatch):
+    import pickle
+
+    rng = np.random.default_rng(7)
+    parts = [batch_claims(rng, int(rng.integers(0, 300))) for _ in range(400)]
+    monkeypatch.setattr(names, "MAX_CLAIMS", 40_000)  # reached about two thirds in
+    expected = added_by_concatenation(parts, 40_000)
+    total, early = names.Claims(), None
+    for k, part in enumerate(parts):
+        total.add(part)
+        if k == 10:
+            early = {col: getattr(total, col).copy() for col in (*names.Claims.COLUMNS, "name")}
+            kept = {col: getattr(total, col) for col in early}  # views held meanwhile
+    assert len(total) == 40_000 and total.dropped == expected.dropped > 0
+    assert same_claims(total, expected)
+    for col in early:
+        assert np.array_equal(kept[col], early[col])  # a column taken before is unchanged
+    again = pickle.loads(pickle.dumps(total))  # to and from worker processes
+    assert same_claims(again, total) and not again._room
+    assert len(pickle.dumps(total)) < 1.1 * len(pickle.dumps(expected))  # no spare room
+    monkeypatch.setattr(names, "MAX_CLAIMS", 50_000)
+    again.add(parts[1])  # and it goes on growing after
+    assert len(again) == 40_000 + len(parts[1]) > 40_000
+    assert same_claims(again, added_by_concatenation(parts[1:2], 50_000, expected))

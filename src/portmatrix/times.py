@@ -39,6 +39,29 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * UNITS[u] for n, u in parts)
 
 
+def duration_text(seconds: float) -> str:
+    """90 -> "1m30s": exact, and read back by parse_duration (a configuration
+    file written by --print-config)."""
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    rest, out = int(seconds), ""
+    for unit, size in sorted(UNITS.items(), key=lambda item: -item[1])[:-1]:
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    return out + (f"{rest}s" if rest or not out else "")
+
+
+def span_text(seconds: float) -> str:
+    """10 s, 10 min, 2.5 h: a stretch of time as a person says it in a sentence."""
+    seconds = max(0, seconds)
+    if seconds >= 5400:
+        return f"{seconds / 3600:.3g} h"
+    if seconds >= 90:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds)} s"
+
+
 @dataclass(frozen=True)
 class Instant:
     """A point in time: absolute (ns since the epoch) or an offset from the start."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portmatrix.times import Instant, parse_duration, parse_instant
+from portmatrix.times import Instant, duration_text, parse_duration, parse_instant, span_text
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,19 @@ def test_the_error_says_why():
 def test_more_instant_forms(text, ns):
     instant = parse_instant(text)
     assert instant == Instant(ns) and instant.at(12345) == ns  # absolute: no start needed
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(90, "1m30s"), (600, "10m"), (0.5, "0.5s"), (86400 + 3600, "1d1h")]
+)
+def test_durations_are_written_as_people_write_them(seconds, text):
+    assert duration_text(seconds) == text
+    assert parse_duration(text) == seconds  # and read back
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(-1, "0 s"), (10.4, "10 s"), (89, "89 s"), (90, "2 min"), (600, "10 min"), (9000, "2.5 h")],
+)
+def test_a_stretch_of_time_is_said_as_in_a_sentence(seconds, text):
+    assert span_text(seconds) == text

@@ -21,6 +21,7 @@ import tomllib
 import click
 
 from portmatrix.errors import PortmatrixError
+from portmatrix.times import duration_text
 
 NOT_IN_FILE = ("config", "print_config")  # options about the file itself
 
@@ -89,18 +90,6 @@ def load(path: str, ctx: click.Context) -> dict:
             ) from None
         out[param.name] = value
     return out
-
-
-def duration_text(seconds: float) -> str:
-    """90 -> "1m30s"; what --report-every and the like accept back."""
-    if seconds != int(seconds):
-        return f"{seconds:g}s"
-    rest, out = int(seconds), ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if rest >= size:
-            out += f"{rest // size}{unit}"
-            rest %= size
-    return out + (f"{rest}s" if rest or not out else "")
 
 
 def _toml(value) -> str:

@@ -25,6 +25,7 @@ from portmatrix.flows.model import Flows
 from portmatrix.policy.classify import Classified
 from portmatrix.policy.matrix import Matrix, Rule
 from portmatrix.textforms import iso
+from portmatrix.times import span_text
 
 MISSING, UNREACHABLE = "missing-required", "required-unreachable"
 STRONGER = {None: 0, MISSING: 1, UNREACHABLE: 2}
@@ -128,7 +129,7 @@ class CoverageWindow:
         cov = Coverage.of(rule)
         cov.status, cov.failed = s.alarm, s.failed_since_ok
         f = coverage_finding(rule, cov, weakened)
-        minutes = _span(self.window)
+        minutes = span_text(self.window / 1e9)
         seen = (
             f"last established {_when(s.last_ok)}"
             if s.last_ok is not None
@@ -151,7 +152,9 @@ class CoverageWindow:
     def _recovered(self, rule: Rule, s: RuleState) -> Finding:
         f = self.alarm_finding(rule.id)
         before = s.alarm_last_ok if s.alarm_last_ok is not None else self.started
-        down = f"after {_span(s.last_ok - before)} without" if before is not None else ""
+        down = (
+            f"after {span_text((s.last_ok - before) / 1e9)} without" if before is not None else ""
+        )
         f.severity = "info"
         f.message = (
             f"required rule {rule.id} ({rule.service}) is established again at "
@@ -182,13 +185,3 @@ class CoverageWindow:
 
 def _when(ns: int | None) -> str | None:
     return None if ns is None else str(iso(np.array([ns]))[0])
-
-
-def _span(ns: int) -> str:
-    """10 s, 10 min, 2.5 h: as a person says a stretch of time."""
-    seconds = max(0, ns) / 1e9
-    if seconds >= 5400:
-        return f"{seconds / 3600:.3g} h"
-    if seconds >= 90:
-        return f"{round(seconds / 60)} min"
-    return f"{round(seconds)} s"

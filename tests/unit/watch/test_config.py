@@ -10,7 +10,7 @@ import click
 import pytest
 
 from portmatrix.cli import main
-from portmatrix.watch.config import duration_text, keys
+from portmatrix.watch.config import keys
 from support.paths import REPO
 
 CONFIG = """\
@@ -119,13 +119,6 @@ def test_a_missing_file_is_one_line(run_cli, tmp_path):
         f"portmatrix: error: {tmp_path / 'nope.toml'}:--config: cannot read: No such file or "
         "directory — check the path\n"
     )
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(90, "1m30s"), (600, "10m"), (0.5, "0.5s"), (86400 + 3600, "1d1h")]
-)
-def test_durations_are_written_as_people_write_them(seconds, text):
-    assert duration_text(seconds) == text
 
 
 def test_every_option_is_in_the_service_guide():

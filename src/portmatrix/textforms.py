@@ -12,6 +12,15 @@ PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}
 PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}
 
 
+def printable(text: str | bytes, limit: int | None = None) -> str:
+    """Text safe to show and to write into a report or a comment line: bytes
+    decoded as UTF-8 (a bad sequence as U+FFFD), cut to `limit` bytes (or
+    characters), every character that does not print as "?"."""
+    if isinstance(text, bytes):
+        text = text[:limit].decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
 def service_text(proto: str, port: int | None) -> str:
     """A finding's service, as every output names it: tcp/443, icmp type 8, IP
     protocol 47; a protocol without a port (a rule's coverage) by its name."""

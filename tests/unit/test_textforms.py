@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from portmatrix.textforms import json_text
+from portmatrix.textforms import json_text, printable
 
 DOC = {
     "findings": [{"id": "PM-1", "port": 22, "roles": ["nodes"]}, {"id": "PM-2", "port": 53}],
@@ -64,3 +64,17 @@ def test_iso_never_prints_not_a_time():
 
     got = iso(np.array([0, NAT, 1_700_000_000_123_456_789], np.int64)).tolist()
     assert got == ["1970-01-01T00:00:00.000000Z", "", "2023-11-14T22:13:20.123456Z"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "limit", "text"),
+    [
+        (b"OpenSSH_9.2p1\r\n", None, "OpenSSH_9.2p1??"),
+        (b"caf\xc3\xa9 \xff", None, "caf\u00e9 \ufffd"),  # bad UTF-8: U+FFFD, which prints
+        (b"abcdef", 3, "abc"),  # cut in bytes
+        ("tab\there\u202e", None, "tab?here?"),  # a right-to-left override does not print
+        ("line\nbreak", 4, "line"),
+    ],
+)
+def test_printable_text_shows_only_what_prints(raw, limit, text):
+    assert printable(raw, limit) == text

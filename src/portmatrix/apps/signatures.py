@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from portmatrix.decode import http as http_reader
 from portmatrix.decode import quic as quic_reader
 from portmatrix.decode import tls as tls_reader
+from portmatrix.textforms import printable
 
 SAMPLE = 4096  # bytes kept of each side's first payloads
 
@@ -37,9 +38,7 @@ class Sample:
 Details = dict[str, str]
 
 
-def _printable(raw: bytes, limit: int = 128) -> str:
-    text = raw[:limit].decode("utf-8", "replace")
-    return "".join(c if c.isprintable() else "?" for c in text)
+SHOWN = 128  # bytes of a detail (a banner, a cookie) shown
 
 
 _SSH = re.compile(rb"^SSH-(\d\.\d+)-([\x21-\x7e]{1,200})")
@@ -50,7 +49,7 @@ def ssh(s: Sample) -> Details | None:
     for side, who in ((s.server, "server"), (s.client, "client")):
         m = _SSH.match(side)
         if m:
-            return {who: _printable(m.group(2))}
+            return {who: printable(m.group(2), SHOWN)}
     return None
 
 
@@ -134,7 +133,7 @@ def rdp(s: Sample) -> Details | None:
     negotiation = len(body) >= 8 and body[-8] == 1 and body[-6:-4] == b"\x08\x00"
     if not cookie and not negotiation:
         return None
-    return {"cookie": _printable(cookie.group(1))} if cookie else {}
+    return {"cookie": printable(cookie.group(1), SHOWN)} if cookie else {}
 
 
 _PG_CODES = {196608: "startup", 80877103: "ssl-request", 80877104: "gss-request"}
@@ -154,7 +153,7 @@ def postgresql(s: Sample) -> Details | None:
         pairs = dict(zip(params[0::2], params[1::2], strict=False))
         if b"user" not in pairs:
             return None
-        return {"user": _printable(pairs[b"user"], 64)}
+        return {"user": printable(pairs[b"user"], 64)}
     if length != 8:
         return None
     return {"request": _PG_CODES[code]}
@@ -184,7 +183,7 @@ def irc(s: Sample) -> Details | None:
     command (after CAP LS or PASS), or a server's first line, prefixed with its name."""
     m = _IRC_CLIENT.match(s.client)
     if m:
-        return {"nick": _printable(m.group(1), 64)} if m.group(1) else {}
+        return {"nick": printable(m.group(1), 64)} if m.group(1) else {}
     return {} if _IRC_SERVER.match(s.server) and not s.client[:1].isdigit() else None
 
 
@@ -201,7 +200,7 @@ def mysql(s: Sample) -> Details | None:
     if not 10 <= length <= len(v) - 4:
         return None
     m = _MYSQL_VERSION.match(v[5:])
-    return {"server": _printable(m.group(0)[:-1])} if m else None
+    return {"server": printable(m.group(0)[:-1], SHOWN)} if m else None
 
 
 _SMTP_CLIENT = re.compile(rb"^(EHLO|HELO) [\x21-\x7e]{1,255}\r?\n", re.IGNORECASE)
@@ -219,9 +218,9 @@ def smtp(s: Sample) -> Details | None:
     that names (E)SMTP when the client said nothing yet."""
     greeting = _GREETING.match(s.server)
     if _SMTP_CLIENT.match(s.client) and (greeting or not s.server):
-        return {"greeting": _printable(greeting.group(1))} if greeting else {}
+        return {"greeting": printable(greeting.group(1), SHOWN)} if greeting else {}
     if greeting and b"SMTP" in greeting.group(1).upper() and not s.client:
-        return {"greeting": _printable(greeting.group(1))}
+        return {"greeting": printable(greeting.group(1), SHOWN)}
     return None
 
 
@@ -230,7 +229,7 @@ def ftp(s: Sample) -> Details | None:
     220 greeting that names FTP."""
     greeting = _GREETING.match(s.server)
     if greeting and (_FTP_CLIENT.match(s.client) or b"FTP" in greeting.group(1).upper()):
-        return {"greeting": _printable(greeting.group(1))}
+        return {"greeting": printable(greeting.group(1), SHOWN)}
     if _FTP_REPLY.match(s.server) and _FTP_CLIENT.match(s.client):
         return {}
     return None

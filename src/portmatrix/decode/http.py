@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from portmatrix.decode.tls import hostname
+from portmatrix.textforms import printable
 
 METHODS = (b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT")
 MAX_HEAD = 8192
@@ -74,6 +75,5 @@ def request(payload: bytes) -> Request:
 
 
 def _text(raw: bytes) -> str:
-    """Printable text of a field, cut to MAX_FIELD characters."""
-    text = raw[:MAX_FIELD].decode("utf-8", "replace")
-    return "".join(c if c.isprintable() else "?" for c in text)
+    """Printable text of a field, cut to MAX_FIELD bytes."""
+    return printable(raw, MAX_FIELD)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from portmatrix.textforms import printable
+
 HANDSHAKE = 0x16  # TLS record type
 CLIENT_HELLO = 1  # handshake message type
 SERVER_NAME, ALPN, SUPPORTED_VERSIONS = 0, 16, 43  # extension types
@@ -209,8 +211,7 @@ def _alpn(r: _Reader) -> list[str]:
     protocols = r.vector(2)
     while protocols.pos < protocols.end and len(out) < 16:
         value = protocols.vector(1)
-        text = value.take(value.end - value.pos).decode("ascii", "replace")
-        out.append("".join(c if c.isprintable() else "?" for c in text))
+        out.append(printable(value.take(value.end - value.pos).decode("ascii", "replace")))
     return out
 
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from portmatrix.policy.matrix import format_ports, port_value
+
 if TYPE_CHECKING:
     from portmatrix.findings.wording import Problem
 
@@ -114,7 +116,7 @@ def _scan(p: Problem, fid: str, proto: str) -> Fix:
         "from": [host],
         "to": p.r_roles or _hosts(g.responder_hosts[j]),
         "proto": proto_name(protos[0]),
-        "ports": lo if lo == hi else f"{lo}-{hi}",
+        "ports": port_value(lo, hi),
         "reason": f"TODO: who runs this scanner, and why (portmatrix finding {fid})",
         "expires": (p.today + EXPIRES_AFTER).isoformat(),
     }
@@ -163,19 +165,16 @@ def _entry(p: Problem, fid: str, proto: str) -> tuple[str, dict]:
 def _ports_value(runs, proto: str):
     if proto in ("icmp", "icmpv6") or not runs:
         return None
-    values = [lo if lo == hi else f"{lo}-{hi}" for _, lo, hi in runs]
+    values = [port_value(lo, hi) for _, lo, hi in runs]
     return values[0] if len(values) == 1 else values
 
 
 def _ports_text(runs) -> str:
-    return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for _, lo, hi in runs)
+    return format_ports([(lo, hi) for _, lo, hi in runs])
 
 
 def _port_word(runs) -> str:
-    if len(runs) == 1:
-        _, lo, hi = runs[0]
-        return str(lo) if lo == hi else f"{lo}-{hi}"
-    return "ports"
+    return _ports_text(runs) if len(runs) == 1 else "ports"
 
 
 def _word(text: str) -> str:

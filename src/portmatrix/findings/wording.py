@@ -11,7 +11,7 @@ from portmatrix.findings.model import SEVERITIES, WARNING, Coverage, Finding, Th
 from portmatrix.findings.remedy import fix_of
 from portmatrix.findings.wireshark import wireshark_filter
 from portmatrix.policy.lookup import Decision
-from portmatrix.policy.matrix import Rule
+from portmatrix.policy.matrix import Rule, port_value
 from portmatrix.policy.roles import exception_rule
 from portmatrix.textforms import proto_name, service_text
 
@@ -51,7 +51,7 @@ def ranges_text(runs: list[tuple[int, int, int]], with_proto: bool = False) -> s
         if lo < 0:
             parts.append(f"and {hi:,} more")
             continue
-        text = str(lo) if lo == hi else f"{lo}-{hi}"
+        text = str(port_value(lo, hi))
         if with_proto and p != last:
             text = f"{proto_name(p)} {text}"
             last = p

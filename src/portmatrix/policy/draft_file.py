@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import yaml
 
 from portmatrix.policy.learn import Draft, DraftRule, Unlearned
-from portmatrix.policy.matrix import Role, Rule
+from portmatrix.policy.matrix import Role, Rule, port_value
+from portmatrix.textforms import printable
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -33,8 +34,7 @@ class Provenance:
 def comment(text: str) -> str:
     """One comment line: printable characters only (a newline in a file name or
     a hostile string cannot end the comment)."""
-    clean = "".join(c if c.isprintable() else "?" for c in str(text))
-    return f"# {clean}".rstrip() + "\n"
+    return f"# {printable(str(text))}".rstrip() + "\n"
 
 
 def _dump(data) -> str:
@@ -66,8 +66,7 @@ def role_data(role: Role) -> dict:
 def rule_data(rule: Rule) -> dict:
     data: dict = {"id": rule.id, "service": rule.service, "proto": rule.proto}
     if rule.ports:
-        lo, hi = rule.ports[0]
-        data["ports"] = lo if lo == hi else f"{lo}-{hi}"
+        data["ports"] = port_value(*rule.ports[0])
     if rule.icmp_types:
         data["icmp_types"] = list(rule.icmp_types)
     data["from"] = rule.from_role

@@ -137,8 +137,15 @@ def check_role_names(names, matrix: Matrix, option: str) -> None:
             )
 
 
-def format_ports(ports: tuple[tuple[int, int], ...]) -> str:
-    return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ports)
+def port_value(lo: int, hi: int) -> int | str:
+    """A run of ports as a matrix file writes it (parse_ports reads it back): 443,
+    or "8000-8099"."""
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def format_ports(ports) -> str:
+    """Runs of ports (lo, hi) as people write them: "22, 8000-8099"."""
+    return ", ".join(str(port_value(lo, hi)) for lo, hi in ports)
 
 
 def bundled_names() -> list[str]:

@@ -10,6 +10,7 @@ from portmatrix.policy.matrix import (
     format_ports,
     load_matrix,
     parse_ports,
+    port_value,
     resolve,
 )
 
@@ -137,6 +138,9 @@ def test_rule_ports_helpers():
     for port, inside in [(20123, True), (30000, True), (32768, True), (32769, False)]:
         assert rule.has_port(port) is inside
     assert format_ports(()) == ""
+    # one run as a matrix file writes it, and parse_ports reads it back
+    assert (port_value(443, 443), port_value(8000, 8099)) == (443, "8000-8099")
+    assert parse_ports([port_value(443, 443), port_value(8000, 8099)]) == ((443, 443), (8000, 8099))
 
 
 def test_exception_expiry(write_yaml):

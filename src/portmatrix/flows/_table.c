@@ -41,7 +41,7 @@ typedef struct {
     int16_t icmp_req, flags_a, flags_b, err_type, err_code, vlan_lo, vlan_hi;
     uint8_t proto, encap;
     int8_t first_dir, open_dir, answer_dir, err_dir;
-    uint8_t syn_start, has_syn, cals, tentative, touched;
+    uint8_t syn_start, has_syn, cals, tentative;
     int64_t prev; /* the key's record before this one, -1: the first (not in records.RECORD) */
 } Record;
 
@@ -231,7 +231,6 @@ static void add_row(Record *rec, const Rows *r, Py_ssize_t i, int d, int pure_sy
             break;
         }
     }
-    rec->touched = 1;
 }
 
 static int rows_of(Py_buffer *col, Py_ssize_t n, Rows *r) {
@@ -590,7 +589,7 @@ static PyObject *layout(PyObject *self, PyObject *noargs) {
     return Py_BuildValue(
         "((snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)"
         "(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)"
-        "(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn))n",
+        "(snn)(snn)(snn)(snn)(snn)(snn)(snn)(snn))n",
         F("hash", hash), F("a_hi", a_hi), F("a_lo", a_lo), F("b_hi", b_hi), F("b_lo", b_lo),
         F("first_ts", first_ts), F("last_ts", last_ts), F("pkts_a", pkts_a), F("pkts_b", pkts_b),
         F("bytes_a", bytes_a), F("bytes_b", bytes_b), F("isn", isn), F("isn0", isn0),
@@ -601,7 +600,7 @@ static PyObject *layout(PyObject *self, PyObject *noargs) {
         F("vlan_lo", vlan_lo), F("vlan_hi", vlan_hi), F("proto", proto), F("encap", encap),
         F("first_dir", first_dir), F("open_dir", open_dir), F("answer_dir", answer_dir),
         F("err_dir", err_dir), F("syn_start", syn_start), F("has_syn", has_syn), F("cals", cals),
-        F("tentative", tentative), F("touched", touched), F("prev", prev),
+        F("tentative", tentative), F("prev", prev),
         (Py_ssize_t)sizeof(Record));
 #undef F
 }

@@ -1,7 +1,7 @@
 """Where a flow table keeps its records: one array of structs that grows in place.
 
-A record is one struct (`DTYPE`, the columns of `records.RECORD`, the
-`touched` mark and `prev`, the place of its key's record before it or -1):
+A record is one struct (`DTYPE`, the columns of `records.RECORD` and `prev`,
+the place of its key's record before it or -1):
 the compiled table updates a record with a few cache misses where a struct of
 arrays would cost one per column. The array lives in a large
 reservation of address space (an anonymous mapping the kernel backs with
@@ -23,8 +23,7 @@ import numpy as np
 from portmatrix.flows.records import RECORD, Records
 
 DTYPE = np.dtype(
-    [(name, kind) for name, kind in RECORD.items() if name != "seq"]
-    + [("touched", np.bool_), ("prev", np.int64)],
+    [(name, kind) for name, kind in RECORD.items() if name != "seq"] + [("prev", np.int64)],
     align=True,
 )
 STORED = tuple(name for name in RECORD if name != "seq")
@@ -90,7 +89,6 @@ class RecordStore:
         part = self.array[self.used : need]
         for name in STORED:
             part[name] = added[name]
-        part["touched"] = True
         part["prev"] = prev
         self.used = need
 

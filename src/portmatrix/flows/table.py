@@ -358,7 +358,6 @@ class FlowTable:
     def _assign(self, idx: np.ndarray, values: Records) -> None:
         for k, v in values.items():
             self._store.column(k)[idx] = v
-        self._store.column("touched")[idx] = True
         if self._live:
             self._moved[idx] = self._sched[idx] = True
 

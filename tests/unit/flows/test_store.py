@@ -21,12 +21,11 @@ def some(n: int, start: int = 0) -> Records:
 
 def test_every_record_column_is_stored_and_seq_is_the_place():
     assert set(STORED) == set(RECORD) - {"seq"}
-    assert set(DTYPE.names) == set(STORED) | {"touched", "prev"}
+    assert set(DTYPE.names) == set(STORED) | {"prev"}
     store = RecordStore()
     store.append(some(5))
     rec = store.records()
     assert rec["seq"].tolist() == [0, 1, 2, 3, 4]
-    assert store.column("touched").all()
 
 
 def test_growth_keeps_the_records_and_views_write_through():

@@ -60,7 +60,7 @@ def by_key(table: FlowTable) -> dict[str, np.ndarray]:
     """The table's records in (key, order within the key) order."""
     rec = table.rec
     order = np.lexsort((rec["seq"], rec["hash"]))
-    return {name: rec[name][order] for name in STORED if name != "touched"}
+    return {name: rec[name][order] for name in STORED}
 
 
 def assert_same_tables(fast: FlowTable, ref: FlowTable) -> None:

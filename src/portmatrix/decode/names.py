@@ -154,6 +154,7 @@ def learn(raw: RawBatch, rows: PacketBatch, wanted: frozenset[str]) -> Claims:
     longer = hello & ((((head >> np.uint64(24)) & np.uint64(0xFFFF)) + np.uint64(5)) > found.size)
     out.count(TLS_SNI, "cut", int(longer.sum()))
     lowered = [n.encode() for n in wanted]
+    picked: list[tuple[int, int, str]] = []  # (row, kind, name) of each claim
     for kind, mask, read in (
         (TLS_SNI, hello, _hello),
         (HTTP_HOST, request, _request),
@@ -168,8 +169,9 @@ def learn(raw: RawBatch, rows: PacketBatch, wanted: frozenset[str]) -> Claims:
             if status == tls.DAMAGED:
                 out.count(kind, "damaged")
             elif name in wanted:
-                _claim(out, rows, int(found.rows[i]), kind, name)
-    _quic(out, rows, found, np.flatnonzero(initial), wanted)
+                picked.append((int(found.rows[i]), kind, name))
+    _quic(out, rows, found, np.flatnonzero(initial), wanted, picked)
+    _claims(out, rows, picked)
     return out
 
 
@@ -183,8 +185,9 @@ def _request(data: bytes) -> tuple[str | None, str]:
     return req.host, req.status
 
 
-def _quic(out: Claims, rows: PacketBatch, found, sel: np.ndarray, wanted) -> None:
-    """Every client Initial of the batch decrypted at once; claims for wanted names."""
+def _quic(out: Claims, rows: PacketBatch, found, sel: np.ndarray, wanted, picked: list) -> None:
+    """Every client Initial of the batch decrypted at once; claims for wanted names
+    added to `picked`."""
     if not len(sel):
         return
     packets, clients = [], {}
@@ -207,24 +210,18 @@ def _quic(out: Claims, rows: PacketBatch, found, sel: np.ndarray, wanted) -> Non
         elif hello.sni is None:
             out.count(QUIC_SNI, "cut")
         elif hello.sni in wanted:
-            _claim(out, rows, packets[item][2], QUIC_SNI, hello.sni)
+            picked.append((packets[item][2], QUIC_SNI, hello.sni))
 
 
-def _claim(out: Claims, rows: PacketBatch, r: int, kind: int, name: str) -> None:
-    """One claim: the packet at row `r` named `name` (appended; a batch has few)."""
-    if name not in out.names:
-        out.names.append(name)
-    values = {
-        "src_hi": rows.src_hi[r],
-        "src_lo": rows.src_lo[r],
-        "dst_hi": rows.dst_hi[r],
-        "dst_lo": rows.dst_lo[r],
-        "sport": rows.sport[r],
-        "dport": rows.dport[r],
-        "proto": rows.proto[r],
-        "ts": rows.ts[r],
-        "how": kind,
-    }
-    for col, value in values.items():
-        setattr(out, col, np.append(getattr(out, col), value).astype(getattr(out, col).dtype))
-    out.name = np.append(out.name, out.names.index(name)).astype(np.int32)
+def _claims(out: Claims, rows: PacketBatch, picked: list[tuple[int, int, str]]) -> None:
+    """The batch's claims, (row, kind, name) each, as columns made at once (a batch
+    may hold thousands: one array append per claim would cost their square)."""
+    if not picked:
+        return
+    at = np.array([r for r, _, _ in picked], np.int64)
+    for col in ("src_hi", "src_lo", "dst_hi", "dst_lo", "sport", "dport", "proto", "ts"):
+        setattr(out, col, getattr(rows, col)[at].astype(getattr(out, col).dtype))
+    out.how = np.array([k for _, k, _ in picked], out.how.dtype)
+    out.names = list(dict.fromkeys(n for _, _, n in picked))
+    index = {n: i for i, n in enumerate(out.names)}
+    out.name = np.array([index[n] for _, _, n in picked], np.int32)

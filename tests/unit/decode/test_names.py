@@ -191,3 +191,28 @@ def test_claims_of_many_batches_are_those_of_concatenating_them(monkeypatch):
     again.add(parts[1])  # and it goes on growing after
     assert len(again) == 40_000 + len(parts[1]) > 40_000
     assert same_claims(again, added_by_concatenation(parts[1:2], 50_000, expected))
+
+
+def test_a_batch_naming_many_flows_keeps_every_claim_in_order():
+    hosts = ("api.mixpanel.com", "s3.us-west-1.amazonaws.com", "www.example.org")
+    packets = []
+    for k in range(300):
+        packets += tls_flow(hosts[k % 3], sport=41000 + k)
+    request = [("c", apps.http_request("api.mixpanel.com"))]
+    packets += apps.conversation(CLIENT, SERVER, 40999, 80, request)
+    found = learned(packets)
+    named = [k for k in range(300) if k % 3 != 2]  # www.example.org holds no role
+    assert claims_of(found) == [
+        *((hosts[k % 3], "tls-sni", CLIENT, SERVER, 443) for k in named),
+        ("api.mixpanel.com", "http-host", CLIENT, SERVER, 80),
+    ]
+    assert found.sport.tolist() == [41000 + k for k in named] + [40999]
+    assert found.names == ["api.mixpanel.com", "s3.us-west-1.amazonaws.com"]
+    assert found.seen == {"tls-sni": 300, "http-host": 1}
+    assert [getattr(found, c).dtype for c in ("src_hi", "sport", "ts", "how", "name")] == [
+        np.uint64,
+        np.int64,
+        np.int64,
+        np.int8,
+        np.int32,
+    ]

@@ -9,7 +9,7 @@
     python benchmarks/run.py findings [--runs 3]
     python benchmarks/run.py apps    [--packets 1000000] [--runs 3] [--one-core]
     python benchmarks/run.py flowlogs [--records 5000000] [--layout v5|default] [--one-core]
-    python benchmarks/run.py names   [--flows 1000000] [--runs 3] [--one-core]
+    python benchmarks/run.py names   [--flows 1000000] [--runs 3] [--one-core] [--no-check]
 
 `speed` generates a 1M-packet capture as pcap, pcapng and pcap.gz (in
 benchmarks/out/, reused when present), runs `portmatrix check` on each, nfdump's
@@ -35,8 +35,9 @@ JSON size of each, and `flows --format csv` against `check` on the normal one.
 the reader alone and `check --flowlog` end to end, in records per second.
 `names` generates a capture whose every batch holds thousands of TLS hellos
 naming a role's hostname (gen_names.py) and times the collecting of their
-claims batch by batch alone (CPU seconds, the batches' claims in memory) and
-`check --no-app` end to end; run it with another install's python to compare.
+claims batch by batch alone (CPU seconds, the batches' claims in memory), the
+same for a million claims in 200 to 5,000 batches, and `check --no-app` end to
+end; run it with another install's python to compare.
 """
 
 from __future__ import annotations
@@ -525,12 +526,22 @@ def flowlogs(args) -> None:
 
 
 def names(args) -> None:
-    """Claims (decode.names) collected batch by batch on a capture where clients
-    name a role's hostname in every batch: `Claims.add` alone over the batches'
-    claims read once into memory, and `check --no-app` end to end."""
+    """Claims (decode.names) collected batch by batch: `Claims.add` alone, over the
+    claims of a capture where clients name a role's hostname in every batch (read
+    once into memory), and over a million synthetic claims cut into more and more
+    batches (a longer capture, as many claims); then `check --no-app` end to end."""
+    import numpy as np
+
     from portmatrix.decode import decode
     from portmatrix.decode import names as named
     from portmatrix.sources.capture import Capture
+
+    def adding(parts) -> tuple[float, int]:
+        start = time.process_time()
+        total = named.Claims()
+        for part in parts:
+            total.add(part)
+        return time.process_time() - start, len(total)
 
     capture = OUT / f"names-{args.flows}.pcap"
     if not capture.exists():
@@ -544,15 +555,21 @@ def names(args) -> None:
         parts.append(named.learn(raw, rows, wanted))
     print(f"{capture.name}: {len(parts)} batches, {sum(len(p) for p in parts)} claims")
     for _ in range(args.runs):
-        start = time.process_time()
-        total = named.Claims()
-        for part in parts:
-            total.add(part)
-        spent = time.process_time() - start
-        print(f"Claims.add over the batches: {spent:.2f} s CPU ({len(total)} claims kept)")
-    del parts, total
-    runs = [measured([*check_cmd(capture), "--no-app"], args.one_core) for _ in range(args.runs)]
-    report({"check --no-app": runs}, 2 * args.flows)  # a hello and a bulk segment a flow
+        spent, kept = adding(parts)
+        print(f"Claims.add over the batches: {spent:.2f} s CPU ({kept} claims kept)")
+    del parts
+    for batches in (200, 1000, 5000):
+        size = 1_000_000 // batches
+        part = named.Claims(names=["api.mixpanel.com"])
+        for col in (*named.Claims.COLUMNS, "name"):
+            setattr(part, col, np.zeros(size, getattr(part, col).dtype))
+        spent = min(adding([part] * batches)[0] for _ in range(args.runs))
+        print(f"Claims.add of 1,000,000 claims in {batches} batches: {spent:.2f} s CPU (best)")
+    if not args.no_check:
+        runs = [
+            measured([*check_cmd(capture), "--no-app"], args.one_core) for _ in range(args.runs)
+        ]
+        report({"check --no-app": runs}, 2 * args.flows)  # a hello and a bulk segment a flow
     print(load())
 
 
@@ -606,6 +623,7 @@ def main() -> None:
     na.add_argument("--flows", type=int, default=1_000_000)
     na.add_argument("--runs", type=int, default=3)
     na.add_argument("--one-core", action="store_true")
+    na.add_argument("--no-check", action="store_true", help="Claims.add alone")
     args = ap.parse_args()
     compile_package()
     commands = {

@@ -12,6 +12,7 @@ HELPERS = {
     "sources/_walk": "record walk",
     "decode/_common": "decoder fast path",
     "flows/_table": "flow table",
+    "records/_awstext": "AWS flow-log reader",
 }
 
 

@@ -24,9 +24,9 @@ import numpy as np
 from portmatrix.decode.transport import TCP
 from portmatrix.errors import CaptureError
 from portmatrix.flows.model import BY_SYN
-from portmatrix.records import arrow
+from portmatrix.records import arrow, awstext
 from portmatrix.records.directed import NS, directed
-from portmatrix.records.source import FileRead, observer_id, open_text, read_all
+from portmatrix.records.source import SHOWN, FileRead, open_text, read_all
 from portmatrix.sources.workers import usable_cpus
 
 DEFAULT = (
@@ -81,24 +81,26 @@ def sniff(head: bytes) -> bool:
     return header(first) is not None or bool(_DEFAULT_LINE.match(first))
 
 
-def read(file_id: int, path: str, out: FileRead) -> None:
-    """Records of one file (text or Parquet) into `out`."""
+def read(file_id: int, path: str, out: FileRead, compiled: bool = True) -> None:
+    """Records of one file (text or Parquet) into `out`; text through the compiled
+    parser where it was built (`compiled=False`: pyarrow's CSV reader, the
+    reference)."""
     with open(path, "rb") as fh:
         parquet = fh.read(4) == b"PAR1"
-    batches = _parquet(path, out) if parquet else _text(path, out)
     out.format = "aws-vpc-parquet" if parquet else "aws-vpc"
-    lines_before = 1 if not parquet and out.header else 0
-    for batch in batches:
-        _batch(batch, file_id, out, lines_before)
-        lines_before += batch.num_rows
-    if not parquet and (out.bad_count or out.invalid_rows):
-        _locate(path, out)
+    if parquet:
+        rows_before = 0
+        for batch in _parquet(path, out):
+            cols = _arrow_columns(batch)
+            cols["line"] = np.arange(batch.num_rows) + rows_before + 1  # rows, for Parquet
+            _records(cols, file_id, out)
+            rows_before += batch.num_rows
+    else:
+        _text(path, out, file_id, compiled and awstext.compiled is not None)
     out.check_any(HINT)
 
 
-def _text(path: str, out: FileRead):
-    pa = arrow.pyarrow()
-    csv = arrow.require_module("pyarrow.csv")
+def _text(path: str, out: FileRead, file_id: int, compiled: bool) -> None:
     data, cut = read_all(path)
     if cut:
         out.cut_short(cut)
@@ -114,6 +116,25 @@ def _text(path: str, out: FileRead):
     out.header = names is not None
     names = names or list(DEFAULT)
     _check_fields(names, path)
+    if compiled:
+        start, line = (data.find(b"\n") + 1 or len(data), 1) if out.header else (0, 0)
+        for cols in awstext.chunks(data, names, start, line):
+            _records(cols, file_id, out, lambda lines, offsets: _faults(data, names, offsets))
+        return
+    lines_before = 1 if out.header else 0
+    for batch in _csv(data, names, path, out):
+        cols = _arrow_columns(batch)
+        cols["line"] = np.arange(batch.num_rows) + lines_before + 1
+        _records(cols, file_id, out)
+        lines_before += batch.num_rows
+    if out.bad_count or out.invalid_rows:
+        _locate(path, out)
+
+
+def _csv(data: bytes, names: list[str], path: str, out: FileRead):
+    """Batches of the used fields, read by pyarrow's CSV reader (the reference)."""
+    pa = arrow.pyarrow()
+    csv = arrow.require_module("pyarrow.csv")
     wanted = [n for n in USED if n in names]
     invalid: list[str] = []
 
@@ -177,56 +198,93 @@ def _parquet(path: str, out: FileRead):
         out.cut_short(f"cannot read past here ({exc})")
 
 
-def _batch(batch, file_id: int, out: FileRead, lines_before: int) -> None:
-    """One batch of rows into directed records; bad rows counted and named."""
+def _arrow_columns(batch) -> dict:
+    """The reader's columns (see `_records`) of a pyarrow batch of the used fields."""
     names = batch.schema.names
     n = batch.num_rows
     col = {name: batch.column(name) for name in names}
+    cols: dict = {"n": n}
     if "log-status" in col:
         status = arrow.words(col["log-status"])
-        status_ok = arrow.among(status, "OK")
-        out.nodata += int(arrow.among(status, "NODATA").sum())
-        out.skipdata += int(arrow.among(status, "SKIPDATA").sum())
+        cols["status"] = tuple(arrow.among(status, w) for w in ("OK", "NODATA", "SKIPDATA"))
+    for name in ("srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr"):
+        if name in col:
+            cols[name] = arrow.address_columns(col[name])
+    nums = {}
+    garbled = np.zeros(n, bool)
+    for name in NUMBERS:
+        if name in col:
+            nums[name] = arrow.numbers(col[name])
+            garbled |= arrow.malformed(col[name])
+    cols["nums"], cols["garbled"] = nums, garbled
+    if "action" in col:
+        cols["rejected"] = arrow.texts_equal(col["action"], "REJECT")
+    cols["observer"] = _observers(col.get("interface-id"), n)
+    return cols
+
+
+def _records(cols: dict, file_id: int, out: FileRead, faults=None) -> None:
+    """Rows of one batch (columns of either reader) into directed records; bad rows
+    counted and named by line.
+
+    `cols`: "n" rows; "line" (their line numbers); "nums" {NUMBERS name: (values,
+    present)} for the fields the file has; "garbled" (a number is malformed);
+    "srcaddr", "dstaddr" and, where the file has them, "pkt-srcaddr",
+    "pkt-dstaddr": (hi, lo, ok); "status" (OK, NODATA, SKIPDATA) bools, when the
+    file has log-status; "rejected", when it has action; "observer". The
+    compiled reader adds "shape_ok" (the line has the header's field count) and
+    "offset" (where each line starts), and `faults` says why lines are damaged."""
+    n = cols["n"]
+    shape_ok = cols.get("shape_ok")
+    if "status" in cols:
+        status_ok, nodata, skipdata = cols["status"]
+        if shape_ok is not None:  # a misshapen line says nothing, not even its status
+            status_ok, nodata, skipdata = (c & shape_ok for c in (status_ok, nodata, skipdata))
+        out.nodata += int(nodata.sum())
+        out.skipdata += int(skipdata.sum())
     else:
-        status_ok = np.ones(n, bool)
-    src_hi, src_lo, src_ok = arrow.address_columns(col["srcaddr"])
-    dst_hi, dst_lo, dst_ok = arrow.address_columns(col["dstaddr"])
+        status_ok = np.ones(n, bool) if shape_ok is None else shape_ok.copy()
+    src_hi, src_lo, src_ok = (a.copy() for a in cols["srcaddr"])
+    dst_hi, dst_lo, dst_ok = (a.copy() for a in cols["dstaddr"])
     for name, hi, lo, ok in (
         ("pkt-srcaddr", src_hi, src_lo, src_ok),
         ("pkt-dstaddr", dst_hi, dst_lo, dst_ok),
     ):
-        if name in col:  # the packet's own address, where the record gives it
-            phi, plo, pok = arrow.address_columns(col[name])
+        if name in cols:  # the packet's own address, where the record gives it
+            phi, plo, pok = cols[name]
             hi[pok], lo[pok], ok[pok] = phi[pok], plo[pok], True
     nums, present = {}, {}
-    garbled = np.zeros(n, bool)
+    none = (np.zeros(n, np.int64), np.zeros(n, bool))
     for name in NUMBERS:
-        if name in col:
-            nums[name], present[name] = arrow.numbers(col[name])
-            garbled |= arrow.malformed(col[name])
-        else:
-            nums[name], present[name] = np.zeros(n, np.int64), np.zeros(n, bool)
-    if "log-status" not in col:  # no status field: a row without addresses had no data
-        empty = ~src_ok & ~dst_ok & ~present["packets"]
+        nums[name], present[name] = cols["nums"].get(name, none)
+    if "status" not in cols:  # no status field: a row without addresses had no data
+        empty = status_ok & ~src_ok & ~dst_ok & ~present["packets"]
         out.nodata += int(empty.sum())
         status_ok &= ~empty
     proto = nums["protocol"]
-    good = status_ok & src_ok & dst_ok & present["protocol"] & present["start"] & ~garbled
+    good = status_ok & src_ok & dst_ok & present["protocol"] & present["start"] & ~cols["garbled"]
     good &= (proto >= 0) & (proto <= 255)
-    out.damaged(np.flatnonzero(status_ok & ~good) + lines_before + 1, BAD_ROW)
+    bad = status_ok & ~good if shape_ok is None else ~shape_ok | (status_ok & ~good)
+    if faults is None:
+        out.damaged(cols["line"][bad], BAD_ROW)
+    elif bad.any():
+        _name_faults(out, cols["line"][bad], cols["offset"][bad], faults)
     tcp = proto == TCP
     flags = nums["tcp-flags"]
     known = present["tcp-flags"] & tcp
-    rejected = arrow.texts_equal(col["action"], "REJECT") if "action" in col else np.zeros(n, bool)
+    rejected = cols.get("rejected")
+    if rejected is None:
+        rejected = np.zeros(n, bool)
     end = np.where(present["end"], nums["end"], nums["start"])
-    cols = {
+    ported = tcp | (proto == 17) | (proto == 132)
+    rows = {
         "proto": proto,
         "src_hi": src_hi,
         "src_lo": src_lo,
         "dst_hi": dst_hi,
         "dst_lo": dst_lo,
-        "sport": np.where(tcp | (proto == 17) | (proto == 132), nums["srcport"], 0),
-        "dport": np.where(tcp | (proto == 17) | (proto == 132), nums["dstport"], 0),
+        "sport": np.where(ported, nums["srcport"], 0),
+        "dport": np.where(ported, nums["dstport"], 0),
         "first": nums["start"] * NS,
         "last": end * NS,
         "pkts": nums["packets"],
@@ -238,13 +296,33 @@ def _batch(batch, file_id: int, out: FileRead, lines_before: int) -> None:
         "synack": known & ((flags & 18) == 18),
         "opened": np.where(known & ((flags & 18) == 2), BY_SYN + 1, 0),
         "rejected": rejected,
-        "observer": _observers(col.get("interface-id"), n),
+        "observer": cols["observer"],
         "file": np.full(n, file_id),
     }
-    rows = cols if good.all() else {k: v[good] for k, v in cols.items()}
+    if not good.all():
+        rows = {k: v[good] for k, v in rows.items()}
     out.add(directed(rows), int(good.sum()))
     out.flags_known |= bool(known.any())
     out.tcp |= bool(tcp[good].any())
+
+
+def _name_faults(out: FileRead, lines, offsets, faults) -> None:
+    """Damaged lines by number, the first few with why (the rest are counted)."""
+    shown = max(SHOWN - len(out.bad), 0)
+    whys = faults(lines[:shown], offsets[:shown])
+    for line, why in zip(lines[:shown].tolist(), whys, strict=True):
+        out.damaged([line], why or BAD_ROW)
+    out.damaged(lines[shown:], BAD_ROW)
+
+
+def _faults(data: bytes, names: list[str], offsets) -> list[str]:
+    """Why each line (at these offsets) is no record."""
+    whys = []
+    for at in np.asarray(offsets).tolist():
+        end = data.find(b"\n", at)
+        line = data[at : end if end >= 0 else len(data)].decode("utf-8", "replace").rstrip("\r")
+        whys.append(_line_fault(line.split(" "), names))
+    return whys
 
 
 BAD_ROW = "an address, the protocol or the start time is missing, or a number is malformed"
@@ -291,7 +369,7 @@ def _line_fault(values: list[str], names: list[str]) -> str:
 
 def _observers(array, n: int) -> np.ndarray:
     """A 64-bit id per row for the ENI that logged it (0 when the format has no
-    interface-id), the same in every file."""
+    interface-id), the same in every file: the compiled reader's hash."""
     if array is None:
         return np.zeros(n, np.uint64)
     pa = arrow.pyarrow()
@@ -301,7 +379,7 @@ def _observers(array, n: int) -> np.ndarray:
     if not pa.types.is_dictionary(array.type):
         array = pc.dictionary_encode(array)
     ids = np.array(
-        [observer_id(str(v)) for v in array.dictionary.to_pylist()] + [0], dtype=np.uint64
+        [awstext.eni_hash(str(v)) for v in array.dictionary.to_pylist()] + [0], dtype=np.uint64
     )
     at = array.indices.fill_null(len(ids) - 1).to_numpy(zero_copy_only=False)
     return ids[at.astype(np.int64)]

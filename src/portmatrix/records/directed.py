@@ -172,8 +172,9 @@ def reduce(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def join(cols: dict[str, np.ndarray]) -> Flows:
-    """Flows from reduced directed records (`reduce`): both directions and every
-    observer of a connection become one flow, oriented, with its outcome."""
+    """Flows from directed records (reduced file by file: `reduce`): both
+    directions and every observer of a connection become one flow, oriented,
+    with its outcome; the flows in time order."""
     n = len(cols["proto"])
     if not n:
         return Flows.from_columns({"proto": np.zeros(0, np.int64)})
@@ -194,13 +195,21 @@ def join(cols: dict[str, np.ndarray]) -> Flows:
     order = np.lexsort((cols["first"], h))
     first, last = cols["first"][order], cols["last"][order]
     heads = np.flatnonzero(_segments([h[order]] + [k[order] for k in key], first, last))
-    flow = np.zeros(n, np.int64)  # per row, in the original order: its flow
+    del key, h, last
+    # A flow's head is its earliest row: numbering the flows by their heads' times
+    # puts them in the order they are reported in (ties: in key order, as before).
+    by_time = np.argsort(first[heads], kind="stable")
+    number = np.empty(len(heads), np.int64)
+    number[by_time] = np.arange(len(heads))
     starts = np.zeros(n, np.int64)
     starts[heads[1:]] = 1
-    flow[order] = np.cumsum(starts)
-    head_ends = {k: v[order[heads]] for k, v in ends.items()}
-    proto = cols["proto"][order[heads]].astype(np.int64)
-    return _flows(proto, head_ends, _per_side(cols, flow * 2 + ~src_first, len(heads)))
+    segment = np.cumsum(starts)  # per row, in `order`: its flow, in key order
+    side = (~src_first[order]).astype(np.int64)  # 1: the sender is side B
+    head_rows = order[heads[by_time]]
+    head_ends = {k: v[head_rows] for k, v in ends.items()}
+    proto = cols["proto"][head_rows].astype(np.int64)
+    per_side = _per_side(cols, order, segment * 2 + side, number, len(heads))
+    return _flows(proto, head_ends, per_side)
 
 
 def _not_after(a: tuple, b: tuple) -> np.ndarray:
@@ -224,24 +233,19 @@ _PER_SIDE = {  # column: (how the rows of one side combine, the value of a side 
 }
 
 
-def _per_side(cols, cell: np.ndarray, flows: int) -> dict[str, np.ndarray]:
-    """Per flow and side (shape (flows, 2)) what that direction carried; `cell` is
-    each row's flow * 2 + side (1: the sender is side B). Counts are summed per
-    observer and the observer that saw the most is kept (traffic between two
-    logged interfaces is seen at both); flags, rejects and times over all rows."""
-    # Rows grouped by (cell, observer): one sort of one hash.
-    key = mix(cell, cols["observer"])
-    order = np.argsort(key)
-    cells, observers = cell[order], cols["observer"][order]
-    new = np.ones(len(order), bool)
-    new[1:] = (key[order][1:] != key[order][:-1]) | (cells[1:] != cells[:-1])
-    new[1:] |= observers[1:] != observers[:-1]
-    groups = np.flatnonzero(new)
-    # The groups by cell (few per cell), and where each cell's groups start.
-    by_cell = np.argsort(cells[groups], kind="stable")
-    group_cells = cells[groups][by_cell]
-    first = np.flatnonzero(np.r_[True, group_cells[1:] != group_cells[:-1]])
-    slot = group_cells[first]
+def _per_side(cols, order, cell, number, flows: int) -> dict[str, np.ndarray]:
+    """Per flow and side (shape (flows, 2), flows in time order) what that
+    direction carried. `cell` is, for the rows in `order`, segment * 2 + side (1:
+    the sender is side B), ascending by segment; `number` each segment's flow.
+    Counts are summed per observer and the observer that saw the most is kept
+    (traffic between two logged interfaces is seen at both); flags, rejects and
+    times combine over all rows of the side."""
+    by_cell = np.argsort(cell, kind="stable")  # only the sides of a flow swap: nearly sorted
+    rows, cells = order[by_cell], cell[by_cell]
+    del by_cell
+    bounds = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])  # where each cell starts
+    at = cells[bounds]
+    slot = number[at >> 1] * 2 + (at & 1)  # the cell's place in the (flows, 2) output
 
     def spread(values: np.ndarray, none) -> np.ndarray:
         full = np.full(flows * 2, none, values.dtype)
@@ -249,16 +253,38 @@ def _per_side(cols, cell: np.ndarray, flows: int) -> dict[str, np.ndarray]:
         return full.reshape(flows, 2)
 
     out = {}
-    for name, (how, none) in {**_PER_SIDE, **dict.fromkeys(_COUNTS, (np.add, 0))}.items():
-        values = cols[name][order]
+    for name, (how, none) in _PER_SIDE.items():
+        values = cols[name][rows]
         if values.dtype.kind in "iu":
             values = values.astype(np.int64, copy=False)
-        per_group = how.reduceat(values, groups)[by_cell]
-        # Counts: the largest observer; everything else combines over the observers.
-        per_cell = (np.maximum if name in _COUNTS else how).reduceat(per_group, first)
-        out[name] = spread(per_cell, none)
+        out[name] = spread(how.reduceat(values, bounds), none)
+    observers = cols["observer"][rows]
+    seen_by_one = np.minimum.reduceat(observers, bounds) == np.maximum.reduceat(observers, bounds)
+    several = np.flatnonzero(~seen_by_one)  # cells seen by more than one observer
+    for name in _COUNTS:
+        values = cols[name][rows].astype(np.int64, copy=False)
+        per_cell = np.add.reduceat(values, bounds)
+        if len(several):
+            per_cell[several] = _largest_observer(values, observers, cells, bounds, several)
+        out[name] = spread(per_cell, 0)
     out["present"] = out["records"] > 0
     return out
+
+
+def _largest_observer(values, observers, cells, bounds, several) -> np.ndarray:
+    """For the cells at `several` (indices into `bounds`), the largest of their
+    observers' sums of `values` (rows grouped by cell, as `cells`)."""
+    size = np.diff(np.r_[bounds, len(cells)])[several]
+    take = np.repeat(bounds[several] - np.cumsum(np.r_[0, size[:-1]]), size) + np.arange(size.sum())
+    sub_cells, sub_obs = cells[take], observers[take]
+    order = np.lexsort((sub_obs, sub_cells))
+    sub_cells, sub_obs, sub_values = sub_cells[order], sub_obs[order], values[take][order]
+    new = np.r_[True, (sub_cells[1:] != sub_cells[:-1]) | (sub_obs[1:] != sub_obs[:-1])]
+    groups = np.flatnonzero(new)
+    sums = np.add.reduceat(sub_values, groups)
+    group_cells = sub_cells[groups]
+    firsts = np.flatnonzero(np.r_[True, group_cells[1:] != group_cells[:-1]])
+    return np.maximum.reduceat(sums, firsts)
 
 
 def _flows(proto: np.ndarray, ends: dict, s: dict) -> Flows:
@@ -297,8 +323,7 @@ def _flows(proto: np.ndarray, ends: dict, s: dict) -> Flows:
     cols["initiator_by"] = by
     cols["file0"] = s["file"].min(axis=1)
     cols["records"] = s["records"].sum(axis=1)
-    flows = Flows.from_columns(cols)
-    return flows.take(np.argsort(flows["first_ts"], kind="stable"))  # in time order
+    return Flows.from_columns(cols)  # in time order: `join` numbered them so
 
 
 def _is_query(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:

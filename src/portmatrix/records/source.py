@@ -38,6 +38,17 @@ def observer_id(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
+def inflater():
+    """The zlib module to gunzip with: isal's (ISA-L, about twice as fast: AWS flow
+    logs come gzipped, and inflating them is most of reading them) when it is
+    installed, else the standard one. Both have the same interface."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib
+    return isal_zlib
+
+
 def read_all(path: str) -> tuple[bytes, str]:
     """The whole (decompressed) content, and why it stops early ("" when it does
     not): a gzip file cut short or damaged gives what came before the damage, to
@@ -46,21 +57,22 @@ def read_all(path: str) -> tuple[bytes, str]:
         raw = fh.read()
     if raw[:2] != b"\x1f\x8b":
         return raw, ""
-    whole = zlib.decompressobj(31)
+    z = inflater()
+    whole = z.decompressobj(31)
     try:
         data = whole.decompress(raw)
         if whole.eof and not whole.unused_data:
             return data, ""  # the usual case: one whole member, one copy
-    except zlib.error:
+    except z.error:
         pass
     parts: list[bytes] = []
     rest, why = raw, ""
     while rest and not why:  # members of a multi-member gzip, one after the other
-        inflate = zlib.decompressobj(31)
+        inflate = z.decompressobj(31)
         for at in range(0, len(rest), 1 << 20):
             try:
                 parts.append(inflate.decompress(rest[at : at + (1 << 20)]))
-            except zlib.error as exc:
+            except z.error as exc:
                 why = f"compressed data is damaged ({exc}); analyzed up to there"
                 break
             if inflate.eof:

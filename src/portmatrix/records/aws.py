@@ -341,30 +341,53 @@ def _locate(path: str, out: FileRead) -> None:
                 names = line.split() if out.header else list(DEFAULT)
                 if out.header:
                     continue
-            if not line.strip():
+            if not line:  # a blank line is no row; one of spaces is a misshapen one
                 continue
             why = _line_fault(line.split(" "), names)
             if why:
                 out.damaged([number], why)
 
 
+_NUMBER = re.compile(r"-?[0-9]{1,18}")
+
+
 def _line_fault(values: list[str], names: list[str]) -> str:
-    """Why one text line is no record ("" when it is one, or says it has no data)."""
+    """Why one text line is no record ("" when it is one, or says it has no data):
+    the rules `_records` applies to columns, for one line."""
     if len(values) != len(names):
         return f"{len(values)} fields where the header names {len(names)}"
     rec = dict(zip(names, values, strict=True))
-    if rec.get("log-status", "OK") != "OK":
+    if "log-status" in rec and rec["log-status"].strip().upper() != "OK":
         return ""
-    for name in ("srcaddr", "dstaddr"):
-        try:
-            ipaddress.ip_address(rec[name])
-        except ValueError:
-            return f"{name} {rec[name][:40]!r} is not an address"
-    for name in ("protocol", "start", *NUMBERS):
+    addr = {n: _address(rec.get(n, "-")) for n in ("srcaddr", "dstaddr", "pkt-srcaddr")}
+    addr["pkt-dstaddr"] = _address(rec.get("pkt-dstaddr", "-"))
+    src, dst = addr["pkt-srcaddr"] or addr["srcaddr"], addr["pkt-dstaddr"] or addr["dstaddr"]
+    packets = _NUMBER.fullmatch(rec.get("packets", "-").strip())
+    if "log-status" not in rec and not src and not dst and not packets:
+        return ""  # no status field: a line without addresses had no data
+    for name in NUMBERS:
         value = rec.get(name, "-")
-        if value != "-" and not value.isdigit():
+        if value != "-" and not _NUMBER.fullmatch(value.strip()):
             return f"{name} {value[:40]!r} is not a number"
+    for name, found in (("srcaddr", src), ("dstaddr", dst)):
+        if not found:
+            return f"{name} {rec[name][:40]!r} is not an address"
+    for name in ("protocol", "start"):
+        if rec[name] == "-":
+            return f"no {name}"
+    if not 0 <= int(rec["protocol"]) <= 255:
+        return f"protocol {rec['protocol']} is not 0 to 255"
     return ""
+
+
+def _address(text: str) -> bool:
+    if text == "-":
+        return False
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _observers(array, n: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from portmatrix.decode.transport import TCP
 from portmatrix.errors import CaptureError
 from portmatrix.flows.model import BY_SYN
 from portmatrix.records import arrow, awstext
-from portmatrix.records.directed import NS, directed
+from portmatrix.records.directed import NS, constant, directed
 from portmatrix.records.source import SHOWN, FileRead, open_text, read_all
 from portmatrix.sources.workers import usable_cpus
 
@@ -244,8 +244,8 @@ def _records(cols: dict, file_id: int, out: FileRead, faults=None) -> None:
         out.skipdata += int(skipdata.sum())
     else:
         status_ok = np.ones(n, bool) if shape_ok is None else shape_ok.copy()
-    src_hi, src_lo, src_ok = (a.copy() for a in cols["srcaddr"])
-    dst_hi, dst_lo, dst_ok = (a.copy() for a in cols["dstaddr"])
+    src_hi, src_lo, src_ok = cols["srcaddr"]  # both readers' own arrays: changed in place
+    dst_hi, dst_lo, dst_ok = cols["dstaddr"]
     for name, hi, lo, ok in (
         ("pkt-srcaddr", src_hi, src_lo, src_ok),
         ("pkt-dstaddr", dst_hi, dst_lo, dst_ok),
@@ -297,11 +297,10 @@ def _records(cols: dict, file_id: int, out: FileRead, faults=None) -> None:
         "opened": np.where(known & ((flags & 18) == 2), BY_SYN + 1, 0),
         "rejected": rejected,
         "observer": cols["observer"],
-        "file": np.full(n, file_id),
+        "file": constant(file_id, np.int32, n),
     }
-    if not good.all():
-        rows = {k: v[good] for k, v in rows.items()}
-    out.add(directed(rows), int(good.sum()))
+    keep = None if good.all() else np.flatnonzero(good)
+    out.add(directed(rows), int(good.sum()), keep)
     out.flags_known |= bool(known.any())
     out.tcp |= bool(tcp[good].any())
 

@@ -8,6 +8,7 @@ tests check that both give the same records, counts and damaged lines.
 from __future__ import annotations
 
 import ipaddress
+import sys
 
 import numpy as np
 
@@ -36,11 +37,18 @@ OK, NODATA, SKIPDATA = 0, 1, 2
 
 
 def eni_hash(text: str) -> int:
-    """FNV-1a (64 bits) of an interface-id: the observer id both readers give it."""
-    h = 0xCBF29CE484222325
-    for byte in text.encode():
-        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
+    """The observer id both readers give an interface-id: _awstext.c's word_hash
+    (eight bytes at a time, in the machine's byte order, as C reads them)."""
+    data = text.encode()
+    mask = 0xFFFFFFFFFFFFFFFF
+    h = 0x9E3779B97F4A7C15 ^ len(data)
+    whole = len(data) // 8 * 8
+    for at in range(0, whole, 8):
+        h = ((h ^ int.from_bytes(data[at : at + 8], sys.byteorder)) * 0xBF58476D1CE4E5B9) & mask
+        h ^= h >> 31
+    tail = int.from_bytes(data[whole:].ljust(8, b"\0"), sys.byteorder)
+    h = ((h ^ tail) * 0x94D049BB133111EB) & mask
+    return h ^ (h >> 29)
 
 
 def chunks(data: bytes, names: list[str], start: int, line: int):

@@ -32,7 +32,7 @@ from portmatrix.decode.transport import TCP, UDP
 from portmatrix.errors import CaptureError
 from portmatrix.flows.model import BY_RECORD
 from portmatrix.records import arrow
-from portmatrix.records.directed import NS, directed
+from portmatrix.records.directed import NS, constant, directed
 from portmatrix.records.source import FileRead, observer_id, open_text
 
 REMARK = (
@@ -192,6 +192,6 @@ def _parse(names, tuples: list[str], observers, file_id: int, out: FileRead) -> 
     d2s["acc_pkts"] = np.where(denied, 0, d2s["pkts"])
     out.add(directed({k: v[good] for k, v in s2d.items()}), int(good.sum()))
     d2s_rows = directed({k: v[answered] for k, v in d2s.items()})
-    d2s_rows["records"][:] = 0  # the same tuple: counted once
+    d2s_rows["records"] = constant(0, np.int64, len(d2s_rows["proto"]))  # counted once
     out.add(d2s_rows, 0)
     out.tcp |= bool((proto[good] == TCP).any())

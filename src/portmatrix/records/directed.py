@@ -93,9 +93,14 @@ def directed(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             out[name] = np.asarray(cols[name]).astype(dtype, copy=False)
         elif name == "acc_pkts":
             out[name] = np.asarray(cols["pkts"], np.int64).copy()
-        else:
-            out[name] = np.full(n, defaults.get(name, 0), dtype)
+        else:  # one value for every row: a read-only view, never copied (see _take)
+            out[name] = constant(defaults.get(name, 0), dtype, n)
     return out
+
+
+def constant(value, dtype, n: int) -> np.ndarray:
+    """A column of `n` times `value` that takes no memory (a zero-stride view)."""
+    return np.broadcast_to(np.array(value, dtype), (n,))
 
 
 def empty() -> dict[str, np.ndarray]:
@@ -110,7 +115,11 @@ def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _take(cols: dict[str, np.ndarray], index) -> dict[str, np.ndarray]:
-    return {k: v[index] for k, v in cols.items()}
+    """The rows at `index`; a constant column stays a constant (no gather)."""
+    return {
+        k: v[index] if v.strides[0] else constant(v[0] if len(v) else 0, v.dtype, len(index))
+        for k, v in cols.items()
+    }
 
 
 def _segments(key_cols: list[np.ndarray], first: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -151,16 +160,17 @@ def _fold(cols: dict[str, np.ndarray], starts: np.ndarray) -> dict[str, np.ndarr
     return {name: out[name].astype(dtype, copy=False) for name, dtype in DIRECTED.items()}
 
 
-def reduce(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def reduce(cols: dict[str, np.ndarray], keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The records of each direction at each observer merged within each GAP-long
     time slot: records of one slot are never more than GAP apart, so merging them
     is what `join` would do; `join` then merges the slots of a long connection.
-    Reducing is a group-by, so it needs no time order: one sort of one hash."""
+    Reducing is a group-by, so it needs no time order: one sort of one hash.
+    `keep`: the rows to take (indices), when not all are records."""
     if not len(cols["proto"]):
         return cols
     slot = cols["first"] // (GAP * NS)
     h = mix(*(cols[k] for k in _KEY), slot)
-    order = np.argsort(h)
+    order = np.argsort(h) if keep is None else keep[np.argsort(h[keep])]
     rows = _take(cols, order)
     del cols  # the unsorted records (memory: a caller that passes a temporary frees them)
     new = np.ones(len(order), bool)
@@ -261,30 +271,32 @@ def _per_side(cols, order, cell, number, flows: int) -> dict[str, np.ndarray]:
     observers = cols["observer"][rows]
     seen_by_one = np.minimum.reduceat(observers, bounds) == np.maximum.reduceat(observers, bounds)
     several = np.flatnonzero(~seen_by_one)  # cells seen by more than one observer
+    largest = _largest_observer(observers, cells, bounds, several) if len(several) else None
     for name in _COUNTS:
         values = cols[name][rows].astype(np.int64, copy=False)
         per_cell = np.add.reduceat(values, bounds)
-        if len(several):
-            per_cell[several] = _largest_observer(values, observers, cells, bounds, several)
+        if largest is not None:
+            per_cell[several] = largest(values)
         out[name] = spread(per_cell, 0)
     out["present"] = out["records"] > 0
     return out
 
 
-def _largest_observer(values, observers, cells, bounds, several) -> np.ndarray:
-    """For the cells at `several` (indices into `bounds`), the largest of their
-    observers' sums of `values` (rows grouped by cell, as `cells`)."""
+def _largest_observer(observers, cells, bounds, several):
+    """For the cells at `several` (indices into `bounds`; rows grouped by cell, as
+    `cells`), a function of a column giving the largest of their observers' sums."""
     size = np.diff(np.r_[bounds, len(cells)])[several]
-    take = np.repeat(bounds[several] - np.cumsum(np.r_[0, size[:-1]]), size) + np.arange(size.sum())
+    start = np.repeat(bounds[several] - np.cumsum(np.r_[0, size[:-1]]), size)
+    take = start + np.arange(size.sum())
+    order = np.lexsort((observers[take], cells[take]))
+    take = take[order]
     sub_cells, sub_obs = cells[take], observers[take]
-    order = np.lexsort((sub_obs, sub_cells))
-    sub_cells, sub_obs, sub_values = sub_cells[order], sub_obs[order], values[take][order]
-    new = np.r_[True, (sub_cells[1:] != sub_cells[:-1]) | (sub_obs[1:] != sub_obs[:-1])]
-    groups = np.flatnonzero(new)
-    sums = np.add.reduceat(sub_values, groups)
+    groups = np.flatnonzero(
+        np.r_[True, (sub_cells[1:] != sub_cells[:-1]) | (sub_obs[1:] != sub_obs[:-1])]
+    )
     group_cells = sub_cells[groups]
     firsts = np.flatnonzero(np.r_[True, group_cells[1:] != group_cells[:-1]])
-    return np.maximum.reduceat(sums, firsts)
+    return lambda values: np.maximum.reduceat(np.add.reduceat(values[take], groups), firsts)
 
 
 def _flows(proto: np.ndarray, ends: dict, s: dict) -> Flows:

@@ -165,7 +165,7 @@ def read_file(file_id: int, path: str, fmt: str | None) -> tuple[dict, Flows | N
         "skipdata": out.skipdata,
         "no_flags": out.tcp and not out.flags_known and name == "aws",
     }
-    return reduce(out.records()), out.flows, info, summary
+    return out.reduced(), out.flows, info, summary
 
 
 class _Pending:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from portmatrix.errors import CaptureError
-from portmatrix.records.directed import concat, empty
+from portmatrix.records.directed import concat, empty, reduce
 from portmatrix.sources.base import CaptureInfo
 
 SHOWN = 5  # damaged lines named one by one; the rest are counted
@@ -112,6 +112,7 @@ class FileRead:
     gzip: bool = False
     header: bool = False
     parts: list[dict] = field(default_factory=list)
+    keeps: list = field(default_factory=list)  # per part: the rows to keep (None: all)
     flows: object = None  # ready-made Flows (Zeek)
     own_info: CaptureInfo | None = None  # a reader that describes the file itself (Zeek)
     rows: int = 0  # records taken
@@ -126,10 +127,13 @@ class FileRead:
     tcp: bool = False
     notices: list[str] = field(default_factory=list)
 
-    def add(self, cols: dict, rows: int) -> None:
-        """Directed records, standing for `rows` source records."""
-        if len(cols["proto"]):
+    def add(self, cols: dict, rows: int, keep: np.ndarray | None = None) -> None:
+        """Directed records, standing for `rows` source records; `keep` (indices)
+        the ones that are records, when not all are: taken out when the records
+        are reduced, which gathers the rows anyway (a copy of every column spared)."""
+        if len(cols["proto"]) and (keep is None or len(keep)):
             self.parts.append(cols)
+            self.keeps.append(keep)
         self.rows += rows
 
     def damaged(self, places, why: str) -> None:
@@ -145,7 +149,17 @@ class FileRead:
 
     def records(self) -> dict:
         """The file's directed records."""
-        return concat(self.parts) if self.parts else empty()
+        parts = [
+            p if k is None else {n: v[k] for n, v in p.items()}
+            for p, k in zip(self.parts, self.keeps, strict=True)
+        ]
+        return concat(parts) if parts else empty()
+
+    def reduced(self) -> dict:
+        """The file's directed records, reduced (directed.reduce)."""
+        if len(self.parts) == 1:
+            return reduce(self.parts[0], self.keeps[0])
+        return reduce(self.records())
 
     def info(self) -> CaptureInfo:
         """What the reports say about the file."""

@@ -158,10 +158,9 @@ def test_several_chunks_give_what_one_does(tmp_path, recs, monkeypatch):
     assert_same(many, one)
 
 
-def test_the_observer_is_the_same_hash_both_ways():
-    assert awstext.eni_hash("eni-0a0a0a0a0a0a0a0a0") == awstext.compiled.eni_hash(
-        b"eni-0a0a0a0a0a0a0a0a0"
-    )
+@pytest.mark.parametrize("text", ["", "e", "eni-0a1", "eni-0a0a0a0a", "eni-0a0a0a0a0a0a0a0a0"])
+def test_the_observer_is_the_same_hash_both_ways(text):
+    assert awstext.eni_hash(text) == awstext.compiled.eni_hash(text.encode())
 
 
 # Fuzzing ------------------------------------------------------------------------

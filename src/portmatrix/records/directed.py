@@ -144,19 +144,46 @@ def _segments(key_cols: list[np.ndarray], first: np.ndarray, last: np.ndarray) -
     return new_key | late
 
 
+def _combine(how, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """`how`.reduceat(values, starts); a constant column is worked out, not reduced."""
+    if values.strides[0] or not len(values):
+        return how.reduceat(values, starts)
+    if how is np.add:
+        return np.diff(np.r_[starts, len(values)]) * values[0]
+    return constant(values[0], values.dtype, len(starts))
+
+
+_BITS = {"flags_known": 16, "synack": 17, "rejected": 18, "sampled": 19}
+"""Where the OR-ed columns sit in one word, so one gather and one reduction do them
+all (TCP flags in the low 16 bits)."""
+
+
+def _pack(cols: dict[str, np.ndarray]) -> np.ndarray:
+    word = cols["flags"].astype(np.int64) & 0xFFFF
+    for name, bit in _BITS.items():
+        if cols[name].strides[0] or cols[name][:1].any():
+            word |= cols[name].astype(np.int64) << bit
+    return word
+
+
+def _unpack(word: np.ndarray, out: dict[str, np.ndarray]) -> None:
+    out["flags"] = (word & 0xFFFF).astype(np.uint16).view(np.int16)
+    for name, bit in _BITS.items():
+        out[name] = (word >> bit) & 1 == 1
+
+
 def _fold(cols: dict[str, np.ndarray], starts: np.ndarray) -> dict[str, np.ndarray]:
-    """One row per segment (`starts` into rows sorted by segment)."""
+    """One row per segment (`starts` into rows sorted by segment); the OR-ed
+    columns packed in `bits` (_pack)."""
     out = {k: cols[k][starts] for k in _KEY}
     out["first"] = np.minimum.reduceat(cols["first"], starts)
     out["last"] = np.maximum.reduceat(cols["last"], starts)
     for k in _SUM:
-        out[k] = np.add.reduceat(cols[k], starts)
-    for k in _ANY:
-        out[k] = np.logical_or.reduceat(cols[k], starts)
-    out["flags"] = np.bitwise_or.reduceat(cols["flags"], starts)
-    out["opened"] = np.maximum.reduceat(cols["opened"], starts)
-    out["icmp"] = np.maximum.reduceat(cols["icmp"], starts)
-    out["file"] = np.minimum.reduceat(cols["file"], starts)
+        out[k] = _combine(np.add, cols[k], starts)
+    _unpack(np.bitwise_or.reduceat(cols["bits"], starts), out)
+    out["opened"] = _combine(np.maximum, cols["opened"], starts)
+    out["icmp"] = _combine(np.maximum, cols["icmp"], starts)
+    out["file"] = _combine(np.minimum, cols["file"], starts)
     return {name: out[name].astype(dtype, copy=False) for name, dtype in DIRECTED.items()}
 
 
@@ -171,7 +198,8 @@ def reduce(cols: dict[str, np.ndarray], keep: np.ndarray | None = None) -> dict[
     slot = cols["first"] // (GAP * NS)
     h = mix(*(cols[k] for k in _KEY), slot)
     order = np.argsort(h) if keep is None else keep[np.argsort(h[keep])]
-    rows = _take(cols, order)
+    rows = _take({k: v for k, v in cols.items() if k != "flags" and k not in _BITS}, order)
+    rows["bits"] = _pack(cols)[order]
     del cols  # the unsorted records (memory: a caller that passes a temporary frees them)
     new = np.ones(len(order), bool)
     hs, slots = h[order], slot[order]
@@ -264,10 +292,13 @@ def _per_side(cols, order, cell, number, flows: int) -> dict[str, np.ndarray]:
 
     out = {}
     for name, (how, none) in _PER_SIDE.items():
+        if name == "flags" or name in _BITS:
+            continue  # packed: below
         values = cols[name][rows]
         if values.dtype.kind in "iu":
             values = values.astype(np.int64, copy=False)
-        out[name] = spread(how.reduceat(values, bounds), none)
+        out[name] = spread(_combine(how, values, bounds), none)
+    _unpack(spread(np.bitwise_or.reduceat(_pack(cols)[rows], bounds), 0), out)
     observers = cols["observer"][rows]
     seen_by_one = np.minimum.reduceat(observers, bounds) == np.maximum.reduceat(observers, bounds)
     several = np.flatnonzero(~seen_by_one)  # cells seen by more than one observer

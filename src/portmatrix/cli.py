@@ -401,43 +401,7 @@ def _thresholds(rest: dict) -> dict:
     return {k: rest.pop(k) for k in ("scan_ports", "scan_hosts", "many_sources")}
 
 
-# flows ----------------------------------------------------------------------------
-
-
-@main.command("flows", epilog=EXIT_HELP_PLAIN)
-@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
-@click.option(
-    "--format",
-    "fmt",
-    type=_OneOf(("table", "csv", "json", "jsonl")),
-    help="Format on standard output (table), or of a -o file whose name does not tell.",
-)
-@click.option(
-    "--output",
-    "-o",
-    "outputs",
-    multiple=True,
-    metavar="FILE|-",
-    help="Write here (repeatable; the format from each extension: .txt .csv .json .jsonl; "
-    "- is the terminal).",
-)
-@click.option(
-    "--app",
-    "apps",
-    is_flag=True,
-    help="Label every flow with the application its payload shows (ssh, tls with its "
-    "SNI, http with its Host, ...): reads the captures a second time.",
-)
-@_READING
-@_WINDOW_AND_HOSTS
-def flows_cmd(captures, fmt, outputs, apps, jobs, dask, quiet, **filters) -> int:
-    """List the flows in captures (pcap, pcapng, .gz, folders, globs, or - for stdin)."""
-    from portmatrix.listing import FlowsOptions, run_command
-
-    return run_command(FlowsOptions(captures, fmt, outputs, jobs, dask, quiet, filters, apps))
-
-
-# check ----------------------------------------------------------------------------
+# flow records in (flows, check, learn) --------------------------------------------
 
 
 def _one_kind_of_input(captures, flowlogs, flowlog_format, zeek_logs) -> None:
@@ -474,6 +438,65 @@ _ZEEK = click.option(
     help="Zeek conn.log files (TSV or JSON, .gz, rotated: a folder or glob) as "
     "the flows, instead of captures (as --flowlog with --flowlog-format zeek).",
 )
+
+
+# flows ----------------------------------------------------------------------------
+
+
+@main.command("flows", epilog=EXIT_HELP_PLAIN)
+@click.argument("captures", nargs=-1, metavar="CAPTURE...")
+@_FLOWLOG
+@click.option(
+    "--format",
+    "fmt",
+    type=_OneOf(("table", "csv", "json", "jsonl")),
+    help="Format on standard output (table), or of a -o file whose name does not tell.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "outputs",
+    multiple=True,
+    metavar="FILE|-",
+    help="Write here (repeatable; the format from each extension: .txt .csv .json .jsonl; "
+    "- is the terminal).",
+)
+@click.option(
+    "--app",
+    "apps",
+    is_flag=True,
+    help="Label every flow with the application its payload shows (ssh, tls with its "
+    "SNI, http with its Host, ...): reads the captures a second time.",
+)
+@_READING
+@_WINDOW_AND_HOSTS
+def flows_cmd(
+    captures, flowlogs, flowlog_format, fmt, outputs, apps, jobs, dask, quiet, **filters
+) -> int:
+    """List the flows in captures (pcap, pcapng, .gz, folders, globs, or - for stdin),
+    or in flow records (--flowlog: each flow with the count of records it joins)."""
+    from portmatrix.listing import FlowsOptions, run_command
+
+    _one_kind_of_input(captures, flowlogs, flowlog_format, ())
+    if apps and flowlogs:
+        raise click.UsageError("--app reads payloads: give captures, not --flowlog")
+    return run_command(
+        FlowsOptions(
+            captures or flowlogs,
+            fmt,
+            outputs,
+            jobs,
+            dask,
+            quiet,
+            filters,
+            apps,
+            flowlog=bool(flowlogs),
+            flowlog_format=flowlog_format,
+        )
+    )
+
+
+# check ----------------------------------------------------------------------------
 
 
 @main.command("check", epilog=EXIT_HELP)

@@ -1,4 +1,5 @@
-"""`portmatrix flows`: the flows of captures, narrowed, in a table, CSV or JSON."""
+"""`portmatrix flows`: the flows of captures or flow records, narrowed, in a table,
+CSV or JSON."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ class FlowsOptions:
     quiet: bool = False
     filters: dict = field(default_factory=dict)  # since, until, hosts, ports
     apps: bool = False  # label every flow listed with the application its payload shows
+    flowlog: bool = False  # the inputs are flow records (records.formats)
+    flowlog_format: str | None = None  # ... all of this format, else detected per file
+    zeek: bool = False  # (check's --zeek; `flows` reads conn.log as --flowlog files)
 
 
 FLOWS_OF_SUFFIX = {".txt": "table", ".csv": "csv", ".json": "json", ".jsonl": "jsonl"}
@@ -37,27 +41,28 @@ def _app_columns(inputs: list[str], traffic) -> dict[str, list]:
 
 def run_command(opts: FlowsOptions) -> int:
     from portmatrix import console
+    from portmatrix.check import Reading, expand, read_inputs, records_format
     from portmatrix.files import staged
     from portmatrix.flows.filters import FlowFilter
-    from portmatrix.flows.from_captures import read_traffic
     from portmatrix.report.flow_rows import flow_columns
     from portmatrix.report.flows_view import FORMATS
     from portmatrix.report.outputs import check_outputs, plan_outputs
     from portmatrix.report.progress import progress
-    from portmatrix.sources.inputs import expand_inputs, skipped_notice, total_size
+    from portmatrix.sources.inputs import skipped_notice, total_size
 
     filters = FlowFilter(**opts.filters)  # checked before anything is read
     outputs = plan_outputs(opts.outputs, opts.fmt, FLOWS_OF_SUFFIX, default="table")
-    inputs = expand_inputs(opts.inputs)
+    records = records_format(opts)
+    inputs = expand(opts, records)
     check_outputs(outputs, inputs)
     with progress(total_size(inputs), not opts.quiet) as on_batch:
-        whole = read_traffic(inputs, on_batch=on_batch, jobs=opts.jobs, dask=opts.dask)
+        whole = read_inputs(inputs, Reading(on_batch, opts.jobs, opts.dask), records)
     traffic = whole.narrowed(filters)
     remarks = [skipped_notice(inputs), filters.missed(whole.first_ts, whole.last_ts)]
     if filters.active and len(whole.flows) and not len(traffic.flows) and not remarks[1]:
         remarks.append(f"no flow matches the filters ({filters.text()})")
     traffic.remarks = [r for r in remarks if r]
-    columns = flow_columns(traffic.flows, len(inputs) > 1, traffic.captures)
+    columns = flow_columns(traffic.flows, len(inputs) > 1, traffic.captures, bool(records))
     if opts.apps:
         columns.update(_app_columns(inputs, traffic))
     with staged() as batch:

@@ -192,3 +192,61 @@ def test_app_from_standard_input_says_why_not(run_cli, tmp_path):
     result = run_cli("flows", "-", "--app", input=capture.read_bytes())
     assert result.exit_code == 0
     assert "cannot be read a second time" in result.stdout
+
+
+# Flow records -------------------------------------------------------------------
+
+
+@pytest.fixture
+def flowlog_of_a_capture(tmp_path):
+    """An AWS flow log of violations-small.pcap's flows, logged at two ENIs."""
+    from portmatrix.check import run_check
+    from support import flowlogs as fl
+    from support.paths import CAPTURES
+
+    pcap = CAPTURES / "violations-small.pcap"
+    inv = CAPTURES / "violations-small.inventory.yaml"
+    flows = run_check([str(pcap)], ["thoughtspot"], str(inv)).traffic.flows
+    recs = fl.logged(flows, observers=("eni-0a", "eni-0b"))
+    return pcap, fl.write_aws(tmp_path / "vpc.log.gz", recs), recs
+
+
+def test_flows_of_flow_records_are_the_captures_with_their_record_counts(
+    run_cli, flowlog_of_a_capture, tmp_path
+):
+    pcap, log, recs = flowlog_of_a_capture
+    out = tmp_path / "flows.csv"
+    result = run_cli("flows", "--flowlog", log, "-o", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    got = list(csv.DictReader(out.open()))
+    from_capture = json.loads(run_cli("flows", pcap, "--format", "json").stdout)["flows"]
+    key = ("initiator", "responder", "responder_port", "outcome")
+    assert sorted(tuple(str(r[k]) for k in key) for r in got) == sorted(
+        tuple(str(r[k]) for k in key) for r in from_capture
+    )
+    # Each direction that sent anything, at each of the two ENIs: one record each.
+    for row in got:
+        directions = 1 + (int(row["packets_rev"]) > 0)
+        assert int(row["records"]) == 2 * directions, row
+    assert sum(int(r["records"]) for r in got) == len(recs)
+    assert "records" not in from_capture[0]
+    doc = json.loads(run_cli("flows", "--flowlog", log, "--format", "json").stdout)
+    assert [r["records"] for r in doc["flows"]] == [int(r["records"]) for r in got]
+    table = run_cli("flows", "--flowlog", log).stdout
+    assert table.splitlines()[0].split()[-1] == "records"
+    assert f"{len(got)} flows from {len(recs)} records in 1 file(s)" in table
+
+
+def test_flows_of_flow_records_as_a_person_gets_them_wrong(run_cli, flowlog_of_a_capture):
+    pcap, log, _ = flowlog_of_a_capture
+    for args, says in (
+        (("--flowlog", log, pcap), "not both"),
+        (("--flowlog", log, "--app"), "--app reads payloads"),
+        (("--flowlog-format", "aws", pcap), "--flowlog-format names the format"),
+        (("--flowlog", pcap), "not a flow log of a known format"),
+        (("--flowlog", log, "--flowlog-format", "azure"), "vpc.log.gz:line 1: not JSON"),
+    ):
+        result = run_cli("flows", *args)
+        assert result.exit_code == 2, (args, result.stdout)
+        assert says in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr

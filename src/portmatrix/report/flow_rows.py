@@ -24,7 +24,8 @@ Columns, in order (DESIGN.md "Flows"):
   interface       the capture interface the flow was first seen on (pcapng if_name), ""
                   when the capture does not name it
 
-`check --flows` and `flows --app` add more (report/verdict_flows.py).
+Flows from flow records add `records` (how many source records each was joined
+from); `check --flows` and `flows --app` add more (report/verdict_flows.py).
 """
 
 from __future__ import annotations
@@ -58,15 +59,21 @@ COLUMNS = (
 )
 
 
-def flow_columns(flows: Flows, several_files: bool = False, captures=None) -> dict[str, list]:
+def flow_columns(
+    flows: Flows, several_files: bool = False, captures=None, records: bool | None = None
+) -> dict[str, list]:
     """Every export column as a list (numbers stay numbers). `captures` (the inputs'
-    CaptureInfo, in file order) names the interfaces. Columns of text made of few
-    distinct values (protocols, VLANs, ICMP errors, interfaces) are written once
-    per distinct value; nothing here is a Python step per flow over numpy values."""
+    CaptureInfo, in file order) names the interfaces; `records`: the flows come from
+    flow records, so the count of records per flow is a column (None: when any flow
+    has one). Columns of text made of few distinct values (protocols, VLANs, ICMP
+    errors, interfaces) are written once per distinct value; nothing here is a
+    Python step per flow over numpy values."""
     f = flows
     icmp = np.isin(f["proto"], (1, 58))
     init_port = np.where(icmp, f["icmp_req"], f["init_port"])
     resp_port = np.where(icmp, 0, f["resp_port"])
+    if records is None:
+        records = bool(len(f)) and bool((f["records"] > 0).any())
     return {
         "proto": by_value(proto_name, f["proto"]),
         "initiator": address_texts(f["init_hi"], f["init_lo"]),
@@ -87,6 +94,7 @@ def flow_columns(flows: Flows, several_files: bool = False, captures=None) -> di
         "encap": by_value(ENCAPS.__getitem__, f["encap"]),
         "frames": _frames(f, several_files),
         "interface": _interface_names(f, captures),
+        **({"records": f["records"].tolist()} if records else {}),
     }
 
 

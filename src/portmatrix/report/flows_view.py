@@ -40,12 +40,16 @@ def render_table(columns: dict[str, list], traffic) -> str:
     for values in zip(*cells, strict=True):
         lines.append("  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip())
     lines.append("")
-    lines += [escape.visible(line) for line in summary_lines(traffic, len(columns["proto"]))]
+    flows, records = len(columns["proto"]), "records" in columns
+    lines += [escape.visible(line) for line in summary_lines(traffic, flows, records)]
     return "\n".join(lines) + "\n"
 
 
-def summary_lines(traffic, flows: int) -> list[str]:
-    out = [f"{flows} flows from {traffic.packets} frames in {len(traffic.captures)} file(s)"]
+def summary_lines(traffic, flows: int, records: bool = False) -> list[str]:
+    """The lines under the table; `records`: the flows come from flow records."""
+    read = sum(c.frames for c in traffic.captures) if records else traffic.packets
+    noun = "records" if records else "frames"
+    out = [f"{flows} flows from {read} {noun} in {len(traffic.captures)} file(s)"]
     out += [f"  {line}" for line in decode_summary(traffic.counts)]
     if traffic.filters:
         out.append(f"filters: {traffic.filters.text()}")

@@ -1,8 +1,9 @@
-"""The large fuzz run: tens of thousands of mutated captures and Zeek logs, each
-through every command, with time and memory watched.
+"""The large fuzz run: tens of thousands of mutated captures, Zeek logs and cloud
+flow logs, each through every command, with time and memory watched.
 
-    python benchmarks/fuzz.py [--captures 10000] [--zeek 1000] [--seed 1000000]
-                              [--workers 2] [--limit-mb 500] [--timeout 60] [--cli 200]
+    python benchmarks/fuzz.py [--captures 10000] [--zeek 1000] [--flowlogs 3000]
+                              [--seed 1000000] [--workers 2] [--limit-mb 500]
+                              [--timeout 60] [--cli 200]
 
 The cases are those of the CI fuzz test (`tests/support/fuzz.py`: the same
 mutations, other seeds). Workers run the cases in-process, as
@@ -52,9 +53,14 @@ def worker(kind: str, first: int, last: int, timeout: int) -> None:
     from support import fuzz
 
     resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))  # never take the machine
-    make = fuzz.mutate_capture if kind == "capture" else fuzz.mutate_zeek
+    make = {
+        "capture": fuzz.mutate_capture,
+        "zeek": fuzz.mutate_zeek,
+        "flowlog": fuzz.mutate_flowlog,
+    }[kind]
+    records = {"zeek": "zeek", "flowlog": "auto"}.get(kind)
     work = Path(tempfile.mkdtemp(prefix="pm-fuzz-"))
-    path = work / ("case.pcap" if kind == "capture" else "conn.log")
+    path = work / {"capture": "case.pcap", "zeek": "conn.log", "flowlog": "flow.log"}[kind]
 
     def hung(signum, frame):
         raise TimeoutError(f"no result after {timeout} s")
@@ -65,7 +71,7 @@ def worker(kind: str, first: int, last: int, timeout: int) -> None:
         start = time.perf_counter()
         signal.alarm(timeout)
         try:
-            outcome = fuzz.survive(str(path), work, zeek=kind == "zeek").split(":")[0]
+            outcome = fuzz.survive(str(path), work, records=records).split(":")[0]
             detail = ""
         except TimeoutError as exc:
             outcome, detail = "hang", str(exc)
@@ -243,6 +249,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--captures", type=int, default=10_000)
     ap.add_argument("--zeek", type=int, default=1_000)
+    ap.add_argument("--flowlogs", type=int, default=3_000, help="AWS, Azure, GCP, Zeek logs")
     ap.add_argument("--seed", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit-mb", type=int, default=500)
@@ -250,7 +257,7 @@ def main() -> None:
     ap.add_argument("--cli", type=int, default=200, help="capture cases through the CLI")
     args = ap.parse_args()
     started = time.monotonic()
-    kinds = (("capture", args.captures), ("zeek", args.zeek))
+    kinds = (("capture", args.captures), ("zeek", args.zeek), ("flowlog", args.flowlogs))
     failed = False
     for kind, count in kinds:
         if count:

@@ -1,4 +1,4 @@
-"""Mutated captures and Zeek logs, and the run that must survive each of them: the
+"""Mutated captures, Zeek logs and flow logs, and the run that must survive each of them: the
 CI fuzz test (`tests/property/test_fuzz.py`, a few hundred a run) and the large
 run (`benchmarks/fuzz.py`, tens of thousands) share this.
 
@@ -352,6 +352,137 @@ def mutate_zeek(seed: int) -> bytes:
     return data
 
 
+# Flow logs ------------------------------------------------------------------------
+
+FLOWLOG_VALUES = (
+    "-",
+    "",
+    "abc",
+    "-5",
+    "300",
+    "65536",
+    "99999999999999999999999",
+    "1.2.3",
+    "10.0.0.256",
+    "010.0.0.1",
+    "::1",
+    "fe80::1%eth0",
+    "NODATA",
+    "SKIPDATA",
+    "REJECT",
+    "ü\u2028",
+    "\t",
+    "x" * 300,
+)
+JSON_VALUES = (None, True, -1, 10**30, 1.5, float("nan"), "", "x" * 300, [], {}, [1, "a"])
+
+
+@cache
+def flowlog_seeds() -> dict[str, str]:
+    """AWS (v5 and the headerless default), Azure (VNet and NSG) and GCP (lines and
+    array) logs of violations-small.pcap's flows, at two observers."""
+    import json
+    import tempfile
+
+    from portmatrix.check import run_check
+    from support import flowlogs as fl
+    from support.paths import CAPTURES
+
+    pcap, inv = CAPTURES / "violations-small.pcap", CAPTURES / "violations-small.inventory.yaml"
+    flows = run_check([str(pcap)], ["thoughtspot"], str(inv)).traffic.flows
+    recs = fl.logged(flows, observers=("eni-0a0a0a0a0a0a0a0a0", "eni-0b0b0b0b0b0b0b0b0"))
+    out = {"aws": fl.aws_text(recs), "aws-default": fl.aws_text(recs, fl.DEFAULT, header=False)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, write, kw in (
+            ("azure", fl.write_azure, {}),
+            ("azure-nsg", fl.write_azure, {"vnet": False}),
+            ("gcp", fl.write_gcp, {}),
+            ("gcp-array", fl.write_gcp, {"array": True}),
+        ):
+            out[name] = write(Path(tmp) / "log.json", recs, **kw).read_text(encoding="utf-8")
+    json.loads(out["azure"])  # the seeds are what their readers take
+    return out
+
+
+def _mutate_json(rng: random.Random, value, depth: int = 0):
+    """The document with a few values, tuples and keys changed."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if rng.random() < 0.03:
+                continue  # a key left out
+            out[k] = rng.choice(JSON_VALUES) if rng.random() < 0.04 else _mutate_json(rng, v, depth)
+        return out
+    if isinstance(value, list):
+        items = [_mutate_json(rng, v, depth + 1) for v in value]
+        if items and rng.random() < 0.1:
+            items.append(rng.choice(items))
+        return items
+    if isinstance(value, str) and "," in value and rng.random() < 0.2:  # an Azure tuple
+        parts = value.split(",")
+        parts[rng.randrange(len(parts))] = rng.choice(FLOWLOG_VALUES).replace(",", ";")
+        return ",".join(parts[: rng.choice((len(parts), len(parts), len(parts) - 1))])
+    if isinstance(value, str) and rng.random() < 0.05:
+        return rng.choice(FLOWLOG_VALUES)
+    return value
+
+
+def mutate_flowlog(seed: int) -> bytes:
+    """A mutated cloud flow log (AWS text, Azure or GCP JSON) or Zeek conn.log, the
+    same for the same seed: values of the wrong kind or shape, lines dropped,
+    repeated and cut, then sometimes bytes flipped, the file cut, or gzipped."""
+    import json
+
+    rng = random.Random(seed)
+    kind = rng.choice(
+        ("aws", "aws", "aws-default", "azure", "azure-nsg", "gcp", "gcp-array", "zeek")
+    )
+    if kind == "zeek":
+        return mutate_zeek(seed)
+    text = flowlog_seeds()[kind]
+    if kind.startswith("aws"):
+        lines = text.splitlines()
+        for _ in range(rng.choice((1, 2, 4, 8))):
+            at = rng.randrange(len(lines))
+            fields = lines[at].split(" ")
+            what = rng.random()
+            if what < 0.6:
+                fields[rng.randrange(len(fields))] = rng.choice(FLOWLOG_VALUES)
+            elif what < 0.7:
+                del fields[rng.randrange(len(fields))]
+            elif what < 0.8:
+                lines.insert(at, rng.choice(("", " ", "#", "version", lines[0])))
+            lines[at] = " ".join(fields)
+        if rng.random() < 0.2:
+            lines += [rng.choice(lines) for _ in range(rng.randrange(1, 30))]
+        if rng.random() < 0.2:
+            rng.shuffle(lines)
+        text = ("\r\n" if rng.random() < 0.2 else "\n").join(lines) + "\n"
+    elif kind == "gcp":
+        lines = [
+            json.dumps(_mutate_json(rng, json.loads(x))) if x.strip() else x
+            for x in text.splitlines()
+        ]
+        text = "\n".join(lines) + "\n"
+    else:
+        text = json.dumps(_mutate_json(rng, json.loads(text)))
+        if rng.random() < 0.05:
+            text = '{"records": ' + "[" * 5000 + "]" * 5000 + "}"
+    data = text.encode("utf-8")
+    if rng.random() < 0.15:
+        buf = bytearray(data)
+        for _ in range(rng.randrange(1, 4)):
+            buf[rng.randrange(len(buf))] = rng.randrange(256)
+        data = bytes(buf)
+    if rng.random() < 0.1:
+        data = data[: rng.randrange(len(data) + 1)]
+    if rng.random() < 0.2:
+        data = gzip.compress(data, mtime=0)
+        if rng.random() < 0.2:
+            data = data[: rng.randrange(len(data) + 1)]
+    return data
+
+
 # Surviving a case -----------------------------------------------------------------
 
 SITE_MATRIX = """\
@@ -381,9 +512,10 @@ def site(folder: Path) -> tuple[str, str]:
     return str(matrix), str(inventory)
 
 
-def survive(path: str, workdir: Path, zeek: bool = False) -> str:
+def survive(path: str, workdir: Path, zeek: bool = False, records: str | None = None) -> str:
     """Run the case as every command would. Returns "ok", or "error: ..." for a
-    one-line error (PortmatrixError); anything else raises."""
+    one-line error (PortmatrixError); anything else raises. `records`: the case is
+    flow records of that format ("auto": told from the content)."""
     from portmatrix.check import run_check
     from portmatrix.errors import PortmatrixError
     from portmatrix.evidence import write_evidence
@@ -395,7 +527,8 @@ def survive(path: str, workdir: Path, zeek: bool = False) -> str:
 
     matrix, inventory = site(workdir)
     try:
-        result = run_check([path], [matrix], inventory, records="zeek" if zeek else None)
+        records = "zeek" if zeek else records
+        result = run_check([path], [matrix], inventory, records=records)
     except PortmatrixError as exc:
         return f"error: {exc}"
     for render in CHECK_FORMATS.values():
@@ -406,7 +539,7 @@ def survive(path: str, workdir: Path, zeek: bool = False) -> str:
         render(columns, traffic)
     render_flows(result, "flows.csv")
     render_flows(result, "flows.json")
-    if zeek or not len(traffic.flows):
+    if records or not len(traffic.flows):
         return "ok"
     out = str(workdir / "evidence.pcapng")
     try:

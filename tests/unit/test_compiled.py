@@ -34,6 +34,5 @@ def test_nothing_is_imported_to_find_out(monkeypatch):
 def test_describe_when_all_are_there(monkeypatch):
     monkeypatch.setattr(compiled, "active", lambda: dict.fromkeys(compiled.HELPERS.values(), True))
     assert compiled.describe() == (
-        "compiled helpers active: record walk, decoder fast path, flow table, "
-        "AWS flow-log reader"
+        "compiled helpers active: record walk, decoder fast path, flow table, AWS flow-log reader"
     )

@@ -77,7 +77,7 @@ def read(file_id: int, path: str, out: FileRead) -> None:
     for number, record in enumerate(records, 1):
         try:
             _collect(record, groups)
-        except (AttributeError, TypeError, KeyError):
+        except (AttributeError, TypeError, KeyError, ValueError, OverflowError):
             out.damaged([f"record {number}"], "not a flow log record (no flow tuples)")
     for names, (tuples, observers) in groups.items():
         _parse(names, tuples, np.array(observers, np.uint64), file_id, out)

@@ -12,6 +12,8 @@ with flows, not with records, and the result does not depend on file order.
 from __future__ import annotations
 
 import contextlib
+import gzip
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -156,6 +158,13 @@ def read_file(file_id: int, path: str, fmt: str | None) -> tuple[dict, Flows | N
         FORMATS[name].read(file_id, path, out)
     except UnicodeDecodeError:
         raise CaptureError("not text (UTF-8)", file=path, hint=HINT) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # readers that gunzip as they go
+        raise CaptureError(
+            f"the gzip data is damaged or cut short ({exc})",
+            file=path,
+            hint="check the file (gzip -t); a file cut short can be read up to the cut "
+            "with zcat FILE > FILE.txt",
+        ) from None
     except OSError as exc:
         raise CaptureError(f"cannot read: {exc.strerror or exc}", file=path) from None
     info = out.own_info or out.info()

@@ -50,7 +50,7 @@ def read(file_id: int, path: str, out: FileRead) -> None:
     payload = _field(entries, "jsonPayload")
     if payload is None:
         raise CaptureError("no jsonPayload in the entries", file=path, hint=HINT)
-    get = lambda *names: _field(payload, *names)  # noqa: E731
+    get = lambda *names: _leaf(payload, *names)  # noqa: E731
     n = len(entries)
     src_hi, src_lo, src_ok = _addresses(get("connection", "src_ip"), n)
     dst_hi, dst_lo, dst_ok = _addresses(get("connection", "dest_ip"), n)
@@ -100,7 +100,7 @@ def _entries(path: str, out: FileRead):
             raise CaptureError(
                 f"not JSON ({exc.msg})", file=path, where=f"line {exc.lineno}", hint=HINT
             ) from None
-        return pa.array([i if isinstance(i, dict) else {} for i in items])
+        return _struct_array([i if isinstance(i, dict) else {} for i in items])
     pj = arrow.require_module("pyarrow.json")
     try:
         table = pj.read_json(pa.py_buffer(data))
@@ -119,7 +119,47 @@ def _entries(path: str, out: FileRead):
             out.damaged([number], "not JSON")
             continue
         items.append(item if isinstance(item, dict) else {})
-    return pa.array(items) if items else None
+    return _struct_array(items) if items else None
+
+
+def _struct_array(items: list[dict]):
+    """The entries as one Arrow struct array; entries whose values differ in kind
+    (an object in one, a number or a list in another: what one Arrow column
+    cannot hold) made alike first (`_alike`)."""
+    pa = arrow.pyarrow()
+    try:
+        return pa.array(items)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array(_alike(items))
+
+
+def _alike(items: list[dict]) -> list[dict]:
+    """A key that holds an object in any entry holds an object (or nothing) in
+    every entry; every other value becomes text (JSON for what is not a string),
+    which the readers of numbers and addresses then judge as they judge any text."""
+    objects: set[tuple] = set()
+
+    def scan(item: dict, at: tuple) -> None:
+        for key, value in item.items():
+            if isinstance(value, dict):
+                objects.add((*at, key))
+                scan(value, (*at, key))
+
+    def alike(item: dict, at: tuple) -> dict:
+        out = {}
+        for key, value in item.items():
+            here = (*at, key)
+            if here in objects:
+                out[key] = alike(value, here) if isinstance(value, dict) else None
+            elif value is None or isinstance(value, str):
+                out[key] = value
+            else:
+                out[key] = json.dumps(value)
+        return out
+
+    for item in items:
+        scan(item, ())
+    return [alike(item, ()) for item in items]
 
 
 def _field(array, *names):
@@ -131,6 +171,16 @@ def _field(array, *names):
         if array.type.get_field_index(name) < 0:
             return None
         array = array.field(name)
+    return array
+
+
+def _leaf(array, *names):
+    """A nested field that holds values (text, numbers), or None: where the entries
+    hold objects or lists in its place, it holds nothing the reader can use."""
+    pa = arrow.pyarrow()
+    array = _field(array, *names)
+    if array is None or pa.types.is_nested(array.type):
+        return None
     return array
 
 

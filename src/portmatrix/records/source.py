@@ -19,6 +19,7 @@ import numpy as np
 from portmatrix.errors import CaptureError
 from portmatrix.records.directed import concat, empty, reduce
 from portmatrix.sources.base import CaptureInfo
+from portmatrix.sources.gunzip import inflater
 
 SHOWN = 5  # damaged lines named one by one; the rest are counted
 
@@ -38,17 +39,6 @@ def observer_id(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
-def inflater():
-    """The zlib module to gunzip with: isal's (ISA-L, about twice as fast: AWS flow
-    logs come gzipped, and inflating them is most of reading them) when it is
-    installed, else the standard one. Both have the same interface."""
-    try:
-        from isal import isal_zlib
-    except ImportError:
-        return zlib
-    return isal_zlib
-
-
 def read_all(path: str) -> tuple[bytes, str]:
     """The whole (decompressed) content, and why it stops early ("" when it does
     not): a gzip file cut short or damaged gives what came before the damage, to
@@ -57,6 +47,8 @@ def read_all(path: str) -> tuple[bytes, str]:
         raw = fh.read()
     if raw[:2] != b"\x1f\x8b":
         return raw, ""
+    # isal's inflate (ISA-L), else zlib's: AWS logs come gzipped, and inflating them
+    # is a third of reading them.
     z = inflater()
     whole = z.decompressobj(31)
     try:

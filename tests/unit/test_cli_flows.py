@@ -235,6 +235,25 @@ def test_flows_of_flow_records_are_the_captures_with_their_record_counts(
     table = run_cli("flows", "--flowlog", log).stdout
     assert table.splitlines()[0].split()[-1] == "records"
     assert f"{len(got)} flows from {len(recs)} records in 1 file(s)" in table
+    judged = tmp_path / "judged.csv"
+    inv = pcap.with_name("violations-small.inventory.yaml")
+    run_cli(
+        "check",
+        "--flowlog",
+        log,
+        "--rules",
+        "thoughtspot",
+        "--inventory",
+        inv,
+        "--flows",
+        judged,
+        "-q",
+        "-o",
+        tmp_path / "report.json",
+    )
+    assert sorted(int(r["records"]) for r in csv.DictReader(judged.open())) == sorted(
+        int(r["records"]) for r in got
+    )
 
 
 def test_flows_of_flow_records_as_a_person_gets_them_wrong(run_cli, flowlog_of_a_capture):

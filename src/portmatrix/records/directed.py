@@ -74,6 +74,7 @@ DIRECTED = {
     "observer": np.uint64,  # hash of who logged it (interface, NIC, reporter, exporter)
     "file": np.int32,
     "records": np.int64,  # source records merged into this one
+    "pair": np.uint64,  # hash of the connection, alike both ways (`reduce` sets it)
 }
 """The columns of directed records, as every flow-record reader produces them."""
 
@@ -122,16 +123,13 @@ def _take(cols: dict[str, np.ndarray], index) -> dict[str, np.ndarray]:
     }
 
 
-def _segments(key_cols: list[np.ndarray], first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Where each segment starts, in rows sorted by key then first: a new key, or a
-    row that starts more than GAP after every earlier row of its key ended."""
+def _segments(new_key: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Where each segment starts, in rows sorted by key then first (`new_key`: the
+    rows where a key starts): a new key, or a row that starts more than GAP after
+    every earlier row of its key ended."""
     n = len(first)
-    new_key = np.zeros(n, bool)
     if not n:
         return new_key
-    new_key[0] = True
-    for col in key_cols:
-        new_key[1:] |= col[1:] != col[:-1]
     # The running end per key: keys numbered upwards pack above the (relative)
     # seconds, so one running maximum never crosses from one key into the next.
     t0 = int(first.min()) // NS
@@ -175,7 +173,7 @@ def _unpack(word: np.ndarray, out: dict[str, np.ndarray]) -> None:
 def _fold(cols: dict[str, np.ndarray], starts: np.ndarray) -> dict[str, np.ndarray]:
     """One row per segment (`starts` into rows sorted by segment); the OR-ed
     columns packed in `bits` (_pack)."""
-    out = {k: cols[k][starts] for k in _KEY}
+    out = {k: cols[k][starts] for k in (*_KEY, "pair")}
     out["first"] = np.minimum.reduceat(cols["first"], starts)
     out["last"] = np.maximum.reduceat(cols["last"], starts)
     for k in _SUM:
@@ -196,10 +194,18 @@ def reduce(cols: dict[str, np.ndarray], keep: np.ndarray | None = None) -> dict[
     if not len(cols["proto"]):
         return cols
     slot = cols["first"] // (GAP * NS)
-    h = mix(*(cols[k] for k in _KEY), slot)
+    pair, ours_first = _pair(cols)
+    h = mix(pair, ours_first, cols["observer"], slot)
+    # Sorted by the connection first (its hash's upper bits), so that `join`, which
+    # sorts the files' rows by connection, reads each file's rows in the order they
+    # are stored in, not at random (a third of its time); then by the group (its
+    # hash's lower bits: two groups of one connection that share them are merged
+    # by join instead, which only costs a row).
+    h = (pair & ~np.uint64(0xFFFF)) | (h & np.uint64(0xFFFF))
     order = np.argsort(h) if keep is None else keep[np.argsort(h[keep])]
     rows = _take({k: v for k, v in cols.items() if k != "flags" and k not in _BITS}, order)
     rows["bits"] = _pack(cols)[order]
+    rows["pair"] = pair[order]
     del cols  # the unsorted records (memory: a caller that passes a temporary frees them)
     new = np.ones(len(order), bool)
     hs, slots = h[order], slot[order]
@@ -210,7 +216,8 @@ def reduce(cols: dict[str, np.ndarray], keep: np.ndarray | None = None) -> dict[
 
 
 def join(cols: dict[str, np.ndarray]) -> Flows:
-    """Flows from directed records (reduced file by file: `reduce`): both
+    """Flows from directed records (reduced file by file: `reduce`, which gives
+    them their connection hash, sorted by it): both
     directions and every observer of a connection become one flow, oriented,
     with its outcome; the flows in time order."""
     n = len(cols["proto"])
@@ -220,22 +227,14 @@ def join(cols: dict[str, np.ndarray]) -> Flows:
         (cols["src_hi"], cols["src_lo"], cols["sport"]),
         (cols["dst_hi"], cols["dst_lo"], cols["dport"]),
     )
-    ends = {
-        "a_hi": np.where(src_first, cols["src_hi"], cols["dst_hi"]),
-        "a_lo": np.where(src_first, cols["src_lo"], cols["dst_lo"]),
-        "b_hi": np.where(src_first, cols["dst_hi"], cols["src_hi"]),
-        "b_lo": np.where(src_first, cols["dst_lo"], cols["src_lo"]),
-        "a_port": np.where(src_first, cols["sport"], cols["dport"]),
-        "b_port": np.where(src_first, cols["dport"], cols["sport"]),
-    }
-    key = [cols["proto"], *ends.values()]
-    h = mix(*key)
-    order = np.lexsort((cols["first"], h))
+    if not cols["pair"].all():  # records that were not reduced: no hash yet
+        cols = {**cols, "pair": _pair(cols)[0]}
+    order = np.lexsort((cols["first"], cols["pair"]))
     first, last = cols["first"][order], cols["last"][order]
-    heads = np.flatnonzero(_segments([h[order]] + [k[order] for k in key], first, last))
-    del key, h, last
+    heads = np.flatnonzero(_segments(_new_pairs(cols, order), first, last))
+    del last
     # A flow's head is its earliest row: numbering the flows by their heads' times
-    # puts them in the order they are reported in (ties: in key order, as before).
+    # puts them in the order they are reported in (ties: in key order).
     by_time = np.argsort(first[heads], kind="stable")
     number = np.empty(len(heads), np.int64)
     number[by_time] = np.arange(len(heads))
@@ -244,10 +243,48 @@ def join(cols: dict[str, np.ndarray]) -> Flows:
     segment = np.cumsum(starts)  # per row, in `order`: its flow, in key order
     side = (~src_first[order]).astype(np.int64)  # 1: the sender is side B
     head_rows = order[heads[by_time]]
-    head_ends = {k: v[head_rows] for k, v in ends.items()}
+    a_first = src_first[head_rows]
+    head = {k: cols[k][head_rows] for k in ("src_hi", "src_lo", "dst_hi", "dst_lo")}
+    sport, dport = cols["sport"][head_rows], cols["dport"][head_rows]
+    head_ends = {
+        "a_hi": np.where(a_first, head["src_hi"], head["dst_hi"]),
+        "a_lo": np.where(a_first, head["src_lo"], head["dst_lo"]),
+        "b_hi": np.where(a_first, head["dst_hi"], head["src_hi"]),
+        "b_lo": np.where(a_first, head["dst_lo"], head["src_lo"]),
+        "a_port": np.where(a_first, sport, dport),
+        "b_port": np.where(a_first, dport, sport),
+    }
     proto = cols["proto"][head_rows].astype(np.int64)
     per_side = _per_side(cols, order, segment * 2 + side, number, len(heads))
     return _flows(proto, head_ends, per_side)
+
+
+def _pair(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(the connection's hash, alike both ways; which way the row goes)."""
+    ours = mix(cols["src_hi"], cols["src_lo"], cols["sport"])
+    theirs = mix(cols["dst_hi"], cols["dst_lo"], cols["dport"])
+    return mix(cols["proto"], np.minimum(ours, theirs), np.maximum(ours, theirs)), ours < theirs
+
+
+def _new_pairs(cols: dict[str, np.ndarray], order: np.ndarray) -> np.ndarray:
+    """For rows in `order` (by connection hash), where a connection starts: a new
+    hash, or (hashes that collide) endpoints that are neither the same nor the
+    same swapped."""
+    pair = cols["pair"][order]
+    new = np.ones(len(order), bool)
+    new[1:] = pair[1:] != pair[:-1]
+    g = {k: cols[k][order] for k in ("proto", "src_hi", "src_lo", "dst_hi", "dst_lo")}
+    g["sport"], g["dport"] = cols["sport"][order], cols["dport"][order]
+
+    def equal(a: str, b: str) -> np.ndarray:
+        return g[a][1:] == g[b][:-1]
+
+    same = equal("src_hi", "src_hi") & equal("src_lo", "src_lo") & equal("sport", "sport")
+    same &= equal("dst_hi", "dst_hi") & equal("dst_lo", "dst_lo") & equal("dport", "dport")
+    swapped = equal("src_hi", "dst_hi") & equal("src_lo", "dst_lo") & equal("sport", "dport")
+    swapped &= equal("dst_hi", "src_hi") & equal("dst_lo", "src_lo") & equal("dport", "sport")
+    new[1:] |= ~equal("proto", "proto") | ~(same | swapped)
+    return new
 
 
 def _not_after(a: tuple, b: tuple) -> np.ndarray:

@@ -340,16 +340,7 @@ def mutate_zeek(seed: int) -> bytes:
         text = "\n".join(out) + "\n"
     else:
         text = "\n".join(header + ["\t".join(r) for r in records]) + "\n"
-    data = text.encode("utf-8")
-    if rng.random() < 0.1:
-        buf = bytearray(data)
-        buf[rng.randrange(len(buf))] = rng.randrange(256)
-        data = bytes(buf)
-    if rng.random() < 0.05:
-        data = data[: rng.randrange(len(data) + 1)]
-    if rng.random() < 0.1:
-        data = gzip.compress(data, mtime=0)
-    return data
+    return damaged(rng, text.encode("utf-8"), flip=0.1, flips=1, cut=0.05, packed=0.1)
 
 
 # Flow logs ------------------------------------------------------------------------
@@ -469,16 +460,23 @@ def mutate_flowlog(seed: int) -> bytes:
         if rng.random() < 0.05:
             text = '{"records": ' + "[" * 5000 + "]" * 5000 + "}"
     data = text.encode("utf-8")
-    if rng.random() < 0.15:
+    return damaged(rng, data, flip=0.15, flips=3, cut=0.1, packed=0.2, packed_cut=0.2)
+
+
+def damaged(rng, data: bytes, flip, flips, cut, packed, packed_cut=0.0) -> bytes:
+    """A text file's damage, each with its chance: up to `flips` bytes changed,
+    cut short, gzipped (and the gzip cut short). The draws are always made in
+    this order, so a seed names the same case."""
+    if rng.random() < flip:
         buf = bytearray(data)
-        for _ in range(rng.randrange(1, 4)):
+        for _ in range(rng.randrange(1, flips + 1) if flips > 1 else 1):
             buf[rng.randrange(len(buf))] = rng.randrange(256)
         data = bytes(buf)
-    if rng.random() < 0.1:
+    if rng.random() < cut:
         data = data[: rng.randrange(len(data) + 1)]
-    if rng.random() < 0.2:
+    if rng.random() < packed:
         data = gzip.compress(data, mtime=0)
-        if rng.random() < 0.2:
+        if packed_cut and rng.random() < packed_cut:
             data = data[: rng.randrange(len(data) + 1)]
     return data
 

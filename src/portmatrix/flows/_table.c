@@ -125,6 +125,11 @@ static inline void key_of(const Rows *r, Py_ssize_t i, Key *k) {
     uint64_t sh = r->src_hi[i], sl = r->src_lo[i], dh = r->dst_hi[i], dl = r->dst_lo[i];
     int64_t sp = r->sport[i], dp = r->dport[i];
     k->swap = sh > dh || (sh == dh && (sl > dl || (sl == dl && sp > dp)));
+    /* A packet to its own sender (a host pinging itself): only an answer's type
+     * says it went from side B (records.packet_key). */
+    if (sh == dh && sl == dl && sp == dp && r->kind[i] == PACKET &&
+        icmp_answers(r->proto[i], r->itype[i]))
+        k->swap = 1;
     k->a_hi = k->swap ? dh : sh;
     k->a_lo = k->swap ? dl : sl;
     k->b_hi = k->swap ? sh : dh;

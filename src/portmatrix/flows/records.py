@@ -133,8 +133,10 @@ def flow_key(s_hi, s_lo, sport, d_hi, d_lo, dport, proto, icmp_req):
 
 
 def packet_key(rows: PacketBatch):
-    """`flow_key` of decoded packets: each from its source to its destination."""
-    return flow_key(
+    """`flow_key` of decoded packets: each from its source to its destination. A
+    packet whose two ends are one (a host pinging itself) went from side B when
+    it is an ICMP answer: nothing else tells its way."""
+    h, swap, ends = flow_key(
         rows.src_hi,
         rows.src_lo,
         rows.sport,
@@ -144,6 +146,18 @@ def packet_key(rows: PacketBatch):
         rows.proto,
         rows.icmp_req,
     )
+    same = (rows.src_hi == rows.dst_hi) & (rows.src_lo == rows.dst_lo) & (rows.sport == rows.dport)
+    if same.any():
+        swap = swap | (same & (rows.kind == b.PACKET) & _answers(rows.proto, rows.icmp_type))
+    return h, swap, ends
+
+
+def _answers(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:
+    """ICMP replies (echo reply, timestamp reply, ...): ICMP_QUERY_REPLY's values."""
+    out = np.zeros(len(proto), bool)
+    for p, pairs in ICMP_QUERY_REPLY.items():
+        out |= (proto == p) & any_of(icmp_type, list(pairs.values()))
+    return out
 
 
 @dataclass

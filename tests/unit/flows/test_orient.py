@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from scapy.layers.inet import ICMP, IP, UDP, IPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 
+from portmatrix.flows import keyindex
 from portmatrix.testing.captures import (
     ether,
     tcp_session,
@@ -225,6 +227,31 @@ def test_icmp_echo_request_and_reply():
         "unanswered",
         1,
     )
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
+def test_a_host_pinging_itself_is_answered(compiled, monkeypatch):
+    """Request and reply both go from the host to itself: only the reply's type
+    says it went the other way (a capture on lo, a host's own capture)."""
+    if not compiled:
+        monkeypatch.setattr(keyindex, "compiled", None)
+    packets = [
+        IP(src=C, dst=C) / ICMP(type=8, id=5, seq=1),
+        IP(src=C, dst=C) / ICMP(type=0, id=5, seq=1),
+        IP(src=C, dst=C) / ICMP(type=8, id=5, seq=2),
+        IP(src=C, dst=C) / ICMP(type=0, id=5, seq=2),
+        IPv6(src=C6, dst=C6) / ICMPv6EchoRequest(id=1),
+        IPv6(src=C6, dst=C6) / ICMPv6EchoReply(id=1),
+    ]
+    v4, v6 = flows(packets)
+    assert (v4["initiator"], v4["responder"], v4["initiator_by"], v4["outcome"]) == (
+        C,
+        C,
+        "request",
+        "established",
+    )
+    assert (v4["packets_fwd"], v4["packets_rev"]) == (2, 2)
+    assert (v6["outcome"], v6["packets_fwd"], v6["packets_rev"]) == ("established", 1, 1)
 
 
 def test_icmpv6_echo_and_a_reply_alone():

@@ -10,6 +10,7 @@ which file and frame it came from, with the SHA-256 of each source file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import struct
@@ -150,40 +151,44 @@ def flow_rows(
         capture = Capture(path, digest=digest)
         fragments = FragmentPorts()
         seen = 0
-        for raw in capture.batches():
-            if on_batch:
-                on_batch(capture.bytes_read - seen, len(raw))
-                seen = capture.bytes_read
-            rows, _ = decode(raw)
-            if not len(rows):
-                continue
-            rows = fragments.resolve(rows)
-            # Only this batch's frames have their bytes here: a later fragment that
-            # came before its first fragment, in an earlier batch, is left out.
-            # (resolve can leave no row at all: every one a fragment held back.)
-            if len(rows) and rows.frame.min() < raw.frame[0]:
-                rows = rows.take(np.flatnonzero(rows.frame >= raw.frame[0]))
-            h, _, _ = packet_key(rows)
-            pos = np.searchsorted(keys, h)
-            flow = np.full(len(h), -1, np.int64)
-            # A key may stand for several chosen flows (port reuse): try each.
-            while True:
-                inside = pos < len(keys)
-                at = np.minimum(pos, len(keys) - 1)
-                same = inside & (keys[at] == h)
-                if not same.any():
+        batches = capture.batches()  # closed here on every path (see flows.from_captures)
+        try:
+            for raw in batches:
+                if on_batch:
+                    on_batch(capture.bytes_read - seen, len(raw))
+                    seen = capture.bytes_read
+                rows, _ = decode(raw)
+                if not len(rows):
+                    continue
+                rows = fragments.resolve(rows)
+                # Only this batch's frames have their bytes here: a later fragment that
+                # came before its first fragment, in an earlier batch, is left out.
+                # (resolve can leave no row at all: every one a fragment held back.)
+                if len(rows) and rows.frame.min() < raw.frame[0]:
+                    rows = rows.take(np.flatnonzero(rows.frame >= raw.frame[0]))
+                h, _, _ = packet_key(rows)
+                pos = np.searchsorted(keys, h)
+                flow = np.full(len(h), -1, np.int64)
+                # A key may stand for several chosen flows (port reuse): try each.
+                while True:
+                    inside = pos < len(keys)
+                    at = np.minimum(pos, len(keys) - 1)
+                    same = inside & (keys[at] == h)
+                    if not same.any():
+                        break
+                    hit = same & (flow < 0) & (rows.ts >= start[at]) & (rows.ts <= stop[at])
+                    flow[hit] = order[at[hit]]
+                    pos = np.where(same, pos + 1, len(keys))
+                sel = np.flatnonzero(flow >= 0)
+                if first:
+                    sel = sel[_ranks(flow[sel]) + taken[flow[sel]] < first]
+                    np.add.at(taken, flow[sel], 1)
+                if len(sel):
+                    yield FlowRows(file_id, raw, rows.take(sel), flow[sel])
+                if first and (taken >= wanted).all():
                     break
-                hit = same & (flow < 0) & (rows.ts >= start[at]) & (rows.ts <= stop[at])
-                flow[hit] = order[at[hit]]
-                pos = np.where(same, pos + 1, len(keys))
-            sel = np.flatnonzero(flow >= 0)
-            if first:
-                sel = sel[_ranks(flow[sel]) + taken[flow[sel]] < first]
-                np.add.at(taken, flow[sel], 1)
-            if len(sel):
-                yield FlowRows(file_id, raw, rows.take(sel), flow[sel])
-            if first and (taken >= wanted).all():
-                break
+        finally:
+            batches.close()
         if infos is not None:
             infos.append(capture.info)
 
@@ -289,10 +294,12 @@ def extract(
     at = 0
     known = digests or {}
     hashing = not all(p in known for p in paths)
-    for part in flow_rows(paths, chosen, infos, on_batch=on_batch, digest=hashing):
-        frames = np.unique(part.rows.frame)  # a tunnelled frame has two rows
-        parts.append(Extract.of(part.raw, part.file_id, frames - part.raw.frame[0], at))
-        at += len(parts[-1].data)
+    selected = flow_rows(paths, chosen, infos, on_batch=on_batch, digest=hashing)
+    with contextlib.closing(selected):  # on every path now, not by the collector
+        for part in selected:
+            frames = np.unique(part.rows.frame)  # a tunnelled frame has two rows
+            parts.append(Extract.of(part.raw, part.file_id, frames - part.raw.frame[0], at))
+            at += len(parts[-1].data)
     for info in infos:
         info.sha256 = known.get(info.path, info.sha256)
     return Extract.joined(parts), infos

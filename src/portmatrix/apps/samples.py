@@ -10,6 +10,7 @@ every chosen flow has them. Each flow's payloads are joined per side into a
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass, field
 
@@ -51,34 +52,35 @@ def read_samples(paths: list[str], chosen: Flows, on_batch=None) -> Samples:
         return out
     # The digests are the first read's: this read only looks at payloads.
     parts = flow_rows(paths, chosen, out.infos, FIRST_PACKETS, on_batch, digest=False)
-    for part in parts:
-        raw, rows, flow = part.raw, part.rows, part.flow
-        ok = readable(rows)
-        found = payloads(raw, rows, np.flatnonzero(ok))
-        at = np.cumsum(ok) - 1  # row -> its place in `found`
-        from_init = (
-            (rows.src_hi == chosen["init_hi"][flow])
-            & (rows.src_lo == chosen["init_lo"][flow])
-            & (rows.sport == chosen["init_port"][flow])
-        )
-        unread = ~ok & (rows.kind == PACKET)
-        out.unread.update(flow[unread].tolist())
-        readable_rows = np.flatnonzero(ok)
-        frame_at = np.searchsorted(raw.frame, rows.frame[readable_rows])
-        for row, i in zip(readable_rows.tolist(), frame_at.tolist(), strict=True):
-            off, cap = int(raw.offset[i]), int(raw.caplen[i])
-            data = bytearray(raw.data[off : off + cap].tobytes())
-            pos = int(found.transport[at[row]]) - off
-            ports = NEUTRAL_PORTS if from_init[row] else NEUTRAL_PORTS[::-1]
-            data[pos : pos + 4] = struct.pack(">HH", *ports)
-            out.packets.append(Packet.of(raw, part.file_id, i, bytes(data)))
-            out.flow_of_packet.append(int(flow[row]))
-        for k in np.flatnonzero(found.size > 0).tolist():
-            r = int(found.rows[k])
-            side = client if from_init[r] else server
-            buf = side[int(flow[r])]
-            if len(buf) < SAMPLE:
-                buf += found.bytes_of(k, SAMPLE - len(buf))
+    with contextlib.closing(parts):  # on every path now, not by the collector
+        for part in parts:
+            raw, rows, flow = part.raw, part.rows, part.flow
+            ok = readable(rows)
+            found = payloads(raw, rows, np.flatnonzero(ok))
+            at = np.cumsum(ok) - 1  # row -> its place in `found`
+            from_init = (
+                (rows.src_hi == chosen["init_hi"][flow])
+                & (rows.src_lo == chosen["init_lo"][flow])
+                & (rows.sport == chosen["init_port"][flow])
+            )
+            unread = ~ok & (rows.kind == PACKET)
+            out.unread.update(flow[unread].tolist())
+            readable_rows = np.flatnonzero(ok)
+            frame_at = np.searchsorted(raw.frame, rows.frame[readable_rows])
+            for row, i in zip(readable_rows.tolist(), frame_at.tolist(), strict=True):
+                off, cap = int(raw.offset[i]), int(raw.caplen[i])
+                data = bytearray(raw.data[off : off + cap].tobytes())
+                pos = int(found.transport[at[row]]) - off
+                ports = NEUTRAL_PORTS if from_init[row] else NEUTRAL_PORTS[::-1]
+                data[pos : pos + 4] = struct.pack(">HH", *ports)
+                out.packets.append(Packet.of(raw, part.file_id, i, bytes(data)))
+                out.flow_of_packet.append(int(flow[row]))
+            for k in np.flatnonzero(found.size > 0).tolist():
+                r = int(found.rows[k])
+                side = client if from_init[r] else server
+                buf = side[int(flow[r])]
+                if len(buf) < SAMPLE:
+                    buf += found.bytes_of(k, SAMPLE - len(buf))
     for sample, c, s in zip(out.samples, client, server, strict=True):
         sample.client, sample.server = bytes(c), bytes(s)
     return out

@@ -102,22 +102,28 @@ def _read(capture, table: FlowTable, wanted, on_batch, watch: bool = False):
     names: dict[str, set[int]] = {}
     seen, timeless, sent = [], False, 0
     capture.reuse_buffers()  # nothing here keeps a batch past the next
-    for raw in capture.batches():
-        if watch and not counts.frames:  # the first packet's time from before the span?
-            timeless = any(m is not None and m[0] for m in (raw.ts_carried, raw.ts_unknown))
-        rows, batch_counts = decode(raw, label=capture.info.label)
-        counts.add(batch_counts)
-        if watch:
-            seen.append(fragment_keys(rows))
-        table.update(rows)
-        for name, addrs in learn(raw, rows, wanted).items():
-            names.setdefault(name, set()).update(addrs)
-        capture.info.dns_unread += unread(rows)
-        if wanted:
-            capture.info.names.add(named.learn(raw, rows, wanted))
-        if on_batch:
-            on_batch(capture.bytes_read - sent, len(raw))
-            sent = capture.bytes_read
+    # Closed on every path here, not later by the garbage collector: a Ctrl-C that
+    # lands in that late cleanup prints "Exception ignored" and a traceback.
+    batches = capture.batches()
+    try:
+        for raw in batches:
+            if watch and not counts.frames:  # the first packet's time from before the span?
+                timeless = any(m is not None and m[0] for m in (raw.ts_carried, raw.ts_unknown))
+            rows, batch_counts = decode(raw, label=capture.info.label)
+            counts.add(batch_counts)
+            if watch:
+                seen.append(fragment_keys(rows))
+            table.update(rows)
+            for name, addrs in learn(raw, rows, wanted).items():
+                names.setdefault(name, set()).update(addrs)
+            capture.info.dns_unread += unread(rows)
+            if wanted:
+                capture.info.names.add(named.learn(raw, rows, wanted))
+            if on_batch:
+                on_batch(capture.bytes_read - sent, len(raw))
+                sent = capture.bytes_read
+    finally:
+        batches.close()
     if on_batch:
         on_batch(capture.bytes_read - sent, 0)
     capture.info.dns = {name: sorted(addrs) for name, addrs in sorted(names.items())}

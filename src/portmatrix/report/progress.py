@@ -52,7 +52,7 @@ class _Bar:
         if self.shown is None:
             if elapsed < self.delay:
                 return
-            self.shown = self._show()
+            self._show()
             _Bar.shown_before = True
         bar, task = self.shown
         rate = f"{self.packets / elapsed / 1e6:.2f} Mpkt/s" if elapsed > 0.5 else ""
@@ -76,8 +76,11 @@ class _Bar:
             TimeRemainingColumn(),
         )
         bar = Progress(*columns, console=Console(file=sys.stderr), transient=True)
+        task = bar.add_task("read", total=self.total, completed=self.done, rate="")
+        # Known before it starts: a Ctrl-C from here on still stops it in close()
+        # (else its refresh thread draws on after the error line, the cursor hidden).
+        self.shown = bar, task
         bar.start()
-        return bar, bar.add_task("read", total=self.total, completed=self.done, rate="")
 
     def close(self) -> None:
         if self.shown is not None:

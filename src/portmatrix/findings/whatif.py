@@ -208,14 +208,17 @@ def _examples(flows: Flows, rows: np.ndarray, group: np.ndarray, groups: int) ->
 
 def _coverage(now: Judged, draft: Judged) -> list[CoverageChange]:
     """Required rules whose status (as check gives it, under each matrix) differs,
-    where either status is a problem."""
+    where either status is a problem, or the draft no longer requires a rule that
+    is checked and ok today (it would stop being checked: a draft learned from
+    traffic requires only what it saw)."""
     before = {c.rule: c for c in now.coverage if c.required}
     after = {c.rule: c for c in draft.coverage if c.required}
     out = []
     for rule_id in sorted(set(before) | set(after)):
         old = before[rule_id].status if rule_id in before else _absent(now.matrix, rule_id)
         new = after[rule_id].status if rule_id in after else _absent(draft.matrix, rule_id)
-        if old == new or not ({old, new} & set(PROBLEMS)):
+        dropped = old == "ok" and rule_id not in after
+        if old == new or not ({old, new} & set(PROBLEMS) or dropped):
             continue
         c = after.get(rule_id) or before[rule_id]
         what = f"{c.from_role} → {c.to_role} {c.proto}" + (

@@ -85,14 +85,16 @@ def test_coverage_that_would_change_is_listed(tmp_path):
         ("postgres", "required-unreachable", "not required", "info"),
     ]
     # a required rule that works today and is gone from the draft: its flows
-    # would break; its coverage is no problem on either side, so not listed
+    # would break, and it would no longer be checked: listed, as information
     gone = stricter(tmp_path, drop=("sage-rpc",))
     result = run_check([DEMO], ["thoughtspot"], INVENTORY, what_if=[gone])
     assert [(c.change, c.port) for c in result.what_if.changes] == [
         ("would-break", 4232),
         ("would-break", 4251),
     ]
-    assert result.what_if.coverage == []
+    assert [(c.rule, c.now, c.draft, c.severity) for c in result.what_if.coverage] == [
+        ("sage-rpc", "ok", "absent", "info"),
+    ]
 
 
 def test_a_required_rule_the_draft_adds_and_nothing_exercises_is_a_warning(tmp_path):
@@ -139,13 +141,15 @@ def statuses(result) -> dict[str, str]:
 
 def assert_agrees_with_check(result, today, draft):
     """The what-if's coverage lists exactly the rules whose status differs between
-    `check` by today's matrix and `check` by the draft, where either is a problem,
-    with check's own statuses on both sides."""
+    `check` by today's matrix and `check` by the draft, where either is a problem
+    or the draft stops requiring a rule that is ok today, with check's own
+    statuses on both sides."""
     now, then = statuses(today), statuses(draft)
     expected = []
     for rule in sorted(set(now) | set(then)):
         old, new = now.get(rule, "absent"), then.get(rule, "absent")
-        if old != new and {old, new} & PROBLEMS:
+        dropped = old == "ok" and new in ("absent", "not required")
+        if old != new and ({old, new} & PROBLEMS or dropped):
             expected.append((rule, old, new))
     assert [(c.rule, c.now, c.draft) for c in result.what_if.coverage] == expected
 

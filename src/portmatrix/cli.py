@@ -181,11 +181,14 @@ class _Time(click.ParamType):
 
 
 class _OneOf(click.Choice):
-    """A choice that suggests the closest value for a typo."""
+    """A choice in any case (AWS is aws) that suggests the closest value for a typo."""
 
     def convert(self, value, param, ctx):
         if value in self.choices:
             return value
+        folded = {str(c).lower(): c for c in self.choices}
+        if str(value).lower() in folded:
+            return folded[str(value).lower()]
         import difflib
 
         close = difflib.get_close_matches(str(value), list(self.choices), n=1, cutoff=0.5)
@@ -405,7 +408,13 @@ def _thresholds(rest: dict) -> dict:
 
 
 def _one_kind_of_input(captures, flowlogs, flowlog_format, zeek_logs) -> None:
-    if sum(map(bool, (captures, flowlogs, zeek_logs))) != 1:
+    given = sum(map(bool, (captures, flowlogs, zeek_logs)))
+    if not given:
+        raise click.UsageError(
+            "no input: give capture files (pcap, pcapng, .gz, a folder), or flow records "
+            "with --flowlog (Zeek conn.log with --zeek)"
+        )
+    if given > 1:
         raise click.UsageError(
             "give capture files, or flow records with --flowlog (Zeek conn.log with --zeek), "
             "not both — repeat --flowlog for several, or quote a glob: --flowlog 'logs/*.gz'"

@@ -267,3 +267,22 @@ def test_evidence_says_when_a_choice_selects_nothing(run_cli, tmp_path):
         "--verdict",
         "no flow has this verdict",
     )
+
+
+def test_a_choice_in_capitals_is_the_choice_and_no_input_is_said(tmp_path):
+    from click.testing import CliRunner
+
+    from portmatrix.cli import main
+
+    log = tmp_path / "a.log"
+    log.write_text(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
+        "bytes start end action log-status\n"
+        "2 1 eni-1 10.0.0.1 10.0.0.2 40000 443 6 3 300 1700000000 1700000060 ACCEPT OK\n"
+    )
+    run = CliRunner().invoke(main, ["flows", "--flowlog", str(log), "--flowlog-format", "AWS"])
+    assert run.exit_code == 0, run.output
+    assert "10.0.0.1" in run.output
+    run = CliRunner().invoke(main, ["flows"])
+    assert run.exit_code == 2
+    assert "no input: give capture files" in run.output and "not both" not in run.output

@@ -72,6 +72,9 @@ def run_command(opts: FlowsOptions) -> int:
     for output in outputs:
         if output.path == "-":
             console.out(FORMATS[output.fmt](columns, traffic))
+    if not opts.quiet and not any(o.path == "-" and o.fmt == "table" for o in outputs):
+        for notice in traffic.notices():  # not on the terminal's table: said here
+            console.say(f"portmatrix: notice: {notice}")
     files = [o for o in outputs if o.path != "-"]
     if files and not opts.quiet:
         listed = ", ".join(f"{o.path} ({o.fmt})" for o in files)

@@ -269,3 +269,27 @@ def test_flows_of_flow_records_as_a_person_gets_them_wrong(run_cli, flowlog_of_a
         assert result.exit_code == 2, (args, result.stdout)
         assert says in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_notices_reach_the_terminal_whatever_the_format(tmp_path):
+    """A CSV (or a file) has no place for what was skipped: stderr says it; the
+    table on the terminal says it itself, once."""
+    from click.testing import CliRunner
+
+    from portmatrix.cli import main
+
+    log = tmp_path / "a.log"
+    log.write_text(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
+        "bytes start end action log-status\n"
+        "2 1 eni-1 10.0.0.1 10.0.0.2 40000 443 6 3 300 1700000000 1700000060 ACCEPT OK\n"
+        "this line is no flow record\n"
+    )
+    runner = CliRunner()
+    csv = runner.invoke(main, ["flows", "--flowlog", str(log), "--format", "csv"])
+    assert csv.exit_code == 0, csv.output
+    assert "portmatrix: notice: " in csv.stderr and "skipped" in csv.stderr
+    table = runner.invoke(main, ["flows", "--flowlog", str(log)])
+    assert "portmatrix: notice: " not in table.stderr and "skipped" in table.stdout
+    quiet = runner.invoke(main, ["flows", "--flowlog", str(log), "--format", "csv", "-q"])
+    assert quiet.stderr == ""

@@ -58,6 +58,18 @@ def nfdump() -> str:
 
 def read(file_id: int, path: str, out: FileRead) -> None:
     out.format = "nfdump"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise CaptureError(f"cannot open: {exc.strerror}", file=path) from None
+    if not sniff(head):  # forced with --flowlog-format: nfdump would say "bad magic"
+        raise CaptureError(
+            f"not an nfdump file (it starts with {head.hex() or 'nothing'}, not nfdump's "
+            "magic 0ca5)",
+            file=path,
+            hint="leave out --flowlog-format to have the format told from the content",
+        )
     pa = arrow.pyarrow()
     csv = arrow.require_module("pyarrow.csv")
     invalid: list[str] = []

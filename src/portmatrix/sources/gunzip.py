@@ -79,7 +79,9 @@ class Gunzip:
         if len(rest) < len(MAGIC):
             rest += self.raw.read(len(MAGIC) - len(rest))
         if rest[: len(MAGIC)] != MAGIC:
-            raise gzip.BadGzipFile(f"Not a gzipped file ({rest[:2]!r})")
+            raise gzip.BadGzipFile(
+                f"bytes after the end of the gzip data that are no gzip (from {rest[:8]!r})"
+            )
         self.inflate = self.module.decompressobj(31)
         self.tail, self.started = rest, False
         return True

@@ -65,3 +65,18 @@ def test_what_nfdump_says_on_stderr_is_reported(tmp_path, monkeypatch):
     path.write_bytes(HEADER)
     _, traffic = judged(path)
     assert traffic.captures[0].truncated.startswith("nfdump says: Short read from file")
+
+
+def test_a_file_forced_as_netflow_that_is_none_is_one_error(tmp_path, monkeypatch):
+    """--flowlog-format netflow on an AWS log: one line saying it is no nfdump file,
+    before nfdump is run (which would say "bad magic" and leave an empty report)."""
+    import pytest
+
+    from portmatrix.errors import CaptureError
+
+    fake_nfdump(tmp_path, monkeypatch, OUTPUT)
+    path = tmp_path / "aws.log"
+    path.write_text("version account-id interface-id srcaddr dstaddr\n")
+    with pytest.raises(CaptureError, match="not an nfdump file") as raised:
+        read_records([str(path)], "netflow")
+    assert "--flowlog-format" in str(raised.value)

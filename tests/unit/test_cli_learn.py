@@ -73,7 +73,7 @@ def test_outputs_that_cannot_be_written_are_refused_before_reading(run_cli, tmp_
 
 def test_inputs_are_captures_or_zeek_logs_not_both(run_cli):
     result = run_cli("learn", "--inventory", INVENTORY)
-    one_line_error(result, "give capture files, or flow records with --flowlog")
+    one_line_error(result, "no input: give capture files")
     log = CAPTURES.parent / "tests" / "fixtures" / "zeek" / "violations-small.conn.log"
     one_line_error(run_cli("learn", DEMO, "--zeek", log), "give capture files")
 

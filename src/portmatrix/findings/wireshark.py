@@ -69,7 +69,12 @@ def _family(ip_: str, proto: str | None, inits, resps, runs) -> str:
     else:
         fwd = list(filter(None, [_hosts(ip_, "src", inits), _hosts(ip_, "dst", resps)]))
         rev = list(filter(None, [_hosts(ip_, "src", resps), _hosts(ip_, "dst", inits)]))
-        parts = [f"(({' && '.join(fwd)}) || ({' && '.join(rev)}))"] if fwd else [ip_ or "ip"]
+        if not fwd:
+            parts = [ip_ or "ip"]
+        elif fwd == rev:  # hosts of one group among themselves: both ways read alike
+            parts = [f"({' && '.join(fwd)})"]
+        else:
+            parts = [f"(({' && '.join(fwd)}) || ({' && '.join(rev)}))"]
     if proto in ("icmp", "icmpv6"):
         parts.append(proto)
     elif proto and proto.isdigit():

@@ -86,3 +86,11 @@ def test_a_scan_is_between_the_scanner_and_its_targets():
         "((ip.src==10.0.2.7 && ip.dst in {10.0.0.1, 10.0.0.2}) || "
         "(ip.src in {10.0.0.1, 10.0.0.2} && ip.dst==10.0.2.7))"
     )
+
+
+def test_hosts_of_one_group_among_themselves_get_one_clause():
+    hosts = ["10.20.0.11", "10.20.0.14"]
+    got = wireshark_filter("icmp", hosts, hosts, [])
+    assert (
+        got == "(ip.src in {10.20.0.11, 10.20.0.14} && ip.dst in {10.20.0.11, 10.20.0.14}) && icmp"
+    )

@@ -90,12 +90,14 @@ def _inputs(out: _Writer, doc: dict) -> None:
         0,
         first=f"portmatrix {doc['tool']['version']} {made_by(doc)} — ",
     )
+    records = bool(inputs["captures"]) and not any(map(_is_capture, inputs["captures"]))
     for cap in inputs["captures"]:
+        kind = ("capture ", "frames") if _is_capture(cap) else ("flow log ", "records")
         out.para(
-            f"{cap['path']}: {cap['format']}, {_size(cap['size'])}, {cap['frames']} frames, "
+            f"{cap['path']}: {cap['format']}, {_size(cap['size'])}, {cap['frames']} {kind[1]}, "
             f"sha256 {cap['sha256']}",
             2,
-            first="capture ",
+            first=kind[0],
         )
     if inputs["filters"]:
         out.para(
@@ -109,15 +111,25 @@ def _inputs(out: _Writer, doc: dict) -> None:
     if s["time_window"]:
         out.para(f"{s['time_window']['first']} → {s['time_window']['last']}", 2, first="window  ")
     d = doc["decode"]
-    out.para(
-        f"{s['packets']} packets → {s['flows']} flows; decoded IP {d['ip']}, non-IP "
-        f"{sum(d['non_ip'].values())}, unsupported link "
-        f"{sum(d['unsupported_link_type'].values())}, undecodable "
-        f"{sum(d['undecodable'].values())}",
-        2,
-    )
+    if records:  # no packets were decoded: what was skipped is in the notices
+        read = sum(cap["frames"] for cap in inputs["captures"])
+        out.para(f"{read} records → {s['flows']} flows", 2)
+    else:
+        out.para(
+            f"{s['packets']} packets → {s['flows']} flows; decoded IP {d['ip']}, non-IP "
+            f"{sum(d['non_ip'].values())}, unsupported link "
+            f"{sum(d['unsupported_link_type'].values())}, undecodable "
+            f"{sum(d['undecodable'].values())}",
+            2,
+        )
     for notice in doc["notices"]:
         out.para(notice, 2, "yellow", first="notice: ")
+
+
+def _is_capture(cap: dict) -> bool:
+    """A capture (pcap, pcapng, gzipped or not; or a file never read, of no format),
+    not a file of flow records."""
+    return not cap["format"] or cap["format"].startswith("pcap")
 
 
 def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
@@ -142,9 +154,10 @@ def _findings(out: _Writer, severity: str, group: list[dict]) -> None:
         if apps := apps_text(f):
             out.para(apps, indent + 2, first="application: ")
         if f["kind"] not in ("coverage", "matrix"):
+            frames = f", frames {' '.join(f['frames'])}" if f["frames"] else ""
             out.para(
-                f"{f['flows']} flow(s), {f['first_seen']} → {f['last_seen']}, frames "
-                f"{' '.join(f['frames'])}; filter: {f['filter']}",
+                f"{f['flows']} flow(s), {f['first_seen']} → {f['last_seen']}{frames}; "
+                f"filter: {f['filter']}",
                 indent + 2,
                 "dim",
             )

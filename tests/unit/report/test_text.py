@@ -137,3 +137,21 @@ def test_no_flows(check_packets):
     assert "no flows | 0 errors, 0 warnings, 0 info" in flat
     assert "no traffic at all: the coverage of required services is not evaluated" in flat
     assert "window" not in text
+
+
+def test_flow_logs_are_worded_as_records_not_packets(tmp_path):
+    from portmatrix.check import run_check
+    from portmatrix.report import CHECK_FORMATS
+
+    log = tmp_path / "a.log"
+    log.write_text(
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
+        "bytes start end action log-status\n"
+        "2 1 eni-1 10.0.0.1 10.0.0.2 40000 443 6 3 300 1700000000 1700000060 ACCEPT OK\n"
+        "2 1 eni-1 10.0.0.2 10.0.0.1 443 40000 6 3 300 1700000000 1700000060 ACCEPT OK\n"
+    )
+    text = CHECK_FORMATS["text"](run_check([str(log)], ["thoughtspot"], None, records="auto"))
+    text = " ".join(text.split())  # wrapped at the width of the report
+    assert f"flow log {log}: aws-vpc" in text and "2 records" in text
+    assert "2 records → 1 flows" in text
+    assert "packets →" not in text and "decoded IP" not in text and "frames ;" not in text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 from portmatrix.errors import CaptureError
 from portmatrix.records.directed import concat, empty, reduce
 from portmatrix.sources.base import CaptureInfo
-from portmatrix.sources.gunzip import inflater
+from portmatrix.sources.gunzip import Gunzip, errors, inflater
 
 SHOWN = 5  # damaged lines named one by one; the rest are counted
 
@@ -57,21 +58,15 @@ def read_all(path: str) -> tuple[bytes, str]:
             return data, ""  # the usual case: one whole member, one copy
     except z.error:
         pass
-    parts: list[bytes] = []
-    rest, why = raw, ""
-    while rest and not why:  # members of a multi-member gzip, one after the other
-        inflate = z.decompressobj(31)
-        for at in range(0, len(rest), 1 << 20):
-            try:
-                parts.append(inflate.decompress(rest[at : at + (1 << 20)]))
-            except z.error as exc:
-                why = f"compressed data is damaged ({exc}); analyzed up to there"
-                break
-            if inflate.eof:
-                break
-        else:
-            why = why or ("" if inflate.eof else "compressed data ends early; analyzed up to there")
-        rest = inflate.unused_data if inflate.eof else b""
+    # Several members, damage or a cut: the stream captures are read through.
+    stream, parts, why = Gunzip(io.BytesIO(raw), z), [], ""
+    try:
+        while part := stream.read1(1 << 24):
+            parts.append(part)
+    except EOFError:
+        why = "compressed data ends early; analyzed up to there"
+    except (OSError, *errors()) as exc:
+        why = f"compressed data is damaged ({exc}); analyzed up to there"
     data = b"".join(parts)
     if why:
         data = data[: data.rfind(b"\n") + 1]

@@ -291,5 +291,6 @@ def test_notices_reach_the_terminal_whatever_the_format(tmp_path):
     assert "portmatrix: notice: " in csv.stderr and "skipped" in csv.stderr
     table = runner.invoke(main, ["flows", "--flowlog", str(log)])
     assert "portmatrix: notice: " not in table.stderr and "skipped" in table.stdout
+    assert "from 1 records" in table.stdout and "decoded IP" not in table.stdout  # no packets
     quiet = runner.invoke(main, ["flows", "--flowlog", str(log), "--format", "csv", "-q"])
     assert quiet.stderr == ""

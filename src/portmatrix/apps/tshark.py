@@ -121,12 +121,6 @@ class Dissector:
         self.close()
 
 
-def labels(tshark: str, found: Samples) -> dict[int, str]:
-    """`Dissector.labels` in a run of its own."""
-    with Dissector(tshark, early=False) as dissector:
-        return dissector.labels(found)
-
-
 def _order(p) -> tuple:
     return (p.ts, p.file, p.frame)
 

@@ -1,12 +1,11 @@
 """Where the application payload of some packet rows is, for the readers that
 look at first bytes (names from TLS, HTTP and QUIC; application labels).
 
-Decoding keeps no payload position per row (flow building never needs one), so
-the compiled decoder notes it for the rows it decodes (`PacketBatch.located`,
-with their first bytes, read while the headers are in cache), and the outer
-headers of the other chosen rows' frames are decoded again by the same
-vectorized functions as decoding, on those rows instead of the batch (the
-reference: a test checks both agree on every row). Rows inside
+The compiled decoder notes where each row it decodes has its payload, with
+the first bytes, while the headers are in cache (`PacketBatch.located`); the
+other chosen rows' outer headers are decoded again by the same vectorized
+functions as decoding, on those rows instead of the batch (the reference: a
+test checks both ways agree on every row). Rows inside
 tunnels, ICMP errors and later IP fragments are left out (their payload is not
 where these headers say); the callers count what they leave out.
 """

@@ -50,7 +50,8 @@ def summary_lines(traffic, flows: int, records: bool = False) -> list[str]:
     read = sum(c.frames for c in traffic.captures) if records else traffic.packets
     noun = "records" if records else "frames"
     out = [f"{flows} flows from {read} {noun} in {len(traffic.captures)} file(s)"]
-    out += [f"  {line}" for line in decode_summary(traffic.counts)]
+    if not records:  # flow records decode no packets: what was skipped is a notice
+        out += [f"  {line}" for line in decode_summary(traffic.counts)]
     if traffic.filters:
         out.append(f"filters: {traffic.filters.text()}")
     out += [f"notice: {n}" for n in traffic.notices()]

@@ -90,9 +90,12 @@ def _inputs(out: _Writer, doc: dict) -> None:
         0,
         first=f"portmatrix {doc['tool']['version']} {made_by(doc)} — ",
     )
-    records = bool(inputs["captures"]) and not any(map(_is_capture, inputs["captures"]))
-    for cap in inputs["captures"]:
-        kind = ("capture ", "frames") if _is_capture(cap) else ("flow log ", "records")
+    from portmatrix.sources.base import is_capture_format
+
+    captured = [is_capture_format(cap["format"]) for cap in inputs["captures"]]
+    records = bool(captured) and not any(captured)
+    for cap, is_capture in zip(inputs["captures"], captured, strict=True):
+        kind = ("capture ", "frames") if is_capture else ("flow log ", "records")
         out.para(
             f"{cap['path']}: {cap['format']}, {_size(cap['size'])}, {cap['frames']} {kind[1]}, "
             f"sha256 {cap['sha256']}",
@@ -124,12 +127,6 @@ def _inputs(out: _Writer, doc: dict) -> None:
         )
     for notice in doc["notices"]:
         out.para(notice, 2, "yellow", first="notice: ")
-
-
-def _is_capture(cap: dict) -> bool:
-    """A capture (pcap, pcapng, gzipped or not; or a file never read, of no format),
-    not a file of flow records."""
-    return not cap["format"] or cap["format"].startswith("pcap")
 
 
 def _findings(out: _Writer, severity: str, group: list[dict]) -> None:

@@ -52,6 +52,12 @@ class InterfaceStats:
         return out
 
 
+def is_capture_format(fmt: str) -> bool:
+    """A capture's format (`CaptureInfo.format`: pcap, pcap-ns, pcapng, +gzip), or
+    none (a file never read), as against a flow-record format (aws-vpc, zeek, ...)."""
+    return not fmt or fmt.startswith("pcap")
+
+
 @dataclass
 class CaptureInfo:
     """What a reader knows about one capture once read (or while reading)."""

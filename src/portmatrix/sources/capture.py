@@ -18,7 +18,6 @@ from portmatrix.sources.pcap import PcapReader
 from portmatrix.sources.pcapng import PcapngReader
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-INFLATE_ERRORS = inflate_errors()
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -194,7 +193,7 @@ class _Guarded:
                 n -= len(data)
         except EOFError:
             self.error = CaptureError("compressed stream ends early", file=self.path)
-        except (OSError, *INFLATE_ERRORS) as exc:
+        except (OSError, *inflate_errors()) as exc:  # (looked up only on a failure)
             self.error = CaptureError(f"damaged compressed data ({exc})", file=self.path)
         return b"".join(parts)
 

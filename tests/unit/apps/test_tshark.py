@@ -85,4 +85,5 @@ def test_a_run_that_fails_names_nothing(tmp_path):
     broken = tmp_path / "broken"
     broken.write_text("#!/bin/sh\nexit 3\n")
     os.chmod(broken, 0o755)
-    assert tshark.labels(str(broken), found) == {}
+    with tshark.Dissector(str(broken), early=False) as dissector:
+        assert dissector.labels(found) == {}

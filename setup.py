@@ -9,31 +9,16 @@ install still succeeds and their Python/numpy versions are used.
 
 from setuptools import Extension, setup
 
+HELPERS = ("sources._walk", "decode._common", "flows._table", "records._awstext")
+
 setup(
     ext_modules=[
         Extension(
-            "portmatrix.sources._walk",
-            ["src/portmatrix/sources/_walk.c"],
+            f"portmatrix.{name}",
+            [f"src/portmatrix/{name.replace('.', '/')}.c"],
             optional=True,
             extra_compile_args=["-O2"],
-        ),
-        Extension(
-            "portmatrix.decode._common",
-            ["src/portmatrix/decode/_common.c"],
-            optional=True,
-            extra_compile_args=["-O2"],
-        ),
-        Extension(
-            "portmatrix.flows._table",
-            ["src/portmatrix/flows/_table.c"],
-            optional=True,
-            extra_compile_args=["-O2"],
-        ),
-        Extension(
-            "portmatrix.records._awstext",
-            ["src/portmatrix/records/_awstext.c"],
-            optional=True,
-            extra_compile_args=["-O2"],
-        ),
+        )
+        for name in HELPERS
     ]
 )
